@@ -1,0 +1,57 @@
+//! The command line: global flags and the command tree. Doc comments are the help text, and
+//! `agent-info` is generated from this tree, so what is written here is what agents see.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+const AFTER_HELP: &str = "\
+Output: JSON (one envelope per call) when stdout is not a terminal or with --json; tables otherwise.
+Exit codes: 0 success (a discarded or crashed experiment is still success), 1 runtime error (retry),
+2 config or usage error (fix the call, don't retry).
+
+Start here:  autoresearch status      (where am I, what next)
+             autoresearch agent-info  (the whole interface as JSON)";
+
+/// Turn any AI coding agent into an overnight researcher: one file, one metric, a safe loop.
+#[derive(Debug, Parser)]
+#[command(name = "autoresearch", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print one JSON envelope on stdout (the default when stdout is not a terminal).
+    #[arg(long, global = true, conflicts_with = "human")]
+    pub json: bool,
+
+    /// Print tables and short lines for a person, even into a pipe.
+    #[arg(long, global = true)]
+    pub human: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold `autoresearch.toml`, `program.md` and `.autoresearch/` in this repository.
+    Init(commands::init::InitArgs),
+    /// Log one experiment whose eval you ran yourself (the manual loop).
+    Record(commands::record::RecordArgs),
+    /// List experiments, oldest first (the last 20 by default).
+    Log(commands::log::LogArgs),
+    /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
+    Status(commands::status::StatusArgs),
+    /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
+    AgentInfo(commands::agent_info::AgentInfoArgs),
+}
+
+impl Command {
+    /// The name used in envelopes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Record(_) => "record",
+            Command::Log(_) => "log",
+            Command::Status(_) => "status",
+            Command::AgentInfo(_) => "agent-info",
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! `autoresearch init`: scaffold a commented `autoresearch.toml`, a `program.md` template and
+//! the self-ignoring `.autoresearch/`. Missing required flags are asked for only with a person at
+//! a terminal on both ends; otherwise they are a `usage` error naming them.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::{self, Config, Direction};
+use crate::ctx::Ctx;
+use crate::error::{AppError, Code, Result};
+use crate::output::{Human, Printer};
+use crate::project::{self, Project};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  autoresearch init --target-file train.py --eval-command 'uv run train.py' \\
+      --metric-name val_bpb --metric-direction lower --time-budget 5m
+  autoresearch init --target-file src/solver.rs --target-file src/heuristics.rs \\
+      --eval-command 'cargo run --release -- bench' --metric-name score --metric-direction higher")]
+pub struct InitArgs {
+    /// File the agent may change (repeat for several), relative to the current directory.
+    #[arg(long = "target-file", value_name = "FILE")]
+    pub target_file: Vec<String>,
+    /// Command that evaluates the project and prints the metric (run with `sh -c` at the root).
+    #[arg(long, value_name = "CMD")]
+    pub eval_command: Option<String>,
+    /// Name the eval prints before the metric, e.g. `val_bpb` for `val_bpb: 0.9979`.
+    #[arg(long, value_name = "NAME")]
+    pub metric_name: Option<String>,
+    /// Whether a lower or a higher metric is better.
+    #[arg(long, value_name = "lower|higher")]
+    pub metric_direction: Option<String>,
+    /// Time budget per evaluation: 250ms, 30s, 5m, 1h30m, or seconds.
+    #[arg(long, value_name = "DURATION")]
+    pub time_budget: Option<String>,
+    /// Branch the experiments run on.
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// File an experiment may not change, such as the eval harness (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub protected: Vec<String>,
+    /// Overwrite an existing `autoresearch.toml` (`program.md` is never overwritten).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InitOutput {
+    pub root: String,
+    pub config_path: String,
+    pub program_path: String,
+    pub state_dir: String,
+    /// Files written by this call.
+    pub created: Vec<String>,
+    /// Files that existed and were left as they were.
+    pub kept: Vec<String>,
+    pub config: Config,
+}
+
+impl super::Output for InitOutput {}
+
+impl Human for InitOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        let title = p.paint.bold("Initialized autoresearch");
+        p.line(format!("{title} in {}", self.root))?;
+        for f in &self.created {
+            let mark = p.paint.green("created");
+            p.line(format!("  {mark}  {f}"))?;
+        }
+        for f in &self.kept {
+            let mark = p.paint.dim("kept   ");
+            p.line(format!("  {mark}  {f}"))?;
+        }
+        let c = &self.config;
+        p.line("")?;
+        p.kv("target", 8, c.target_files.join(", "))?;
+        p.kv("eval", 8, &c.eval_command)?;
+        p.kv(
+            "metric",
+            8,
+            format!("{} ({} is better)", c.metric_name, c.metric_direction.as_str()),
+        )?;
+        p.kv("budget", 8, config::format_duration(c.time_budget))?;
+        p.kv("branch", 8, &c.branch)
+    }
+}
+
+/// The values init needs, as typed.
+struct Answers {
+    target_files: Vec<String>,
+    eval_command: String,
+    metric_name: String,
+    metric_direction: String,
+    time_budget: String,
+    branch: String,
+    protected: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
+    let project = ctx.project()?;
+    let config_path = project.root.join(config::FILE_NAME);
+    if config_path.exists() && !args.force {
+        return Err(AppError::new(
+            Code::AlreadyInitialized,
+            format!("`{}` already exists.", config_path.display()),
+            "Run `autoresearch status` to see the current setup, or `autoresearch init --force ...` to overwrite the config.",
+        ));
+    }
+    let answers = gather(ctx, args)?;
+    let (toml_text, cfg) = validate(ctx, &project, &answers)?;
+
+    let mut created = Vec::new();
+    let mut kept = Vec::new();
+    crate::fsutil::write_atomic(&config_path, toml_text.as_bytes())?;
+    created.push(config::FILE_NAME.to_string());
+
+    let program_path = project.root.join(project::PROGRAM_FILE);
+    if program_path.exists() {
+        kept.push(project::PROGRAM_FILE.to_string());
+    } else {
+        crate::fsutil::write_atomic(&program_path, program_template(&cfg).as_bytes())?;
+        created.push(project::PROGRAM_FILE.to_string());
+    }
+    let state_existed = project.state_dir().join(".gitignore").exists();
+    let state_dir = project.ensure_state_dir()?;
+    if state_existed {
+        kept.push(".autoresearch/".to_string());
+    } else {
+        created.push(".autoresearch/".to_string());
+    }
+
+    ctx.hint(
+        "Commit the setup so experiments start from it: `git add autoresearch.toml program.md && git commit -m \"autoresearch setup\"`.",
+    );
+    ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
+    ctx.hint("Run `autoresearch doctor` to check everything before the night starts.");
+    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop.");
+
+    Ok(InitOutput {
+        root: project.root.display().to_string(),
+        config_path: config_path.display().to_string(),
+        program_path: program_path.display().to_string(),
+        state_dir: state_dir.display().to_string(),
+        created,
+        kept,
+        config: cfg,
+    })
+}
+
+/// Flags first; missing required ones are asked for at a terminal, else named in the error.
+fn gather(ctx: &Ctx, args: &InitArgs) -> Result<Answers> {
+    let mut missing = Vec::new();
+    if args.target_file.is_empty() {
+        missing.push("--target-file");
+    }
+    if args.eval_command.is_none() {
+        missing.push("--eval-command");
+    }
+    if args.metric_name.is_none() {
+        missing.push("--metric-name");
+    }
+    if args.metric_direction.is_none() {
+        missing.push("--metric-direction");
+    }
+    let mut answers = Answers {
+        target_files: args.target_file.clone(),
+        eval_command: args.eval_command.clone().unwrap_or_default(),
+        metric_name: args.metric_name.clone().unwrap_or_default(),
+        metric_direction: args.metric_direction.clone().unwrap_or_default(),
+        time_budget: args.time_budget.clone().unwrap_or_else(|| "5m".to_string()),
+        branch: args
+            .branch
+            .clone()
+            .unwrap_or_else(|| config::DEFAULT_BRANCH.to_string()),
+        protected: args.protected.clone(),
+    };
+    if missing.is_empty() {
+        return Ok(answers);
+    }
+    if !ctx.interactive() {
+        return Err(AppError::usage(
+            format!("`init` needs {} (no terminal to ask on).", missing.join(", ")),
+            "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher`.",
+        ));
+    }
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut ask = |question: &str| -> Result<String> {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question}: ");
+        let _ = err.flush();
+        let mut line = String::new();
+        let n = input
+            .read_line(&mut line)
+            .map_err(|e| AppError::io("reading the answer", &e))?;
+        if n == 0 {
+            return Err(AppError::usage(
+                "Input ended before `init` had every answer.",
+                "Run `autoresearch init` again with the flags instead of answering questions.",
+            ));
+        }
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    if args.target_file.is_empty() {
+        let a = ask("File the agent may change (space-separated for several)")?;
+        answers.target_files = a.split_whitespace().map(str::to_string).collect();
+    }
+    if args.eval_command.is_none() {
+        answers.eval_command = ask("Command that evaluates it and prints the metric")?;
+    }
+    if args.metric_name.is_none() {
+        answers.metric_name = ask("Metric name as printed (e.g. val_bpb)")?;
+    }
+    if args.metric_direction.is_none() {
+        answers.metric_direction = ask("Is lower or higher better? (lower/higher)")?;
+    }
+    Ok(answers)
+}
+
+/// Check every answer; return the config text and the config it parses to.
+fn validate(ctx: &Ctx, project: &Project, a: &Answers) -> Result<(String, Config)> {
+    let bad = |msg: String, fix: &str| AppError::usage(msg, fix.to_string());
+    let mut targets = Vec::new();
+    for t in &a.target_files {
+        targets.push(repo_path(ctx, project, t, "--target-file")?);
+    }
+    if targets.is_empty() {
+        return Err(bad(
+            "`--target-file` names no file.".into(),
+            "Pass `--target-file <file>` with the file the agent may change.",
+        ));
+    }
+    let mut protected = Vec::new();
+    for p in &a.protected {
+        let p = repo_path(ctx, project, p, "--protected")?;
+        if targets.contains(&p) {
+            return Err(bad(
+                format!("`{p}` is both a target file and protected."),
+                "Remove it from `--protected`: the agent must be able to change its target.",
+            ));
+        }
+        protected.push(p);
+    }
+    if a.eval_command.trim().is_empty() {
+        return Err(bad(
+            "`--eval-command` is empty.".into(),
+            "Pass the command that prints the metric, e.g. `--eval-command 'python3 train.py'`.",
+        ));
+    }
+    if !config::valid_metric_name(&a.metric_name) {
+        return Err(bad(
+            format!("`{}` is not a metric name.", a.metric_name),
+            "Use letters, digits, `_`, `.`, `-` or `/`, starting with a letter or `_`, e.g. `--metric-name val_bpb`.",
+        ));
+    }
+    let direction = Direction::parse(a.metric_direction.trim()).ok_or_else(|| {
+        bad(
+            format!(
+                "`--metric-direction` must be `lower` or `higher`, not `{}`.",
+                a.metric_direction
+            ),
+            "Pass `--metric-direction lower` (e.g. loss) or `--metric-direction higher` (e.g. accuracy).",
+        )
+    })?;
+    if config::parse_duration(&a.time_budget).is_none() {
+        return Err(bad(
+            format!("`--time-budget {}` is not a positive duration.", a.time_budget),
+            "Use e.g. `--time-budget 5m`, `30s`, `250ms`, `1h30m` or a number of seconds.",
+        ));
+    }
+    if !config::valid_branch_name(&a.branch) {
+        return Err(AppError::new(
+            Code::InvalidName,
+            format!("`{}` is not a valid branch name.", a.branch),
+            "Pass `--branch autoresearch` or another name git accepts (no spaces, `..`, `~`, `^`, `:`; not starting with `-`).",
+        ));
+    }
+    let text = render_toml(
+        &targets,
+        &a.eval_command,
+        &a.metric_name,
+        direction,
+        a.time_budget.trim(),
+        &a.branch,
+        &protected,
+    );
+    let (cfg, _) = Config::parse(config::FILE_NAME, &text)?;
+    Ok((text, cfg))
+}
+
+/// A path typed relative to the current directory (or the root), as a repo-relative path to
+/// an existing file inside the work tree.
+fn repo_path(ctx: &Ctx, project: &Project, typed: &str, flag: &str) -> Result<String> {
+    let typed_path = Path::new(typed);
+    let candidates: Vec<PathBuf> = if typed_path.is_absolute() {
+        vec![typed_path.to_path_buf()]
+    } else {
+        vec![ctx.cwd.join(typed_path), project.root.join(typed_path)]
+    };
+    let root = project
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| project.root.clone());
+    for c in candidates {
+        let Ok(abs) = c.canonicalize() else { continue };
+        if !abs.is_file() {
+            continue;
+        }
+        return match abs.strip_prefix(&root) {
+            Ok(rel) => Ok(rel.to_string_lossy().replace('\\', "/")),
+            Err(_) => Err(AppError::usage(
+                format!("`{typed}` ({flag}) is outside the repository at `{}`.", project.root.display()),
+                format!("Pass a file inside the repository to `{flag}`."),
+            )),
+        };
+    }
+    Err(AppError::usage(
+        format!("`{typed}` ({flag}) does not exist or is not a file."),
+        format!("Create the file first, or pass an existing file to `{flag}` (paths are relative to the current directory)."),
+    ))
+}
+
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list(items: &[String]) -> String {
+    let inner: Vec<String> = items.iter().map(|s| q(s)).collect();
+    format!("[{}]", inner.join(", "))
+}
+
+fn render_toml(
+    targets: &[String],
+    eval: &str,
+    metric: &str,
+    direction: Direction,
+    budget: &str,
+    branch: &str,
+    protected: &[String],
+) -> String {
+    let target = if targets.len() == 1 {
+        q(&targets[0])
+    } else {
+        list(targets)
+    };
+    let budget_value = if crate::metric::parse_number(budget).is_some() {
+        budget.to_string()
+    } else {
+        q(budget)
+    };
+    let protected_line = if protected.is_empty() {
+        "# protected = [\"prepare.py\"]".to_string()
+    } else {
+        format!("protected = {}", list(protected))
+    };
+    format!(
+        "# autoresearch: one file, one metric, a loop that never stops.\n\
+         # Check this file with `autoresearch doctor`; `autoresearch agent-info` lists every key.\n\
+         \n\
+         # The file the agent may change (or a list of paths relative to the repository root).\n\
+         target_file = {target}\n\
+         # Evaluates the project; run with `sh -c` at the root. It must print the metric,\n\
+         # e.g. `{metric}: 0.9979`, `{metric}=0.9979` or a JSON line {{\"{metric}\": 0.9979}}.\n\
+         eval_command = {eval_q}\n\
+         metric_name = {metric_q}\n\
+         # \"lower\" or \"higher\" is better.\n\
+         metric_direction = \"{dir}\"\n\
+         # Per evaluation (250ms, 30s, 5m, 1h30m). The eval's whole process group is stopped here.\n\
+         time_budget = {budget_value}\n\
+         # Experiments happen on this branch (and its forks, `{branch}-fork-<name>`).\n\
+         branch = {branch_q}\n\
+         \n\
+         # Optional.\n\
+         # Files an experiment may not change, such as the eval harness or the data preparation:\n\
+         {protected_line}\n\
+         # Secondary metrics read from the same output; a run that violates one is discarded:\n\
+         # constraints = [\"memory_gb <= 44\"]\n\
+         # Evaluations per experiment; the metric is their median:\n\
+         # repeats = 1\n\
+         # Margin over the best needed to keep a change: a number, or a percentage like \"0.5%\":\n\
+         # min_improvement = 0.0\n\
+         # Time between SIGTERM and SIGKILL when an eval runs over its budget:\n\
+         # kill_grace = \"5s\"\n",
+        eval_q = q(eval),
+        metric_q = q(metric),
+        dir = direction.as_str(),
+        branch_q = q(branch),
+    )
+}
+
+fn program_template(cfg: &Config) -> String {
+    let targets = cfg.target_files.join("`, `");
+    format!(
+        "# Research program\n\
+         \n\
+         This file tells the agent what to pursue. The agent reads it before every session and\n\
+         whenever it is stuck; keep it short, concrete and up to date. Replace every line in\n\
+         angle brackets.\n\
+         \n\
+         ## Goal\n\
+         \n\
+         Make `{metric}` {dir} (measured by `{eval}`), by changing only `{targets}`.\n\
+         <Why it matters, and what a great result would look like.>\n\
+         \n\
+         ## Ideas to try\n\
+         \n\
+         <A list of directions, most promising first. One experiment tests one idea.>\n\
+         - <idea>\n\
+         - <idea>\n\
+         \n\
+         ## Constraints\n\
+         \n\
+         <What must not change or get worse: memory, run time, readability, dependencies,\n\
+         public interfaces. Hard limits belong in `constraints` in autoresearch.toml.>\n\
+         - Do not change the evaluation or the data it reads.\n\
+         - Prefer the simpler change when two results tie.\n\
+         \n\
+         ## What is known\n\
+         \n\
+         <Results so far, dead ends and why they failed, measurement noise. Update this as the\n\
+         night goes on so the next session does not repeat a failed idea.>\n",
+        metric = cfg.metric_name,
+        dir = match cfg.metric_direction {
+            Direction::Lower => "lower",
+            Direction::Higher => "higher",
+        },
+        eval = cfg.eval_command,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_config_round_trips_awkward_values() {
+        let text = render_toml(
+            &["a \"quoted\" file.py".to_string(), "b.py".to_string()],
+            "echo 'score: 1' && printf '%s' \"x\\y\"",
+            "val_bpb",
+            Direction::Higher,
+            "1h30m",
+            "research/night-1",
+            &["prep.py".to_string()],
+        );
+        let (c, w) = Config::parse("autoresearch.toml", &text).expect("parses");
+        assert!(w.is_empty());
+        assert_eq!(c.target_files, vec!["a \"quoted\" file.py", "b.py"]);
+        assert_eq!(c.eval_command, "echo 'score: 1' && printf '%s' \"x\\y\"");
+        assert_eq!(c.branch, "research/night-1");
+        assert_eq!(c.protected, vec!["prep.py"]);
+        assert_eq!(c.time_budget, std::time::Duration::from_secs(5400));
+        let bare = render_toml(&["t".into()], "e", "m", Direction::Lower, "90", "b", &[]);
+        assert!(bare.contains("time_budget = 90\n"));
+    }
+}

@@ -1,0 +1,296 @@
+//! `autoresearch status`: where the project stands and what to do next. Works before `init`
+//! (it then says how to start), so it is the first command an agent runs.
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::{self, Config};
+use crate::ctx::Ctx;
+use crate::error::Result;
+use crate::ledger::{self, Brief, Counts, Ledger};
+use crate::loopfile;
+use crate::output::{Human, Printer};
+
+use super::record::{fmt_delta, fmt_metric};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Serialize)]
+pub struct ConfigBrief {
+    pub target_files: Vec<String>,
+    pub eval_command: String,
+    pub metric_name: String,
+    pub metric_direction: config::Direction,
+    pub time_budget_s: f64,
+    pub branch: String,
+    pub repeats: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoopView {
+    pub running: bool,
+    pub stale: bool,
+    pub pid: u32,
+    pub host: String,
+    pub iteration: u64,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    pub run: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LedgerHealth {
+    pub path: String,
+    pub lines: u64,
+    pub records: u64,
+    pub bad_lines: u64,
+    pub torn_tail: bool,
+    pub out_of_order_runs: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusOutput {
+    pub initialized: bool,
+    pub root: String,
+    pub config: Option<ConfigBrief>,
+    /// The branch HEAD is on (null when detached).
+    pub branch: Option<String>,
+    pub on_experiment_branch: bool,
+    /// The branch the numbers below are for: the current one when it is the experiment branch,
+    /// a fork of it, or has records; else the configured branch.
+    pub scope_branch: Option<String>,
+    pub total: u64,
+    pub counts: Counts,
+    pub baseline: Option<Brief>,
+    pub best: Option<Brief>,
+    pub improvement: Option<f64>,
+    pub improvement_pct: Option<f64>,
+    pub runs_to_best: Option<u64>,
+    pub last_run: Option<Brief>,
+    pub runs_since_keep: u64,
+    #[serde(rename = "loop")]
+    pub loop_state: Option<LoopView>,
+    pub ledger: LedgerHealth,
+}
+
+impl super::Output for StatusOutput {}
+
+pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
+    let project = ctx.project()?;
+    let branch = crate::git::current_branch(&project.repo);
+    let ledger_path = project.ledger_path();
+    let mut out = StatusOutput {
+        initialized: false,
+        root: project.root.display().to_string(),
+        config: None,
+        on_experiment_branch: false,
+        scope_branch: None,
+        branch: branch.clone(),
+        total: 0,
+        counts: Counts::default(),
+        baseline: None,
+        best: None,
+        improvement: None,
+        improvement_pct: None,
+        runs_to_best: None,
+        last_run: None,
+        runs_since_keep: 0,
+        loop_state: None,
+        ledger: LedgerHealth {
+            path: ledger_path.display().to_string(),
+            lines: 0,
+            records: 0,
+            bad_lines: 0,
+            torn_tail: false,
+            out_of_order_runs: 0,
+        },
+    };
+    if !project.is_initialized() {
+        ctx.hint(
+            "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` (the eval must print `<name>: <number>`).",
+        );
+        return Ok(out);
+    }
+    let (cfg, warnings) = project.load_config()?;
+    ctx.warn_all(warnings);
+    out.initialized = true;
+    let on_exp = branch.as_deref().is_some_and(|b| cfg.is_experiment_branch(b));
+    out.on_experiment_branch = on_exp;
+    let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
+    let summary = ctx.summary(&ledger)?;
+    let scope_branch = summary.default_scope(branch.as_deref(), |b| cfg.is_experiment_branch(b));
+    let scope = summary.scope(Some(&scope_branch));
+    out.total = scope.total;
+    out.counts = scope.counts.clone();
+    out.baseline = scope.baseline.as_ref().map(Brief::from);
+    out.best = scope.best.as_ref().map(Brief::from);
+    if let (Some(base), Some(best)) = (
+        scope.baseline.as_ref().and_then(|b| b.metric),
+        scope.best_metric(),
+    ) {
+        out.improvement = Some(cfg.metric_direction.gain(best, base));
+        out.improvement_pct = ledger::improvement_pct(cfg.metric_direction, base, best);
+    }
+    out.runs_to_best = scope.runs_to_best();
+    out.last_run = scope.last.as_ref().map(Brief::from);
+    out.runs_since_keep = scope.since_keep;
+    out.scope_branch = Some(scope_branch);
+    out.ledger.lines = summary.lines + u64::from(summary.torn_tail.is_some());
+    out.ledger.records = summary.valid;
+    out.ledger.bad_lines = summary.bad_count;
+    out.ledger.torn_tail = summary.torn_tail.is_some();
+    out.ledger.out_of_order_runs = summary.out_of_order;
+    if let Some(l) = loopfile::read(&project.loop_path()) {
+        if l.stale() {
+            ctx.warn(format!(
+                "`loop.json` names process {} which is gone; the next `autoresearch run` takes the loop over.",
+                l.pid
+            ));
+        }
+        out.loop_state = Some(LoopView {
+            running: l.running(),
+            stale: l.stale(),
+            pid: l.pid,
+            host: l.host.clone(),
+            iteration: l.iteration,
+            started_at: l.started_at.clone(),
+            heartbeat_at: l.heartbeat_at.clone(),
+            run: l.run,
+        });
+    }
+    next_step_hints(ctx, &cfg, &out);
+    out.config = Some(ConfigBrief {
+        target_files: cfg.target_files,
+        eval_command: cfg.eval_command,
+        metric_name: cfg.metric_name,
+        metric_direction: cfg.metric_direction,
+        time_budget_s: cfg.time_budget.as_secs_f64(),
+        branch: cfg.branch,
+        repeats: cfg.repeats,
+    });
+    Ok(out)
+}
+
+fn next_step_hints(ctx: &Ctx, cfg: &Config, out: &StatusOutput) {
+    if out.loop_state.as_ref().is_some_and(|l| l.running) {
+        ctx.hint("An `autoresearch run` is in progress; wait for it before starting another.");
+    }
+    if !out.on_experiment_branch && out.branch.is_some() {
+        ctx.hint(format!(
+            "You are not on the experiment branch; `autoresearch run` creates `{}` at HEAD if it does not exist, or switch to it with `git switch {}`.",
+            cfg.branch, cfg.branch
+        ));
+    }
+    if out.baseline.is_none() {
+        ctx.hint("No baseline yet. Run `autoresearch doctor`, then `autoresearch run -m \"baseline\"` to measure the unchanged code.");
+    } else {
+        ctx.hint(format!(
+            "Next: one hypothesis, edit only `{}`, then `autoresearch run -m \"<what and why>\"`.",
+            cfg.target_files.join("`, `")
+        ));
+        if out.runs_since_keep >= 3 {
+            ctx.hint(format!(
+                "{} runs since the last keep: see `autoresearch guide stuck`.",
+                out.runs_since_keep
+            ));
+        }
+    }
+}
+
+impl Human for StatusOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        const W: usize = 12;
+        let Some(c) = &self.config else {
+            p.line(format!("{} not initialized in {}", p.paint.bold("autoresearch"), self.root))?;
+            return Ok(());
+        };
+        p.line(format!("{} {}", p.paint.bold("autoresearch"), self.root))?;
+        p.kv("target", W, c.target_files.join(", "))?;
+        p.kv(
+            "metric",
+            W,
+            format!("{} ({} is better)", c.metric_name, c.metric_direction.as_str()),
+        )?;
+        p.kv("eval", W, &c.eval_command)?;
+        p.kv(
+            "budget",
+            W,
+            config::format_duration(std::time::Duration::from_secs_f64(c.time_budget_s)),
+        )?;
+        let branch = match (&self.branch, self.on_experiment_branch) {
+            (Some(b), true) => b.clone(),
+            (Some(b), false) => format!("{b} (experiments run on {})", c.branch),
+            (None, _) => format!("detached HEAD (experiments run on {})", c.branch),
+        };
+        p.kv("branch", W, branch)?;
+        p.line("")?;
+        let k = &self.counts;
+        p.kv(
+            "runs",
+            W,
+            format!(
+                "{} — {} kept, {} discarded, {} crash, {} timeout, {} baseline",
+                self.total, k.kept, k.discarded, k.crash, k.timeout, k.baseline
+            ),
+        )?;
+        let brief = |b: &Option<Brief>| {
+            b.as_ref().map_or_else(
+                || "—".to_string(),
+                |b| {
+                    format!(
+                        "#{} {}  {}",
+                        b.run,
+                        b.metric.map_or_else(|| "—".into(), fmt_metric),
+                        b.summary
+                    )
+                },
+            )
+        };
+        p.kv("baseline", W, brief(&self.baseline))?;
+        p.kv("best", W, brief(&self.best))?;
+        if let Some(imp) = self.improvement {
+            let pct = self
+                .improvement_pct
+                .map(|v| format!(" ({v:.3}%)"))
+                .unwrap_or_default();
+            let text = p.paint.green(&format!("{}{pct}", fmt_delta(imp)));
+            p.kv("improvement", W, text)?;
+        }
+        if let Some(last) = &self.last_run {
+            let status = super::paint_status(&p.paint, last.status);
+            p.kv(
+                "last run",
+                W,
+                format!(
+                    "#{} {status} {}  {}",
+                    last.run,
+                    last.metric.map_or_else(|| "—".into(), fmt_metric),
+                    super::log::age(&last.timestamp)
+                ),
+            )?;
+        }
+        p.kv("since keep", W, self.runs_since_keep.to_string())?;
+        match &self.loop_state {
+            Some(l) if l.running => p.kv(
+                "loop",
+                W,
+                format!("running (pid {}, iteration {}, heartbeat {})", l.pid, l.iteration, l.heartbeat_at),
+            )?,
+            Some(l) if l.stale => p.kv("loop", W, format!("stale lock from pid {}", l.pid))?,
+            Some(l) => p.kv("loop", W, format!("idle after iteration {}", l.iteration))?,
+            None => p.kv("loop", W, "not started")?,
+        }
+        let health = if self.ledger.bad_lines == 0 && !self.ledger.torn_tail {
+            format!("{} records, healthy", self.ledger.records)
+        } else {
+            format!(
+                "{} records, {} bad line(s){}",
+                self.ledger.records,
+                self.ledger.bad_lines,
+                if self.ledger.torn_tail { ", torn tail" } else { "" }
+            )
+        };
+        p.kv("ledger", W, health)
+    }
+}

@@ -1,0 +1,809 @@
+//! `autoresearch.toml` (CONTRACT §4): a typed read with every value validated, each error naming
+//! the file, line and column and saying what is allowed. Unknown keys are warnings, so a config
+//! written by a newer version still loads.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{AppError, Code, Result};
+
+pub const FILE_NAME: &str = "autoresearch.toml";
+const MAX_BYTES: u64 = 1 << 20;
+
+/// Every key this version understands, in the order the commented template writes them.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "target_file",
+        "the file the agent may change; or a list of repo-relative paths",
+    ),
+    (
+        "eval_command",
+        "run with `sh -c` at the project root; prints the metric",
+    ),
+    ("metric_name", "the name the eval prints before the metric"),
+    ("metric_direction", "\"lower\" or \"higher\" is better"),
+    (
+        "time_budget",
+        "per evaluation: 250ms, 30s, 5m, 1h30m; a bare number is seconds (default 5m)",
+    ),
+    (
+        "branch",
+        "experiments happen on this branch and its forks (default \"autoresearch\")",
+    ),
+    (
+        "protected",
+        "files an experiment may not change (list of repo-relative paths)",
+    ),
+    (
+        "constraints",
+        "secondary metrics that must hold, e.g. [\"memory_gb <= 44\"]",
+    ),
+    (
+        "repeats",
+        "evaluations per experiment; the metric is their median (default 1)",
+    ),
+    (
+        "min_improvement",
+        "needed over the best to keep: a number, or a string like \"0.5%\" (default 0)",
+    ),
+    (
+        "kill_grace",
+        "time between SIGTERM and SIGKILL for the eval's process group (default 5s)",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Lower,
+    Higher,
+}
+
+impl Direction {
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "lower" => Some(Direction::Lower),
+            "higher" => Some(Direction::Higher),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Lower => "lower",
+            Direction::Higher => "higher",
+        }
+    }
+
+    /// Is `a` strictly better than `b`? A tie is not better.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Lower => a < b,
+            Direction::Higher => a > b,
+        }
+    }
+
+    /// The gain of `new` over `old` in the good direction (positive = better).
+    pub fn gain(self, new: f64, old: f64) -> f64 {
+        match self {
+            Direction::Lower => old - new,
+            Direction::Higher => new - old,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl Op {
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Op::Le => value <= limit,
+            Op::Lt => value < limit,
+            Op::Ge => value >= limit,
+            Op::Gt => value > limit,
+            Op::Eq => value == limit,
+        }
+    }
+}
+
+/// `memory_gb <= 44`: a secondary metric read with the metric grammar, and its bound.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Constraint {
+    pub metric: String,
+    pub op: Op,
+    pub value: f64,
+    /// The text as written, used in `reason` (`constraint memory_gb <= 44`).
+    pub text: String,
+}
+
+impl Constraint {
+    pub fn parse(text: &str) -> std::result::Result<Constraint, String> {
+        let t = text.trim();
+        let ops = [
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("==", Op::Eq),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ];
+        let Some((pos, sym, op)) = ops
+            .iter()
+            .filter_map(|(sym, op)| t.find(sym).map(|p| (p, *sym, *op)))
+            .min_by_key(|(p, sym, _)| (*p, std::cmp::Reverse(sym.len())))
+        else {
+            return Err(format!(
+                "constraint `{t}` has no comparison; write `<metric> <op> <number>` with <=, <, >=, > or =="
+            ));
+        };
+        let name = t[..pos].trim();
+        let number = t[pos + sym.len()..].trim();
+        if !valid_metric_name(name) {
+            return Err(format!(
+                "constraint `{t}` names `{name}`, which is not a metric name (letters, digits, `_`, `.`, `-`, `/`; starting with a letter or `_`)"
+            ));
+        }
+        let value = match crate::metric::parse_number(number) {
+            Some(Ok(v)) => v,
+            _ => {
+                return Err(format!(
+                    "constraint `{t}` compares with `{number}`, which is not a finite number"
+                ));
+            }
+        };
+        Ok(Constraint {
+            metric: name.to_string(),
+            op,
+            value,
+            text: format!("{name} {sym} {number}"),
+        })
+    }
+}
+
+/// The margin a new result needs over the best to be kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinImprovement {
+    Absolute(f64),
+    Percent(f64),
+}
+
+impl MinImprovement {
+    /// The margin in metric units, given the current best.
+    pub fn margin(self, best: f64) -> f64 {
+        match self {
+            MinImprovement::Absolute(v) => v,
+            MinImprovement::Percent(p) => best.abs() * p / 100.0,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MinImprovement> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            match crate::metric::parse_number(p) {
+                Some(Ok(v)) if v >= 0.0 => Some(MinImprovement::Percent(v)),
+                _ => None,
+            }
+        } else {
+            match crate::metric::parse_number(s) {
+                Some(Ok(v)) if v >= 0.0 => Some(MinImprovement::Absolute(v)),
+                _ => None,
+            }
+        }
+    }
+}
+
+impl Serialize for MinImprovement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            MinImprovement::Absolute(v) => s.serialize_f64(*v),
+            MinImprovement::Percent(p) => s.serialize_str(&format!("{p}%")),
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub target_files: Vec<String>,
+    pub eval_command: String,
+    pub metric_name: String,
+    pub metric_direction: Direction,
+    #[serde(serialize_with = "ser_secs")]
+    pub time_budget: Duration,
+    pub branch: String,
+    pub protected: Vec<String>,
+    pub constraints: Vec<Constraint>,
+    pub repeats: u32,
+    pub min_improvement: MinImprovement,
+    #[serde(serialize_with = "ser_secs")]
+    pub kill_grace: Duration,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_BRANCH: &str = "autoresearch";
+
+/// Metric names: a letter or `_` first, then letters, digits, `_`, `.`, `-` or `/`; at most 64.
+/// (The metric grammar treats all of these as name characters, so `eval/loss` never matches
+/// `loss`.)
+pub fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+}
+
+/// A branch name git accepts that cannot be mistaken for a flag.
+pub fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name.len() <= 200
+        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+}
+
+/// `250ms`, `30s`, `5m`, `1h30m`, `1.5s`, or a bare number of seconds. Must be positive.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let s = text.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(Ok(secs)) = crate::metric::parse_number(s) {
+        return (secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs));
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    let mut last_unit_rank = usize::MAX;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let units = [("ms", 0.001, 0), ("h", 3600.0, 3), ("m", 60.0, 2), ("s", 1.0, 1)];
+        let (unit, factor, rank) = units.iter().find(|(u, _, _)| rest.starts_with(u))?;
+        // Units go from large to small, each at most once: `1h30m`, never `30m1h`.
+        if *rank >= last_unit_rank {
+            return None;
+        }
+        last_unit_rank = *rank;
+        rest = &rest[unit.len()..];
+        total += value * factor;
+    }
+    (total > 0.0 && total < 1e9).then(|| Duration::from_secs_f64(total))
+}
+
+/// Human form of a duration: `250ms`, `30s`, `5m`, `1h30m`, `2m5.5s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let total = d.as_secs_f64();
+    let h = (total / 3600.0).floor() as u64;
+    let m = ((total - h as f64 * 3600.0) / 60.0).floor() as u64;
+    let s = total - h as f64 * 3600.0 - m as f64 * 60.0;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s >= 0.0005 {
+        let s = (s * 1000.0).round() / 1000.0;
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// Byte offset → 1-based (line, column).
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |p| before[p + 1..].chars().count())
+        + 1;
+    (line, col)
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Reader<'_> {
+    fn err(&self, span: std::ops::Range<usize>, msg: impl std::fmt::Display) -> AppError {
+        let (line, col) = line_col(self.text, span.start);
+        AppError::new(
+            Code::ConfigInvalid,
+            format!("{}:{line}:{col}: {msg}", self.file),
+            format!(
+                "Edit `{}` at line {line}, column {col}, then run `autoresearch doctor --no-eval`.",
+                self.file
+            ),
+        )
+    }
+
+    fn string(&self, v: &toml::Spanned<DeValue>, key: &str) -> Result<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            other => Err(self.err(
+                v.span(),
+                format!("`{key}` must be a string, found {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn string_list(&self, v: &toml::Spanned<DeValue>, key: &str) -> Result<Vec<String>> {
+        match v.get_ref() {
+            DeValue::String(s) => Ok(vec![s.to_string()]),
+            DeValue::Array(items) => items
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(s) => Ok(s.to_string()),
+                    other => Err(self.err(
+                        item.span(),
+                        format!("`{key}` entries must be strings, found {}", other.type_str()),
+                    )),
+                })
+                .collect(),
+            other => Err(self.err(
+                v.span(),
+                format!(
+                    "`{key}` must be a string or a list of strings, found {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
+    fn duration(&self, v: &toml::Spanned<DeValue>, key: &str) -> Result<Duration> {
+        let text = match v.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Integer(i) => i.as_str().replace('_', ""),
+            DeValue::Float(f) => f.as_str().replace('_', ""),
+            other => {
+                return Err(self.err(
+                    v.span(),
+                    format!("`{key}` must be a duration, found {}", other.type_str()),
+                ));
+            }
+        };
+        parse_duration(&text).ok_or_else(|| {
+            self.err(
+                v.span(),
+                format!(
+                    "`{key}` = `{text}` is not a positive duration; use e.g. \"250ms\", \"30s\", \"5m\", \"1h30m\" or a number of seconds"
+                ),
+            )
+        })
+    }
+}
+
+/// Normalise a repo-relative path as written in the config: `./a/b` → `a/b`, no absolute paths,
+/// no `..` escaping the root.
+pub fn normalize_rel_path(p: &str) -> Option<String> {
+    let p = p.trim();
+    if p.is_empty() || p.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            other => parts.push(other),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+impl Config {
+    /// Read and validate `path`. Returns the config and warnings (unknown keys).
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>)> {
+        let meta = std::fs::metadata(path).map_err(|e| AppError::io(path.display(), &e))?;
+        let name = path
+            .file_name()
+            .map_or_else(|| FILE_NAME.to_string(), |n| n.to_string_lossy().into_owned());
+        if meta.len() > MAX_BYTES {
+            return Err(AppError::new(
+                Code::ConfigInvalid,
+                format!(
+                    "`{name}` is {} bytes; a config over 1 MiB is refused.",
+                    meta.len()
+                ),
+                format!("Restore `{name}` to the small TOML file `autoresearch init` writes."),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| AppError::io(path.display(), &e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            AppError::new(
+                Code::ConfigInvalid,
+                format!(
+                    "`{name}` is not valid UTF-8 (byte {}).",
+                    e.utf8_error().valid_up_to()
+                ),
+                format!("Save `{name}` as UTF-8 and retry."),
+            )
+        })?;
+        Self::parse(&name, &text)
+    }
+
+    /// Parse config text; `file` is only used in messages.
+    pub fn parse(file: &str, text: &str) -> Result<(Config, Vec<String>)> {
+        let r = Reader { file, text };
+        let table = DeTable::parse(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let msg = e.message().trim().to_string();
+            r.err(span, format!("invalid TOML: {msg}"))
+        })?;
+        let table = table.get_ref();
+        let mut warnings = Vec::new();
+        let get = |key: &str| table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
+
+        for (k, _) in table.iter() {
+            if !KEYS.iter().any(|(known, _)| *known == k.get_ref().as_ref()) {
+                let (line, col) = line_col(text, k.span().start);
+                warnings.push(format!(
+                    "{file}:{line}:{col}: unknown key `{}` is ignored (known keys: {})",
+                    k.get_ref(),
+                    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+
+        let missing = |key: &str, example: &str| {
+            AppError::new(
+                Code::ConfigInvalid,
+                format!("{file}: required key `{key}` is missing."),
+                format!("Add `{key} = {example}` to `{file}`."),
+            )
+        };
+
+        let target_files = {
+            let v = get("target_file").ok_or_else(|| missing("target_file", "\"train.py\""))?;
+            let list = r.string_list(v, "target_file")?;
+            if list.is_empty() {
+                return Err(r.err(v.span(), "`target_file` must name at least one file"));
+            }
+            let mut out = Vec::new();
+            for p in list {
+                let norm = normalize_rel_path(&p).ok_or_else(|| {
+                    r.err(
+                        v.span(),
+                        format!("`target_file` entry `{p}` must be a path relative to the project root, inside it"),
+                    )
+                })?;
+                if !out.contains(&norm) {
+                    out.push(norm);
+                }
+            }
+            out
+        };
+
+        let eval_command = {
+            let v = get("eval_command")
+                .ok_or_else(|| missing("eval_command", "\"python3 train.py\""))?;
+            let s = r.string(v, "eval_command")?;
+            if s.trim().is_empty() {
+                return Err(r.err(v.span(), "`eval_command` must not be empty"));
+            }
+            s
+        };
+
+        let metric_name = {
+            let v = get("metric_name").ok_or_else(|| missing("metric_name", "\"val_bpb\""))?;
+            let s = r.string(v, "metric_name")?;
+            if !valid_metric_name(&s) {
+                return Err(r.err(
+                    v.span(),
+                    format!("`metric_name` = `{s}` is not a metric name: use letters, digits, `_`, `.`, `-` or `/`, starting with a letter or `_` (at most 64)"),
+                ));
+            }
+            s
+        };
+
+        let metric_direction = {
+            let v =
+                get("metric_direction").ok_or_else(|| missing("metric_direction", "\"lower\""))?;
+            let s = r.string(v, "metric_direction")?;
+            Direction::parse(&s).ok_or_else(|| {
+                r.err(
+                    v.span(),
+                    format!("`metric_direction` must be \"lower\" or \"higher\", found \"{s}\""),
+                )
+            })?
+        };
+
+        let time_budget = match get("time_budget") {
+            Some(v) => r.duration(v, "time_budget")?,
+            None => DEFAULT_BUDGET,
+        };
+        let kill_grace = match get("kill_grace") {
+            Some(v) => r.duration(v, "kill_grace")?,
+            None => DEFAULT_GRACE,
+        };
+
+        let branch = match get("branch") {
+            Some(v) => {
+                let s = r.string(v, "branch")?;
+                if !valid_branch_name(&s) {
+                    return Err(r.err(
+                        v.span(),
+                        format!("`branch` = `{s}` is not a valid git branch name"),
+                    ));
+                }
+                s
+            }
+            None => DEFAULT_BRANCH.to_string(),
+        };
+
+        let protected = match get("protected") {
+            Some(v) => {
+                let mut out = Vec::new();
+                for p in r.string_list(v, "protected")? {
+                    let norm = normalize_rel_path(&p).ok_or_else(|| {
+                        r.err(
+                            v.span(),
+                            format!("`protected` entry `{p}` must be a path relative to the project root, inside it"),
+                        )
+                    })?;
+                    if target_files.contains(&norm) {
+                        return Err(r.err(
+                            v.span(),
+                            format!("`{norm}` is both a target file and protected; it cannot be both"),
+                        ));
+                    }
+                    out.push(norm);
+                }
+                out
+            }
+            None => Vec::new(),
+        };
+
+        let constraints = match get("constraints") {
+            Some(v) => {
+                let DeValue::Array(items) = v.get_ref() else {
+                    return Err(r.err(
+                        v.span(),
+                        "`constraints` must be a list of strings like [\"memory_gb <= 44\"]",
+                    ));
+                };
+                let mut out = Vec::new();
+                for item in items.iter() {
+                    let s = r.string(item, "constraints")?;
+                    out.push(Constraint::parse(&s).map_err(|m| r.err(item.span(), m))?);
+                }
+                out
+            }
+            None => Vec::new(),
+        };
+
+        let repeats = match get("repeats") {
+            Some(v) => match v.get_ref() {
+                DeValue::Integer(i) => {
+                    let n = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok();
+                    match n {
+                        Some(n) if (1..=1000).contains(&n) => n as u32,
+                        _ => {
+                            return Err(r.err(
+                                v.span(),
+                                format!(
+                                    "`repeats` must be a whole number from 1 to 1000, found {}",
+                                    i.as_str()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(r.err(
+                        v.span(),
+                        format!(
+                            "`repeats` must be a whole number ≥ 1, found {}",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            },
+            None => 1,
+        };
+
+        let min_improvement = match get("min_improvement") {
+            Some(v) => {
+                let parsed = match v.get_ref() {
+                    DeValue::Integer(i) => MinImprovement::parse(&i.as_str().replace('_', "")),
+                    DeValue::Float(f) => MinImprovement::parse(&f.as_str().replace('_', "")),
+                    DeValue::String(s) => MinImprovement::parse(s),
+                    _ => None,
+                };
+                parsed.ok_or_else(|| {
+                    r.err(
+                        v.span(),
+                        "`min_improvement` must be a number ≥ 0 or a percentage string like \"0.5%\"",
+                    )
+                })?
+            }
+            None => MinImprovement::Absolute(0.0),
+        };
+
+        Ok((
+            Config {
+                target_files,
+                eval_command,
+                metric_name,
+                metric_direction,
+                time_budget,
+                branch,
+                protected,
+                constraints,
+                repeats,
+                min_improvement,
+                kill_grace,
+            },
+            warnings,
+        ))
+    }
+
+    /// Is `branch` the experiment branch or one of its forks (`<branch>-fork-<name>`)?
+    pub fn is_experiment_branch(&self, branch: &str) -> bool {
+        branch == self.branch
+            || branch
+                .strip_prefix(&self.branch)
+                .and_then(|rest| rest.strip_prefix("-fork-"))
+                .is_some_and(|name| crate::names::valid_name(name).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+target_file = "train.py"
+eval_command = "uv run train.py"
+metric_name = "val_bpb"
+metric_direction = "lower"
+time_budget = "5m"
+branch = "autoresearch"
+"#;
+
+    #[test]
+    fn reads_the_six_first_generation_keys() {
+        let (c, w) = Config::parse("autoresearch.toml", GOOD).expect("valid");
+        assert!(w.is_empty());
+        assert_eq!(c.target_files, vec!["train.py"]);
+        assert_eq!(c.metric_direction, Direction::Lower);
+        assert_eq!(c.time_budget, Duration::from_secs(300));
+        assert_eq!(c.repeats, 1);
+        assert_eq!(c.kill_grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn reads_the_anchor_config_unchanged() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/testdata/anchor-format/autoresearch.toml");
+        if path.exists() {
+            let (c, _) = Config::load(&path).expect("anchor config loads");
+            assert_eq!(c.metric_name, "score");
+            assert_eq!(c.time_budget, Duration::from_secs(30));
+        }
+    }
+
+    fn err_of(text: &str) -> AppError {
+        Config::parse("autoresearch.toml", text).expect_err("should fail")
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = err_of(&GOOD.replace("\"lower\"", "\"down\""));
+        assert_eq!(e.code, Code::ConfigInvalid);
+        assert!(
+            e.message.starts_with("autoresearch.toml:5:20:"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("\"lower\" or \"higher\""));
+        let e = err_of("target_file = [\n");
+        assert!(e.message.starts_with("autoresearch.toml:"), "{}", e.message);
+        assert!(e.message.contains("invalid TOML"));
+    }
+
+    #[test]
+    fn validates_every_value() {
+        for (bad, needle) in [
+            ("time_budget = \"5 parsecs\"", "time_budget"),
+            ("time_budget = 0", "time_budget"),
+            ("kill_grace = \"-1s\"", "kill_grace"),
+            ("repeats = 0", "repeats"),
+            ("repeats = 1.5", "repeats"),
+            ("branch = \"-x\"", "branch"),
+            ("branch = \"a..b\"", "branch"),
+            ("constraints = [\"memory_gb\"]", "comparison"),
+            ("constraints = [\"memory_gb <= lots\"]", "finite"),
+            ("min_improvement = \"-1%\"", "min_improvement"),
+            ("min_improvement = \"abc\"", "min_improvement"),
+            ("protected = [\"train.py\"]", "both"),
+        ] {
+            let text = GOOD.replace("branch = \"autoresearch\"\n", "") + bad + "\n";
+            let e = err_of(&text);
+            assert_eq!(e.code, Code::ConfigInvalid, "{bad}");
+            assert!(e.message.contains(needle), "{bad}: {}", e.message);
+        }
+        let e = err_of(&GOOD.replace("val_bpb", "val bpb"));
+        assert!(e.message.contains("metric_name"));
+        let e = err_of("metric_name = \"x\"\n");
+        assert!(e.message.contains("target_file"));
+    }
+
+    #[test]
+    fn unknown_keys_warn() {
+        let (_, w) = Config::parse("autoresearch.toml", &format!("{GOOD}colour = 1\n")).unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("unknown key `colour`"), "{}", w[0]);
+    }
+
+    #[test]
+    fn optional_values() {
+        let text = format!(
+            "{GOOD}protected = [\"prepare.py\"]\nconstraints = [\"memory_gb <= 44\", \"mfu>0.3\"]\nrepeats = 3\nmin_improvement = \"0.5%\"\nkill_grace = \"250ms\"\n"
+        );
+        let (c, _) = Config::parse("autoresearch.toml", &text).unwrap();
+        assert_eq!(c.protected, vec!["prepare.py"]);
+        assert_eq!(c.constraints[1].op, Op::Gt);
+        assert_eq!(c.constraints[1].text, "mfu > 0.3");
+        assert_eq!(c.repeats, 3);
+        assert_eq!(c.min_improvement, MinImprovement::Percent(0.5));
+        assert_eq!(c.kill_grace, Duration::from_millis(250));
+        let (c, _) =
+            Config::parse("autoresearch.toml", &format!("{GOOD}min_improvement = 0.01\n")).unwrap();
+        assert_eq!(c.min_improvement, MinImprovement::Absolute(0.01));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("30m1h"), None);
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+    }
+
+    #[test]
+    fn experiment_branches() {
+        let (c, _) = Config::parse("autoresearch.toml", GOOD).unwrap();
+        assert!(c.is_experiment_branch("autoresearch"));
+        assert!(c.is_experiment_branch("autoresearch-fork-wide"));
+        assert!(!c.is_experiment_branch("autoresearch-fork-"));
+        assert!(!c.is_experiment_branch("main"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The thin git2 layer: branches, commits, run refs and diffs. No `git` subprocess anywhere
+//! (CONTRACT §3): behaviour must not depend on the user's git version or aliases.
+
+use git2::{Oid, Repository};
+use serde::Serialize;
+
+use crate::error::{AppError, Code, Result};
+
+/// The ref that keeps an evaluated commit reachable, whatever the run's status.
+pub fn run_ref_name(run: u64) -> String {
+    format!("refs/autoresearch/runs/{run}")
+}
+
+/// The branch HEAD points at, `None` when detached or unborn-without-name.
+pub fn current_branch(repo: &Repository) -> Option<String> {
+    match repo.head() {
+        Ok(head) if head.is_branch() => head.shorthand().map(str::to_string),
+        Ok(_) => None,
+        Err(_) => {
+            // Unborn branch: HEAD is a symbolic ref to a branch with no commits yet.
+            let head = repo.find_reference("HEAD").ok()?;
+            head.symbolic_target()
+                .and_then(|t| t.strip_prefix("refs/heads/"))
+                .map(str::to_string)
+        }
+    }
+}
+
+/// The commit HEAD points at, `None` in a repository with no commits.
+pub fn head_oid(repo: &Repository) -> Option<Oid> {
+    repo.head().ok().and_then(|h| h.target())
+}
+
+/// Resolve a revision (hash, abbreviated hash, branch, `HEAD~1`...) to a commit.
+pub fn resolve_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commit<'r>> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| {
+            AppError::usage(
+                format!("`{rev}` does not name a commit in this repository."),
+                "Pass a commit hash or branch name that `git rev-parse` accepts, or omit `--commit` to use HEAD.",
+            )
+        })
+}
+
+/// Point `refs/autoresearch/runs/<run>` at `oid` (overwriting a stale ref of the same run).
+pub fn set_run_ref(repo: &Repository, run: u64, oid: Oid) -> Result<()> {
+    repo.reference(
+        &run_ref_name(run),
+        oid,
+        true,
+        &format!("autoresearch: run {run}"),
+    )
+    .map(|_| ())
+    .map_err(|e| AppError::git(format!("creating `{}`", run_ref_name(run)), &e))
+}
+
+/// The identity for commits: the repository's configured one, else `GIT_AUTHOR_*`, else
+/// `autoresearch <autoresearch@localhost>`.
+pub fn signature(repo: &Repository) -> git2::Signature<'static> {
+    if let Ok(sig) = repo.signature() {
+        return sig.to_owned();
+    }
+    let name = std::env::var("GIT_AUTHOR_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let email = std::env::var("GIT_AUTHOR_EMAIL")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    let name = name.unwrap_or_else(|| "autoresearch".to_string());
+    let email = email.unwrap_or_else(|| "autoresearch@localhost".to_string());
+    git2::Signature::now(&name, &email).unwrap_or_else(|_| {
+        git2::Signature::now("autoresearch", "autoresearch@localhost")
+            .expect("a constant ASCII name and email always make a signature")
+    })
+}
+
+/// Where the identity for commits comes from, for `doctor`.
+pub fn identity_source(repo: &Repository) -> &'static str {
+    if repo.signature().is_ok() {
+        "git config"
+    } else if std::env::var("GIT_AUTHOR_NAME").is_ok_and(|s| !s.trim().is_empty()) {
+        "GIT_AUTHOR_* environment"
+    } else {
+        "fallback autoresearch <autoresearch@localhost>"
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStat {
+    pub path: String,
+    pub insertions: usize,
+    pub deletions: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeDiff {
+    pub from: Option<String>,
+    pub to: String,
+    pub files_changed: usize,
+    pub insertions: usize,
+    pub deletions: usize,
+    pub files: Vec<FileStat>,
+    /// The unified patch, when asked for; cut at the byte bound.
+    pub patch: Option<String>,
+    pub patch_truncated: bool,
+}
+
+/// The code change between two commits (`from = None`: against the empty tree).
+pub fn diff_commits(
+    repo: &Repository,
+    from: Option<&str>,
+    to: &str,
+    with_patch: bool,
+    max_patch_bytes: usize,
+) -> Result<CodeDiff> {
+    let git_err = |e: git2::Error| AppError::git("computing the diff", &e);
+    let to_commit = resolve_stored_commit(repo, to)?;
+    let from_tree = match from {
+        Some(f) => Some(resolve_stored_commit(repo, f)?.tree().map_err(git_err)?),
+        None => None,
+    };
+    let to_tree = to_commit.tree().map_err(git_err)?;
+    let diff = repo
+        .diff_tree_to_tree(from_tree.as_ref(), Some(&to_tree), None)
+        .map_err(git_err)?;
+    let mut files = Vec::new();
+    for (i, delta) in diff.deltas().enumerate() {
+        let path = delta
+            .new_file()
+            .path()
+            .or_else(|| delta.old_file().path())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (ins, del) = git2::Patch::from_diff(&diff, i)
+            .ok()
+            .flatten()
+            .and_then(|p| p.line_stats().ok())
+            .map_or((0, 0), |(_, a, d)| (a, d));
+        files.push(FileStat {
+            path,
+            insertions: ins,
+            deletions: del,
+        });
+    }
+    let (mut patch, mut truncated) = (None, false);
+    if with_patch {
+        let mut text = String::new();
+        let _ = diff.print(git2::DiffFormat::Patch, |_, _, line| {
+            if text.len() >= max_patch_bytes {
+                truncated = true;
+                return false;
+            }
+            let origin = line.origin();
+            if matches!(origin, '+' | '-' | ' ') {
+                text.push(origin);
+            }
+            text.push_str(&String::from_utf8_lossy(line.content()));
+            true
+        });
+        if text.len() > max_patch_bytes {
+            let mut end = max_patch_bytes;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            truncated = true;
+        }
+        patch = Some(text);
+    }
+    Ok(CodeDiff {
+        from: from.map(str::to_string),
+        to: to.to_string(),
+        files_changed: files.len(),
+        insertions: files.iter().map(|f| f.insertions).sum(),
+        deletions: files.iter().map(|f| f.deletions).sum(),
+        files,
+        patch,
+        patch_truncated: truncated,
+    })
+}
+
+/// A commit the ledger names; a clear error when it is gone (e.g. garbage-collected).
+fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::Commit<'r>> {
+    repo.revparse_single(hash)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| {
+            AppError::new(
+                Code::GitError,
+                format!("Commit `{hash}` from the ledger is not in this repository."),
+                "The commit may have been garbage-collected or the ledger copied from elsewhere; fetch it or compare other runs (`autoresearch log`).",
+            )
+        })
+}
+
+/// Render a diff stat like `git diff --stat`.
+pub fn stat_lines(d: &CodeDiff) -> Vec<String> {
+    let width = d.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
+    let mut out: Vec<String> = d
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                " {:<width$} | +{} -{}",
+                f.path, f.insertions, f.deletions
+            )
+        })
+        .collect();
+    out.push(format!(
+        " {} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
+        d.files_changed, d.insertions, d.deletions
+    ));
+    out
+}

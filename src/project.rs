@@ -1,0 +1,129 @@
+//! Where things live (CONTRACT §3): the project root is the top of the git work tree holding the
+//! current directory; `.autoresearch/` sits in the *main* worktree so every linked worktree and
+//! fork writes one ledger; the config falls back to the main worktree's copy.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config};
+use crate::error::{AppError, Code, Result};
+
+pub const STATE_DIR: &str = ".autoresearch";
+pub const PROGRAM_FILE: &str = "program.md";
+
+pub struct Project {
+    pub repo: git2::Repository,
+    /// Top of the work tree that contains the current directory.
+    pub root: PathBuf,
+    /// Top of the main worktree (equal to `root` outside linked worktrees).
+    pub main_root: PathBuf,
+}
+
+impl Project {
+    pub fn discover(cwd: &Path) -> Result<Project> {
+        let repo = git2::Repository::discover(cwd).map_err(|_| not_git_repo(cwd))?;
+        let root = repo
+            .workdir()
+            .ok_or_else(|| {
+                AppError::new(
+                    Code::NotGitRepo,
+                    format!("`{}` is inside a bare git repository, which has no work tree.", cwd.display()),
+                    "Run autoresearch inside a clone with a work tree (`git clone <repo>`).",
+                )
+            })?
+            .to_path_buf();
+        let root = strip_trailing_sep(root);
+        let main_root = if repo.is_worktree() {
+            // commondir is the main repository's `.git`; its parent is the main work tree.
+            let common = repo.commondir();
+            let common = strip_trailing_sep(common.to_path_buf());
+            common.parent().map_or_else(|| root.clone(), Path::to_path_buf)
+        } else {
+            root.clone()
+        };
+        Ok(Project {
+            repo,
+            root,
+            main_root,
+        })
+    }
+
+    /// `autoresearch.toml` at the root, else the main worktree's copy.
+    pub fn config_path(&self) -> PathBuf {
+        self.fallback(config::FILE_NAME)
+    }
+
+    pub fn program_path(&self) -> PathBuf {
+        self.fallback(PROGRAM_FILE)
+    }
+
+    fn fallback(&self, name: &str) -> PathBuf {
+        let here = self.root.join(name);
+        if here.exists() || self.main_root == self.root {
+            return here;
+        }
+        let main = self.main_root.join(name);
+        if main.exists() { main } else { here }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.main_root.join(STATE_DIR)
+    }
+    pub fn ledger_path(&self) -> PathBuf {
+        self.state_dir().join("experiments.jsonl")
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.state_dir().join("runs")
+    }
+    pub fn loop_path(&self) -> PathBuf {
+        self.state_dir().join("loop.json")
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.config_path().is_file()
+    }
+
+    /// Load and validate the config; `not_initialized` when there is none.
+    pub fn load_config(&self) -> Result<(Config, Vec<String>)> {
+        let path = self.config_path();
+        if !path.is_file() {
+            return Err(AppError::not_initialized(&self.root));
+        }
+        Config::load(&path)
+    }
+
+    /// Create `.autoresearch/` with its self-ignoring `.gitignore` (no user file is edited).
+    pub fn ensure_state_dir(&self) -> Result<PathBuf> {
+        let dir = self.state_dir();
+        std::fs::create_dir_all(dir.join("runs")).map_err(|e| AppError::io(dir.display(), &e))?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            crate::fsutil::write_atomic(&ignore, b"*\n")?;
+        }
+        Ok(dir)
+    }
+
+    /// A path relative to the work-tree root, with `/` separators, for messages and git.
+    pub fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/")
+    }
+}
+
+fn strip_trailing_sep(p: PathBuf) -> PathBuf {
+    let s = p.to_string_lossy();
+    if s.len() > 1 && s.ends_with('/') {
+        PathBuf::from(s.trim_end_matches('/'))
+    } else {
+        p
+    }
+}
+
+fn not_git_repo(cwd: &Path) -> AppError {
+    AppError::new(
+        Code::NotGitRepo,
+        format!("`{}` is not inside a git repository.", cwd.display()),
+        "Run `git init && git add -A && git commit -m init` here first, or cd into your project.",
+    )
+}
