@@ -1,0 +1,252 @@
+//! The sandbox every test runs in: a temp dir holding a git repository (made with git2, no
+//! user git config involved) and a HOME of its own.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_autoresearch");
+
+pub struct Sandbox {
+    _dir: tempfile::TempDir,
+    /// The repository's work tree.
+    pub root: PathBuf,
+    pub home: PathBuf,
+}
+
+/// What a call printed, with the envelope parsed when stdout is JSON.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// The one JSON document on stdout; panics (failing the test) when there is not exactly one.
+    pub fn json(&self) -> Value {
+        assert!(
+            self.stdout.ends_with('\n') && self.stdout.trim_end().lines().count() == 1,
+            "stdout must be exactly one JSON line, got: {:?}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
+    }
+    pub fn data(&self) -> Value {
+        let v = self.json();
+        assert_eq!(v["status"], "success", "expected success: {v}");
+        v["data"].clone()
+    }
+    /// Asserts an error envelope with this code and exit code; returns the envelope.
+    pub fn err(&self, code: &str, exit: i32) -> Value {
+        let v = self.json();
+        assert_eq!(v["status"], "error", "expected an error: {v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert_eq!(self.code, exit, "exit code for {code}: {v}");
+        assert!(
+            !v["error"]["suggestion"].as_str().unwrap_or("").is_empty(),
+            "every error needs a suggestion: {v}"
+        );
+        v
+    }
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.code, 0, "exit code; stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self.data()
+    }
+}
+
+impl Sandbox {
+    /// A repository with one commit holding `train.py` and an `eval.sh` that prints
+    /// `score: <the number in train.py>`.
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("repo");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let sb = Sandbox {
+            _dir: dir,
+            root,
+            home,
+        };
+        git2::Repository::init(&sb.root).expect("git init");
+        sb.write("train.py", "x = 1\n");
+        sb.write("eval.sh", "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n");
+        sb.commit_all("initial");
+        sb
+    }
+
+    /// An empty repository (no commits).
+    pub fn empty() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("repo");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        git2::Repository::init(&root).expect("git init");
+        Sandbox {
+            _dir: dir,
+            root,
+            home,
+        }
+    }
+
+    /// A directory that is not a git repository.
+    pub fn no_git() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("plain");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Sandbox {
+            _dir: dir,
+            root,
+            home,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.root.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
+    }
+
+    pub fn repo(&self) -> git2::Repository {
+        git2::Repository::open(&self.root).unwrap()
+    }
+
+    /// Stage everything and commit on the current branch; returns the commit hash.
+    pub fn commit_all(&self, msg: &str) -> String {
+        let repo = self.repo();
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree_id = index.write_tree().unwrap();
+        let tree = repo.find_tree(tree_id).unwrap();
+        let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+        let parents: Vec<git2::Commit> = repo
+            .head()
+            .ok()
+            .and_then(|h| h.target())
+            .map(|oid| vec![repo.find_commit(oid).unwrap()])
+            .unwrap_or_default();
+        let parent_refs: Vec<&git2::Commit> = parents.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parent_refs)
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn head(&self) -> String {
+        self.repo().head().unwrap().target().unwrap().to_string()
+    }
+
+    /// A command for the binary in this sandbox: cwd = root, hermetic environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_in(&self.root, args)
+    }
+
+    pub fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(cwd)
+            .env("HOME", &self.home)
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("NO_COLOR", "1")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env_remove("AUTORESEARCH_FORMAT")
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env_remove("CODEX_HOME")
+            .env_remove("GEMINI_CLI_HOME")
+            .env_remove("OPENCODE_CONFIG_DIR")
+            .env_remove("COPILOT_HOME")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run with `--json` appended semantics: the caller passes the mode flag explicitly.
+    pub fn run(&self, args: &[&str]) -> Out {
+        run_cmd(self.cmd(args))
+    }
+
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Out {
+        run_cmd(self.cmd_in(cwd, args))
+    }
+
+    /// `init` with the sandbox's defaults (target train.py, eval `sh eval.sh`, metric score,
+    /// lower is better, budget 10s), then commit the setup.
+    pub fn init(&self) {
+        self.run(&[
+            "--json",
+            "init",
+            "--target-file",
+            "train.py",
+            "--eval-command",
+            "sh eval.sh",
+            "--metric-name",
+            "score",
+            "--metric-direction",
+            "lower",
+            "--time-budget",
+            "10s",
+        ])
+        .ok();
+        self.commit_all("autoresearch setup");
+    }
+
+    /// `record` with JSON output; returns the data.
+    pub fn record(&self, status: &str, metric: Option<&str>, summary: &str) -> Value {
+        let mut args = vec!["--json", "record", "--status", status, "--summary", summary];
+        if let Some(m) = metric {
+            args.extend(["--metric", m]);
+        }
+        self.run(&args).ok()
+    }
+
+    pub fn ledger_lines(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.root.join(".autoresearch/experiments.jsonl"))
+            .unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("ledger line parses"))
+            .collect()
+    }
+}
+
+pub fn run_cmd(mut c: Command) -> Out {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("spawn autoresearch");
+    Out {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// The keys of a JSON object, in order.
+pub fn keys(v: &Value) -> Vec<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}

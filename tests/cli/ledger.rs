@@ -1,0 +1,233 @@
+//! RELIABILITY 1–6 end to end: concurrent writers, torn tails, a writer killed in the lock,
+//! golden reader files and ledgers of the first-generation tool.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+#[test]
+fn concurrent_records_get_unique_runs_and_a_reader_never_fails() {
+    let sb = Sandbox::new();
+    sb.init();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let root = sb.root.clone();
+        let home = sb.home.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                let out = std::process::Command::new(BIN)
+                    .args(["--json", "log", "-n", "5"])
+                    .current_dir(&root)
+                    .env("HOME", &home)
+                    .env("NO_COLOR", "1")
+                    .output()
+                    .unwrap();
+                assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                assert_eq!(v["status"], "success");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let children: Vec<_> = (0..64)
+        .map(|i| {
+            sb.cmd(&["--json", "record", "--status", "discarded", "--metric", &format!("{i}"), "-m", &format!("writer {i}")])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let lines = sb.ledger_lines();
+    assert_eq!(lines.len(), 64);
+    let mut runs: Vec<u64> = lines.iter().map(|l| l["run"].as_u64().unwrap()).collect();
+    runs.sort();
+    assert_eq!(runs, (0..64).collect::<Vec<_>>());
+}
+
+#[test]
+fn torn_tail_is_warned_about_then_repaired_without_loss() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("1"), "a");
+    sb.record("kept", Some("0.5"), "b");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&ledger).unwrap();
+    f.write_all(b"{\"run\":2,\"id\":\"x\",\"status\":\"kep").unwrap();
+    drop(f);
+    let v = sb.run(&["--json", "log"]).json();
+    assert_eq!(v["data"]["total"], 2);
+    assert!(v["warnings"][0].as_str().unwrap().contains("torn"), "{v}");
+    let d = sb.record("discarded", Some("0.7"), "c");
+    assert_eq!(d["record"]["run"], 2);
+    let lines = sb.ledger_lines();
+    assert_eq!(lines.len(), 3, "every line parses, nothing valid lost");
+    assert!(std::fs::read_to_string(sb.path(".autoresearch/experiments.jsonl.torn")).unwrap().contains("kep"));
+    let v = sb.run(&["--json", "log"]).json();
+    assert_eq!(v["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
+    let sb = Sandbox::new();
+    sb.init();
+    let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
+    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "30000").stdout(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // Wait until it holds the lock (its pid is written into the lock file).
+    let lock = sb.path(".autoresearch/experiments.lock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&lock).map(|s| s.trim() != child.id().to_string()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "writer never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t = Instant::now();
+    let d = sb.record("baseline", Some("1"), "after the kill");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(d["record"]["run"], 0);
+}
+
+#[test]
+fn lock_timeout_names_the_holder() {
+    let sb = Sandbox::new();
+    sb.init();
+    let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
+    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "5000").stdout(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let lock = sb.path(".autoresearch/experiments.lock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&lock).map(|s| s.trim() != child.id().to_string()).unwrap_or(true) {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = run_cmd({
+        let mut c = sb.cmd(&["--json", "record", "--status", "kept", "--metric", "1"]);
+        c.env("AUTORESEARCH_LOCK_TIMEOUT_MS", "300");
+        c
+    });
+    let v = out.err("lock_timeout", 1);
+    assert!(v["error"]["message"].as_str().unwrap().contains(&child.id().to_string()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn seed_ledger(sb: &Sandbox, bytes: &[u8]) {
+    std::fs::create_dir_all(sb.path(".autoresearch")).unwrap();
+    std::fs::write(sb.path(".autoresearch/experiments.jsonl"), bytes).unwrap();
+}
+
+const R0: &str = r#"{"run":0,"id":"a","timestamp":"2026-01-01T00:00:00.000Z","status":"baseline","metric":2.0,"summary":"base"}"#;
+const R1: &str = r#"{"run":1,"id":"b","timestamp":"2026-01-01T00:01:00.000Z","status":"kept","metric":1.0,"summary":"better"}"#;
+
+/// Golden files: each reads without failing, with the expected records and warnings.
+#[test]
+fn golden_reader_files() {
+    let cases: Vec<(&str, Vec<u8>, u64, bool)> = vec![
+        ("empty", b"".to_vec(), 0, false),
+        ("only newline", b"\n".to_vec(), 0, false),
+        ("bom", format!("\u{feff}{R0}\n{R1}\n").into_bytes(), 2, false),
+        ("crlf", format!("{R0}\r\n{R1}\r\n").into_bytes(), 2, false),
+        ("torn tail", format!("{R0}\n{R1}\n{{\"run\":2,\"sta").into_bytes(), 2, true),
+        ("nul tail", [format!("{R0}\n{R1}\n").into_bytes(), vec![0u8; 64]].concat(), 2, true),
+        ("garbage mid-file", format!("{R0}\nnot json at all\n{{\"run\":\n{R1}\n").into_bytes(), 2, true),
+        ("invalid utf-8 in a string", [format!("{R0}\n").into_bytes(), b"{\"run\":5,\"status\":\"kept\",\"metric\":1,\"summary\":\"\xff\xfe\"}\n".to_vec(), format!("{R1}\n").into_bytes()].concat(), 2, true),
+        ("nan metric", format!("{R0}\n{{\"run\":1,\"status\":\"kept\",\"metric\":NaN}}\n{R1}\n").into_bytes(), 2, true),
+    ];
+    for (name, bytes, records, warns) in cases {
+        let sb = Sandbox::new();
+        sb.init();
+        seed_ledger(&sb, &bytes);
+        for args in [vec!["--json", "log", "--all"], vec!["--json", "status"], vec!["--json", "export", "--format", "jsonl"]] {
+            let out = sb.run(&args);
+            assert_eq!(out.code, 0, "{name} {args:?}: {}", out.stdout);
+            if args[1] == "export" {
+                assert_eq!(out.stdout.lines().count() as u64, records, "{name}");
+                continue;
+            }
+            let v = out.json();
+            let n = if args[1] == "log" { &v["data"]["total"] } else { &v["data"]["ledger"]["records"] };
+            assert_eq!(n, records, "{name} {args:?}");
+            assert_eq!(!v["warnings"].as_array().unwrap().is_empty(), warns, "{name} {args:?}: {v}");
+        }
+        if records == 2 {
+            let d = sb.run(&["--json", "status"]).ok();
+            assert_eq!(d["best"]["run"], 1, "{name}");
+            assert_eq!(d["baseline"]["run"], 0, "{name}");
+        }
+    }
+}
+
+fn check_first_generation(sb: &Sandbox) {
+    let d = sb.run(&["--json", "status"]).ok();
+    assert_eq!(d["total"], 12);
+    assert_eq!(d["counts"]["baseline"], 1);
+    assert_eq!(d["counts"]["kept"], 5);
+    assert_eq!(d["counts"]["discarded"], 6);
+    assert_eq!(d["baseline"]["metric"], 1.0);
+    assert_eq!(d["best"]["run"], 11);
+    assert_eq!(d["best"]["metric"], 0.7);
+    assert_eq!(d["best"]["commit"], "46a18fda8e2a38ddd773fba266800a435fc750b5");
+    let pct = d["improvement_pct"].as_f64().unwrap();
+    assert!((pct - 30.0).abs() < 1e-9, "{pct}");
+    let best = sb.run(&["--json", "best"]).ok();
+    assert_eq!(best["best"]["run"], 11);
+    assert_eq!(best["baseline"]["run"], 0);
+    let log = sb.run(&["--json", "log", "--status", "keep"]).ok();
+    assert_eq!(log["total"], 5);
+    assert_eq!(log["records"][0]["summary"], "try 1: tweak X to 1, naïve ✓ \"quoted\", comma");
+}
+
+/// The shared fixture written by the first-generation tool reads unchanged.
+#[test]
+fn reads_the_first_generation_anchor_ledger() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/anchor-format");
+    if !dir.exists() {
+        return;
+    }
+    let sb = Sandbox::new();
+    std::fs::copy(dir.join("autoresearch.toml"), sb.path("autoresearch.toml")).unwrap();
+    std::fs::create_dir_all(sb.path(".autoresearch")).unwrap();
+    std::fs::copy(dir.join("experiments.jsonl"), sb.path(".autoresearch/experiments.jsonl")).unwrap();
+    check_first_generation(&sb);
+}
+
+/// Our own fixture in the first-generation format (CONTRACT §5): hash, description, time,
+/// value/score, keep/discard.
+#[test]
+fn reads_a_first_generation_fixture() {
+    let sb = Sandbox::new();
+    sb.write(
+        "autoresearch.toml",
+        "branch = \"autoresearch\"\neval_command = \"python3 solver.py\"\nmetric_direction = \"lower\"\nmetric_name = \"score\"\ntarget_file = \"train.py\"\ntime_budget = \"30s\"\n",
+    );
+    let mut text = String::new();
+    let metrics = [1.0, 0.93, 0.97, 0.88, 1.2, 0.88, 0.81, 0.95, 0.79, 0.8, 0.795, 0.7];
+    for (i, m) in metrics.iter().enumerate() {
+        let status = match i {
+            0 => "baseline",
+            1 | 3 | 6 | 8 | 11 => "keep",
+            _ => "discard",
+        };
+        let key = if i % 2 == 0 { "value" } else { "score" };
+        let commit = if i == 11 { "46a18fda8e2a38ddd773fba266800a435fc750b5".to_string() } else { format!("{i:040x}") };
+        let summary = if i == 1 { "try 1: tweak X to 1, naïve ✓ \\\"quoted\\\", comma".to_string() } else { format!("try {i}") };
+        text.push_str(&format!(
+            "{{\"delta\":null,\"hash\":\"{commit}\",\"{key}\":{m},\"run\":{i},\"short_hash\":\"x\",\"status\":\"{status}\",\"description\":\"{summary}\",\"time\":\"2026-11-26T00:01:13.460267045+00:00\"}}\n"
+        ));
+    }
+    seed_ledger(&sb, text.as_bytes());
+    check_first_generation(&sb);
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real binary in a temporary git repository, hermetic (own HOME, no
+//! colour, no terminal, explicit output mode). One binary, one module per command.
+
+mod common;
+
+mod agent_info;
+mod init;
+mod ledger;
+mod log;
+mod output;
+mod record;
+mod status;

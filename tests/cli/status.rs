@@ -1,0 +1,77 @@
+use crate::common::*;
+
+#[test]
+fn status_before_init_says_how_to_start() {
+    let sb = Sandbox::new();
+    let v = sb.run(&["--json", "status"]).json();
+    assert_eq!(v["data"]["initialized"], false);
+    assert!(v["hints"][0].as_str().unwrap().contains("autoresearch init"));
+}
+
+#[test]
+fn status_reports_counts_best_and_improvement() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("2.0"), "base");
+    sb.record("kept", Some("1.5"), "better");
+    sb.record("discarded", Some("1.8"), "worse");
+    let d = sb.run(&["--json", "status"]).ok();
+    assert_eq!(
+        keys(&d),
+        ["initialized", "root", "config", "branch", "on_experiment_branch", "scope_branch", "total",
+         "counts", "baseline", "best", "improvement", "improvement_pct", "runs_to_best", "last_run",
+         "runs_since_keep", "loop", "ledger"]
+    );
+    assert_eq!(d["total"], 3);
+    assert_eq!(d["counts"]["kept"], 1);
+    assert_eq!(d["baseline"]["run"], 0);
+    assert_eq!(d["best"]["run"], 1);
+    assert_eq!(d["improvement"], 0.5);
+    assert_eq!(d["improvement_pct"], 25.0);
+    assert_eq!(d["runs_to_best"], 1);
+    assert_eq!(d["last_run"]["run"], 2);
+    assert_eq!(d["runs_since_keep"], 1);
+    assert_eq!(d["ledger"]["records"], 3);
+    assert!(d["loop"].is_null());
+}
+
+#[test]
+fn status_works_from_a_subdirectory_and_a_linked_worktree() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("2.0"), "base");
+    std::fs::create_dir_all(sb.path("deep/er")).unwrap();
+    let d = sb.run_in(&sb.path("deep/er"), &["--json", "status"]).ok();
+    assert_eq!(d["total"], 1);
+    // A linked worktree shares the main worktree's ledger.
+    let wt = sb.home.join("wt");
+    let repo = sb.repo();
+    repo.worktree("wt", &wt, None).unwrap();
+    let d = sb.run_in(&wt, &["--json", "status"]).ok();
+    assert_eq!(d["initialized"], true);
+    assert_eq!(d["ledger"]["records"], 1);
+    assert!(d["ledger"]["path"].as_str().unwrap().starts_with(sb.root.to_str().unwrap()));
+}
+
+#[test]
+fn status_human_view() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("2.0"), "base");
+    let out = sb.run(&["--human", "status"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("baseline") && out.stdout.contains("score (lower is better)"), "{}", out.stdout);
+    assert!(out.stderr.contains("hint:"));
+}
+
+#[test]
+fn malformed_config_is_config_invalid_with_position() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.write("autoresearch.toml", "target_file = \"train.py\"\nmetric_direction = 3\n");
+    let v = sb.run(&["--json", "status"]).err("config_invalid", 2);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("autoresearch.toml:"), "{msg}");
+    sb.write("autoresearch.toml", "target_file = [\n");
+    sb.run(&["--json", "log"]).err("config_invalid", 2);
+}
