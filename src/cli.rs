@@ -39,6 +39,12 @@ pub enum Command {
     Log(commands::log::LogArgs),
     /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
     Status(commands::status::StatusArgs),
+    /// The best experiment against the baseline, with the code change between them.
+    Best(commands::best::BestArgs),
+    /// Compare two experiments: metrics side by side and the code diff between them.
+    Diff(commands::diff::DiffArgs),
+    /// Write every experiment as CSV, TSV, JSON or JSON Lines.
+    Export(commands::export::ExportArgs),
     /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
     AgentInfo(commands::agent_info::AgentInfoArgs),
 }
@@ -51,6 +57,9 @@ impl Command {
             Command::Record(_) => "record",
             Command::Log(_) => "log",
             Command::Status(_) => "status",
+            Command::Best(_) => "best",
+            Command::Diff(_) => "diff",
+            Command::Export(_) => "export",
             Command::AgentInfo(_) => "agent-info",
         }
     }

@@ -41,7 +41,7 @@ pub fn after_record(ctx: &Ctx, rec: &Record, after: &Scope, kept_not_better: boo
             "{n} runs in a row without a keep: re-read the kept changes (`autoresearch best --patch`) and `program.md` before the next idea."
         ));
     }
-    if after.total > 0 && after.total % 20 == 0 {
+    if after.total > 0 && after.total.is_multiple_of(20) {
         ctx.hint(format!(
             "{} runs on this branch: take stock with `autoresearch log --status kept` and `autoresearch best --patch`, and write what you learned into `program.md`.",
             after.total

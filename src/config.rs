@@ -280,7 +280,12 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         }
         let value: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let units = [("ms", 0.001, 0), ("h", 3600.0, 3), ("m", 60.0, 2), ("s", 1.0, 1)];
+        let units = [
+            ("ms", 0.001, 0),
+            ("h", 3600.0, 3),
+            ("m", 60.0, 2),
+            ("s", 1.0, 1),
+        ];
         let (unit, factor, rank) = units.iter().find(|(u, _, _)| rest.starts_with(u))?;
         // Units go from large to small, each at most once: `1h30m`, never `30m1h`.
         if *rank >= last_unit_rank {
@@ -366,7 +371,10 @@ impl Reader<'_> {
                     DeValue::String(s) => Ok(s.to_string()),
                     other => Err(self.err(
                         item.span(),
-                        format!("`{key}` entries must be strings, found {}", other.type_str()),
+                        format!(
+                            "`{key}` entries must be strings, found {}",
+                            other.type_str()
+                        ),
                     )),
                 })
                 .collect(),
@@ -425,9 +433,10 @@ impl Config {
     /// Read and validate `path`. Returns the config and warnings (unknown keys).
     pub fn load(path: &Path) -> Result<(Config, Vec<String>)> {
         let meta = std::fs::metadata(path).map_err(|e| AppError::io(path.display(), &e))?;
-        let name = path
-            .file_name()
-            .map_or_else(|| FILE_NAME.to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || FILE_NAME.to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         if meta.len() > MAX_BYTES {
             return Err(AppError::new(
                 Code::ConfigInvalid,
@@ -462,7 +471,12 @@ impl Config {
         })?;
         let table = table.get_ref();
         let mut warnings = Vec::new();
-        let get = |key: &str| table.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v);
+        let get = |key: &str| {
+            table
+                .iter()
+                .find(|(k, _)| k.get_ref() == key)
+                .map(|(_, v)| v)
+        };
 
         for (k, _) in table.iter() {
             if !KEYS.iter().any(|(known, _)| *known == k.get_ref().as_ref()) {
@@ -574,7 +588,9 @@ impl Config {
                     if target_files.contains(&norm) {
                         return Err(r.err(
                             v.span(),
-                            format!("`{norm}` is both a target file and protected; it cannot be both"),
+                            format!(
+                                "`{norm}` is both a target file and protected; it cannot be both"
+                            ),
                         ));
                     }
                     out.push(norm);
@@ -748,7 +764,14 @@ branch = "autoresearch"
             ("min_improvement = \"abc\"", "min_improvement"),
             ("protected = [\"train.py\"]", "both"),
         ] {
-            let text = GOOD.replace("branch = \"autoresearch\"\n", "") + bad + "\n";
+            let key = bad.split(' ').next().unwrap();
+            let text: String = GOOD
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} ")))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+                + bad
+                + "\n";
             let e = err_of(&text);
             assert_eq!(e.code, Code::ConfigInvalid, "{bad}");
             assert!(e.message.contains(needle), "{bad}: {}", e.message);
@@ -778,8 +801,11 @@ branch = "autoresearch"
         assert_eq!(c.repeats, 3);
         assert_eq!(c.min_improvement, MinImprovement::Percent(0.5));
         assert_eq!(c.kill_grace, Duration::from_millis(250));
-        let (c, _) =
-            Config::parse("autoresearch.toml", &format!("{GOOD}min_improvement = 0.01\n")).unwrap();
+        let (c, _) = Config::parse(
+            "autoresearch.toml",
+            &format!("{GOOD}min_improvement = 0.01\n"),
+        )
+        .unwrap();
         assert_eq!(c.min_improvement, MinImprovement::Absolute(0.01));
     }
 

@@ -27,7 +27,8 @@ pub struct Loaded {
 
 impl Ctx {
     pub fn new(mode: Mode) -> Result<Ctx> {
-        let cwd = std::env::current_dir().map_err(|e| AppError::io("reading the current directory", &e))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| AppError::io("reading the current directory", &e))?;
         Ok(Ctx {
             mode,
             cwd,
@@ -62,13 +63,11 @@ impl Ctx {
         (self.hints.take(), self.warnings.take())
     }
 
-    pub fn hints(&self) -> Vec<String> {
-        self.hints.borrow().clone()
-    }
-
     /// May we ask questions? Only with a person at a terminal on both ends, never in JSON mode.
     pub fn interactive(&self) -> bool {
-        self.mode == Mode::Human && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+        self.mode == Mode::Human
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal()
     }
 
     pub fn project(&self) -> Result<Project> {

@@ -199,12 +199,7 @@ pub fn stat_lines(d: &CodeDiff) -> Vec<String> {
     let mut out: Vec<String> = d
         .files
         .iter()
-        .map(|f| {
-            format!(
-                " {:<width$} | +{} -{}",
-                f.path, f.insertions, f.deletions
-            )
-        })
+        .map(|f| format!(" {:<width$} | +{} -{}", f.path, f.insertions, f.deletions))
         .collect();
     out.push(format!(
         " {} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",

@@ -418,7 +418,11 @@ impl Summary {
 
     /// The branch a reader's numbers are for when none is named: the current branch when it is
     /// an experiment branch or already has records, else the configured branch.
-    pub fn default_scope(&self, current: Option<&str>, is_experiment: impl Fn(&str) -> bool) -> String {
+    pub fn default_scope(
+        &self,
+        current: Option<&str>,
+        is_experiment: impl Fn(&str) -> bool,
+    ) -> String {
         match current {
             Some(b) if is_experiment(b) || self.branches.contains_key(b) => b.to_string(),
             _ => self.default_branch.clone(),
@@ -493,7 +497,10 @@ struct LineReader<R> {
 
 enum Next {
     /// A complete line: its bytes (possibly cut at the cap, then `too_long`), start, end.
-    Line { too_long: bool, end: u64 },
+    Line {
+        too_long: bool,
+        end: u64,
+    },
     /// Bytes after the last newline: a torn tail of this many bytes.
     Torn(u64),
     Eof,
@@ -512,7 +519,11 @@ impl<R: BufRead> LineReader<R> {
             };
             if chunk.is_empty() {
                 self.pos += read;
-                return Ok(if read == 0 { Next::Eof } else { Next::Torn(read) });
+                return Ok(if read == 0 {
+                    Next::Eof
+                } else {
+                    Next::Torn(read)
+                });
             }
             let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
                 Some(i) => (i + 1, true),
@@ -640,8 +651,7 @@ impl Ledger {
             std::process::id(),
             crate::fsutil::nonce()
         ));
-        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.cache_path).is_err()
-        {
+        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.cache_path).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
     }
@@ -799,7 +809,8 @@ impl Ledger {
                         continue 'read;
                     }
                 };
-                if let Line::Record(rec) = parse_line(&buf[line_start..body_end], line_start == 0 && start == 0)
+                if let Line::Record(rec) =
+                    parse_line(&buf[line_start..body_end], line_start == 0 && start == 0)
                     && filter.matches(&rec, &self.default_branch)
                 {
                     out.push(*rec);
@@ -1101,7 +1112,10 @@ mod tests {
         let text = std::fs::read_to_string(&l.path).unwrap();
         assert_eq!(text.lines().count(), 3);
         for line in text.lines() {
-            assert!(matches!(parse_line(line.as_bytes(), false), Line::Record(_)));
+            assert!(matches!(
+                parse_line(line.as_bytes(), false),
+                Line::Record(_)
+            ));
         }
         let torn = std::fs::read_to_string(dir.path().join("experiments.jsonl.torn")).unwrap();
         assert_eq!(torn, "{\"run\":2,\"status\":\"ke\n");
@@ -1143,7 +1157,10 @@ mod tests {
         );
         assert_eq!(r.summary, "Initial");
         assert_eq!(r.timestamp, "2026-11-26T00:01:13.460267045+00:00");
-        let Line::Record(r) = parse_line(br#"{"run":3,"status":"discard","score":2.5,"message":"m","timestamp":1773348490227}"#, false) else {
+        let Line::Record(r) = parse_line(
+            br#"{"run":3,"status":"discard","score":2.5,"message":"m","timestamp":1773348490227}"#,
+            false,
+        ) else {
             panic!("should parse")
         };
         assert_eq!(r.metric, Some(2.5));
@@ -1159,5 +1176,67 @@ mod tests {
         let (s, cut) = clean_summary(&"é".repeat(3000));
         assert!(cut);
         assert!(s.len() <= MAX_SUMMARY);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Piece {
+            Rec(f64, String),
+            Garbage(Vec<u8>),
+        }
+
+        fn piece() -> impl Strategy<Value = Piece> {
+            prop_oneof![
+                (-1e12f64..1e12, ".{0,40}").prop_map(|(m, s)| Piece::Rec(m, s)),
+                proptest::collection::vec(
+                    any::<u8>().prop_filter("no newline", |b| *b != b'\n'),
+                    0..80
+                )
+                .prop_map(Piece::Garbage),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            #[test]
+            fn valid_records_survive_interleaved_garbage(pieces in proptest::collection::vec(piece(), 0..40), torn in proptest::collection::vec(any::<u8>(), 0..30)) {
+                let dir = tempfile::tempdir().unwrap();
+                let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+                let mut bytes = Vec::new();
+                let mut expected = Vec::new();
+                for (i, p) in pieces.iter().enumerate() {
+                    match p {
+                        Piece::Rec(m, s) => {
+                            let mut r = rec(i as u64, Status::Discarded, Some(*m));
+                            r.summary = s.clone();
+                            bytes.extend(serde_json::to_vec(&r).unwrap());
+                            expected.push((i as u64, *m));
+                        }
+                        Piece::Garbage(g) => {
+                            prop_assume!(!matches!(parse_line(g, false), Line::Record(_)));
+                            bytes.extend(g);
+                        }
+                    }
+                    bytes.push(b'\n');
+                }
+                // A torn tail without a newline is never read as a record.
+                let torn: Vec<u8> = torn.into_iter().filter(|b| *b != b'\n').collect();
+                bytes.extend(&torn);
+                std::fs::write(&l.path, &bytes).unwrap();
+                let s = l.summary().unwrap();
+                prop_assert_eq!(s.valid, expected.len() as u64);
+                let tail: Vec<(u64, f64)> = l.tail(usize::MAX, &Filter::default()).unwrap().iter().map(|r| (r.run, r.metric.unwrap())).collect();
+                prop_assert_eq!(&tail, &expected);
+                let mut streamed = Vec::new();
+                l.for_each(|_, r| { streamed.push((r.run, r.metric.unwrap())); true }).unwrap();
+                prop_assert_eq!(&streamed, &expected);
+                // The next append repairs the tail and keeps every valid record.
+                l.append(|run, _| Ok(rec(run, Status::Kept, Some(0.0)))).unwrap();
+                prop_assert_eq!(l.summary().unwrap().valid, expected.len() as u64 + 1);
+            }
+        }
     }
 }

@@ -40,7 +40,17 @@ mod tests {
             assert!(valid_name(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "-x", ".x", "_x", "a..b", "a.", "a.lock", "a b", "a/b", "é", &"x".repeat(51),
+            "",
+            "-x",
+            ".x",
+            "_x",
+            "a..b",
+            "a.",
+            "a.lock",
+            "a b",
+            "a/b",
+            "é",
+            &"x".repeat(51),
         ] {
             assert!(valid_name(bad).is_err(), "{bad}");
         }

@@ -59,6 +59,12 @@ impl Stdout {
     }
 }
 
+impl Stdout {
+    pub fn write_all_str(&mut self, s: &str) -> io::Result<()> {
+        self.write_all(s.as_bytes())
+    }
+}
+
 impl Default for Stdout {
     fn default() -> Self {
         Self::new()
@@ -70,7 +76,9 @@ impl Write for Stdout {
         self.inner.write(buf).inspect_err(quiet_exit_on_broken_pipe)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner.write_all(buf).inspect_err(quiet_exit_on_broken_pipe)
+        self.inner
+            .write_all(buf)
+            .inspect_err(quiet_exit_on_broken_pipe)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush().inspect_err(quiet_exit_on_broken_pipe)

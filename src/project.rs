@@ -26,7 +26,10 @@ impl Project {
             .ok_or_else(|| {
                 AppError::new(
                     Code::NotGitRepo,
-                    format!("`{}` is inside a bare git repository, which has no work tree.", cwd.display()),
+                    format!(
+                        "`{}` is inside a bare git repository, which has no work tree.",
+                        cwd.display()
+                    ),
                     "Run autoresearch inside a clone with a work tree (`git clone <repo>`).",
                 )
             })?
@@ -36,7 +39,9 @@ impl Project {
             // commondir is the main repository's `.git`; its parent is the main work tree.
             let common = repo.commondir();
             let common = strip_trailing_sep(common.to_path_buf());
-            common.parent().map_or_else(|| root.clone(), Path::to_path_buf)
+            common
+                .parent()
+                .map_or_else(|| root.clone(), Path::to_path_buf)
         } else {
             root.clone()
         };

@@ -101,22 +101,54 @@ impl super::Output for AgentInfoOutput {}
 
 /// The ledger's fields in write order (CONTRACT §5). A test checks these against `Record`.
 pub const LEDGER_FIELDS: &[(&str, &str, &str)] = &[
-    ("run", "int >= 0", "unique in this ledger, assigned under the lock; the first is 0"),
+    (
+        "run",
+        "int >= 0",
+        "unique in this ledger, assigned under the lock; the first is 0",
+    ),
     ("id", "string", "globally unique (time + pid + randomness)"),
     ("timestamp", "string", "RFC 3339 UTC with milliseconds"),
-    ("status", "string", "baseline | kept | discarded | crash | timeout"),
+    (
+        "status",
+        "string",
+        "baseline | kept | discarded | crash | timeout",
+    ),
     ("metric", "number | null", "null only for crash and timeout"),
     ("metrics", "object", "secondary metrics by name"),
-    ("samples", "array", "every evaluation's metric when repeats > 1, else []"),
-    ("delta", "number | null", "metric minus the best metric before this run"),
+    (
+        "samples",
+        "array",
+        "every evaluation's metric when repeats > 1, else []",
+    ),
+    (
+        "delta",
+        "number | null",
+        "metric minus the best metric before this run",
+    ),
     ("summary", "string", "what was tried (at most 4 KiB)"),
-    ("commit", "string | null", "full hash of the evaluated commit"),
+    (
+        "commit",
+        "string | null",
+        "full hash of the evaluated commit",
+    ),
     ("parent", "string | null", "the commit it was based on"),
     ("branch", "string | null", "the branch it ran on"),
-    ("duration_s", "number | null", "wall time of the evaluation(s)"),
+    (
+        "duration_s",
+        "number | null",
+        "wall time of the evaluation(s)",
+    ),
     ("exit_code", "int | null", "of the eval command"),
-    ("reason", "string | null", "why a run was discarded, crashed or timed out"),
-    ("flags", "array", "integrity warnings: suspicious_jump, leaked_processes, kept_not_better"),
+    (
+        "reason",
+        "string | null",
+        "why a run was discarded, crashed or timed out",
+    ),
+    (
+        "flags",
+        "array",
+        "integrity warnings: suspicious_jump, leaked_processes, kept_not_better",
+    ),
     ("source", "string", "run, record, or import:<format>"),
 ];
 
@@ -138,7 +170,9 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
             usage: format!("autoresearch {}", usage.trim_start_matches("autoresearch ")),
             args: sub
                 .get_arguments()
-                .filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+                .filter(|a| {
+                    !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version")
+                })
                 .map(arg_info)
                 .collect(),
         });
@@ -189,11 +223,7 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
         statuses: vec!["baseline", "kept", "discarded", "crash", "timeout"],
         ledger: LEDGER_FIELDS
             .iter()
-            .map(|(name, ty, meaning)| FieldInfo {
-                name,
-                ty,
-                meaning,
-            })
+            .map(|(name, ty, meaning)| FieldInfo { name, ty, meaning })
             .collect(),
         config: crate::config::KEYS
             .iter()
@@ -218,28 +248,66 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
             "constraints read secondary metrics with the same grammar",
         ],
         files: vec![
-            FileInfo { path: "autoresearch.toml", meaning: "the config, at the project root" },
-            FileInfo { path: "program.md", meaning: "the research direction the agent follows" },
-            FileInfo { path: ".autoresearch/experiments.jsonl", meaning: "the ledger, one JSON record per line (main worktree)" },
-            FileInfo { path: ".autoresearch/experiments.lock", meaning: "the writers' flock; holds the holder's pid" },
-            FileInfo { path: ".autoresearch/experiments.jsonl.torn", meaning: "torn tails moved aside by the next writer" },
-            FileInfo { path: ".autoresearch/summary.json", meaning: "a cache of the ledger's fold; safe to delete" },
-            FileInfo { path: ".autoresearch/runs/<run>.log", meaning: "the eval output of each run" },
-            FileInfo { path: ".autoresearch/loop.json", meaning: "the live loop: pid, host, start, iteration, heartbeat" },
-            FileInfo { path: ".autoresearch/.gitignore", meaning: "contains `*`: the directory ignores itself" },
-            FileInfo { path: "refs/autoresearch/runs/<run>", meaning: "git ref keeping each evaluated commit reachable" },
+            FileInfo {
+                path: "autoresearch.toml",
+                meaning: "the config, at the project root",
+            },
+            FileInfo {
+                path: "program.md",
+                meaning: "the research direction the agent follows",
+            },
+            FileInfo {
+                path: ".autoresearch/experiments.jsonl",
+                meaning: "the ledger, one JSON record per line (main worktree)",
+            },
+            FileInfo {
+                path: ".autoresearch/experiments.lock",
+                meaning: "the writers' flock; holds the holder's pid",
+            },
+            FileInfo {
+                path: ".autoresearch/experiments.jsonl.torn",
+                meaning: "torn tails moved aside by the next writer",
+            },
+            FileInfo {
+                path: ".autoresearch/summary.json",
+                meaning: "a cache of the ledger's fold; safe to delete",
+            },
+            FileInfo {
+                path: ".autoresearch/runs/<run>.log",
+                meaning: "the eval output of each run",
+            },
+            FileInfo {
+                path: ".autoresearch/loop.json",
+                meaning: "the live loop: pid, host, start, iteration, heartbeat",
+            },
+            FileInfo {
+                path: ".autoresearch/.gitignore",
+                meaning: "contains `*`: the directory ignores itself",
+            },
+            FileInfo {
+                path: "refs/autoresearch/runs/<run>",
+                meaning: "git ref keeping each evaluated commit reachable",
+            },
         ],
         environment: vec![
-            FileInfo { path: "AUTORESEARCH_FORMAT", meaning: "json or human: the default output mode" },
-            FileInfo { path: "NO_COLOR", meaning: "set: no colour in human output" },
-            FileInfo { path: "GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL", meaning: "commit identity when git config has none" },
+            FileInfo {
+                path: "AUTORESEARCH_FORMAT",
+                meaning: "json or human: the default output mode",
+            },
+            FileInfo {
+                path: "NO_COLOR",
+                meaning: "set: no colour in human output",
+            },
+            FileInfo {
+                path: "GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL",
+                meaning: "commit identity when git config has none",
+            },
         ],
     })
 }
 
 fn arg_info(a: &clap::Arg) -> ArgInfo {
-    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values())
-        || (a.is_positional());
+    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values()) || (a.is_positional());
     let repeatable = matches!(
         a.get_action(),
         clap::ArgAction::Append | clap::ArgAction::Count
@@ -291,10 +359,17 @@ impl Human for AgentInfoOutput {
         p.line("")?;
         p.line(p.paint.bold("Error codes"))?;
         for e in &self.error_codes {
-            p.line(format!("  {:<20} exit {}  {}", e.code, e.exit_code, e.meaning))?;
+            p.line(format!(
+                "  {:<20} exit {}  {}",
+                e.code, e.exit_code, e.meaning
+            ))?;
         }
         p.line("")?;
-        p.line(p.paint.dim("The full description (schemas, grammar, files): autoresearch agent-info --json"))
+        p.line(
+            p.paint.dim(
+                "The full description (schemas, grammar, files): autoresearch agent-info --json",
+            ),
+        )
     }
 }
 

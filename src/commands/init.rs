@@ -81,7 +81,11 @@ impl Human for InitOutput {
         p.kv(
             "metric",
             8,
-            format!("{} ({} is better)", c.metric_name, c.metric_direction.as_str()),
+            format!(
+                "{} ({} is better)",
+                c.metric_name,
+                c.metric_direction.as_str()
+            ),
         )?;
         p.kv("budget", 8, config::format_duration(c.time_budget))?;
         p.kv("branch", 8, &c.branch)
@@ -182,7 +186,10 @@ fn gather(ctx: &Ctx, args: &InitArgs) -> Result<Answers> {
     }
     if !ctx.interactive() {
         return Err(AppError::usage(
-            format!("`init` needs {} (no terminal to ask on).", missing.join(", ")),
+            format!(
+                "`init` needs {} (no terminal to ask on).",
+                missing.join(", ")
+            ),
             "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher`.",
         ));
     }
@@ -267,7 +274,10 @@ fn validate(ctx: &Ctx, project: &Project, a: &Answers) -> Result<(String, Config
     })?;
     if config::parse_duration(&a.time_budget).is_none() {
         return Err(bad(
-            format!("`--time-budget {}` is not a positive duration.", a.time_budget),
+            format!(
+                "`--time-budget {}` is not a positive duration.",
+                a.time_budget
+            ),
             "Use e.g. `--time-budget 5m`, `30s`, `250ms`, `1h30m` or a number of seconds.",
         ));
     }
@@ -312,14 +322,19 @@ fn repo_path(ctx: &Ctx, project: &Project, typed: &str, flag: &str) -> Result<St
         return match abs.strip_prefix(&root) {
             Ok(rel) => Ok(rel.to_string_lossy().replace('\\', "/")),
             Err(_) => Err(AppError::usage(
-                format!("`{typed}` ({flag}) is outside the repository at `{}`.", project.root.display()),
+                format!(
+                    "`{typed}` ({flag}) is outside the repository at `{}`.",
+                    project.root.display()
+                ),
                 format!("Pass a file inside the repository to `{flag}`."),
             )),
         };
     }
     Err(AppError::usage(
         format!("`{typed}` ({flag}) does not exist or is not a file."),
-        format!("Create the file first, or pass an existing file to `{flag}` (paths are relative to the current directory)."),
+        format!(
+            "Create the file first, or pass an existing file to `{flag}` (paths are relative to the current directory)."
+        ),
     ))
 }
 

@@ -2,6 +2,9 @@
 //! `run(&Ctx, &XxxArgs) -> Result<XxxOutput>`; output types are data, rendered by `output`.
 
 pub mod agent_info;
+pub mod best;
+pub mod diff;
+pub mod export;
 pub mod init;
 pub mod log;
 pub mod record;
@@ -23,6 +26,10 @@ pub trait Output: Serialize + Human {
     fn failure(&self) -> Option<AppError> {
         None
     }
+    /// The command already wrote its data to stdout (`export`): print no envelope.
+    fn printed(&self) -> bool {
+        false
+    }
 }
 
 pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
@@ -32,6 +39,9 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
+        Command::Best(a) => finish(ctx, name, best::run(ctx, a)),
+        Command::Diff(a) => finish(ctx, name, diff::run(ctx, a)),
+        Command::Export(a) => finish(ctx, name, export::run(ctx, a)),
         Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a)),
     }
 }
@@ -52,6 +62,7 @@ pub fn paint_status(paint: &output::Paint, s: crate::ledger::Status) -> String {
 fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
     let (hints, warnings) = ctx.take_notes();
     let (written, code) = match result {
+        Ok(data) if data.printed() => (Ok(()), 0),
         Ok(data) => match data.failure() {
             None => (
                 output::emit_success(ctx.mode, name, &data, &hints, &warnings),
@@ -122,9 +133,7 @@ pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         format!("Run `{help}` to see the accepted arguments.")
     };
     let app = AppError::usage(message, suggestion);
-    if mode == Mode::Human
-        && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    {
+    if mode == Mode::Human && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         let _ = err.print();
         return ExitCode::from(2);
     }

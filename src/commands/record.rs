@@ -27,13 +27,22 @@ pub struct RecordArgs {
     #[arg(long, value_name = "STATUS")]
     pub status: String,
     /// What was tried and why.
-    #[arg(long, short = 'm', value_name = "TEXT", conflicts_with = "summary_file")]
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "TEXT",
+        conflicts_with = "summary_file"
+    )]
     pub summary: Option<String>,
     /// Read the summary from a file, or from stdin with `-`.
     #[arg(long, value_name = "PATH|-")]
     pub summary_file: Option<String>,
     /// A secondary metric, `name=value` (repeatable).
-    #[arg(long = "metrics", value_name = "NAME=VALUE", allow_hyphen_values = true)]
+    #[arg(
+        long = "metrics",
+        value_name = "NAME=VALUE",
+        allow_hyphen_values = true
+    )]
     pub metrics: Vec<String>,
     /// The commit that was evaluated (default: HEAD).
     #[arg(long, value_name = "REV")]
@@ -236,7 +245,9 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
         .and_then(|c| c.parent_ids().next())
         .map(|p| p.to_string());
     let branch = crate::git::current_branch(repo);
-    let scope_branch = branch.clone().unwrap_or_else(|| loaded.config.branch.clone());
+    let scope_branch = branch
+        .clone()
+        .unwrap_or_else(|| loaded.config.branch.clone());
 
     loaded.project.ensure_state_dir()?;
     let direction = loaded.config.metric_direction;
@@ -306,4 +317,3 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
         run_ref,
     })
 }
-

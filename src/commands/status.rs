@@ -115,7 +115,9 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     let (cfg, warnings) = project.load_config()?;
     ctx.warn_all(warnings);
     out.initialized = true;
-    let on_exp = branch.as_deref().is_some_and(|b| cfg.is_experiment_branch(b));
+    let on_exp = branch
+        .as_deref()
+        .is_some_and(|b| cfg.is_experiment_branch(b));
     out.on_experiment_branch = on_exp;
     let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
     let summary = ctx.summary(&ledger)?;
@@ -202,7 +204,11 @@ impl Human for StatusOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         const W: usize = 12;
         let Some(c) = &self.config else {
-            p.line(format!("{} not initialized in {}", p.paint.bold("autoresearch"), self.root))?;
+            p.line(format!(
+                "{} not initialized in {}",
+                p.paint.bold("autoresearch"),
+                self.root
+            ))?;
             return Ok(());
         };
         p.line(format!("{} {}", p.paint.bold("autoresearch"), self.root))?;
@@ -210,7 +216,11 @@ impl Human for StatusOutput {
         p.kv(
             "metric",
             W,
-            format!("{} ({} is better)", c.metric_name, c.metric_direction.as_str()),
+            format!(
+                "{} ({} is better)",
+                c.metric_name,
+                c.metric_direction.as_str()
+            ),
         )?;
         p.kv("eval", W, &c.eval_command)?;
         p.kv(
@@ -275,7 +285,10 @@ impl Human for StatusOutput {
             Some(l) if l.running => p.kv(
                 "loop",
                 W,
-                format!("running (pid {}, iteration {}, heartbeat {})", l.pid, l.iteration, l.heartbeat_at),
+                format!(
+                    "running (pid {}, iteration {}, heartbeat {})",
+                    l.pid, l.iteration, l.heartbeat_at
+                ),
             )?,
             Some(l) if l.stale => p.kv("loop", W, format!("stale lock from pid {}", l.pid))?,
             Some(l) => p.kv("loop", W, format!("idle after iteration {}", l.iteration))?,
@@ -288,7 +301,11 @@ impl Human for StatusOutput {
                 "{} records, {} bad line(s){}",
                 self.ledger.records,
                 self.ledger.bad_lines,
-                if self.ledger.torn_tail { ", torn tail" } else { "" }
+                if self.ledger.torn_tail {
+                    ", torn tail"
+                } else {
+                    ""
+                }
             )
         };
         p.kv("ledger", W, health)

@@ -34,7 +34,8 @@ impl Out {
             self.stdout,
             self.stderr
         );
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
     }
     pub fn data(&self) -> Value {
         let v = self.json();
@@ -54,7 +55,11 @@ impl Out {
         v
     }
     pub fn ok(&self) -> Value {
-        assert_eq!(self.code, 0, "exit code; stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "exit code; stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self.data()
     }
 }
@@ -75,7 +80,10 @@ impl Sandbox {
         };
         git2::Repository::init(&sb.root).expect("git init");
         sb.write("train.py", "x = 1\n");
-        sb.write("eval.sh", "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n");
+        sb.write(
+            "eval.sh",
+            "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n",
+        );
         sb.commit_all("initial");
         sb
     }

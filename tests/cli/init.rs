@@ -5,27 +5,59 @@ fn init_writes_config_program_and_state_dir() {
     let sb = Sandbox::new();
     let d = sb
         .run(&[
-            "--json", "init", "--target-file", "train.py", "--eval-command", "sh eval.sh",
-            "--metric-name", "score", "--metric-direction", "lower", "--time-budget", "90s",
-            "--protected", "eval.sh",
+            "--json",
+            "init",
+            "--target-file",
+            "train.py",
+            "--eval-command",
+            "sh eval.sh",
+            "--metric-name",
+            "score",
+            "--metric-direction",
+            "lower",
+            "--time-budget",
+            "90s",
+            "--protected",
+            "eval.sh",
         ])
         .ok();
     assert_eq!(
         keys(&d),
-        ["root", "config_path", "program_path", "state_dir", "created", "kept", "config"]
+        [
+            "root",
+            "config_path",
+            "program_path",
+            "state_dir",
+            "created",
+            "kept",
+            "config"
+        ]
     );
-    assert_eq!(d["created"], serde_json::json!(["autoresearch.toml", "program.md", ".autoresearch/"]));
+    assert_eq!(
+        d["created"],
+        serde_json::json!(["autoresearch.toml", "program.md", ".autoresearch/"])
+    );
     let toml = sb.read("autoresearch.toml");
     assert!(toml.contains("target_file = \"train.py\""), "{toml}");
-    assert!(toml.contains("time_budget = \"90s\""), "typed value kept exactly: {toml}");
+    assert!(
+        toml.contains("time_budget = \"90s\""),
+        "typed value kept exactly: {toml}"
+    );
     assert!(toml.contains("protected = [\"eval.sh\"]"));
-    assert!(toml.lines().any(|l| l.starts_with('#')), "the config is commented");
+    assert!(
+        toml.lines().any(|l| l.starts_with('#')),
+        "the config is commented"
+    );
     assert!(sb.read("program.md").contains("## Ideas to try"));
     assert_eq!(sb.read(".autoresearch/.gitignore"), "*\n");
     // The state dir ignores itself: git sees only the two new files.
     let repo = sb.repo();
     let statuses = repo.statuses(None).unwrap();
-    let mut paths: Vec<String> = statuses.iter().filter_map(|s| s.path().map(str::to_string)).collect();
+    let mut paths: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.status().is_ignored())
+        .filter_map(|s| s.path().map(str::to_string))
+        .collect();
     paths.sort();
     assert_eq!(paths, ["autoresearch.toml", "program.md"]);
 }
@@ -37,46 +69,99 @@ fn init_from_a_subdirectory_writes_at_the_root() {
     let sub = sb.path("src");
     sb.run_in(
         &sub,
-        &["--json", "init", "--target-file", "model.py", "--eval-command", "true",
-          "--metric-name", "loss", "--metric-direction", "higher"],
+        &[
+            "--json",
+            "init",
+            "--target-file",
+            "model.py",
+            "--eval-command",
+            "true",
+            "--metric-name",
+            "loss",
+            "--metric-direction",
+            "higher",
+        ],
     )
     .ok();
-    assert!(sb.read("autoresearch.toml").contains("target_file = \"src/model.py\""));
+    assert!(
+        sb.read("autoresearch.toml")
+            .contains("target_file = \"src/model.py\"")
+    );
 }
 
 #[test]
 fn init_refuses_to_overwrite_without_force() {
     let sb = Sandbox::new();
     sb.init();
-    let args = ["--json", "init", "--target-file", "train.py", "--eval-command", "x",
-                "--metric-name", "m", "--metric-direction", "higher"];
+    let args = [
+        "--json",
+        "init",
+        "--target-file",
+        "train.py",
+        "--eval-command",
+        "x",
+        "--metric-name",
+        "m",
+        "--metric-direction",
+        "higher",
+    ];
     sb.run(&args).err("already_initialized", 2);
     let mut forced = args.to_vec();
     forced.push("--force");
     let d = sb.run(&forced).ok();
-    assert_eq!(d["kept"], serde_json::json!(["program.md", ".autoresearch/"]));
-    assert!(sb.read("autoresearch.toml").contains("metric_direction = \"higher\""));
+    assert_eq!(
+        d["kept"],
+        serde_json::json!(["program.md", ".autoresearch/"])
+    );
+    assert!(
+        sb.read("autoresearch.toml")
+            .contains("metric_direction = \"higher\"")
+    );
 }
 
 #[test]
 fn init_without_a_terminal_names_the_missing_flags() {
     let sb = Sandbox::new();
-    let v = sb.run(&["--json", "init", "--target-file", "train.py"]).err("usage", 2);
+    let v = sb
+        .run(&["--json", "init", "--target-file", "train.py"])
+        .err("usage", 2);
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("--eval-command") && msg.contains("--metric-name") && msg.contains("--metric-direction"), "{msg}");
+    assert!(
+        msg.contains("--eval-command")
+            && msg.contains("--metric-name")
+            && msg.contains("--metric-direction"),
+        "{msg}"
+    );
     assert!(!sb.path("autoresearch.toml").exists());
     // Human mode without a terminal must not wait for input either.
     let out = sb.run(&["--human", "init"]);
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("error:") && out.stderr.contains("try:"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error:") && out.stderr.contains("try:"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn init_validates_every_value() {
     let sb = Sandbox::new();
     let base = |t: &str, m: &str, d: &str, b: &str, br: &str| {
-        sb.run(&["--json", "init", "--target-file", t, "--eval-command", "true", "--metric-name", m,
-                 "--metric-direction", d, "--time-budget", b, "--branch", br])
+        sb.run(&[
+            "--json",
+            "init",
+            "--target-file",
+            t,
+            "--eval-command",
+            "true",
+            "--metric-name",
+            m,
+            "--metric-direction",
+            d,
+            "--time-budget",
+            b,
+            &format!("--branch={br}"),
+        ])
     };
     base("missing.py", "score", "lower", "5m", "ar").err("usage", 2);
     base("train.py", "bad name", "lower", "5m", "ar").err("usage", 2);
@@ -93,7 +178,17 @@ fn init_validates_every_value() {
 #[test]
 fn init_outside_git_is_not_git_repo() {
     let sb = Sandbox::no_git();
-    sb.run(&["--json", "init", "--target-file", "a", "--eval-command", "b", "--metric-name", "c",
-             "--metric-direction", "lower"])
-        .err("not_git_repo", 2);
+    sb.run(&[
+        "--json",
+        "init",
+        "--target-file",
+        "a",
+        "--eval-command",
+        "b",
+        "--metric-name",
+        "c",
+        "--metric-direction",
+        "lower",
+    ])
+    .err("not_git_repo", 2);
 }

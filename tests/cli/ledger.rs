@@ -27,7 +27,12 @@ fn concurrent_records_get_unique_runs_and_a_reader_never_fails() {
                     .env("NO_COLOR", "1")
                     .output()
                     .unwrap();
-                assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 assert_eq!(v["status"], "success");
                 reads += 1;
@@ -37,15 +42,29 @@ fn concurrent_records_get_unique_runs_and_a_reader_never_fails() {
     };
     let children: Vec<_> = (0..64)
         .map(|i| {
-            sb.cmd(&["--json", "record", "--status", "discarded", "--metric", &format!("{i}"), "-m", &format!("writer {i}")])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
+            sb.cmd(&[
+                "--json",
+                "record",
+                "--status",
+                "discarded",
+                "--metric",
+                &format!("{i}"),
+                "-m",
+                &format!("writer {i}"),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
@@ -63,8 +82,12 @@ fn torn_tail_is_warned_about_then_repaired_without_loss() {
     sb.record("baseline", Some("1"), "a");
     sb.record("kept", Some("0.5"), "b");
     let ledger = sb.path(".autoresearch/experiments.jsonl");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&ledger).unwrap();
-    f.write_all(b"{\"run\":2,\"id\":\"x\",\"status\":\"kep").unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&ledger)
+        .unwrap();
+    f.write_all(b"{\"run\":2,\"id\":\"x\",\"status\":\"kep")
+        .unwrap();
     drop(f);
     let v = sb.run(&["--json", "log"]).json();
     assert_eq!(v["data"]["total"], 2);
@@ -73,7 +96,11 @@ fn torn_tail_is_warned_about_then_repaired_without_loss() {
     assert_eq!(d["record"]["run"], 2);
     let lines = sb.ledger_lines();
     assert_eq!(lines.len(), 3, "every line parses, nothing valid lost");
-    assert!(std::fs::read_to_string(sb.path(".autoresearch/experiments.jsonl.torn")).unwrap().contains("kep"));
+    assert!(
+        std::fs::read_to_string(sb.path(".autoresearch/experiments.jsonl.torn"))
+            .unwrap()
+            .contains("kep")
+    );
     let v = sb.run(&["--json", "log"]).json();
     assert_eq!(v["warnings"], serde_json::json!([]));
 }
@@ -83,12 +110,16 @@ fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
     let sb = Sandbox::new();
     sb.init();
     let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
-    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "30000").stdout(Stdio::null());
+    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "30000")
+        .stdout(Stdio::null());
     let mut child = c.spawn().unwrap();
     // Wait until it holds the lock (its pid is written into the lock file).
     let lock = sb.path(".autoresearch/experiments.lock");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&lock).map(|s| s.trim() != child.id().to_string()).unwrap_or(true) {
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.trim() != child.id().to_string())
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "writer never took the lock");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -105,11 +136,15 @@ fn lock_timeout_names_the_holder() {
     let sb = Sandbox::new();
     sb.init();
     let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
-    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "5000").stdout(Stdio::null());
+    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "5000")
+        .stdout(Stdio::null());
     let mut child = c.spawn().unwrap();
     let lock = sb.path(".autoresearch/experiments.lock");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&lock).map(|s| s.trim() != child.id().to_string()).unwrap_or(true) {
+    while std::fs::read_to_string(&lock)
+        .map(|s| s.trim() != child.id().to_string())
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -119,7 +154,12 @@ fn lock_timeout_names_the_holder() {
         c
     });
     let v = out.err("lock_timeout", 1);
-    assert!(v["error"]["message"].as_str().unwrap().contains(&child.id().to_string()));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&child.id().to_string())
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -138,19 +178,58 @@ fn golden_reader_files() {
     let cases: Vec<(&str, Vec<u8>, u64, bool)> = vec![
         ("empty", b"".to_vec(), 0, false),
         ("only newline", b"\n".to_vec(), 0, false),
-        ("bom", format!("\u{feff}{R0}\n{R1}\n").into_bytes(), 2, false),
+        (
+            "bom",
+            format!("\u{feff}{R0}\n{R1}\n").into_bytes(),
+            2,
+            false,
+        ),
         ("crlf", format!("{R0}\r\n{R1}\r\n").into_bytes(), 2, false),
-        ("torn tail", format!("{R0}\n{R1}\n{{\"run\":2,\"sta").into_bytes(), 2, true),
-        ("nul tail", [format!("{R0}\n{R1}\n").into_bytes(), vec![0u8; 64]].concat(), 2, true),
-        ("garbage mid-file", format!("{R0}\nnot json at all\n{{\"run\":\n{R1}\n").into_bytes(), 2, true),
-        ("invalid utf-8 in a string", [format!("{R0}\n").into_bytes(), b"{\"run\":5,\"status\":\"kept\",\"metric\":1,\"summary\":\"\xff\xfe\"}\n".to_vec(), format!("{R1}\n").into_bytes()].concat(), 2, true),
-        ("nan metric", format!("{R0}\n{{\"run\":1,\"status\":\"kept\",\"metric\":NaN}}\n{R1}\n").into_bytes(), 2, true),
+        (
+            "torn tail",
+            format!("{R0}\n{R1}\n{{\"run\":2,\"sta").into_bytes(),
+            2,
+            true,
+        ),
+        (
+            "nul tail",
+            [format!("{R0}\n{R1}\n").into_bytes(), vec![0u8; 64]].concat(),
+            2,
+            true,
+        ),
+        (
+            "garbage mid-file",
+            format!("{R0}\nnot json at all\n{{\"run\":\n{R1}\n").into_bytes(),
+            2,
+            true,
+        ),
+        (
+            "invalid utf-8 in a string",
+            [
+                format!("{R0}\n").into_bytes(),
+                b"{\"run\":5,\"status\":\"kept\",\"metric\":1,\"summary\":\"\xff\xfe\"}\n".to_vec(),
+                format!("{R1}\n").into_bytes(),
+            ]
+            .concat(),
+            2,
+            true,
+        ),
+        (
+            "nan metric",
+            format!("{R0}\n{{\"run\":1,\"status\":\"kept\",\"metric\":NaN}}\n{R1}\n").into_bytes(),
+            2,
+            true,
+        ),
     ];
     for (name, bytes, records, warns) in cases {
         let sb = Sandbox::new();
         sb.init();
         seed_ledger(&sb, &bytes);
-        for args in [vec!["--json", "log", "--all"], vec!["--json", "status"], vec!["--json", "export", "--format", "jsonl"]] {
+        for args in [
+            vec!["--json", "log", "--all"],
+            vec!["--json", "status"],
+            vec!["--json", "export", "--format", "jsonl"],
+        ] {
             let out = sb.run(&args);
             assert_eq!(out.code, 0, "{name} {args:?}: {}", out.stdout);
             if args[1] == "export" {
@@ -158,9 +237,17 @@ fn golden_reader_files() {
                 continue;
             }
             let v = out.json();
-            let n = if args[1] == "log" { &v["data"]["total"] } else { &v["data"]["ledger"]["records"] };
+            let n = if args[1] == "log" {
+                &v["data"]["total"]
+            } else {
+                &v["data"]["ledger"]["records"]
+            };
             assert_eq!(n, records, "{name} {args:?}");
-            assert_eq!(!v["warnings"].as_array().unwrap().is_empty(), warns, "{name} {args:?}: {v}");
+            assert_eq!(
+                !v["warnings"].as_array().unwrap().is_empty(),
+                warns,
+                "{name} {args:?}: {v}"
+            );
         }
         if records == 2 {
             let d = sb.run(&["--json", "status"]).ok();
@@ -179,7 +266,10 @@ fn check_first_generation(sb: &Sandbox) {
     assert_eq!(d["baseline"]["metric"], 1.0);
     assert_eq!(d["best"]["run"], 11);
     assert_eq!(d["best"]["metric"], 0.7);
-    assert_eq!(d["best"]["commit"], "46a18fda8e2a38ddd773fba266800a435fc750b5");
+    assert_eq!(
+        d["best"]["commit"],
+        "46a18fda8e2a38ddd773fba266800a435fc750b5"
+    );
     let pct = d["improvement_pct"].as_f64().unwrap();
     assert!((pct - 30.0).abs() < 1e-9, "{pct}");
     let best = sb.run(&["--json", "best"]).ok();
@@ -187,7 +277,10 @@ fn check_first_generation(sb: &Sandbox) {
     assert_eq!(best["baseline"]["run"], 0);
     let log = sb.run(&["--json", "log", "--status", "keep"]).ok();
     assert_eq!(log["total"], 5);
-    assert_eq!(log["records"][0]["summary"], "try 1: tweak X to 1, naïve ✓ \"quoted\", comma");
+    assert_eq!(
+        log["records"][0]["summary"],
+        "try 1: tweak X to 1, naïve ✓ \"quoted\", comma"
+    );
 }
 
 /// The shared fixture written by the first-generation tool reads unchanged.
@@ -200,7 +293,11 @@ fn reads_the_first_generation_anchor_ledger() {
     let sb = Sandbox::new();
     std::fs::copy(dir.join("autoresearch.toml"), sb.path("autoresearch.toml")).unwrap();
     std::fs::create_dir_all(sb.path(".autoresearch")).unwrap();
-    std::fs::copy(dir.join("experiments.jsonl"), sb.path(".autoresearch/experiments.jsonl")).unwrap();
+    std::fs::copy(
+        dir.join("experiments.jsonl"),
+        sb.path(".autoresearch/experiments.jsonl"),
+    )
+    .unwrap();
     check_first_generation(&sb);
 }
 
@@ -214,7 +311,9 @@ fn reads_a_first_generation_fixture() {
         "branch = \"autoresearch\"\neval_command = \"python3 solver.py\"\nmetric_direction = \"lower\"\nmetric_name = \"score\"\ntarget_file = \"train.py\"\ntime_budget = \"30s\"\n",
     );
     let mut text = String::new();
-    let metrics = [1.0, 0.93, 0.97, 0.88, 1.2, 0.88, 0.81, 0.95, 0.79, 0.8, 0.795, 0.7];
+    let metrics = [
+        1.0, 0.93, 0.97, 0.88, 1.2, 0.88, 0.81, 0.95, 0.79, 0.8, 0.795, 0.7,
+    ];
     for (i, m) in metrics.iter().enumerate() {
         let status = match i {
             0 => "baseline",
@@ -222,8 +321,16 @@ fn reads_a_first_generation_fixture() {
             _ => "discard",
         };
         let key = if i % 2 == 0 { "value" } else { "score" };
-        let commit = if i == 11 { "46a18fda8e2a38ddd773fba266800a435fc750b5".to_string() } else { format!("{i:040x}") };
-        let summary = if i == 1 { "try 1: tweak X to 1, naïve ✓ \\\"quoted\\\", comma".to_string() } else { format!("try {i}") };
+        let commit = if i == 11 {
+            "46a18fda8e2a38ddd773fba266800a435fc750b5".to_string()
+        } else {
+            format!("{i:040x}")
+        };
+        let summary = if i == 1 {
+            "try 1: tweak X to 1, naïve ✓ \\\"quoted\\\", comma".to_string()
+        } else {
+            format!("try {i}")
+        };
         text.push_str(&format!(
             "{{\"delta\":null,\"hash\":\"{commit}\",\"{key}\":{m},\"run\":{i},\"short_hash\":\"x\",\"status\":\"{status}\",\"description\":\"{summary}\",\"time\":\"2026-11-26T00:01:13.460267045+00:00\"}}\n"
         ));

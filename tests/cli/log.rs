@@ -17,10 +17,20 @@ fn log_shows_the_last_n_oldest_first_with_the_true_total() {
     assert_eq!(keys(&d), ["total", "shown", "best_metric", "records"]);
     assert_eq!(d["total"], 4);
     assert_eq!(d["shown"], 2);
-    let runs: Vec<u64> = d["records"].as_array().unwrap().iter().map(|r| r["run"].as_u64().unwrap()).collect();
+    let runs: Vec<u64> = d["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_u64().unwrap())
+        .collect();
     assert_eq!(runs, [2, 3]);
     let d = sb.run(&["--json", "log", "--all", "--reverse"]).ok();
-    let runs: Vec<u64> = d["records"].as_array().unwrap().iter().map(|r| r["run"].as_u64().unwrap()).collect();
+    let runs: Vec<u64> = d["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_u64().unwrap())
+        .collect();
     assert_eq!(runs, [3, 2, 1, 0]);
 }
 
@@ -29,11 +39,14 @@ fn log_filters_by_status_and_branch() {
     let sb = seeded();
     let d = sb.run(&["--json", "log", "--status", "kept,crash"]).ok();
     assert_eq!(d["total"], 2);
-    let d = sb.run(&["--json", "log", "--status", "keep", "--status", "baseline"]).ok();
+    let d = sb
+        .run(&["--json", "log", "--status", "keep", "--status", "baseline"])
+        .ok();
     assert_eq!(d["total"], 2);
     let d = sb.run(&["--json", "log", "--branch", "nope"]).ok();
     assert_eq!(d["total"], 0);
-    sb.run(&["--json", "log", "--status", "weird"]).err("invalid_status", 2);
+    sb.run(&["--json", "log", "--status", "weird"])
+        .err("invalid_status", 2);
 }
 
 #[test]
@@ -41,7 +54,7 @@ fn log_table_keeps_full_precision() {
     let sb = seeded();
     let out = sb.run(&["--human", "log"]);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("1.23456789e-7"), "{}", out.stdout);
+    assert!(out.stdout.contains("0.000000123456789"), "{}", out.stdout);
     assert!(out.stdout.contains("best"));
     assert!(out.stdout.contains("crash"));
     assert!(!out.stdout.contains('\u{1b}'), "no colour with NO_COLOR");
@@ -54,7 +67,8 @@ fn log_into_a_closed_pipe_exits_quietly() {
         sb.record("discarded", Some("2"), &"long summary ".repeat(100));
     }
     let mut c = sb.cmd(&["--json", "log", "--all"]);
-    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     use std::io::Read;
     let mut buf = [0u8; 10];
@@ -62,5 +76,9 @@ fn log_into_a_closed_pipe_exits_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert_ne!(out.status.code(), Some(101), "no panic");
-    assert!(String::from_utf8_lossy(&out.stderr).is_empty(), "quiet: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).is_empty(),
+        "quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

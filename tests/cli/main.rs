@@ -4,6 +4,9 @@
 mod common;
 
 mod agent_info;
+mod best;
+mod diff;
+mod export;
 mod init;
 mod ledger;
 mod log;

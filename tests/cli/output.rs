@@ -3,9 +3,16 @@ use crate::common::*;
 #[test]
 fn usage_errors_are_enveloped_in_json_mode() {
     let sb = Sandbox::new();
-    let v = sb.run(&["--json", "log", "--limit", "many"]).err("usage", 2);
+    let v = sb
+        .run(&["--json", "log", "--limit", "many"])
+        .err("usage", 2);
     assert_eq!(v["command"], "log");
-    assert!(v["error"]["suggestion"].as_str().unwrap().contains("autoresearch log --help"));
+    assert!(
+        v["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("autoresearch log --help")
+    );
     let v = sb.run(&["nonsense"]).err("usage", 2);
     assert_eq!(v["command"], "autoresearch");
     // Piped stdout means JSON without the flag.

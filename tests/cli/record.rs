@@ -5,11 +5,37 @@ fn record_returns_the_record_and_best_before_and_after() {
     let sb = Sandbox::new();
     sb.init();
     let d = sb.record("baseline", Some("1.0"), "baseline");
-    assert_eq!(keys(&d), ["record", "best_before", "best_after", "kept_not_better", "run_ref"]);
+    assert_eq!(
+        keys(&d),
+        [
+            "record",
+            "best_before",
+            "best_after",
+            "kept_not_better",
+            "run_ref"
+        ]
+    );
     assert_eq!(
         keys(&d["record"]),
-        ["run", "id", "timestamp", "status", "metric", "metrics", "samples", "delta", "summary",
-         "commit", "parent", "branch", "duration_s", "exit_code", "reason", "flags", "source"]
+        [
+            "run",
+            "id",
+            "timestamp",
+            "status",
+            "metric",
+            "metrics",
+            "samples",
+            "delta",
+            "summary",
+            "commit",
+            "parent",
+            "branch",
+            "duration_s",
+            "exit_code",
+            "reason",
+            "flags",
+            "source"
+        ]
     );
     assert_eq!(d["record"]["run"], 0);
     assert!(d["best_before"].is_null());
@@ -36,12 +62,20 @@ fn kept_but_not_better_is_flagged() {
     let sb = Sandbox::new();
     sb.init();
     sb.record("baseline", Some("1.0"), "b");
-    let out = sb.run(&["--json", "record", "--status", "kept", "--metric", "1.0", "-m", "tie"]);
+    let out = sb.run(&[
+        "--json", "record", "--status", "kept", "--metric", "1.0", "-m", "tie",
+    ]);
     let v = out.json();
     assert_eq!(v["data"]["kept_not_better"], true);
-    assert_eq!(v["data"]["record"]["flags"], serde_json::json!(["kept_not_better"]));
+    assert_eq!(
+        v["data"]["record"]["flags"],
+        serde_json::json!(["kept_not_better"])
+    );
     assert!(!v["warnings"].as_array().unwrap().is_empty());
-    assert_eq!(v["data"]["best_after"]["run"], 0, "a tie does not become the best");
+    assert_eq!(
+        v["data"]["best_after"]["run"], 0,
+        "a tie does not become the best"
+    );
 }
 
 #[test]
@@ -49,20 +83,61 @@ fn metric_rules() {
     let sb = Sandbox::new();
     sb.init();
     for bad in ["nan", "abc", "inf", "1e400", "0x10", "1_000", ""] {
-        sb.run(&["--json", "record", "--status", "kept", "--metric", bad]).err("invalid_metric", 2);
+        sb.run(&["--json", "record", "--status", "kept", "--metric", bad])
+            .err("invalid_metric", 2);
     }
-    sb.run(&["--json", "record", "--status", "kept"]).err("invalid_metric", 2);
-    sb.run(&["--json", "record", "--status", "kept", "--metric", "1", "--metrics", "mem"]).err("invalid_metric", 2);
-    sb.run(&["--json", "record", "--status", "kept", "--metric", "1", "--metrics", "mem=nan"]).err("invalid_metric", 2);
-    sb.run(&["--json", "record", "--status", "finished", "--metric", "1"]).err("invalid_status", 2);
-    assert!(sb.ledger_lines().is_empty(), "nothing recorded by a refused call");
+    sb.run(&["--json", "record", "--status", "kept"])
+        .err("invalid_metric", 2);
+    sb.run(&[
+        "--json",
+        "record",
+        "--status",
+        "kept",
+        "--metric",
+        "1",
+        "--metrics",
+        "mem",
+    ])
+    .err("invalid_metric", 2);
+    sb.run(&[
+        "--json",
+        "record",
+        "--status",
+        "kept",
+        "--metric",
+        "1",
+        "--metrics",
+        "mem=nan",
+    ])
+    .err("invalid_metric", 2);
+    sb.run(&["--json", "record", "--status", "finished", "--metric", "1"])
+        .err("invalid_status", 2);
+    assert!(
+        sb.ledger_lines().is_empty(),
+        "nothing recorded by a refused call"
+    );
     let d = sb.record("crash", None, "oom");
     assert!(d["record"]["metric"].is_null());
     let d = sb
-        .run(&["--json", "record", "--status", "discard", "--metric", "2.5e-3", "--metrics", "mem=41.5",
-               "--metrics", "mfu=-1", "--duration", "4m30s"])
+        .run(&[
+            "--json",
+            "record",
+            "--status",
+            "discard",
+            "--metric",
+            "2.5e-3",
+            "--metrics",
+            "mem=41.5",
+            "--metrics",
+            "mfu=-1",
+            "--duration",
+            "4m30s",
+        ])
         .ok();
-    assert_eq!(d["record"]["metrics"], serde_json::json!({"mem": 41.5, "mfu": -1.0}));
+    assert_eq!(
+        d["record"]["metrics"],
+        serde_json::json!({"mem": 41.5, "mfu": -1.0})
+    );
     assert_eq!(d["record"]["duration_s"], 270.0);
     assert_eq!(d["record"]["status"], "discarded");
 }
@@ -71,19 +146,47 @@ fn metric_rules() {
 fn summaries_are_cleaned_capped_and_read_from_stdin() {
     let sb = Sandbox::new();
     sb.init();
-    let d = sb.record("baseline", Some("1"), "red \u{1b}[31mtext\u{1b}[0m\nnext line\u{7}");
+    let d = sb.record(
+        "baseline",
+        Some("1"),
+        "red \u{1b}[31mtext\u{1b}[0m\nnext line\u{7}",
+    );
     assert_eq!(d["record"]["summary"], "red text next line");
     let long = "é".repeat(5000);
-    let out = sb.run(&["--json", "record", "--status", "discarded", "--metric", "2", "--summary", &long]);
+    let out = sb.run(&[
+        "--json",
+        "record",
+        "--status",
+        "discarded",
+        "--metric",
+        "2",
+        "--summary",
+        &long,
+    ]);
     let v = out.json();
     assert!(v["data"]["record"]["summary"].as_str().unwrap().len() <= 4096);
     assert!(v["warnings"][0].as_str().unwrap().contains("truncated"));
 
-    let mut c = sb.cmd(&["--json", "record", "--status", "discarded", "--metric", "3", "--summary-file", "-"]);
-    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut c = sb.cmd(&[
+        "--json",
+        "record",
+        "--status",
+        "discarded",
+        "--metric",
+        "3",
+        "--summary-file",
+        "-",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"from stdin").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["data"]["record"]["summary"], "from stdin");
@@ -96,19 +199,40 @@ fn stuck_hints_escalate() {
     sb.record("baseline", Some("1"), "b");
     let mut hints = Vec::new();
     for i in 0..8 {
-        let out = sb.run(&["--json", "record", "--status", "discarded", "--metric", "2", "-m", &format!("try {i}")]);
+        let out = sb.run(&[
+            "--json",
+            "record",
+            "--status",
+            "discarded",
+            "--metric",
+            "2",
+            "-m",
+            &format!("try {i}"),
+        ]);
         hints.push(out.json()["hints"].to_string());
     }
     assert!(!hints[1].contains("without a keep"));
-    assert!(hints[2].contains("3 runs in a row without a keep"), "{}", hints[2]);
+    assert!(
+        hints[2].contains("3 runs in a row without a keep"),
+        "{}",
+        hints[2]
+    );
     assert!(hints[4].contains("5 runs in a row"), "{}", hints[4]);
-    assert!(hints[7].contains("8 runs in a row") && hints[7].contains("guide stuck"), "{}", hints[7]);
+    assert!(
+        hints[7].contains("8 runs in a row") && hints[7].contains("guide stuck"),
+        "{}",
+        hints[7]
+    );
 }
 
 #[test]
 fn record_needs_a_config_and_a_known_commit() {
     let sb = Sandbox::new();
-    sb.run(&["--json", "record", "--status", "kept", "--metric", "1"]).err("not_initialized", 2);
+    sb.run(&["--json", "record", "--status", "kept", "--metric", "1"])
+        .err("not_initialized", 2);
     sb.init();
-    sb.run(&["--json", "record", "--status", "kept", "--metric", "1", "--commit", "nope"]).err("usage", 2);
+    sb.run(&[
+        "--json", "record", "--status", "kept", "--metric", "1", "--commit", "nope",
+    ])
+    .err("usage", 2);
 }

@@ -5,7 +5,12 @@ fn status_before_init_says_how_to_start() {
     let sb = Sandbox::new();
     let v = sb.run(&["--json", "status"]).json();
     assert_eq!(v["data"]["initialized"], false);
-    assert!(v["hints"][0].as_str().unwrap().contains("autoresearch init"));
+    assert!(
+        v["hints"][0]
+            .as_str()
+            .unwrap()
+            .contains("autoresearch init")
+    );
 }
 
 #[test]
@@ -18,9 +23,25 @@ fn status_reports_counts_best_and_improvement() {
     let d = sb.run(&["--json", "status"]).ok();
     assert_eq!(
         keys(&d),
-        ["initialized", "root", "config", "branch", "on_experiment_branch", "scope_branch", "total",
-         "counts", "baseline", "best", "improvement", "improvement_pct", "runs_to_best", "last_run",
-         "runs_since_keep", "loop", "ledger"]
+        [
+            "initialized",
+            "root",
+            "config",
+            "branch",
+            "on_experiment_branch",
+            "scope_branch",
+            "total",
+            "counts",
+            "baseline",
+            "best",
+            "improvement",
+            "improvement_pct",
+            "runs_to_best",
+            "last_run",
+            "runs_since_keep",
+            "loop",
+            "ledger"
+        ]
     );
     assert_eq!(d["total"], 3);
     assert_eq!(d["counts"]["kept"], 1);
@@ -50,7 +71,12 @@ fn status_works_from_a_subdirectory_and_a_linked_worktree() {
     let d = sb.run_in(&wt, &["--json", "status"]).ok();
     assert_eq!(d["initialized"], true);
     assert_eq!(d["ledger"]["records"], 1);
-    assert!(d["ledger"]["path"].as_str().unwrap().starts_with(sb.root.to_str().unwrap()));
+    assert!(
+        d["ledger"]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(sb.root.to_str().unwrap())
+    );
 }
 
 #[test]
@@ -60,7 +86,11 @@ fn status_human_view() {
     sb.record("baseline", Some("2.0"), "base");
     let out = sb.run(&["--human", "status"]);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("baseline") && out.stdout.contains("score (lower is better)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("baseline") && out.stdout.contains("score (lower is better)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("hint:"));
 }
 
@@ -68,7 +98,10 @@ fn status_human_view() {
 fn malformed_config_is_config_invalid_with_position() {
     let sb = Sandbox::new();
     sb.init();
-    sb.write("autoresearch.toml", "target_file = \"train.py\"\nmetric_direction = 3\n");
+    sb.write(
+        "autoresearch.toml",
+        "target_file = \"train.py\"\nmetric_direction = 3\n",
+    );
     let v = sb.run(&["--json", "status"]).err("config_invalid", 2);
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(msg.starts_with("autoresearch.toml:"), "{msg}");

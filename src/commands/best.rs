@@ -1,0 +1,171 @@
+//! `autoresearch best`: the best experiment against the baseline, the improvement, and the code
+//! change between them (a stat, or the patch with `--patch`).
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+use crate::error::{AppError, Code, Result};
+use crate::git::{self, CodeDiff};
+use crate::ledger::{self, Record};
+use crate::output::{Human, Printer};
+
+use super::record::{fmt_delta, fmt_metric};
+
+pub const DEFAULT_PATCH_BYTES: usize = 100_000;
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  autoresearch best                 best vs baseline, with a diff stat
+  autoresearch best --patch         ...and the full patch
+  autoresearch best --branch autoresearch-fork-wide")]
+pub struct BestArgs {
+    /// Include the unified patch from the baseline to the best.
+    #[arg(long)]
+    pub patch: bool,
+    /// The branch to report on (default: the current experiment branch).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Cut the patch after this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PATCH_BYTES)]
+    pub max_patch_bytes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BestOutput {
+    pub branch: String,
+    pub baseline: Option<Record>,
+    pub best: Record,
+    /// Gain from baseline to best in metric units, positive when better.
+    pub improvement: Option<f64>,
+    pub improvement_pct: Option<f64>,
+    /// Experiments from the baseline to the best.
+    pub runs_to_best: Option<u64>,
+    /// The code change from the baseline's commit to the best's.
+    pub code: Option<CodeDiff>,
+}
+
+impl super::Output for BestOutput {}
+
+pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
+    let loaded = ctx.load()?;
+    let summary = ctx.summary(&loaded.ledger)?;
+    let branch = match &args.branch {
+        Some(b) => b.clone(),
+        None => {
+            let current = git::current_branch(&loaded.project.repo);
+            summary.default_scope(current.as_deref(), |b| {
+                loaded.config.is_experiment_branch(b)
+            })
+        }
+    };
+    let scope = summary.scope(Some(&branch));
+    let Some(best) = scope.best.clone() else {
+        let msg = if scope.total == 0 {
+            format!("No experiments on branch `{branch}` yet.")
+        } else {
+            format!("No baseline or kept experiment with a metric on branch `{branch}`.")
+        };
+        return Err(AppError::new(
+            Code::NoExperiments,
+            msg,
+            "Run `autoresearch run -m \"baseline\"` to record the baseline (or `autoresearch log --all` to see other branches).",
+        ));
+    };
+    let baseline = scope.baseline.clone();
+    let direction = loaded.config.metric_direction;
+    let (improvement, improvement_pct) =
+        match (baseline.as_ref().and_then(|b| b.metric), best.metric) {
+            (Some(b), Some(m)) => (
+                Some(direction.gain(m, b)),
+                ledger::improvement_pct(direction, b, m),
+            ),
+            _ => (None, None),
+        };
+    let code = match (
+        baseline.as_ref().and_then(|b| b.commit.as_deref()),
+        best.commit.as_deref(),
+    ) {
+        (Some(from), Some(to)) => match git::diff_commits(
+            &loaded.project.repo,
+            Some(from),
+            to,
+            args.patch,
+            args.max_patch_bytes,
+        ) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.warn(e.message);
+                None
+            }
+        },
+        _ => None,
+    };
+    if code.as_ref().is_some_and(|c| c.patch_truncated) {
+        ctx.hint(format!(
+            "The patch was cut at {} bytes; pass `--max-patch-bytes <bytes>` to see more.",
+            args.max_patch_bytes
+        ));
+    }
+    if best.run == baseline.as_ref().map_or(u64::MAX, |b| b.run) {
+        ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
+    } else if !args.patch {
+        ctx.hint("See the winning change with `autoresearch best --patch`.");
+    }
+    Ok(BestOutput {
+        branch,
+        runs_to_best: scope.runs_to_best(),
+        baseline,
+        best,
+        improvement,
+        improvement_pct,
+        code,
+    })
+}
+
+impl Human for BestOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        const W: usize = 12;
+        let line = |r: &Record| {
+            format!(
+                "#{} {}  {}",
+                r.run,
+                r.metric.map_or_else(|| "—".into(), fmt_metric),
+                r.summary
+            )
+        };
+        let best = p.paint.bold(&line(&self.best));
+        p.kv("best", W, best)?;
+        p.kv(
+            "baseline",
+            W,
+            self.baseline.as_ref().map_or_else(|| "—".into(), line),
+        )?;
+        if let Some(imp) = self.improvement {
+            let pct = self
+                .improvement_pct
+                .map(|v| format!(" ({v:.3}%)"))
+                .unwrap_or_default();
+            let text = p.paint.green(&format!("{}{pct}", fmt_delta(imp)));
+            p.kv("improvement", W, text)?;
+        }
+        if let Some(n) = self.runs_to_best {
+            p.kv("runs to best", W, n.to_string())?;
+        }
+        p.kv("branch", W, &self.branch)?;
+        if let Some(code) = &self.code {
+            p.line("")?;
+            for l in git::stat_lines(code) {
+                p.line(l)?;
+            }
+            if let Some(patch) = &code.patch {
+                p.line("")?;
+                p.out.write_all_str(patch)?;
+                if code.patch_truncated {
+                    p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

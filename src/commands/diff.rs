@@ -1,0 +1,236 @@
+//! `autoresearch diff <a> <b>`: two experiments side by side — metric, secondary metrics,
+//! status, summary — and the code diff between their commits (kept at
+//! `refs/autoresearch/runs/<run>`, so discarded runs compare too).
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+use crate::error::{AppError, Code, Result};
+use crate::git::{self, CodeDiff};
+use crate::ledger::{Ledger, Record, Summary};
+use crate::output::{self, Human, Printer};
+
+use super::record::{fmt_delta, fmt_metric};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Runs are numbers, or `best`, `baseline`, `last`.
+Examples:
+  autoresearch diff 3 7
+  autoresearch diff baseline best --stat
+  autoresearch diff 12 last --max-patch-bytes 1000000")]
+pub struct DiffArgs {
+    /// The first run (number, `best`, `baseline` or `last`).
+    pub a: String,
+    /// The second run.
+    pub b: String,
+    /// Only the diff stat, not the patch.
+    #[arg(long)]
+    pub stat: bool,
+    /// Cut the patch after this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = super::best::DEFAULT_PATCH_BYTES)]
+    pub max_patch_bytes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricRow {
+    pub name: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub delta: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffOutput {
+    pub a: Record,
+    pub b: Record,
+    /// `b.metric − a.metric`.
+    pub metric_delta: Option<f64>,
+    /// Is b better than a by the configured direction?
+    pub b_better: Option<bool>,
+    pub metrics: Vec<MetricRow>,
+    pub code: Option<CodeDiff>,
+}
+
+impl super::Output for DiffOutput {}
+
+/// Resolve `3`, `best`, `baseline` or `last` to a record.
+fn resolve(ledger: &Ledger, summary: &Summary, scope_branch: &str, which: &str) -> Result<Record> {
+    let scope = summary.scope(Some(scope_branch));
+    let named = match which {
+        "best" => Some(scope.best.clone()),
+        "baseline" => Some(scope.baseline.clone()),
+        "last" => Some(summary.all.last.clone()),
+        _ => None,
+    };
+    if let Some(found) = named {
+        return found.ok_or_else(|| {
+            AppError::new(
+                Code::NoExperiments,
+                format!("There is no `{which}` experiment yet."),
+                "Run `autoresearch log --all` to list run numbers.",
+            )
+        });
+    }
+    let run: u64 = which.trim_start_matches('#').parse().map_err(|_| {
+        AppError::usage(
+            format!("`{which}` is not a run number."),
+            "Pass run numbers (see `autoresearch log --all`), or `best`, `baseline`, `last`.",
+        )
+    })?;
+    ledger.find(run)?.ok_or_else(|| {
+        AppError::new(
+            Code::RunNotFound,
+            format!("No experiment has run number {run}."),
+            "Run `autoresearch log --all` to list run numbers.",
+        )
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<DiffOutput> {
+    let loaded = ctx.load()?;
+    let summary = ctx.summary(&loaded.ledger)?;
+    let current = git::current_branch(&loaded.project.repo);
+    let scope_branch = summary.default_scope(current.as_deref(), |b| {
+        loaded.config.is_experiment_branch(b)
+    });
+    let a = resolve(&loaded.ledger, &summary, &scope_branch, &args.a)?;
+    let b = resolve(&loaded.ledger, &summary, &scope_branch, &args.b)?;
+    let direction = loaded.config.metric_direction;
+    let (metric_delta, b_better) = match (a.metric, b.metric) {
+        (Some(x), Some(y)) => (Some(y - x), Some(direction.better(y, x))),
+        _ => (None, None),
+    };
+    let mut names: Vec<&String> = a.metrics.keys().chain(b.metrics.keys()).collect();
+    names.sort();
+    names.dedup();
+    let metrics = names
+        .into_iter()
+        .map(|n| {
+            let (x, y) = (a.metrics.get(n).copied(), b.metrics.get(n).copied());
+            MetricRow {
+                name: n.clone(),
+                a: x,
+                b: y,
+                delta: x.zip(y).map(|(x, y)| y - x),
+            }
+        })
+        .collect();
+    // Prefer the run ref: it is what keeps a discarded experiment's commit alive.
+    let commit_of = |r: &Record| -> Option<String> {
+        let by_ref = loaded
+            .project
+            .repo
+            .find_reference(&git::run_ref_name(r.run))
+            .ok()
+            .and_then(|x| x.target())
+            .map(|o| o.to_string());
+        match (&r.commit, by_ref) {
+            (Some(c), Some(rf)) if *c == rf => Some(c.clone()),
+            (Some(c), _) => Some(c.clone()),
+            (None, rf) => rf,
+        }
+    };
+    let code = match (commit_of(&a), commit_of(&b)) {
+        (Some(x), Some(y)) => match git::diff_commits(
+            &loaded.project.repo,
+            Some(&x),
+            &y,
+            !args.stat,
+            args.max_patch_bytes,
+        ) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                ctx.warn(e.message);
+                None
+            }
+        },
+        _ => {
+            ctx.warn("One of the runs names no commit, so there is no code diff.");
+            None
+        }
+    };
+    if code.as_ref().is_some_and(|c| c.patch_truncated) {
+        ctx.hint(format!(
+            "The patch was cut at {} bytes; pass `--max-patch-bytes <bytes>` to see more.",
+            args.max_patch_bytes
+        ));
+    }
+    Ok(DiffOutput {
+        a,
+        b,
+        metric_delta,
+        b_better,
+        metrics,
+        code,
+    })
+}
+
+impl Human for DiffOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        let m = |v: Option<f64>| v.map_or_else(|| "—".to_string(), fmt_metric);
+        let mut t = output::table(&[
+            "",
+            &format!("#{}", self.a.run),
+            &format!("#{}", self.b.run),
+            "Δ",
+        ]);
+        t.add_row(vec![
+            "status".to_string(),
+            super::paint_status(&p.paint, self.a.status),
+            super::paint_status(&p.paint, self.b.status),
+            String::new(),
+        ]);
+        let delta = self.metric_delta.map(fmt_delta).unwrap_or_default();
+        let delta = match self.b_better {
+            Some(true) => p.paint.green(&delta),
+            Some(false) => p.paint.red(&delta),
+            None => delta,
+        };
+        t.add_row(vec![
+            "metric".to_string(),
+            m(self.a.metric),
+            m(self.b.metric),
+            delta,
+        ]);
+        for row in &self.metrics {
+            t.add_row(vec![
+                row.name.clone(),
+                m(row.a),
+                m(row.b),
+                row.delta.map(fmt_delta).unwrap_or_default(),
+            ]);
+        }
+        let short = |c: &Option<String>| {
+            c.as_deref()
+                .map_or_else(|| "—".to_string(), |c| c.chars().take(10).collect())
+        };
+        t.add_row(vec![
+            "commit".to_string(),
+            short(&self.a.commit),
+            short(&self.b.commit),
+            String::new(),
+        ]);
+        t.add_row(vec![
+            "summary".to_string(),
+            super::log::cell(&self.a.summary, 40),
+            super::log::cell(&self.b.summary, 40),
+            String::new(),
+        ]);
+        p.line(t.to_string())?;
+        if let Some(code) = &self.code {
+            p.line("")?;
+            for l in git::stat_lines(code) {
+                p.line(l)?;
+            }
+            if let Some(patch) = &code.patch {
+                p.line("")?;
+                p.out.write_all_str(patch)?;
+                if code.patch_truncated {
+                    p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
