@@ -301,7 +301,14 @@ pub struct Scope {
 
 impl Scope {
     /// Add one record of this scope, in ledger order.
-    pub fn fold(&mut self, rec: &Record, direction: Direction) {
+    pub fn fold_owned(&mut self, rec: Record, direction: Direction) {
+        self.fold(&rec, direction);
+        self.last = Some(rec);
+    }
+
+    /// Add one record of this scope, in ledger order; `last` is left to the caller so a record
+    /// folded into several scopes is cloned once, not once per scope.
+    fn fold(&mut self, rec: &Record, direction: Direction) {
         self.total += 1;
         self.counts.bump(rec.status);
         match (rec.status, rec.metric) {
@@ -328,7 +335,6 @@ impl Scope {
             }
             _ => self.since_keep += 1,
         }
-        self.last = Some(rec.clone());
     }
 
     pub fn best_metric(&self) -> Option<f64> {
@@ -387,18 +393,21 @@ impl Summary {
         }
     }
 
-    fn fold(&mut self, rec: &Record) {
+    fn fold(&mut self, rec: Record) {
         self.valid += 1;
         match self.max_run {
             Some(m) if rec.run <= m => self.out_of_order += 1,
             _ => self.max_run = Some(rec.run),
         }
-        self.all.fold(rec, self.direction);
+        self.all.fold(&rec, self.direction);
         let branch = rec.branch.as_ref().unwrap_or(&self.default_branch);
-        self.branches
-            .entry(branch.clone())
-            .or_default()
-            .fold(rec, self.direction);
+        let scope = match self.branches.get_mut(branch) {
+            Some(s) => s,
+            None => self.branches.entry(branch.clone()).or_default(),
+        };
+        scope.fold(&rec, self.direction);
+        scope.last = Some(rec.clone());
+        self.all.last = Some(rec);
     }
 
     fn bad(&mut self, line: u64) {
@@ -683,7 +692,7 @@ impl Ledger {
                     } else {
                         match parse_line(&reader.buf, line_no == 1) {
                             Line::Blank => {}
-                            Line::Record(rec) => s.fold(&rec),
+                            Line::Record(rec) => s.fold(*rec),
                             Line::Bad(_) => s.bad(line_no),
                         }
                     }
@@ -902,7 +911,7 @@ impl Ledger {
         }
         let mut after = summary.clone();
         after.lines += 1;
-        after.fold(&record);
+        after.fold(record.clone());
         after.offset = old_len + line.len() as u64;
         if let Ok(h) = tail_hash(&mut file, after.offset) {
             after.tail_hash = h;

@@ -97,7 +97,11 @@ pub fn fmt_metric(v: f64) -> String {
     format!("{v}")
 }
 
+/// A difference for people: 12 significant digits, so float noise from the subtraction
+/// (`0.30000000000000004`) does not show, while tiny metrics keep their digits. JSON carries
+/// the exact value.
 pub fn fmt_delta(v: f64) -> String {
+    let v: f64 = format!("{v:.11e}").parse().unwrap_or(v);
     if v > 0.0 {
         format!("+{v}")
     } else {
@@ -300,7 +304,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
     let best_before = scope_before.best.as_ref().map(Brief::from);
     let kept_not_better = record.flags.iter().any(|f| f == "kept_not_better");
     let mut scope_after = scope_before.clone();
-    scope_after.fold(&record, direction);
+    scope_after.fold_owned(record.clone(), direction);
     if kept_not_better {
         ctx.warn(format!(
             "Run #{} is recorded as kept but is not better than the best (#{}).",
@@ -316,4 +320,17 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
         kept_not_better,
         run_ref,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_hide_float_noise_but_keep_small_values() {
+        assert_eq!(fmt_delta(1.5 - 1.2), "+0.3");
+        assert_eq!(fmt_delta(-0.30000000000000004), "-0.3");
+        assert_eq!(fmt_delta(1.23456789e-9), "+0.00000000123456789");
+        assert_eq!(fmt_delta(0.0), "0");
+    }
 }
