@@ -11,6 +11,7 @@ Exit codes: 0 success (a discarded or crashed experiment is still success), 1 ru
 2 config or usage error (fix the call, don't retry).
 
 Start here:  autoresearch status      (where am I, what next)
+             autoresearch guide       (the method, for agents and people)
              autoresearch agent-info  (the whole interface as JSON)";
 
 /// Turn any AI coding agent into an overnight researcher: one file, one metric, a safe loop.
@@ -41,6 +42,12 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
     AgentInfo(commands::agent_info::AgentInfoArgs),
+    /// Print the method: the loop, setup, strategy, getting unstuck, crashes, noise, integrity.
+    Guide(commands::guide::GuideArgs),
+    /// Install the autoresearch skill where coding agents read it (Claude Code, Codex, ...).
+    Install(commands::install::InstallArgs),
+    /// Remove the skill files autoresearch installed (edited ones are kept).
+    Uninstall(commands::install::UninstallArgs),
 }
 
 impl Command {
@@ -52,6 +59,9 @@ impl Command {
             Command::Log(_) => "log",
             Command::Status(_) => "status",
             Command::AgentInfo(_) => "agent-info",
+            Command::Guide(_) => "guide",
+            Command::Install(_) => "install",
+            Command::Uninstall(_) => "uninstall",
         }
     }
 }

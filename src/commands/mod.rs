@@ -2,7 +2,9 @@
 //! `run(&Ctx, &XxxArgs) -> Result<XxxOutput>`; output types are data, rendered by `output`.
 
 pub mod agent_info;
+pub mod guide;
 pub mod init;
+pub mod install;
 pub mod log;
 pub mod record;
 pub mod status;
@@ -33,6 +35,9 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
         Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a)),
+        Command::Guide(a) => finish(ctx, name, guide::run(ctx, a)),
+        Command::Install(a) => finish(ctx, name, install::install(ctx, a)),
+        Command::Uninstall(a) => finish(ctx, name, install::uninstall(ctx, a)),
     }
 }
 

@@ -4,7 +4,9 @@
 mod common;
 
 mod agent_info;
+mod guide;
 mod init;
+mod install;
 mod ledger;
 mod log;
 mod output;
