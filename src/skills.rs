@@ -4,6 +4,7 @@
 //! One table (`TARGETS`) drives `install`, `uninstall`, `status`, `agent-info` and the docs, so
 //! the paths an agent is told about are the paths we write.
 
+pub mod apply;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
@@ -53,15 +54,42 @@ impl Topic {
 }
 
 pub const TOPICS: &[Topic] = &[
-    Topic { name: "loop", text: include_str!("../skills/guide/loop.md") },
-    Topic { name: "setup", text: include_str!("../skills/guide/setup.md") },
-    Topic { name: "strategy", text: include_str!("../skills/guide/strategy.md") },
-    Topic { name: "stuck", text: include_str!("../skills/guide/stuck.md") },
-    Topic { name: "crashes", text: include_str!("../skills/guide/crashes.md") },
-    Topic { name: "noise", text: include_str!("../skills/guide/noise.md") },
-    Topic { name: "integrity", text: include_str!("../skills/guide/integrity.md") },
-    Topic { name: "manual", text: include_str!("../skills/guide/manual.md") },
-    Topic { name: "forks", text: include_str!("../skills/guide/forks.md") },
+    Topic {
+        name: "loop",
+        text: include_str!("../skills/guide/loop.md"),
+    },
+    Topic {
+        name: "setup",
+        text: include_str!("../skills/guide/setup.md"),
+    },
+    Topic {
+        name: "strategy",
+        text: include_str!("../skills/guide/strategy.md"),
+    },
+    Topic {
+        name: "stuck",
+        text: include_str!("../skills/guide/stuck.md"),
+    },
+    Topic {
+        name: "crashes",
+        text: include_str!("../skills/guide/crashes.md"),
+    },
+    Topic {
+        name: "noise",
+        text: include_str!("../skills/guide/noise.md"),
+    },
+    Topic {
+        name: "integrity",
+        text: include_str!("../skills/guide/integrity.md"),
+    },
+    Topic {
+        name: "manual",
+        text: include_str!("../skills/guide/manual.md"),
+    },
+    Topic {
+        name: "forks",
+        text: include_str!("../skills/guide/forks.md"),
+    },
 ];
 
 pub fn topic(name: &str) -> Option<&'static Topic> {
@@ -92,11 +120,17 @@ pub struct Root {
 }
 
 const fn home(rel: &'static str) -> Root {
-    Root { base: Base::Home, rel }
+    Root {
+        base: Base::Home,
+        rel,
+    }
 }
 
 const fn env(var: &'static str, rel: &'static str) -> Root {
-    Root { base: Base::Env(var), rel }
+    Root {
+        base: Base::Env(var),
+        rel,
+    }
 }
 
 impl Root {
@@ -105,7 +139,11 @@ impl Root {
             Base::Home => env.home.clone()?,
             Base::Env(var) => env.var(var)?,
         };
-        Some(if self.rel.is_empty() { base } else { base.join(self.rel) })
+        Some(if self.rel.is_empty() {
+            base
+        } else {
+            base.join(self.rel)
+        })
     }
 
     /// `~/.claude/skills` or `$CLAUDE_CONFIG_DIR/skills`, for docs and `agent-info`.
@@ -114,7 +152,11 @@ impl Root {
             Base::Home => "~".to_string(),
             Base::Env(var) => format!("${var}"),
         };
-        if self.rel.is_empty() { base } else { format!("{base}/{}", self.rel) }
+        if self.rel.is_empty() {
+            base
+        } else {
+            format!("{base}/{}", self.rel)
+        }
     }
 }
 
@@ -170,7 +212,10 @@ pub const TARGETS: &[Target] = &[
         name: "gemini",
         agent: "Gemini CLI",
         project_skills: ".gemini/skills",
-        global_skills: &[env("GEMINI_CLI_HOME", ".gemini/skills"), home(".gemini/skills")],
+        global_skills: &[
+            env("GEMINI_CLI_HOME", ".gemini/skills"),
+            home(".gemini/skills"),
+        ],
         legacy_global: &[],
         project_rule: None,
         reload: "Gemini CLI: run `/skills reload`",
@@ -339,7 +384,9 @@ pub fn skill_file() -> String {
         yaml_quote(description()),
         yaml_quote(VERSION),
         yaml_quote("Overnight experiment loop: edit one file, run, keep or revert"),
-        yaml_quote("autoresearch install (edits are kept on update; see `autoresearch install --help`)"),
+        yaml_quote(
+            "autoresearch install (edits are kept on update; see `autoresearch install --help`)"
+        ),
         BODY
     )
 }
@@ -423,29 +470,37 @@ pub fn plan(targets: &[&'static Target], place: &Place) -> (Vec<Planned>, Vec<&'
     let mut out: Vec<Planned> = Vec::new();
     let mut unresolved = Vec::new();
     let skill = skill_file();
-    let mut add = |path: PathBuf, kind: Kind, scope: Scope, t: &'static str, content: &str, legacy: bool| {
-        if let Some(p) = out.iter_mut().find(|p| p.path == path) {
-            if !p.targets.contains(&t) {
-                p.targets.push(t);
+    let mut add =
+        |path: PathBuf, kind: Kind, scope: Scope, t: &'static str, content: &str, legacy: bool| {
+            if let Some(p) = out.iter_mut().find(|p| p.path == path) {
+                if !p.targets.contains(&t) {
+                    p.targets.push(t);
+                }
+                return;
             }
-            return;
-        }
-        out.push(Planned {
-            path,
-            kind,
-            scope,
-            targets: vec![t],
-            content: content.to_string(),
-            legacy,
-        });
-    };
+            out.push(Planned {
+                path,
+                kind,
+                scope,
+                targets: vec![t],
+                content: content.to_string(),
+                legacy,
+            });
+        };
     for t in targets {
         match place {
             Place::Project(root) => {
                 let path = root.join(t.project_skills).join(NAME).join(SKILL_FILE);
                 add(path, Kind::Skill, Scope::Project, t.name, &skill, false);
                 if let Some((rel, format)) = t.project_rule {
-                    add(root.join(rel), Kind::Rule, Scope::Project, t.name, &rule_file(format), false);
+                    add(
+                        root.join(rel),
+                        Kind::Rule,
+                        Scope::Project,
+                        t.name,
+                        &rule_file(format),
+                        false,
+                    );
                 }
             }
             Place::Global(env) => match t.global_dir(env) {

@@ -371,15 +371,17 @@ impl Human for AgentInfoOutput {
             p.line(format!("  {:<20} exit {}  {}", e.code, e.exit_code, e.meaning))?;
         }
         p.line("")?;
-        p.line(p.paint.bold("Skill targets (autoresearch install <target>)"))?;
+        let title = "Skill targets (autoresearch install <target>)";
+        p.line(p.paint.bold(title))?;
         for t in &self.skill_targets {
             p.line(format!("  {:<12} {}", t.name, t.project_paths.join(", ")))?;
         }
         p.line("")?;
+        let topics: Vec<&str> = self.guide_topics.iter().map(|t| t.name).collect();
         p.line(format!(
             "{} {}",
             p.paint.bold("Guide topics (autoresearch guide <topic>):"),
-            self.guide_topics.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+            topics.join(", ")
         ))?;
         p.line("")?;
         p.line(p.paint.dim("The full description (schemas, grammar, files): autoresearch agent-info --json"))

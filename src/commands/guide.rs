@@ -86,7 +86,9 @@ pub fn run(ctx: &Ctx, args: &GuideArgs) -> Result<GuideOutput> {
         },
     };
     if requested.is_none() || requested.as_deref() == Some(ALL) {
-        ctx.hint("Start or resume the loop with `autoresearch status`: its hints name the next command.");
+        ctx.hint(
+            "Start or resume the loop with `autoresearch status`: its hints name the next command.",
+        );
         ctx.hint("Read one topic when the situation calls for it, e.g. `autoresearch guide stuck` after many discards.");
     }
     Ok(GuideOutput {

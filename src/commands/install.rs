@@ -20,13 +20,10 @@ use crate::ctx::Ctx;
 use crate::error::{AppError, Code, Result};
 use crate::output::{Human, Printer};
 use crate::project::Project;
-use crate::skills::manifest::{self, Manifest};
+use crate::skills::apply::{self, Action, BACKUP_SUFFIX, FileResult, NEW_SUFFIX};
+use crate::skills::manifest::Manifest;
 use crate::skills::{self, Env, Kind, Place, Planned, Scope, Target};
 
-/// The suffix of the new version written beside an edited file.
-pub const NEW_SUFFIX: &str = ".autoresearch-new";
-/// The suffix of the copy `--force` makes before replacing a file.
-pub const BACKUP_SUFFIX: &str = ".autoresearch-backup";
 pub const MANIFEST_FILE: &str = "installed.json";
 
 #[derive(Debug, Args)]
@@ -38,10 +35,10 @@ pub struct TargetArgs {
     /// every target's paths and environment overrides.
     #[arg(value_name = "TARGET", required = true, num_args = 1..)]
     pub targets: Vec<String>,
-    /// This repository's agent directories (the default inside a git repository).
+    /// Use this repository's agent directories (the default inside a git repository).
     #[arg(long, conflicts_with = "global")]
     pub project: bool,
-    /// Your home directory, for every project (the default outside a git repository).
+    /// Use the agent directories in your home, for every project (the default outside a repository).
     #[arg(long)]
     pub global: bool,
     /// Show every path and what would happen to it; write nothing.
@@ -77,49 +74,6 @@ is kept and reported as kept-modified.")]
 pub struct UninstallArgs {
     #[command(flatten)]
     pub common: TargetArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Created,
-    Updated,
-    Unchanged,
-    KeptModified,
-    Skipped,
-    Replaced,
-    Removed,
-    NotInstalled,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Created => "created",
-            Action::Updated => "updated",
-            Action::Unchanged => "unchanged",
-            Action::KeptModified => "kept-modified",
-            Action::Skipped => "skipped",
-            Action::Replaced => "replaced",
-            Action::Removed => "removed",
-            Action::NotInstalled => "not-installed",
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct FileResult {
-    pub path: String,
-    pub kind: Kind,
-    /// The targets this path serves (several when they share it).
-    pub targets: Vec<&'static str>,
-    pub action: Action,
-    /// Why, for anything but the plain cases.
-    pub detail: Option<String>,
-    /// `kept-modified` on install: where the new version is (or would be) written.
-    pub new_path: Option<String>,
-    /// `replaced`: where the previous content is (or would be) copied first.
-    pub backup: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,7 +119,9 @@ fn parse_targets(names: &[String], verb: &str) -> Result<Vec<&'static Target>> {
                         "`{raw}` is not an install target; the targets are {}, or `all`.",
                         skills::target_names().join(", ")
                     ),
-                    format!("Run e.g. `autoresearch {verb} claude-code`, or `autoresearch {verb} all`."),
+                    format!(
+                        "Run e.g. `autoresearch {verb} claude-code`, or `autoresearch {verb} all`."
+                    ),
                 ));
             }
         }
@@ -228,269 +184,11 @@ fn planned(r: &Resolved, targets: &[&'static Target]) -> Result<Vec<Planned>> {
     Ok(files)
 }
 
-fn read_existing(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(AppError::io(format!("reading `{}`", path.display()), &e)),
-        Ok(_) => {}
-    }
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        // A dangling symlink: something is there, but not a file we can compare.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(Vec::new())),
-        Err(e) => Err(AppError::io(format!("reading `{}`", path.display()), &e)),
-    }
-}
-
-/// `<file><suffix>`.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// `<file>.autoresearch-backup`, or a timestamped name when that is taken: a backup never
-/// overwrites an earlier backup.
-fn backup_path(path: &Path) -> PathBuf {
-    let plain = with_suffix(path, BACKUP_SUFFIX);
-    if std::fs::symlink_metadata(&plain).is_err() {
-        return plain;
-    }
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut n = 1;
-    loop {
-        let suffix = if n == 1 {
-            format!("{BACKUP_SUFFIX}-{stamp}")
-        } else {
-            format!("{BACKUP_SUFFIX}-{stamp}-{n}")
-        };
-        let p = with_suffix(path, &suffix);
-        if std::fs::symlink_metadata(&p).is_err() {
-            return p;
-        }
-        n += 1;
-    }
-}
-
-/// Create the parent directories of `path`, remembering each one created (outermost first).
-fn ensure_parent(path: &Path, m: &mut Manifest) -> Result<()> {
-    let Some(parent) = path.parent() else { return Ok(()) };
-    let mut missing = Vec::new();
-    let mut cur = Some(parent);
-    while let Some(d) = cur {
-        if d.exists() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        cur = d.parent();
-    }
-    std::fs::create_dir_all(parent).map_err(|e| AppError::io(format!("creating `{}`", parent.display()), &e))?;
-    for d in missing.iter().rev() {
-        m.add_dir(d);
-    }
-    Ok(())
-}
-
-fn write(path: &Path, content: &[u8], m: &mut Manifest) -> Result<()> {
-    ensure_parent(path, m)?;
-    crate::fsutil::write_atomic(path, content)
-}
-
-/// Is this file one we wrote (by the manifest), or exactly what this version generates?
-fn is_ours(m: &Manifest, p: &Planned, bytes: &[u8]) -> bool {
-    bytes == p.content.as_bytes() || m.wrote(&p.path, &manifest::hash(bytes))
-}
-
-/// Did autoresearch write this file at some point (then it was edited), as opposed to a file
-/// that was never ours?
-fn was_ours(m: &Manifest, p: &Planned, bytes: &[u8]) -> bool {
-    m.entry(&p.path).is_some()
-        || skills::version_marker(&String::from_utf8_lossy(bytes)).is_some()
-}
-
-fn result(p: &Planned, action: Action) -> FileResult {
-    FileResult {
-        path: p.path.display().to_string(),
-        kind: p.kind,
-        targets: p.targets.clone(),
-        action,
-        detail: None,
-        new_path: None,
-        backup: None,
-    }
-}
-
-fn install_one(p: &Planned, m: &mut Manifest, force: bool, dry: bool) -> Result<FileResult> {
-    let new = p.content.as_bytes();
-    let new_hash = manifest::hash(new);
-    let Some(old) = read_existing(&p.path)? else {
-        if !dry {
-            write(&p.path, new, m)?;
-            m.record(&p.path, &new_hash, &p.targets);
-        }
-        return Ok(result(p, Action::Created));
-    };
-    if p.path.is_dir() {
-        let mut r = result(p, Action::Skipped);
-        r.detail = Some("a directory is in the way; move it to install here".to_string());
-        return Ok(r);
-    }
-    if old == new {
-        // Nothing to write: the mtime stays. Remember it, in case the manifest was lost.
-        if !dry {
-            m.record(&p.path, &new_hash, &p.targets);
-        }
-        return Ok(result(p, Action::Unchanged));
-    }
-    if is_ours(m, p, &old) {
-        if !dry {
-            write(&p.path, new, m)?;
-            m.record(&p.path, &new_hash, &p.targets);
-        }
-        let mut r = result(p, Action::Updated);
-        r.detail = skills::version_marker(&String::from_utf8_lossy(&old))
-            .map(|v| format!("was version {v}"));
-        return Ok(r);
-    }
-    let edited = was_ours(m, p, &old);
-    if force {
-        let backup = backup_path(&p.path);
-        if !dry {
-            crate::fsutil::write_atomic(&backup, &old)?;
-            write(&p.path, new, m)?;
-            m.record(&p.path, &new_hash, &p.targets);
-        }
-        let mut r = result(p, Action::Replaced);
-        r.detail = Some(if edited {
-            "edited since autoresearch wrote it; --force replaced it".to_string()
-        } else {
-            "not written by autoresearch; --force replaced it".to_string()
-        });
-        r.backup = Some(backup.display().to_string());
-        return Ok(r);
-    }
-    if edited {
-        let beside = with_suffix(&p.path, NEW_SUFFIX);
-        if !dry {
-            // Leave an identical `.autoresearch-new` alone: no write, same mtime.
-            if read_existing(&beside)?.as_deref() != Some(new) {
-                crate::fsutil::write_atomic(&beside, new)?;
-            }
-            m.record(&beside, &new_hash, &p.targets);
-        }
-        let mut r = result(p, Action::KeptModified);
-        r.detail = Some("edited since autoresearch wrote it; your version is kept".to_string());
-        r.new_path = Some(beside.display().to_string());
-        return Ok(r);
-    }
-    let mut r = result(p, Action::Skipped);
-    r.detail = Some("not written by autoresearch; --force backs it up and replaces it".to_string());
-    Ok(r)
-}
-
-fn remove_file(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(AppError::io(format!("removing `{}`", path.display()), &e)),
-    }
-}
-
-fn uninstall_one(p: &Planned, m: &mut Manifest, dry: bool, out: &mut Vec<FileResult>) -> Result<()> {
-    // Our `.autoresearch-new` beside an edited file goes too, if it is still as we wrote it.
-    let beside = with_suffix(&p.path, NEW_SUFFIX);
-    if let Some(bytes) = read_existing(&beside)?
-        && m.wrote(&beside, &manifest::hash(&bytes))
-    {
-        if !dry {
-            remove_file(&beside)?;
-            m.forget(&beside);
-        }
-        let mut r = result(p, Action::Removed);
-        r.path = beside.display().to_string();
-        out.push(r);
-    }
-    let Some(old) = read_existing(&p.path)? else {
-        // Legacy locations are only reported when something is there.
-        if !p.legacy {
-            if !dry {
-                m.forget(&p.path);
-            }
-            out.push(result(p, Action::NotInstalled));
-        }
-        return Ok(());
-    };
-    if p.path.is_dir() {
-        let mut r = result(p, Action::Skipped);
-        r.detail = Some("a directory, not a file autoresearch wrote".to_string());
-        out.push(r);
-        return Ok(());
-    }
-    let mut r = if is_ours(m, p, &old) {
-        if !dry {
-            remove_file(&p.path)?;
-            m.forget(&p.path);
-        }
-        result(p, Action::Removed)
-    } else if was_ours(m, p, &old) {
-        let mut r = result(p, Action::KeptModified);
-        r.detail = Some("edited since autoresearch wrote it, so it is kept; delete it yourself if you no longer want it".to_string());
-        r
-    } else {
-        let mut r = result(p, Action::Skipped);
-        r.detail = Some("not written by autoresearch".to_string());
-        r
-    };
-    if p.legacy {
-        let note = "an older location this agent still reads";
-        r.detail = Some(match r.detail {
-            Some(d) => format!("{note}; {d}"),
-            None => note.to_string(),
-        });
-    }
-    out.push(r);
-    Ok(())
-}
-
-/// After uninstall: remove directories that are now empty and that install created (or the
-/// skill's own `autoresearch/` directory), deepest first. Never any other directory.
-fn prune_dirs(candidates: &[PathBuf], m: &mut Manifest, dry: bool) -> Vec<String> {
-    let mut dirs: Vec<PathBuf> = candidates.to_vec();
-    dirs.extend(m.dirs());
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    dirs.dedup();
-    let mut removed: Vec<PathBuf> = Vec::new();
-    for d in dirs {
-        let ours = m.created_dir(&d) || d.file_name().is_some_and(|n| n == skills::NAME);
-        if !ours {
-            continue;
-        }
-        let Ok(mut entries) = std::fs::read_dir(&d) else {
-            if !dry {
-                m.forget_dir(&d);
-            }
-            continue;
-        };
-        // In a dry run, count the children we would have removed as gone.
-        let empty = entries.all(|e| e.is_ok_and(|e| removed.contains(&e.path())));
-        if !empty {
-            continue;
-        }
-        if dry || std::fs::remove_dir(&d).is_ok() {
-            if !dry {
-                m.forget_dir(&d);
-            }
-            removed.push(d);
-        }
-    }
-    removed.iter().map(|d| d.display().to_string()).collect()
-}
-
 /// Save the manifest if it changed (`before` is its serialised form when loaded); an empty
 /// one is deleted rather than left behind.
 fn save_manifest(r: &Resolved, m: &Manifest, before: &str) -> Result<()> {
     if m.is_empty() {
-        return remove_file(&r.manifest_path);
+        return apply::remove_file(&r.manifest_path);
     }
     if serialised(m) == before && r.manifest_path.exists() {
         return Ok(());
@@ -519,7 +217,7 @@ pub fn install(ctx: &Ctx, args: &InstallArgs) -> Result<InstallOutput> {
     let mut files = Vec::new();
     let mut failure = None;
     for p in &plan {
-        match install_one(p, &mut m, args.force, a.dry_run) {
+        match apply::install_one(p, &mut m, args.force, a.dry_run) {
             Ok(res) => files.push(res),
             Err(e) => {
                 failure = Some(e);
@@ -555,7 +253,7 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> Result<InstallOutput> {
     let mut files = Vec::new();
     let mut failure = None;
     for p in &plan {
-        if let Err(e) = uninstall_one(p, &mut m, a.dry_run, &mut files) {
+        if let Err(e) = apply::uninstall_one(p, &mut m, a.dry_run, &mut files) {
             failure = Some(e);
             break;
         }
@@ -566,7 +264,7 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> Result<InstallOutput> {
         .filter_map(|p| p.path.parent().map(Path::to_path_buf))
         .collect();
     let removed_dirs = if failure.is_none() {
-        prune_dirs(&skill_dirs, &mut m, a.dry_run)
+        apply::prune_dirs(&skill_dirs, &mut m, a.dry_run)
     } else {
         Vec::new()
     };
@@ -581,7 +279,13 @@ pub fn uninstall(ctx: &Ctx, args: &UninstallArgs) -> Result<InstallOutput> {
     Ok(out)
 }
 
-fn output(r: &Resolved, dry_run: bool, files: Vec<FileResult>, removed_dirs: Vec<String>, verb: &'static str) -> InstallOutput {
+fn output(
+    r: &Resolved,
+    dry_run: bool,
+    files: Vec<FileResult>,
+    removed_dirs: Vec<String>,
+    verb: &'static str,
+) -> InstallOutput {
     InstallOutput {
         scope: r.scope,
         root: r.project.as_ref().map(|p| p.root.display().to_string()),
@@ -603,16 +307,28 @@ fn scope_flag(s: Scope) -> &'static str {
 
 /// The targets as the caller named them (`all` stays `all`), for commands in hints.
 fn named(args: &TargetArgs, targets: &[&'static Target]) -> String {
-    if args.targets.iter().any(|t| t.trim().eq_ignore_ascii_case("all")) {
+    if args
+        .targets
+        .iter()
+        .any(|t| t.trim().eq_ignore_ascii_case("all"))
+    {
         return "all".to_string();
     }
     targets.iter().map(|t| t.name).collect::<Vec<_>>().join(" ")
 }
 
-fn install_hints(ctx: &Ctx, out: &InstallOutput, names: &str, targets: &[&'static Target], r: &Resolved) {
+fn install_hints(
+    ctx: &Ctx,
+    out: &InstallOutput,
+    names: &str,
+    targets: &[&'static Target],
+    r: &Resolved,
+) {
     let again = format!("autoresearch install {names} {}", scope_flag(out.scope));
     if out.dry_run {
-        ctx.hint(format!("Dry run: nothing was written. Run `{again}` to apply it."));
+        ctx.hint(format!(
+            "Dry run: nothing was written. Run `{again}` to apply it."
+        ));
     }
     for f in &out.files {
         match f.action {
@@ -628,10 +344,12 @@ fn install_hints(ctx: &Ctx, out: &InstallOutput, names: &str, targets: &[&'stati
             _ => {}
         }
     }
-    let wrote = out
-        .files
-        .iter()
-        .any(|f| matches!(f.action, Action::Created | Action::Updated | Action::Replaced));
+    let wrote = out.files.iter().any(|f| {
+        matches!(
+            f.action,
+            Action::Created | Action::Updated | Action::Replaced
+        )
+    });
     if wrote && !out.dry_run {
         let reload: Vec<&str> = targets.iter().map(|t| t.reload).collect();
         ctx.hint(format!("To load the skill — {}.", reload.join("; ")));
@@ -647,7 +365,9 @@ fn install_hints(ctx: &Ctx, out: &InstallOutput, names: &str, targets: &[&'stati
 
 fn uninstall_hints(ctx: &Ctx, out: &InstallOutput) {
     if out.dry_run {
-        ctx.hint("Dry run: nothing was removed. Run the same command without `--dry-run` to apply it.");
+        ctx.hint(
+            "Dry run: nothing was removed. Run the same command without `--dry-run` to apply it.",
+        );
     }
     for f in &out.files {
         if f.action == Action::KeptModified {
@@ -699,7 +419,9 @@ impl Human for InstallOutput {
         for f in &self.files {
             let word = format!("{:<13}", f.action.as_str());
             let word = match f.action {
-                Action::Created | Action::Updated | Action::Replaced | Action::Removed => p.paint.green(&word),
+                Action::Created | Action::Updated | Action::Replaced | Action::Removed => {
+                    p.paint.green(&word)
+                }
                 Action::KeptModified | Action::Skipped => p.paint.yellow(&word),
                 Action::Unchanged | Action::NotInstalled => p.paint.dim(&word),
             };
@@ -709,14 +431,21 @@ impl Human for InstallOutput {
                 p.paint.dim(&f.targets.join(", "))
             ))?;
             if let Some(n) = &f.new_path {
-                p.line(format!("                 new version: {}", short_path(n, root)))?;
+                p.line(format!(
+                    "                 new version: {}",
+                    short_path(n, root)
+                ))?;
             }
             if let Some(b) = &f.backup {
                 p.line(format!("                 backup: {}", short_path(b, root)))?;
             }
         }
         for d in &self.removed_dirs {
-            p.line(format!("  {}  {}/", p.paint.green("removed dir  "), short_path(d, root)))?;
+            p.line(format!(
+                "  {}  {}/",
+                p.paint.green("removed dir  "),
+                short_path(d, root)
+            ))?;
         }
         if self.dry_run {
             p.line(p.paint.dim("dry run: nothing was written"))?;
@@ -740,7 +469,11 @@ mod tests {
             .expect("targets");
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
         for t in skills::TARGETS {
-            assert!(help.contains(t.name), "the TARGET help must name `{}`", t.name);
+            assert!(
+                help.contains(t.name),
+                "the TARGET help must name `{}`",
+                t.name
+            );
         }
     }
 
@@ -748,20 +481,14 @@ mod tests {
     fn unknown_targets_are_usage_errors_listing_the_valid_ones() {
         let e = parse_targets(&["claude-code".into(), "vim".into()], "install").unwrap_err();
         assert_eq!(e.code, Code::Usage);
-        assert!(e.message.contains("`vim`") && e.message.contains("windsurf"), "{}", e.message);
+        assert!(
+            e.message.contains("`vim`") && e.message.contains("windsurf"),
+            "{}",
+            e.message
+        );
         let all = parse_targets(&["codex".into(), "ALL".into()], "install").unwrap();
         assert_eq!(all.len(), skills::TARGETS.len());
         let dup = parse_targets(&["codex".into(), "codex".into()], "install").unwrap();
         assert_eq!(dup.len(), 1);
-    }
-
-    #[test]
-    fn backups_never_overwrite_backups() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("SKILL.md");
-        assert_eq!(backup_path(&f), with_suffix(&f, BACKUP_SUFFIX));
-        std::fs::write(with_suffix(&f, BACKUP_SUFFIX), "x").unwrap();
-        let second = backup_path(&f);
-        assert!(second.to_string_lossy().contains(".autoresearch-backup-"), "{}", second.display());
     }
 }

@@ -113,7 +113,9 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
         ctx.hint(
             "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` (the eval must print `<name>: <number>`).",
         );
-        ctx.hint("`autoresearch guide setup` explains each value and what makes a good eval command.");
+        ctx.hint(
+            "`autoresearch guide setup` explains each value and what makes a good eval command.",
+        );
         skill_hints(ctx, &out.skills);
         return Ok(out);
     }
@@ -208,8 +210,10 @@ fn next_step_hints(ctx: &Ctx, cfg: &Config, out: &StatusOutput) {
 fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
     use crate::skills::Scope;
     for scope in [Scope::Project, Scope::Global] {
-        let old: Vec<&crate::skills::InstalledSkill> =
-            skills.iter().filter(|s| s.scope == scope && s.outdated).collect();
+        let old: Vec<&crate::skills::InstalledSkill> = skills
+            .iter()
+            .filter(|s| s.scope == scope && s.outdated)
+            .collect();
         if old.is_empty() {
             continue;
         }
@@ -225,7 +229,11 @@ fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
             .iter()
             .map(|s| format!("`{}` ({})", s.path, s.version.as_deref().unwrap_or("?")))
             .collect();
-        let flag = if scope == Scope::Project { "--project" } else { "--global" };
+        let flag = if scope == Scope::Project {
+            "--project"
+        } else {
+            "--global"
+        };
         ctx.hint(format!(
             "The installed skill is older than this autoresearch ({}): {}. Update it with `autoresearch install {} {flag}` (your edits are kept).",
             crate::skills::VERSION,

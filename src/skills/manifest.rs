@@ -71,7 +71,10 @@ impl Manifest {
             Err(e) => {
                 return (
                     empty,
-                    Some(format!("Cannot read `{}` ({e}); treating it as empty.", path.display())),
+                    Some(format!(
+                        "Cannot read `{}` ({e}); treating it as empty.",
+                        path.display()
+                    )),
                 );
             }
         };

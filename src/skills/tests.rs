@@ -38,7 +38,9 @@ fn unquote(v: &str) -> (String, bool) {
 
 /// (keys in order, body). Panics on anything that is not well-formed front matter.
 fn front_matter(text: &str) -> (Vec<(String, Yaml)>, &str) {
-    let rest = text.strip_prefix("---\n").expect("front matter starts the file");
+    let rest = text
+        .strip_prefix("---\n")
+        .expect("front matter starts the file");
     let end = rest.find("\n---\n").expect("front matter is closed by ---");
     let (head, body) = (&rest[..end], &rest[end + 5..]);
     let mut keys: Vec<(String, Yaml)> = Vec::new();
@@ -72,23 +74,47 @@ fn front_matter(text: &str) -> (Vec<(String, Yaml)>, &str) {
 /// The Agent Skills specification's front-matter rules (agentskills.io/specification).
 fn assert_spec_valid(text: &str, dir_name: &str) {
     let (keys, body) = front_matter(text);
-    let allowed = ["name", "description", "license", "compatibility", "metadata", "allowed-tools"];
+    let allowed = [
+        "name",
+        "description",
+        "license",
+        "compatibility",
+        "metadata",
+        "allowed-tools",
+    ];
     for (k, _) in &keys {
-        assert!(allowed.contains(&k.as_str()), "key `{k}` is not in the specification");
+        assert!(
+            allowed.contains(&k.as_str()),
+            "key `{k}` is not in the specification"
+        );
     }
     let get = |k: &str| keys.iter().find(|(x, _)| x == k).map(|(_, v)| v);
-    let Some(Yaml::Str(name, _)) = get("name") else { panic!("name is required") };
+    let Some(Yaml::Str(name, _)) = get("name") else {
+        panic!("name is required")
+    };
     assert!((1..=64).contains(&name.chars().count()), "name length");
     assert!(
-        name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        name.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
         "name charset: {name}"
     );
-    assert!(!name.starts_with('-') && !name.ends_with('-') && !name.contains("--"), "{name}");
+    assert!(
+        !name.starts_with('-') && !name.ends_with('-') && !name.contains("--"),
+        "{name}"
+    );
     assert_eq!(name, dir_name, "name must equal the directory name");
-    let Some(Yaml::Str(desc, _)) = get("description") else { panic!("description is required") };
-    assert!(!desc.trim().is_empty() && desc.chars().count() <= 1024, "description length {}", desc.len());
+    let Some(Yaml::Str(desc, _)) = get("description") else {
+        panic!("description is required")
+    };
+    assert!(
+        !desc.trim().is_empty() && desc.chars().count() <= 1024,
+        "description length {}",
+        desc.len()
+    );
     if let Some(c) = get("compatibility") {
-        let Yaml::Str(c, _) = c else { panic!("compatibility is a string") };
+        let Yaml::Str(c, _) = c else {
+            panic!("compatibility is a string")
+        };
         assert!((1..=500).contains(&c.chars().count()));
     }
     if let Some(m) = get("metadata") {
@@ -126,7 +152,13 @@ fn every_generated_skill_file_follows_the_specification() {
 
 #[test]
 fn yaml_quoting_survives_awkward_text() {
-    for s in ["plain", "a: b # c", "quote \" and \\ backslash", "tab\there", "new\nline"] {
+    for s in [
+        "plain",
+        "a: b # c",
+        "quote \" and \\ backslash",
+        "tab\there",
+        "new\nline",
+    ] {
         assert_eq!(unquote(&yaml_quote(s)), (s.to_string(), true));
     }
 }
@@ -134,17 +166,33 @@ fn yaml_quoting_survives_awkward_text() {
 #[test]
 fn rule_files_have_their_formats_front_matter_and_stay_short() {
     for (format, allowed) in [
-        (RuleFormat::Cursor, &["description", "globs", "alwaysApply"][..]),
-        (RuleFormat::Windsurf, &["trigger", "description", "globs"][..]),
+        (
+            RuleFormat::Cursor,
+            &["description", "globs", "alwaysApply"][..],
+        ),
+        (
+            RuleFormat::Windsurf,
+            &["trigger", "description", "globs"][..],
+        ),
     ] {
         let text = rule_file(format);
         // Rules may be loaded often: keep them small.
-        assert!(text.len() <= 1536, "{format:?} rule is {} bytes", text.len());
+        assert!(
+            text.len() <= 1536,
+            "{format:?} rule is {} bytes",
+            text.len()
+        );
         let (keys, body) = front_matter(&text);
         for (k, _) in &keys {
-            assert!(allowed.contains(&k.as_str()), "{format:?}: unexpected key {k}");
+            assert!(
+                allowed.contains(&k.as_str()),
+                "{format:?}: unexpected key {k}"
+            );
         }
-        let desc = keys.iter().find(|(k, _)| k == "description").expect("description");
+        let desc = keys
+            .iter()
+            .find(|(k, _)| k == "description")
+            .expect("description");
         assert!(matches!(&desc.1, Yaml::Str(d, true) if !d.is_empty()));
         match format {
             RuleFormat::Cursor => assert!(keys.contains(&(
@@ -180,14 +228,24 @@ fn topics_have_titles_and_the_skill_lists_them_all() {
     for t in TOPICS {
         assert!(t.text.starts_with("# "), "{} starts with its title", t.name);
         assert!(!t.title().is_empty());
-        assert!(BODY.contains(&format!("`{}`", t.name)), "the body lists topic {}", t.name);
+        assert!(
+            BODY.contains(&format!("`{}`", t.name)),
+            "the body lists topic {}",
+            t.name
+        );
     }
 }
 
 #[test]
 fn version_markers_and_comparison() {
-    assert_eq!(version_marker("---\nmetadata:\n  autoresearch-version: \"0.0.9\"\n---\n").as_deref(), Some("0.0.9"));
-    assert_eq!(version_marker("<!-- autoresearch-version: 1.2.3 (written by x) -->").as_deref(), Some("1.2.3"));
+    assert_eq!(
+        version_marker("---\nmetadata:\n  autoresearch-version: \"0.0.9\"\n---\n").as_deref(),
+        Some("0.0.9")
+    );
+    assert_eq!(
+        version_marker("<!-- autoresearch-version: 1.2.3 (written by x) -->").as_deref(),
+        Some("1.2.3")
+    );
     assert_eq!(version_marker("no marker here"), None);
     assert!(is_older("0.0.1"));
     assert!(!is_older(VERSION));
@@ -209,7 +267,11 @@ fn env_overrides_move_global_paths() {
     let dir = |n: &str| target(n).unwrap().global_dir(&env).unwrap();
     assert_eq!(dir("claude-code"), Path::new("/c/skills"));
     assert_eq!(dir("opencode"), Path::new("/o/skills"));
-    assert_eq!(dir("codex"), Path::new("/h/.agents/skills"), "CODEX_HOME moves only the legacy root");
+    assert_eq!(
+        dir("codex"),
+        Path::new("/h/.agents/skills"),
+        "CODEX_HOME moves only the legacy root"
+    );
     assert_eq!(dir("gemini"), Path::new("/h/.gemini/skills"));
     let no_home = Env::default();
     assert!(target("cursor").unwrap().global_dir(&no_home).is_none());
@@ -219,7 +281,11 @@ fn env_overrides_move_global_paths() {
 #[test]
 fn shared_paths_are_planned_once_with_every_target() {
     let (p, _) = plan(
-        &[target("codex").unwrap(), target("agents").unwrap(), target("codex").unwrap()],
+        &[
+            target("codex").unwrap(),
+            target("agents").unwrap(),
+            target("codex").unwrap(),
+        ],
         &Place::Project(Path::new("/r")),
     );
     assert_eq!(p.len(), 1);
@@ -235,7 +301,19 @@ fn shared_paths_are_planned_once_with_every_target() {
 /// is checked against the tree, and `pending_commands_are_still_pending` fails as a reminder to
 /// delete its line here.
 const PENDING: &[(&str, &[&str])] = &[
-    ("run", &["-m", "--summary", "--summary-file", "--repeat", "--allow-empty", "--no-revert", "--baseline", "--tail"]),
+    (
+        "run",
+        &[
+            "-m",
+            "--summary",
+            "--summary-file",
+            "--repeat",
+            "--allow-empty",
+            "--no-revert",
+            "--baseline",
+            "--tail",
+        ],
+    ),
     ("doctor", &["--no-eval"]),
     ("demo", &["--dir", "--keep"]),
     ("best", &["--patch"]),
@@ -322,7 +400,9 @@ fn is_separator(w: &str) -> bool {
 }
 
 fn is_placeholder(w: &str) -> bool {
-    w.contains('<') || w.contains("...") || (w.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !w.is_empty())
+    w.contains('<')
+        || w.contains("...")
+        || (w.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !w.is_empty())
 }
 
 /// Every `autoresearch <sub> <args...>` invocation in the text.
@@ -364,14 +444,20 @@ fn flags_in(word: &str) -> Vec<String> {
         .map(|p| p.split('=').next().unwrap_or("").to_string())
         .filter(|p| {
             let mut c = p.chars();
-            c.next() == Some('-') && p.chars().nth(if p.starts_with("--") { 2 } else { 1 }).is_some_and(|c| c.is_ascii_alphabetic())
+            c.next() == Some('-')
+                && p.chars()
+                    .nth(if p.starts_with("--") { 2 } else { 1 })
+                    .is_some_and(|c| c.is_ascii_alphabetic())
         })
         .collect()
 }
 
 fn known_flags(sub: &clap::Command, cli: &clap::Command) -> Vec<String> {
     let mut out = vec!["--help".to_string(), "-h".to_string()];
-    for a in sub.get_arguments().chain(cli.get_arguments().filter(|a| a.is_global_set())) {
+    for a in sub
+        .get_arguments()
+        .chain(cli.get_arguments().filter(|a| a.is_global_set()))
+    {
         if let Some(l) = a.get_long() {
             out.push(format!("--{l}"));
         }
@@ -436,34 +522,52 @@ fn every_command_and_flag_the_skill_mentions_exists() {
             // Positionals with a closed set of values must name real ones.
             let valid: Option<Vec<&str>> = match sub.as_str() {
                 "guide" => Some(topic_names().into_iter().chain(["all"]).collect()),
-                "install" | "uninstall" => Some(target_names().into_iter().chain(["all"]).collect()),
+                "install" | "uninstall" => {
+                    Some(target_names().into_iter().chain(["all"]).collect())
+                }
                 _ => None,
             };
             if let Some(valid) = valid {
                 // Only the words right after the command: `install codex agents`, not the
                 // values of options (`--status kept`).
                 for (w, quoted) in args.iter().take_while(|(w, _)| !w.starts_with('-')) {
-                    let w = w.trim_matches(|c: char| c == '[' || c == ']' || c == ',' || c == ')' || c == '(');
+                    let w = w.trim_matches(|c: char| {
+                        c == '[' || c == ']' || c == ',' || c == ')' || c == '('
+                    });
                     if !quoted && !is_placeholder(w) && !valid.contains(&w) {
-                        problems.push(format!("{file}: `autoresearch {sub} {w}`: no such {sub} value"));
+                        problems.push(format!(
+                            "{file}: `autoresearch {sub} {w}`: no such {sub} value"
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(checked > 60, "only {checked} invocations found: is the extractor broken?");
-    assert!(problems.is_empty(), "the skill drifted from the CLI:\n{}", problems.join("\n"));
+    assert!(
+        checked > 60,
+        "only {checked} invocations found: is the extractor broken?"
+    );
+    assert!(
+        problems.is_empty(),
+        "the skill drifted from the CLI:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn the_drift_check_catches_drift() {
-    let inv = invocations("Run `autoresearch log --nope -n 3` then\n\n    autoresearch guide \\\n      stuck # x\n");
+    let inv = invocations(
+        "Run `autoresearch log --nope -n 3` then\n\n    autoresearch guide \\\n      stuck # x\n",
+    );
     assert_eq!(inv.len(), 2);
     assert_eq!(inv[0].0, "log");
     assert_eq!(flags_in(&inv[0].1[0].0), ["--nope"]);
     assert_eq!(inv[1].0, "guide");
     assert_eq!(inv[1].1[0].0, "stuck");
-    assert!(flags_in("-3.5").is_empty(), "a negative number is not a flag");
+    assert!(
+        flags_in("-3.5").is_empty(),
+        "a negative number is not a flag"
+    );
     assert_eq!(flags_in("[--summary|-m"), ["--summary", "-m"]);
     // `git switch autoresearch` is not an invocation of the CLI.
     assert!(invocations("`git switch autoresearch`").is_empty());

@@ -2,7 +2,17 @@
 
 use crate::common::*;
 
-const TOPICS: &[&str] = &["loop", "setup", "strategy", "stuck", "crashes", "noise", "integrity", "manual", "forks"];
+const TOPICS: &[&str] = &[
+    "loop",
+    "setup",
+    "strategy",
+    "stuck",
+    "crashes",
+    "noise",
+    "integrity",
+    "manual",
+    "forks",
+];
 
 #[test]
 fn every_topic_in_json_and_human_mode() {
@@ -14,14 +24,26 @@ fn every_topic_in_json_and_human_mode() {
         assert_eq!(keys(d), ["topic", "title", "text", "topics"]);
         assert_eq!(d["topic"], *t);
         let text = d["text"].as_str().unwrap();
-        assert!(text.starts_with(&format!("# {}", d["title"].as_str().unwrap())), "{t}");
+        assert!(
+            text.starts_with(&format!("# {}", d["title"].as_str().unwrap())),
+            "{t}"
+        );
         assert!(text.len() > 1000, "{t} has substance");
-        let names: Vec<&str> = d["topics"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = d["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, TOPICS);
 
         let out = sb.run(&["--human", "guide", t]);
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout.trim_end(), text.trim_end(), "human mode prints the text itself");
+        assert_eq!(
+            out.stdout.trim_end(),
+            text.trim_end(),
+            "human mode prints the text itself"
+        );
         assert!(!out.stdout.trim_start().starts_with('{'));
     }
 }
@@ -33,17 +55,29 @@ fn overview_and_all() {
     let d = &v["data"];
     assert!(d["topic"].is_null());
     assert!(d["text"].as_str().unwrap().contains("autoresearch run -m"));
-    assert!(v["hints"].as_array().unwrap().iter().any(|h| h.as_str().unwrap().contains("autoresearch status")));
+    assert!(
+        v["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("autoresearch status"))
+    );
     let out = sb.run(&["--human", "guide"]);
     assert_eq!(out.code, 0);
     for t in TOPICS {
-        assert!(out.stdout.contains(&format!("\n  {t} ")), "topic list names {t}");
+        assert!(
+            out.stdout.contains(&format!("\n  {t} ")),
+            "topic list names {t}"
+        );
     }
     let all = sb.run(&["--json", "guide", "all"]).ok();
     let text = all["text"].as_str().unwrap();
     for t in TOPICS {
         let one = sb.run(&["--json", "guide", t]).ok();
-        assert!(text.contains(one["text"].as_str().unwrap().trim_end()), "all contains {t}");
+        assert!(
+            text.contains(one["text"].as_str().unwrap().trim_end()),
+            "all contains {t}"
+        );
     }
     // Case does not matter.
     assert_eq!(sb.run(&["--json", "guide", "STUCK"]).ok()["topic"], "stuck");
@@ -60,5 +94,9 @@ fn unknown_topic_is_a_usage_error_listing_topics() {
     let out = sb.run(&["--human", "guide", "nonsense"]);
     assert_eq!(out.code, 2);
     assert!(out.stdout.is_empty());
-    assert!(out.stderr.contains("error:") && out.stderr.contains("autoresearch guide"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error:") && out.stderr.contains("autoresearch guide"),
+        "{}",
+        out.stderr
+    );
 }

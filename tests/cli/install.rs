@@ -67,7 +67,10 @@ fn action_of(d: &Value, path: &Path) -> String {
 }
 
 fn actions(d: &Value) -> Vec<String> {
-    files(d).iter().map(|f| f["action"].as_str().unwrap().to_string()).collect()
+    files(d)
+        .iter()
+        .map(|f| f["action"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn mtime(p: &Path) -> SystemTime {
@@ -84,15 +87,35 @@ fn assert_installed_file(p: &Path) {
     assert!(text.starts_with("---\n"), "{}", p.display());
     if p.file_name().unwrap() == "SKILL.md" {
         let dir = p.parent().unwrap().file_name().unwrap().to_str().unwrap();
-        assert!(text.contains(&format!("\nname: {dir}\n")), "name equals the directory in {}", p.display());
-        assert!(text.contains(&format!("autoresearch-version: \"{VERSION}\"")), "{}", p.display());
+        assert!(
+            text.contains(&format!("\nname: {dir}\n")),
+            "name equals the directory in {}",
+            p.display()
+        );
+        assert!(
+            text.contains(&format!("autoresearch-version: \"{VERSION}\"")),
+            "{}",
+            p.display()
+        );
     } else {
-        assert!(text.contains(&format!("autoresearch-version: {VERSION}")), "{}", p.display());
+        assert!(
+            text.contains(&format!("autoresearch-version: {VERSION}")),
+            "{}",
+            p.display()
+        );
     }
 }
 
 /// The whole life of one target's files in one scope.
-fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str, PathBuf)], expected: &[PathBuf], watch: &[&Path]) {
+fn lifecycle(
+    sb: &Sandbox,
+    cwd: &Path,
+    target: &str,
+    scope: &str,
+    envs: &[(&str, PathBuf)],
+    expected: &[PathBuf],
+    watch: &[&Path],
+) {
     let ctx = format!("{target} {scope} {envs:?}");
     let install = |extra: &[&str]| {
         let mut args = vec!["--json", "install", target, scope];
@@ -115,7 +138,10 @@ fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str,
     // Install: the documented paths, and nothing else of ours.
     let d = install(&[]).ok();
     assert_eq!(d["scope"], scope.trim_start_matches("--"), "{ctx}");
-    let got: Vec<String> = files(&d).iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
+    let got: Vec<String> = files(&d)
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
     let want: Vec<String> = expected.iter().map(|p| p.display().to_string()).collect();
     assert_eq!(got, want, "{ctx}");
     for p in expected {
@@ -126,26 +152,46 @@ fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str,
     // A second install writes nothing: mtimes stay (set far in the past to make it visible).
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     for p in expected {
-        std::fs::File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
     }
     let d = install(&[]).ok();
     assert_eq!(actions(&d), vec!["unchanged"; expected.len()], "{ctx}");
     for p in expected {
-        assert_eq!(mtime(p), old, "unchanged file was rewritten: {}", p.display());
+        assert_eq!(
+            mtime(p),
+            old,
+            "unchanged file was rewritten: {}",
+            p.display()
+        );
     }
 
     // An edited file survives an update; the new version goes beside it.
     let edited = &expected[0];
-    let mine = format!("{}\nMy own note.\n", std::fs::read_to_string(edited).unwrap());
+    let mine = format!(
+        "{}\nMy own note.\n",
+        std::fs::read_to_string(edited).unwrap()
+    );
     std::fs::write(edited, &mine).unwrap();
     let d = install(&[]).ok();
     assert_eq!(action_of(&d, edited), "kept-modified", "{ctx}");
     let beside = with_suffix(edited, ".autoresearch-new");
-    let f = files(&d).into_iter().find(|f| f["path"] == edited.display().to_string().as_str()).unwrap();
+    let f = files(&d)
+        .into_iter()
+        .find(|f| f["path"] == edited.display().to_string().as_str())
+        .unwrap();
     assert_eq!(f["new_path"], beside.display().to_string().as_str());
-    assert_eq!(std::fs::read_to_string(edited).unwrap(), mine, "the user's edit is kept");
+    assert_eq!(
+        std::fs::read_to_string(edited).unwrap(),
+        mine,
+        "the user's edit is kept"
+    );
     let fresh = std::fs::read_to_string(&beside).unwrap();
-    assert!(fresh.contains(&format!("autoresearch-version")) && !fresh.contains("My own note."));
+    assert!(fresh.contains("autoresearch-version") && !fresh.contains("My own note."));
 
     // --force --dry-run: says what it would back up, changes nothing.
     let before = tree(watch);
@@ -157,10 +203,21 @@ fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str,
     let d = install(&["--force"]).ok();
     assert_eq!(action_of(&d, edited), "replaced", "{ctx}");
     let backup = with_suffix(edited, ".autoresearch-backup");
-    let f = files(&d).into_iter().find(|f| f["path"] == edited.display().to_string().as_str()).unwrap();
+    let f = files(&d)
+        .into_iter()
+        .find(|f| f["path"] == edited.display().to_string().as_str())
+        .unwrap();
     assert_eq!(f["backup"], backup.display().to_string().as_str());
-    assert_eq!(std::fs::read_to_string(&backup).unwrap(), mine, "the backup holds the user's version");
-    assert_eq!(std::fs::read_to_string(edited).unwrap(), fresh, "replaced by the current version");
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        mine,
+        "the backup holds the user's version"
+    );
+    assert_eq!(
+        std::fs::read_to_string(edited).unwrap(),
+        fresh,
+        "replaced by the current version"
+    );
 
     // A user's file in the same folder, and a dry-run uninstall that changes nothing.
     let user_file = edited.parent().unwrap().join("notes.md");
@@ -177,7 +234,11 @@ fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str,
         assert!(!p.exists(), "{}", p.display());
     }
     assert!(!beside.exists(), "our .autoresearch-new goes too");
-    assert_eq!(std::fs::read_to_string(&user_file).unwrap(), "mine\n", "user file kept");
+    assert_eq!(
+        std::fs::read_to_string(&user_file).unwrap(),
+        "mine\n",
+        "user file kept"
+    );
     assert!(backup.exists(), "backups hold the user's data: kept");
     std::fs::remove_file(&user_file).unwrap();
     std::fs::remove_file(&backup).unwrap();
@@ -192,10 +253,17 @@ fn lifecycle(sb: &Sandbox, cwd: &Path, target: &str, scope: &str, envs: &[(&str,
         assert_eq!(action_of(&d, p), "removed", "{ctx}");
     }
     let d = uninstall(&[]).ok();
-    assert_eq!(action_of(&d, edited), "kept-modified", "still the user's: {ctx}");
+    assert_eq!(
+        action_of(&d, edited),
+        "kept-modified",
+        "still the user's: {ctx}"
+    );
     std::fs::remove_file(edited).unwrap();
     let d = uninstall(&[]).ok();
-    assert!(actions(&d).iter().all(|a| a == "not-installed"), "{ctx}: {d}");
+    assert!(
+        actions(&d).iter().all(|a| a == "not-installed"),
+        "{ctx}: {d}"
+    );
 }
 
 struct Case {
@@ -227,7 +295,10 @@ const CASES: &[Case] = &[
         target: "gemini",
         project: &[".gemini/skills/autoresearch/SKILL.md"],
         global: ".gemini/skills/autoresearch/SKILL.md",
-        over: Some(("GEMINI_CLI_HOME", Some(".gemini/skills/autoresearch/SKILL.md"))),
+        over: Some((
+            "GEMINI_CLI_HOME",
+            Some(".gemini/skills/autoresearch/SKILL.md"),
+        )),
     },
     Case {
         target: "opencode",
@@ -243,13 +314,19 @@ const CASES: &[Case] = &[
     },
     Case {
         target: "cursor",
-        project: &[".cursor/skills/autoresearch/SKILL.md", ".cursor/rules/autoresearch.mdc"],
+        project: &[
+            ".cursor/skills/autoresearch/SKILL.md",
+            ".cursor/rules/autoresearch.mdc",
+        ],
         global: ".cursor/skills/autoresearch/SKILL.md",
         over: None,
     },
     Case {
         target: "windsurf",
-        project: &[".windsurf/skills/autoresearch/SKILL.md", ".windsurf/rules/autoresearch.md"],
+        project: &[
+            ".windsurf/skills/autoresearch/SKILL.md",
+            ".windsurf/rules/autoresearch.md",
+        ],
         global: ".codeium/windsurf/skills/autoresearch/SKILL.md",
         over: None,
     },
@@ -266,12 +343,28 @@ fn case_lifecycles(target: &str) {
     // Project scope (the default inside a repository is tested separately).
     let sb = Sandbox::new();
     let expected: Vec<PathBuf> = case.project.iter().map(|p| sb.root.join(p)).collect();
-    lifecycle(&sb, &sb.root, target, "--project", &[], &expected, &[&sb.root, &sb.home]);
+    lifecycle(
+        &sb,
+        &sb.root,
+        target,
+        "--project",
+        &[],
+        &expected,
+        &[&sb.root, &sb.home],
+    );
 
     // Global scope, no override.
     let sb = Sandbox::new();
     let expected = vec![sb.home.join(case.global)];
-    lifecycle(&sb, &sb.root, target, "--global", &[], &expected, &[&sb.root, &sb.home]);
+    lifecycle(
+        &sb,
+        &sb.root,
+        target,
+        "--global",
+        &[],
+        &expected,
+        &[&sb.root, &sb.home],
+    );
 
     // Global scope with the override set (outside HOME, to see where the files go).
     if let Some((var, rel)) = case.over {
@@ -283,11 +376,26 @@ fn case_lifecycles(target: &str) {
             None => sb.home.join(case.global),
         }];
         let envs = [(var, over.clone())];
-        lifecycle(&sb, &sb.root, target, "--global", &envs, &expected, &[&sb.root, &sb.home, &over]);
+        lifecycle(
+            &sb,
+            &sb.root,
+            target,
+            "--global",
+            &envs,
+            &expected,
+            &[&sb.root, &sb.home, &over],
+        );
         if rel.is_some() {
-            assert!(!sb.home.join(case.global).exists(), "{var} set: nothing under HOME");
+            assert!(
+                !sb.home.join(case.global).exists(),
+                "{var} set: nothing under HOME"
+            );
         } else {
-            assert_eq!(tree(&[&over]), BTreeMap::new(), "{var} must not receive files");
+            assert_eq!(
+                tree(&[&over]),
+                BTreeMap::new(),
+                "{var} must not receive files"
+            );
         }
     }
 }
@@ -336,39 +444,97 @@ fn agents_lifecycle() {
 fn opencode_follows_xdg_config_home_below_its_own_variable() {
     let sb = Sandbox::new();
     let xdg = sb.home.parent().unwrap().join("xdg");
-    let d = run_env(&sb, &sb.root, &["--json", "install", "opencode", "--global"], &[("XDG_CONFIG_HOME", xdg.clone())]).ok();
-    assert_eq!(action_of(&d, &xdg.join("opencode/skills/autoresearch/SKILL.md")), "created");
+    let d = run_env(
+        &sb,
+        &sb.root,
+        &["--json", "install", "opencode", "--global"],
+        &[("XDG_CONFIG_HOME", xdg.clone())],
+    )
+    .ok();
+    assert_eq!(
+        action_of(&d, &xdg.join("opencode/skills/autoresearch/SKILL.md")),
+        "created"
+    );
     // Our own global manifest follows XDG_CONFIG_HOME too.
-    assert_eq!(d["manifest"], xdg.join("autoresearch/installed.json").display().to_string().as_str());
+    assert_eq!(
+        d["manifest"],
+        xdg.join("autoresearch/installed.json")
+            .display()
+            .to_string()
+            .as_str()
+    );
     assert!(xdg.join("autoresearch/installed.json").is_file());
     // An empty or relative override is ignored.
     let sb = Sandbox::new();
-    let d = run_env(&sb, &sb.root, &["--json", "install", "claude-code", "--global"], &[("CLAUDE_CONFIG_DIR", PathBuf::from(""))]).ok();
-    assert_eq!(action_of(&d, &sb.home.join(".claude/skills/autoresearch/SKILL.md")), "created");
+    let d = run_env(
+        &sb,
+        &sb.root,
+        &["--json", "install", "claude-code", "--global"],
+        &[("CLAUDE_CONFIG_DIR", PathBuf::from(""))],
+    )
+    .ok();
+    assert_eq!(
+        action_of(&d, &sb.home.join(".claude/skills/autoresearch/SKILL.md")),
+        "created"
+    );
 }
 
 #[test]
 fn install_all_writes_each_path_once() {
     let sb = Sandbox::new();
     let d = sb.run(&["--json", "install", "all"]).ok();
-    assert_eq!(keys(&d), ["scope", "root", "version", "dry_run", "manifest", "files", "removed_dirs"]);
-    assert_eq!(d["scope"], "project", "inside a repository the default is the project");
+    assert_eq!(
+        keys(&d),
+        [
+            "scope",
+            "root",
+            "version",
+            "dry_run",
+            "manifest",
+            "files",
+            "removed_dirs"
+        ]
+    );
+    assert_eq!(
+        d["scope"], "project",
+        "inside a repository the default is the project"
+    );
     assert_eq!(d["version"], VERSION);
     let f = files(&d);
-    assert_eq!(keys(&f[0]), ["path", "kind", "targets", "action", "detail", "new_path", "backup"]);
+    assert_eq!(
+        keys(&f[0]),
+        [
+            "path", "kind", "targets", "action", "detail", "new_path", "backup"
+        ]
+    );
     let paths: Vec<&str> = f.iter().map(|f| f["path"].as_str().unwrap()).collect();
     let mut unique = paths.clone();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), paths.len(), "no path twice: {paths:?}");
-    assert_eq!(paths.len(), 9, "7 skill dirs (codex and agents share one) + 2 rules");
-    let shared = f.iter().find(|f| f["path"].as_str().unwrap().ends_with(".agents/skills/autoresearch/SKILL.md")).unwrap();
+    assert_eq!(
+        paths.len(),
+        9,
+        "7 skill dirs (codex and agents share one) + 2 rules"
+    );
+    let shared = f
+        .iter()
+        .find(|f| {
+            f["path"]
+                .as_str()
+                .unwrap()
+                .ends_with(".agents/skills/autoresearch/SKILL.md")
+        })
+        .unwrap();
     assert_eq!(shared["targets"], serde_json::json!(["codex", "agents"]));
     // `install codex agents` reports the shared path once, naming both.
     let sb2 = Sandbox::new();
     let d = sb2.run(&["--json", "install", "codex", "agents"]).ok();
     assert_eq!(files(&d).len(), 1);
-    assert_eq!(files(&d)[0]["targets"], serde_json::json!(["codex", "agents"]));
+    assert_eq!(
+        files(&d)[0]["targets"],
+        serde_json::json!(["codex", "agents"])
+    );
     // The manifest lives in the self-ignoring state dir: git sees only the skill files.
     assert!(sb.path(".autoresearch/installed.json").is_file());
     assert_eq!(sb.read(".autoresearch/.gitignore"), "*\n");
@@ -376,8 +542,14 @@ fn install_all_writes_each_path_once() {
     let mut opts = git2::StatusOptions::new();
     opts.include_untracked(true).recurse_untracked_dirs(true);
     let statuses = repo.statuses(Some(&mut opts)).unwrap();
-    let untracked: Vec<String> = statuses.iter().filter_map(|s| s.path().map(str::to_string)).collect();
-    assert!(untracked.iter().all(|p| !p.starts_with(".autoresearch/")), "{untracked:?}");
+    let untracked: Vec<String> = statuses
+        .iter()
+        .filter_map(|s| s.path().map(str::to_string))
+        .collect();
+    assert!(
+        untracked.iter().all(|p| !p.starts_with(".autoresearch/")),
+        "{untracked:?}"
+    );
     assert_eq!(untracked.len(), 9, "{untracked:?}");
 }
 
@@ -385,16 +557,37 @@ fn install_all_writes_each_path_once() {
 fn default_scope_and_scope_errors() {
     let sb = Sandbox::no_git();
     let d = sb.run(&["--json", "install", "claude-code"]).ok();
-    assert_eq!(d["scope"], "global", "outside a repository the default is the user");
-    assert!(sb.home.join(".claude/skills/autoresearch/SKILL.md").is_file());
-    assert!(sb.home.join(".config/autoresearch/installed.json").is_file());
-    let v = sb.run(&["--json", "install", "claude-code", "--project"]).err("not_git_repo", 2);
-    assert!(v["error"]["suggestion"].as_str().unwrap().contains("git init"));
-    sb.run(&["--json", "install", "claude-code", "--project", "--global"]).err("usage", 2);
+    assert_eq!(
+        d["scope"], "global",
+        "outside a repository the default is the user"
+    );
+    assert!(
+        sb.home
+            .join(".claude/skills/autoresearch/SKILL.md")
+            .is_file()
+    );
+    assert!(
+        sb.home
+            .join(".config/autoresearch/installed.json")
+            .is_file()
+    );
+    let v = sb
+        .run(&["--json", "install", "claude-code", "--project"])
+        .err("not_git_repo", 2);
+    assert!(
+        v["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("git init")
+    );
+    sb.run(&["--json", "install", "claude-code", "--project", "--global"])
+        .err("usage", 2);
     // A subdirectory of a repository installs at the work-tree root.
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("src/deep")).unwrap();
-    let d = sb.run_in(&sb.path("src/deep"), &["--json", "install", "gemini"]).ok();
+    let d = sb
+        .run_in(&sb.path("src/deep"), &["--json", "install", "gemini"])
+        .ok();
     assert_eq!(d["root"], sb.root.display().to_string().as_str());
     assert!(sb.path(".gemini/skills/autoresearch/SKILL.md").is_file());
 }
@@ -403,40 +596,86 @@ fn default_scope_and_scope_errors() {
 fn unknown_targets_are_usage_errors_that_list_the_targets() {
     let sb = Sandbox::new();
     for cmd in ["install", "uninstall"] {
-        let v = sb.run(&["--json", cmd, "claude-code", "vim"]).err("usage", 2);
+        let v = sb
+            .run(&["--json", cmd, "claude-code", "vim"])
+            .err("usage", 2);
         let msg = v["error"]["message"].as_str().unwrap();
-        for t in ["claude-code", "codex", "gemini", "opencode", "copilot", "cursor", "windsurf", "agents", "all"] {
+        for t in [
+            "claude-code",
+            "codex",
+            "gemini",
+            "opencode",
+            "copilot",
+            "cursor",
+            "windsurf",
+            "agents",
+            "all",
+        ] {
             assert!(msg.contains(t), "{msg}");
         }
-        assert!(v["error"]["suggestion"].as_str().unwrap().contains(&format!("autoresearch {cmd} ")));
+        assert!(
+            v["error"]["suggestion"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("autoresearch {cmd} "))
+        );
         sb.run(&["--json", cmd]).err("usage", 2);
     }
-    assert!(!sb.path(".claude").exists(), "nothing written before the error");
+    assert!(
+        !sb.path(".claude").exists(),
+        "nothing written before the error"
+    );
 }
 
 #[test]
 fn a_file_that_is_not_ours_is_skipped_until_forced() {
     let sb = Sandbox::new();
-    sb.write(".claude/skills/autoresearch/SKILL.md", "---\nname: autoresearch\ndescription: mine\n---\nMy skill.\n");
+    sb.write(
+        ".claude/skills/autoresearch/SKILL.md",
+        "---\nname: autoresearch\ndescription: mine\n---\nMy skill.\n",
+    );
     let d = sb.run(&["--json", "install", "claude-code"]).ok();
     assert_eq!(actions(&d), ["skipped"]);
     assert!(files(&d)[0]["detail"].as_str().unwrap().contains("--force"));
     let v = sb.run(&["--json", "install", "claude-code"]).json();
-    assert!(v["hints"].as_array().unwrap().iter().any(|h| h.as_str().unwrap().contains("--force")), "{v}");
-    assert!(!sb.path(".claude/skills/autoresearch/SKILL.md.autoresearch-new").exists());
+    assert!(
+        v["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("--force")),
+        "{v}"
+    );
+    assert!(
+        !sb.path(".claude/skills/autoresearch/SKILL.md.autoresearch-new")
+            .exists()
+    );
     let d = sb.run(&["--json", "uninstall", "claude-code"]).ok();
     assert_eq!(actions(&d), ["skipped"]);
-    assert!(sb.read(".claude/skills/autoresearch/SKILL.md").contains("My skill."));
-    let d = sb.run(&["--json", "install", "claude-code", "--force"]).ok();
+    assert!(
+        sb.read(".claude/skills/autoresearch/SKILL.md")
+            .contains("My skill.")
+    );
+    let d = sb
+        .run(&["--json", "install", "claude-code", "--force"])
+        .ok();
     assert_eq!(actions(&d), ["replaced"]);
-    assert!(sb.read(".claude/skills/autoresearch/SKILL.md.autoresearch-backup").contains("My skill."));
+    assert!(
+        sb.read(".claude/skills/autoresearch/SKILL.md.autoresearch-backup")
+            .contains("My skill.")
+    );
     // A second forced replacement never overwrites the first backup.
     sb.write(".claude/skills/autoresearch/SKILL.md", "other\n");
-    let d = sb.run(&["--json", "install", "claude-code", "--force"]).ok();
+    let d = sb
+        .run(&["--json", "install", "claude-code", "--force"])
+        .ok();
     let backup = files(&d)[0]["backup"].as_str().unwrap().to_string();
     assert!(backup.contains(".autoresearch-backup-"), "{backup}");
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), "other\n");
-    assert!(sb.read(".claude/skills/autoresearch/SKILL.md.autoresearch-backup").contains("My skill."));
+    assert!(
+        sb.read(".claude/skills/autoresearch/SKILL.md.autoresearch-backup")
+            .contains("My skill.")
+    );
 }
 
 /// FNV-1a 64, as the manifest records hashes.
@@ -457,8 +696,14 @@ fn an_older_install_is_updated_and_status_reports_it() {
     let skill = sb.path(".claude/skills/autoresearch/SKILL.md");
     let old = std::fs::read_to_string(&skill)
         .unwrap()
-        .replace(&format!("autoresearch-version: \"{VERSION}\""), "autoresearch-version: \"0.0.1\"")
-        .replace("# autoresearch: the overnight", "# autoresearch (old): the overnight");
+        .replace(
+            &format!("autoresearch-version: \"{VERSION}\""),
+            "autoresearch-version: \"0.0.1\"",
+        )
+        .replace(
+            "# autoresearch: the overnight",
+            "# autoresearch (old): the overnight",
+        );
     std::fs::write(&skill, &old).unwrap();
     let mpath = sb.path(".autoresearch/installed.json");
     let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
@@ -472,23 +717,55 @@ fn an_older_install_is_updated_and_status_reports_it() {
 
     let v = sb.run(&["--json", "status"]).json();
     let skills = v["data"]["skills"].as_array().unwrap();
-    assert_eq!(keys(&skills[0]), ["targets", "scope", "kind", "path", "version", "outdated"]);
-    let s = skills.iter().find(|s| s["path"] == skill.display().to_string().as_str()).unwrap();
+    assert_eq!(
+        keys(&skills[0]),
+        ["targets", "scope", "kind", "path", "version", "outdated"]
+    );
+    let s = skills
+        .iter()
+        .find(|s| s["path"] == skill.display().to_string().as_str())
+        .unwrap();
     assert_eq!(s["version"], "0.0.1");
     assert_eq!(s["outdated"], true);
-    assert!(skills.iter().filter(|s| s["path"] != skill.display().to_string().as_str()).all(|s| s["outdated"] == false));
-    let hint = v["hints"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).find(|h| h.contains("older")).expect("an outdated hint");
-    assert!(hint.contains("`autoresearch install claude-code --project`"), "{hint}");
+    assert!(
+        skills
+            .iter()
+            .filter(|s| s["path"] != skill.display().to_string().as_str())
+            .all(|s| s["outdated"] == false)
+    );
+    let hint = v["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .find(|h| h.contains("older"))
+        .expect("an outdated hint");
+    assert!(
+        hint.contains("`autoresearch install claude-code --project`"),
+        "{hint}"
+    );
 
     let d = sb.run(&["--json", "install", "claude-code"]).ok();
     assert_eq!(actions(&d), ["updated"]);
     assert!(files(&d)[0]["detail"].as_str().unwrap().contains("0.0.1"));
-    assert!(!sb.read(".claude/skills/autoresearch/SKILL.md").contains("(old)"));
+    assert!(
+        !sb.read(".claude/skills/autoresearch/SKILL.md")
+            .contains("(old)")
+    );
     let v = sb.run(&["--json", "status"]).json();
-    assert!(v["data"]["skills"].as_array().unwrap().iter().all(|s| s["outdated"] == false));
+    assert!(
+        v["data"]["skills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outdated"] == false)
+    );
     // The hash we wrote before is still recognised as ours.
     std::fs::write(&skill, &old).unwrap();
-    assert_eq!(actions(&sb.run(&["--json", "install", "claude-code"]).ok()), ["updated"]);
+    assert_eq!(
+        actions(&sb.run(&["--json", "install", "claude-code"]).ok()),
+        ["updated"]
+    );
 }
 
 #[test]
@@ -496,31 +773,61 @@ fn a_lost_manifest_still_recognises_our_current_files() {
     let sb = Sandbox::new();
     sb.run(&["--json", "install", "claude-code"]).ok();
     std::fs::remove_file(sb.path(".autoresearch/installed.json")).unwrap();
-    assert_eq!(actions(&sb.run(&["--json", "install", "claude-code"]).ok()), ["unchanged"]);
+    assert_eq!(
+        actions(&sb.run(&["--json", "install", "claude-code"]).ok()),
+        ["unchanged"]
+    );
     std::fs::remove_file(sb.path(".autoresearch/installed.json")).unwrap();
-    assert_eq!(actions(&sb.run(&["--json", "uninstall", "claude-code"]).ok()), ["removed"]);
+    assert_eq!(
+        actions(&sb.run(&["--json", "uninstall", "claude-code"]).ok()),
+        ["removed"]
+    );
     // A corrupt manifest is a warning, not a failure.
     sb.run(&["--json", "install", "claude-code"]).ok();
     sb.write(".autoresearch/installed.json", "{oops");
     let v = sb.run(&["--json", "install", "claude-code"]).json();
     assert_eq!(v["status"], "success");
-    assert!(v["warnings"][0].as_str().unwrap().contains("installed.json"), "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("installed.json"),
+        "{v}"
+    );
 }
 
 #[test]
 fn uninstall_removes_only_directories_it_created() {
     let sb = Sandbox::new();
     sb.write(".github/workflows/ci.yml", "on: push\n");
-    sb.run(&["--json", "install", "copilot", "claude-code", "cursor"]).ok();
+    sb.run(&["--json", "install", "copilot", "claude-code", "cursor"])
+        .ok();
     let d = sb.run(&["--json", "uninstall", "all"]).ok();
-    let removed: Vec<String> = d["removed_dirs"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
-    assert!(removed.contains(&sb.path(".github/skills").display().to_string()), "{removed:?}");
-    assert!(!removed.contains(&sb.path(".github").display().to_string()), "pre-existing dir kept");
+    let removed: Vec<String> = d["removed_dirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        removed.contains(&sb.path(".github/skills").display().to_string()),
+        "{removed:?}"
+    );
+    assert!(
+        !removed.contains(&sb.path(".github").display().to_string()),
+        "pre-existing dir kept"
+    );
     assert!(sb.path(".github/workflows/ci.yml").is_file());
     assert!(!sb.path(".github/skills").exists());
-    assert!(!sb.path(".claude").exists(), "created by install, empty: removed");
+    assert!(
+        !sb.path(".claude").exists(),
+        "created by install, empty: removed"
+    );
     assert!(!sb.path(".cursor").exists());
-    assert!(!sb.path(".autoresearch/installed.json").exists(), "empty manifest removed");
+    assert!(
+        !sb.path(".autoresearch/installed.json").exists(),
+        "empty manifest removed"
+    );
     // Targets never installed are reported, not errors.
     assert!(actions(&d).iter().filter(|a| *a == "not-installed").count() >= 4);
 }
@@ -535,14 +842,29 @@ fn uninstall_codex_removes_our_copy_in_the_legacy_codex_home() {
     let legacy = codex_home.join("skills/autoresearch/SKILL.md");
     std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
     std::fs::write(&legacy, &ours).unwrap();
-    let d = run_env(&sb, &sb.root, &["--json", "uninstall", "codex", "--global"], &[("CODEX_HOME", codex_home.clone())]).ok();
+    let d = run_env(
+        &sb,
+        &sb.root,
+        &["--json", "uninstall", "codex", "--global"],
+        &[("CODEX_HOME", codex_home.clone())],
+    )
+    .ok();
     assert_eq!(action_of(&d, &legacy), "removed");
     assert!(!legacy.exists());
-    assert!(codex_home.join("skills").is_dir(), "a directory we did not create stays");
+    assert!(
+        codex_home.join("skills").is_dir(),
+        "a directory we did not create stays"
+    );
     // A user's own skill there is left alone.
     std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
     std::fs::write(&legacy, "mine").unwrap();
-    let d = run_env(&sb, &sb.root, &["--json", "uninstall", "codex", "--global"], &[("CODEX_HOME", codex_home)]).ok();
+    let d = run_env(
+        &sb,
+        &sb.root,
+        &["--json", "uninstall", "codex", "--global"],
+        &[("CODEX_HOME", codex_home)],
+    )
+    .ok();
     assert_eq!(action_of(&d, &legacy), "skipped");
     assert!(legacy.exists());
 }
@@ -552,7 +874,11 @@ fn human_views_of_install_and_uninstall() {
     let sb = Sandbox::new();
     let out = sb.run(&["--human", "install", "cursor", "--dry-run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("created") && out.stdout.contains(".cursor/rules/autoresearch.mdc"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("created") && out.stdout.contains(".cursor/rules/autoresearch.mdc"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("dry run"), "{}", out.stdout);
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
     let out = sb.run(&["--human", "install", "cursor"]);
