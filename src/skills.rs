@@ -384,9 +384,7 @@ pub fn skill_file() -> String {
         yaml_quote(description()),
         yaml_quote(VERSION),
         yaml_quote("Overnight experiment loop: edit one file, run, keep or revert"),
-        yaml_quote(
-            "autoresearch install (edits are kept on update; see `autoresearch install --help`)"
-        ),
+        yaml_quote("autoresearch install (your edits are kept on update)"),
         BODY
     )
 }
