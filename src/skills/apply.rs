@@ -203,15 +203,29 @@ pub fn install_one(p: &Planned, m: &mut Manifest, force: bool, dry: bool) -> Res
     }
     if edited {
         let beside = with_suffix(&p.path, NEW_SUFFIX);
-        if !dry {
-            // Leave an identical `.autoresearch-new` alone: no write, same mtime.
-            if read_existing(&beside)?.as_deref() != Some(new) {
-                crate::fsutil::write_atomic(&beside, new)?;
+        let mut detail = "edited since autoresearch wrote it; your version is kept".to_string();
+        match read_existing(&beside)? {
+            // Already there, identical: no write, same mtime.
+            Some(b) if b == new => {
+                if !dry {
+                    m.record(&beside, &new_hash, &p.targets);
+                }
             }
-            m.record(&beside, &new_hash, &p.targets);
+            // The user may be merging by editing the `.autoresearch-new` itself: leave it.
+            Some(b) if !m.wrote(&beside, &manifest::hash(&b)) => {
+                detail.push_str(
+                    "; the `.autoresearch-new` beside it was edited too and is left as is",
+                );
+            }
+            _ => {
+                if !dry {
+                    crate::fsutil::write_atomic(&beside, new)?;
+                    m.record(&beside, &new_hash, &p.targets);
+                }
+            }
         }
         let mut r = result(p, Action::KeptModified);
-        r.detail = Some("edited since autoresearch wrote it; your version is kept".to_string());
+        r.detail = Some(detail);
         r.new_path = Some(beside.display().to_string());
         return Ok(r);
     }

@@ -886,3 +886,36 @@ fn human_views_of_install_and_uninstall() {
     let out = sb.run(&["--human", "uninstall", "cursor"]);
     assert!(out.stdout.contains("removed"), "{}", out.stdout);
 }
+
+#[test]
+fn an_edited_autoresearch_new_file_is_left_alone() {
+    let sb = Sandbox::new();
+    sb.run(&["--json", "install", "claude-code"]).ok();
+    let skill = ".claude/skills/autoresearch/SKILL.md";
+    sb.write(skill, "mine\n---\n");
+    sb.write(
+        ".claude/skills/autoresearch/SKILL.md",
+        &format!("{}\nedit\n", sb.read(skill)),
+    );
+    let d = sb.run(&["--json", "install", "claude-code"]).ok();
+    assert_eq!(actions(&d), ["kept-modified"]);
+    let beside = format!("{skill}.autoresearch-new");
+    // The user starts merging inside the `.autoresearch-new` file; the next install keeps that.
+    sb.write(&beside, "merging by hand\n");
+    let d = sb.run(&["--json", "install", "claude-code"]).ok();
+    assert_eq!(actions(&d), ["kept-modified"]);
+    assert!(
+        files(&d)[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("edited too")
+    );
+    assert_eq!(sb.read(&beside), "merging by hand\n");
+    let d = sb.run(&["--json", "uninstall", "claude-code"]).ok();
+    assert_eq!(
+        actions(&d),
+        ["kept-modified"],
+        "neither file is ours any more"
+    );
+    assert_eq!(sb.read(&beside), "merging by hand\n");
+}
