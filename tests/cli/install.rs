@@ -892,7 +892,6 @@ fn an_edited_autoresearch_new_file_is_left_alone() {
     let sb = Sandbox::new();
     sb.run(&["--json", "install", "claude-code"]).ok();
     let skill = ".claude/skills/autoresearch/SKILL.md";
-    sb.write(skill, "mine\n---\n");
     sb.write(
         ".claude/skills/autoresearch/SKILL.md",
         &format!("{}\nedit\n", sb.read(skill)),
