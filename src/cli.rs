@@ -11,6 +11,7 @@ Exit codes: 0 success (a discarded or crashed experiment is still success), 1 ru
 2 config or usage error (fix the call, don't retry).
 
 Start here:  autoresearch status      (where am I, what next)
+             autoresearch guide       (the method, for agents and people)
              autoresearch agent-info  (the whole interface as JSON)";
 
 /// Turn any AI coding agent into an overnight researcher: one file, one metric, a safe loop.
@@ -47,6 +48,12 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
     AgentInfo(commands::agent_info::AgentInfoArgs),
+    /// Print the method: the loop, setup, strategy, getting unstuck, crashes, noise, integrity.
+    Guide(commands::guide::GuideArgs),
+    /// Install the autoresearch skill where coding agents read it (Claude Code, Codex, ...).
+    Install(commands::install::InstallArgs),
+    /// Remove the skill files autoresearch installed (edited ones are kept).
+    Uninstall(commands::install::UninstallArgs),
 }
 
 impl Command {
@@ -61,6 +68,9 @@ impl Command {
             Command::Diff(_) => "diff",
             Command::Export(_) => "export",
             Command::AgentInfo(_) => "agent-info",
+            Command::Guide(_) => "guide",
+            Command::Install(_) => "install",
+            Command::Uninstall(_) => "uninstall",
         }
     }
 }

@@ -16,6 +16,7 @@ mod metric;
 mod names;
 mod output;
 mod project;
+mod skills;
 
 use std::process::ExitCode;
 

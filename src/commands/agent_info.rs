@@ -80,6 +80,29 @@ pub struct FileInfo {
 }
 
 #[derive(Debug, Serialize)]
+pub struct EnvOverride {
+    pub name: &'static str,
+    /// The user-wide skill path while the variable is set.
+    pub global_path: String,
+}
+
+/// Where `install <name>` writes, generated from the installer's own table.
+#[derive(Debug, Serialize)]
+pub struct SkillTargetInfo {
+    pub name: &'static str,
+    pub agent: &'static str,
+    /// Relative to the work-tree root (`--project`).
+    pub project_paths: Vec<String>,
+    /// `--global`: the first of these whose variable is set; `~` is HOME.
+    pub global_paths: Vec<String>,
+    pub env_overrides: Vec<EnvOverride>,
+    /// Older locations the agent still reads: never written; `uninstall --global` removes our
+    /// own copies there so the agent does not list the skill twice.
+    pub legacy_paths: Vec<String>,
+    pub reload: &'static str,
+}
+
+#[derive(Debug, Serialize)]
 pub struct AgentInfoOutput {
     pub name: &'static str,
     pub version: &'static str,
@@ -95,6 +118,51 @@ pub struct AgentInfoOutput {
     pub metric_grammar: Vec<&'static str>,
     pub files: Vec<FileInfo>,
     pub environment: Vec<FileInfo>,
+    /// `autoresearch install <target>`: where each agent's copy of the skill goes.
+    pub skill_targets: Vec<SkillTargetInfo>,
+    /// `autoresearch guide <topic>`.
+    pub guide_topics: Vec<super::guide::TopicInfo>,
+}
+
+fn skill_targets() -> Vec<SkillTargetInfo> {
+    use crate::skills::{self, Base};
+    let file = format!("{}/{}", skills::NAME, skills::SKILL_FILE);
+    skills::TARGETS
+        .iter()
+        .map(|t| {
+            let mut project_paths = vec![format!("{}/{file}", t.project_skills)];
+            if let Some((rule, _)) = t.project_rule {
+                project_paths.push(rule.to_string());
+            }
+            SkillTargetInfo {
+                name: t.name,
+                agent: t.agent,
+                project_paths,
+                global_paths: t
+                    .global_skills
+                    .iter()
+                    .map(|r| format!("{}/{file}", r.display()))
+                    .collect(),
+                env_overrides: t
+                    .global_skills
+                    .iter()
+                    .filter_map(|r| match r.base {
+                        Base::Env(name) => Some(EnvOverride {
+                            name,
+                            global_path: format!("{}/{file}", r.display()),
+                        }),
+                        Base::Home => None,
+                    })
+                    .collect(),
+                legacy_paths: t
+                    .legacy_global
+                    .iter()
+                    .map(|r| format!("{}/{file}", r.display()))
+                    .collect(),
+                reload: t.reload,
+            }
+        })
+        .collect()
 }
 
 impl super::Output for AgentInfoOutput {}
@@ -152,7 +220,9 @@ pub const LEDGER_FIELDS: &[(&str, &str, &str)] = &[
     ("source", "string", "run, record, or import:<format>"),
 ];
 
-pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
+pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
+    ctx.hint("Start with `autoresearch status`: its hints name the next command, from an empty repository to a running loop.");
+    ctx.hint("`autoresearch guide` teaches the loop; `autoresearch install <target>` puts the skill where your agent reads it (targets in `skill_targets`).");
     let cli = Cli::command();
     let global_flags = cli
         .get_arguments()
@@ -215,6 +285,7 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
                 "JSON mode with --json, or when stdout is not a terminal; --human forces tables; AUTORESEARCH_FORMAT=json|human sets the default",
                 "exactly one JSON document per call on stdout, one line, keys in a stable order",
                 "exceptions: `export` writes the data itself; `guide` in human mode prints plain text",
+                "install results per path: created, updated, unchanged, kept-modified, skipped, replaced; uninstall: removed, kept-modified, not-installed, skipped",
                 "hints: coaching for the next step; warnings: problems that did not stop the command; both always arrays",
                 "error.suggestion is a literal next step, usually a runnable command",
                 "a doctor failure also carries its checks in `data`",
@@ -288,6 +359,14 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
                 path: "refs/autoresearch/runs/<run>",
                 meaning: "git ref keeping each evaluated commit reachable",
             },
+            FileInfo {
+                path: ".autoresearch/installed.json",
+                meaning: "what `install --project` wrote: paths, hashes, versions",
+            },
+            FileInfo {
+                path: "$XDG_CONFIG_HOME/autoresearch/installed.json",
+                meaning: "what `install --global` wrote (default ~/.config/autoresearch/)",
+            },
         ],
         environment: vec![
             FileInfo {
@@ -302,7 +381,17 @@ pub fn run(_ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
                 path: "GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL",
                 meaning: "commit identity when git config has none",
             },
+            FileInfo {
+                path: "CLAUDE_CONFIG_DIR, GEMINI_CLI_HOME, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME, COPILOT_HOME",
+                meaning: "move an agent's user-wide skill directory; `install --global` follows them (see skill_targets)",
+            },
+            FileInfo {
+                path: "CODEX_HOME",
+                meaning: "Codex's deprecated skill root; `install` never writes there, `uninstall codex --global` removes our old copy",
+            },
         ],
+        skill_targets: skill_targets(),
+        guide_topics: super::guide::topic_list(),
     })
 }
 
@@ -364,6 +453,19 @@ impl Human for AgentInfoOutput {
                 e.code, e.exit_code, e.meaning
             ))?;
         }
+        p.line("")?;
+        let title = "Skill targets (autoresearch install <target>)";
+        p.line(p.paint.bold(title))?;
+        for t in &self.skill_targets {
+            p.line(format!("  {:<12} {}", t.name, t.project_paths.join(", ")))?;
+        }
+        p.line("")?;
+        let topics: Vec<&str> = self.guide_topics.iter().map(|t| t.name).collect();
+        p.line(format!(
+            "{} {}",
+            p.paint.bold("Guide topics (autoresearch guide <topic>):"),
+            topics.join(", ")
+        ))?;
         p.line("")?;
         p.line(
             p.paint.dim(

@@ -136,12 +136,10 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
         created.push(".autoresearch/".to_string());
     }
 
-    ctx.hint(
-        "Commit the setup so experiments start from it: `git add autoresearch.toml program.md && git commit -m \"autoresearch setup\"`.",
-    );
+    commit_hint(ctx, &project, &cfg);
     ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
-    ctx.hint("Run `autoresearch doctor` to check everything before the night starts.");
-    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop.");
+    ctx.hint("Then run `autoresearch doctor` to check everything (it runs the eval once) before the night starts.");
+    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop (`--dry-run` shows the paths first).");
 
     Ok(InitOutput {
         root: project.root.display().to_string(),
@@ -152,6 +150,46 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
         kept,
         config: cfg,
     })
+}
+
+/// "Commit the setup" with the exact `git add` list: the two setup files, plus target files git
+/// does not track yet (in a new repository the first `run` needs them committed).
+fn commit_hint(ctx: &Ctx, project: &Project, cfg: &Config) {
+    let index = project.repo.index().ok();
+    let tracked = |p: &str| {
+        index
+            .as_ref()
+            .is_some_and(|i| i.get_path(Path::new(p), 0).is_some())
+    };
+    let mut add: Vec<String> = cfg
+        .target_files
+        .iter()
+        .filter(|t| !tracked(t))
+        .map(|t| shell_word(t))
+        .collect();
+    add.push(config::FILE_NAME.to_string());
+    add.push(project::PROGRAM_FILE.to_string());
+    let first = if crate::git::head_oid(&project.repo).is_none() {
+        " This repository has no commit yet: add the files the eval needs as well."
+    } else {
+        ""
+    };
+    ctx.hint(format!(
+        "Commit the setup so experiments start from it: `git add {} && git commit -m \"autoresearch setup\"`.{first}",
+        add.join(" ")
+    ));
+}
+
+/// A path as one shell word: quoted only when it needs to be.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/+@%:,=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Flags first; missing required ones are asked for at a terminal, else named in the error.

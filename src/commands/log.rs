@@ -101,11 +101,16 @@ pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
         } else {
             ctx.hint("Nothing matches these filters; run `autoresearch log --all` to see every experiment.");
         }
-    } else if (records.len() as u64) < total {
-        ctx.hint(format!(
-            "Showing {} of {total}; `autoresearch log --all` shows every one.",
-            records.len()
-        ));
+    } else {
+        if (records.len() as u64) < total {
+            ctx.hint(format!(
+                "Showing {} of {total}; `autoresearch log --all` shows every one.",
+                records.len()
+            ));
+        }
+        ctx.hint(
+            "Next: one hypothesis these results suggest, edit only the target, then `autoresearch run -m \"<what and why>\"`.",
+        );
     }
     Ok(LogOutput {
         total,

@@ -5,7 +5,9 @@ pub mod agent_info;
 pub mod best;
 pub mod diff;
 pub mod export;
+pub mod guide;
 pub mod init;
+pub mod install;
 pub mod log;
 pub mod record;
 pub mod status;
@@ -43,6 +45,9 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Diff(a) => finish(ctx, name, diff::run(ctx, a)),
         Command::Export(a) => finish(ctx, name, export::run(ctx, a)),
         Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a)),
+        Command::Guide(a) => finish(ctx, name, guide::run(ctx, a)),
+        Command::Install(a) => finish(ctx, name, install::install(ctx, a)),
+        Command::Uninstall(a) => finish(ctx, name, install::uninstall(ctx, a)),
     }
 }
 

@@ -313,6 +313,10 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
         ));
     }
     crate::coach::after_record(ctx, &record, &scope_after, kept_not_better);
+    // `record` means the caller runs the loop by hand: the next step is theirs, not `run`'s.
+    ctx.hint(
+        "Manual loop: edit the target and commit, run the eval within the time budget, compare with `autoresearch best`, then `autoresearch record` again; `autoresearch guide manual` has the steps.",
+    );
     Ok(RecordOutput {
         best_after: scope_after.best.as_ref().map(Brief::from),
         record,

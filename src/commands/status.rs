@@ -72,6 +72,8 @@ pub struct StatusOutput {
     #[serde(rename = "loop")]
     pub loop_state: Option<LoopView>,
     pub ledger: LedgerHealth,
+    /// Copies of the agent skill found for this project and for the user.
+    pub skills: Vec<crate::skills::InstalledSkill>,
 }
 
 impl super::Output for StatusOutput {}
@@ -105,11 +107,16 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
             torn_tail: false,
             out_of_order_runs: 0,
         },
+        skills: crate::skills::installed(Some(&project.root)),
     };
     if !project.is_initialized() {
         ctx.hint(
             "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` (the eval must print `<name>: <number>`).",
         );
+        ctx.hint(
+            "`autoresearch guide setup` explains each value and what makes a good eval command.",
+        );
+        skill_hints(ctx, &out.skills);
         return Ok(out);
     }
     let (cfg, warnings) = project.load_config()?;
@@ -162,6 +169,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
         });
     }
     next_step_hints(ctx, &cfg, &out);
+    skill_hints(ctx, &out.skills);
     out.config = Some(ConfigBrief {
         target_files: cfg.target_files,
         eval_command: cfg.eval_command,
@@ -197,6 +205,69 @@ fn next_step_hints(ctx: &Ctx, cfg: &Config, out: &StatusOutput) {
                 out.runs_since_keep
             ));
         }
+    }
+}
+
+/// An installed skill older than this binary teaches an older CLI: say how to update it.
+fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
+    use crate::skills::Scope;
+    for scope in [Scope::Project, Scope::Global] {
+        let old: Vec<&crate::skills::InstalledSkill> = skills
+            .iter()
+            .filter(|s| s.scope == scope && s.outdated)
+            .collect();
+        if old.is_empty() {
+            continue;
+        }
+        let mut targets: Vec<&str> = Vec::new();
+        for s in &old {
+            for t in &s.targets {
+                if !targets.contains(t) {
+                    targets.push(t);
+                }
+            }
+        }
+        let files: Vec<String> = old
+            .iter()
+            .map(|s| format!("`{}` ({})", s.path, s.version.as_deref().unwrap_or("?")))
+            .collect();
+        let flag = if scope == Scope::Project {
+            "--project"
+        } else {
+            "--global"
+        };
+        ctx.hint(format!(
+            "The installed skill is older than this autoresearch ({}): {}. Update it with `autoresearch install {} {flag}` (your edits are kept).",
+            crate::skills::VERSION,
+            files.join(", "),
+            targets.join(" ")
+        ));
+    }
+}
+
+/// `claude-code, codex (project); cursor (global, 0.0.9: outdated)` or `not installed`.
+fn skills_line(skills: &[crate::skills::InstalledSkill]) -> String {
+    use crate::skills::Kind;
+    let parts: Vec<String> = skills
+        .iter()
+        .filter(|s| s.kind == Kind::Skill)
+        .map(|s| {
+            let scope = match s.scope {
+                crate::skills::Scope::Project => "project",
+                crate::skills::Scope::Global => "global",
+            };
+            let note = if s.outdated {
+                format!(", {}: outdated", s.version.as_deref().unwrap_or("?"))
+            } else {
+                String::new()
+            };
+            format!("{} ({scope}{note})", s.targets.join("+"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "not installed (`autoresearch install <agent>`)".to_string()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -294,6 +365,7 @@ impl Human for StatusOutput {
             Some(l) => p.kv("loop", W, format!("idle after iteration {}", l.iteration))?,
             None => p.kv("loop", W, "not started")?,
         }
+        p.kv("skill", W, skills_line(&self.skills))?;
         let health = if self.ledger.bad_lines == 0 && !self.ledger.torn_tail {
             format!("{} records, healthy", self.ledger.records)
         } else {

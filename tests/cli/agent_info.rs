@@ -92,3 +92,109 @@ fn every_listed_command_runs() {
         }
     }
 }
+
+#[test]
+fn agent_info_lists_skill_targets_and_guide_topics() {
+    let sb = Sandbox::new();
+    let v = sb.run(&["--json", "agent-info"]).json();
+    let d = &v["data"];
+    let targets: Vec<&str> = d["skill_targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "claude-code",
+            "codex",
+            "gemini",
+            "opencode",
+            "copilot",
+            "cursor",
+            "windsurf",
+            "agents"
+        ]
+    );
+    let claude = &d["skill_targets"][0];
+    assert_eq!(
+        keys(claude),
+        [
+            "name",
+            "agent",
+            "project_paths",
+            "global_paths",
+            "env_overrides",
+            "legacy_paths",
+            "reload"
+        ]
+    );
+    assert_eq!(
+        claude["project_paths"][0],
+        ".claude/skills/autoresearch/SKILL.md"
+    );
+    assert_eq!(
+        claude["global_paths"][0],
+        "$CLAUDE_CONFIG_DIR/skills/autoresearch/SKILL.md"
+    );
+    assert_eq!(claude["env_overrides"][0]["name"], "CLAUDE_CONFIG_DIR");
+    let cursor = &d["skill_targets"][5];
+    assert_eq!(cursor["project_paths"][1], ".cursor/rules/autoresearch.mdc");
+    let topics: Vec<&str> = d["guide_topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "loop",
+            "setup",
+            "strategy",
+            "stuck",
+            "crashes",
+            "noise",
+            "integrity",
+            "manual",
+            "forks"
+        ]
+    );
+    assert!(
+        d["guide_topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| !t["title"].as_str().unwrap().is_empty())
+    );
+    let commands: Vec<&str> = d["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for c in ["guide", "install", "uninstall"] {
+        assert!(commands.contains(&c), "{c}");
+    }
+    let install = d["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "install")
+        .unwrap();
+    let longs: Vec<&str> = install["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["long"].as_str())
+        .collect();
+    assert_eq!(longs, ["--project", "--global", "--dry-run", "--force"]);
+    assert!(
+        v["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("autoresearch status"))
+    );
+}

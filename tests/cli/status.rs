@@ -40,7 +40,8 @@ fn status_reports_counts_best_and_improvement() {
             "last_run",
             "runs_since_keep",
             "loop",
-            "ledger"
+            "ledger",
+            "skills"
         ]
     );
     assert_eq!(d["total"], 3);
@@ -54,6 +55,59 @@ fn status_reports_counts_best_and_improvement() {
     assert_eq!(d["runs_since_keep"], 1);
     assert_eq!(d["ledger"]["records"], 3);
     assert!(d["loop"].is_null());
+    assert_eq!(
+        d["skills"],
+        serde_json::json!([]),
+        "no skill installed in this sandbox"
+    );
+}
+
+#[test]
+fn status_lists_installed_skills_in_both_scopes() {
+    let sb = Sandbox::new();
+    sb.run(&["--json", "install", "codex", "agents", "--project"])
+        .ok();
+    sb.run(&["--json", "install", "claude-code", "--global"])
+        .ok();
+    // Before init too: the agent can see whether it has the skill.
+    let d = sb.run(&["--json", "status"]).ok();
+    let skills = d["skills"].as_array().unwrap();
+    assert_eq!(skills.len(), 2, "{skills:?}");
+    assert_eq!(skills[0]["scope"], "project");
+    assert_eq!(skills[0]["targets"], serde_json::json!(["codex", "agents"]));
+    assert_eq!(skills[0]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(skills[0]["outdated"], false);
+    assert_eq!(skills[1]["scope"], "global");
+    assert_eq!(
+        skills[1]["path"],
+        sb.home
+            .join(".claude/skills/autoresearch/SKILL.md")
+            .display()
+            .to_string()
+            .as_str()
+    );
+    // A hand-made skill without our marker: listed, version unknown, not called outdated.
+    sb.write(
+        ".gemini/skills/autoresearch/SKILL.md",
+        "---\nname: autoresearch\ndescription: x\n---\n",
+    );
+    let d = sb.run(&["--json", "status"]).ok();
+    let g = d["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["targets"] == serde_json::json!(["gemini"]))
+        .unwrap()
+        .clone();
+    assert!(g["version"].is_null());
+    assert_eq!(g["outdated"], false);
+    sb.init();
+    let out = sb.run(&["--human", "status"]);
+    assert!(
+        out.stdout.contains("codex+agents (project)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
