@@ -499,10 +499,18 @@ fn skip_string_sequence(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 /// empty. Only `max_bytes` (+1 to look at the byte before the cut) are ever read, even if the
 /// file grows meanwhile.
 pub fn read_log_tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    read_log_range(path, 0, max_bytes)
+}
+
+/// [`read_log_tail`] of the part of the log from byte `from` on: one sample's output when
+/// repeats append to the same log. The window never reaches before `from`, and a cut at
+/// `from` itself is not a cut (the caller knows a line starts there).
+pub fn read_log_range(path: &Path, from: u64, max_bytes: u64) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    let cut = len > max_bytes;
-    let start = if cut { len - max_bytes - 1 } else { 0 };
+    let from = from.min(len);
+    let cut = len - from > max_bytes;
+    let start = if cut { len - max_bytes - 1 } else { from };
     file.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::new();
     file.take(max_bytes + u64::from(cut))
