@@ -75,9 +75,9 @@ pub struct StepOptions {
 
 /// What the step reports while the eval runs.
 pub enum Progress<'a> {
-    /// Sample `sample` of `samples` of run `run` starts.
+    /// Sample `sample` of `samples` of run `run` starts (`None`: not a numbered run).
     Eval {
-        run: u64,
+        run: Option<u64>,
         sample: u32,
         samples: u32,
         budget: Duration,
@@ -198,7 +198,7 @@ pub fn step(
             cfg,
             &project.root,
             &log_path,
-            reserved,
+            Some(reserved),
             repeats,
             &mut on_progress,
         )
@@ -472,6 +472,24 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    /// The metric as read: the median of the samples, or why there is none.
+    pub fn primary(&self) -> MetricRead {
+        match self.unreadable {
+            Some(r) => r,
+            None if self.samples.is_empty() => MetricRead::Missing,
+            None => MetricRead::Found(median(&self.samples)),
+        }
+    }
+
+    /// A secondary metric as read (the median over the samples).
+    pub fn secondary(&self, name: &str) -> MetricRead {
+        match (self.metrics.get(name), self.unread.get(name)) {
+            (Some(v), _) => MetricRead::Found(*v),
+            (None, Some(Secondary::NonFinite)) => MetricRead::NonFinite,
+            _ => MetricRead::Missing,
+        }
+    }
+
     /// Did the last sample end cleanly with a finite metric?
     fn clean(&self) -> bool {
         !self.interrupted
@@ -481,13 +499,13 @@ impl Measured {
     }
 }
 
-/// Evaluate `repeats` times into one log, stopping at the first sample that does not end
-/// cleanly.
-fn measure(
+/// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
+/// does not end cleanly. `run` is passed to the eval as `AUTORESEARCH_RUN` when given.
+pub(crate) fn measure(
     cfg: &Config,
     root: &Path,
     log_path: &Path,
-    run: u64,
+    run: Option<u64>,
     repeats: u32,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Measured> {
@@ -503,10 +521,10 @@ fn measure(
                 .map_err(|e| AppError::io(log_path.display(), &e))?;
         }
         let from = std::fs::metadata(log_path).map(|md| md.len()).unwrap_or(0);
-        let env = [
-            ("AUTORESEARCH_RUN".to_string(), run.to_string()),
-            ("AUTORESEARCH_SAMPLE".to_string(), sample.to_string()),
-        ];
+        let mut env = vec![("AUTORESEARCH_SAMPLE".to_string(), sample.to_string())];
+        if let Some(run) = run {
+            env.push(("AUTORESEARCH_RUN".to_string(), run.to_string()));
+        }
         let spec = EvalSpec {
             command: &cfg.eval_command,
             cwd: root,

@@ -9,17 +9,13 @@
 //! `git_error`, `io_error`, `lock_timeout`, and for `interrupted`: Ctrl-C stops the eval, the
 //! run is recorded as a crash and reverted, and the error envelope still carries it in `data`.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
 use clap::Args;
 
-use crate::config::format_duration;
 use crate::ctx::Ctx;
 use crate::engine::{self, Progress, RunOutput, StepOptions};
 use crate::error::{AppError, Code, Result};
 use crate::ledger::Status;
-use crate::output::{Human, Printer};
+use crate::output::{Human, Printer, Spinner};
 
 use super::record::{clean_summary, fmt_delta, fmt_metric, read_summary};
 
@@ -105,78 +101,24 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
         tail: args.tail,
     };
     let mut spinner = Spinner::new();
-    let out = engine::step(ctx, &loaded, &opts, &mut |p| spinner.update(p));
+    let out = engine::step(ctx, &loaded, &opts, &mut |p| match p {
+        Progress::Eval {
+            run,
+            sample,
+            samples,
+            budget,
+        } => {
+            let run = run.map_or_else(String::new, |r| format!(" #{r}"));
+            let label = if samples > 1 {
+                format!("run{run} sample {sample}/{samples}")
+            } else {
+                format!("run{run}")
+            };
+            spinner.start(label, budget);
+        }
+        Progress::Tick { elapsed, line } => spinner.tick(elapsed, line),
+    });
     spinner.finish();
-    out
-}
-
-/// The eval's progress on stderr, only when stderr is a terminal (CONTRACT §1).
-struct Spinner {
-    bar: Option<indicatif::ProgressBar>,
-    label: String,
-    budget: Duration,
-}
-
-impl Spinner {
-    fn new() -> Spinner {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
-        Spinner {
-            bar,
-            label: String::new(),
-            budget: Duration::ZERO,
-        }
-    }
-
-    fn update(&mut self, p: Progress) {
-        let Some(bar) = &self.bar else { return };
-        match p {
-            Progress::Eval {
-                run,
-                sample,
-                samples,
-                budget,
-            } => {
-                self.label = if samples > 1 {
-                    format!("run #{run} sample {sample}/{samples}")
-                } else {
-                    format!("run #{run}")
-                };
-                self.budget = budget;
-                bar.set_message(format!("{}  0s / {}", self.label, format_duration(budget)));
-            }
-            Progress::Tick { elapsed, line } => {
-                let line = line.map(|l| shorten(l, 60)).unwrap_or_default();
-                bar.set_message(format!(
-                    "{}  {}s / {}  {line}",
-                    self.label,
-                    elapsed.as_secs(),
-                    format_duration(self.budget)
-                ));
-                bar.tick();
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// At most `max` characters, with an ellipsis when cut.
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
     out
 }
 
