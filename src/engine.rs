@@ -226,15 +226,17 @@ pub fn step(
 
     // 8. Revert what is not kept.
     let mut reverted = false;
-    if target_changed && !verdict.status.counts_for_best() && !opts.no_revert {
-        if let Some(p) = parent {
-            match git::revert_to(repo, p, &cfg.target_files) {
-                Ok(()) => reverted = true,
-                Err(e) => ctx.warn(format!(
-                    "The run is recorded but could not be reverted: {} Run `git reset --hard HEAD~1` to undo it.",
-                    e.message
-                )),
-            }
+    if target_changed
+        && !verdict.status.counts_for_best()
+        && !opts.no_revert
+        && let Some(p) = parent
+    {
+        match git::revert_to(repo, p, &cfg.target_files) {
+            Ok(()) => reverted = true,
+            Err(e) => ctx.warn(format!(
+                "The run is recorded but could not be reverted: {} Run `git reset --hard HEAD~1` to undo it.",
+                e.message
+            )),
         }
     }
 
@@ -293,7 +295,7 @@ pub fn step(
     // 10. Report.
     let scope_before = before.scope(Some(&branch));
     let mut scope_after = scope_before.clone();
-    scope_after.fold(&record, cfg.metric_direction);
+    scope_after.fold_owned(record.clone(), cfg.metric_direction);
     let log = project.rel(&log_path);
     let log_tail = matches!(record.status, Status::Crash | Status::Timeout).then(|| {
         metric::read_log_tail(&log_path, SCAN_BYTES)

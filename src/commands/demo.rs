@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::ctx::Ctx;
 use crate::engine::{self, StepOptions};
 use crate::error::{AppError, Code, Result};
-use crate::ledger::{Brief, Status};
+use crate::ledger::Status;
 use crate::output::{self, Human, Mode, Printer};
 
 use super::record::fmt_metric;
@@ -147,11 +147,9 @@ pub struct DemoOutput {
     pub duration_s: f64,
     pub doctor: DoctorBrief,
     pub experiments: Vec<DemoStep>,
-    pub best: Option<Brief>,
-    pub improvement_pct: Option<f64>,
-    /// The change from the baseline to the best, as a unified diff.
-    pub best_patch: Option<String>,
+    /// What `autoresearch log --all`, `best --patch` and `status` say at the end.
     pub log: super::log::LogOutput,
+    pub best: super::best::BestOutput,
     pub status: super::status::StatusOutput,
 }
 
@@ -298,21 +296,16 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
             reverse: false,
         },
     )?;
+    let best = super::best::run(
+        &inner,
+        &super::best::BestArgs {
+            patch: true,
+            branch: None,
+            max_patch_bytes: 8 * 1024,
+        },
+    )?;
     let status = super::status::run(&inner, &super::status::StatusArgs {})?;
-    let best_patch = match (&status.baseline, &status.best) {
-        (Some(base), Some(best)) if base.run != best.run => {
-            let repo = &loaded.project.repo;
-            match (&base.commit, &best.commit) {
-                (Some(from), Some(to)) => {
-                    crate::git::diff_commits(repo, Some(from), to, true, 8 * 1024)
-                        .ok()
-                        .and_then(|d| d.patch)
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    };
+    inner.take_notes();
     if args.keep {
         ctx.hint(format!(
             "The project is kept: `cd {}` and try `autoresearch log`, `autoresearch status`, `git log --oneline`.",
@@ -329,10 +322,8 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         duration_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         doctor,
         experiments,
-        best: status.best.clone(),
-        improvement_pct: status.improvement_pct,
-        best_patch,
         log,
+        best,
         status,
     })
 }
@@ -478,32 +469,8 @@ impl Human for DemoOutput {
         }
         p.line(t.to_string())?;
         p.line("")?;
-        if let Some(b) = &self.best {
-            let pct = self
-                .improvement_pct
-                .map(|v| format!(", {v:.1}% better than the baseline"))
-                .unwrap_or_default();
-            p.line(format!(
-                "{} #{} val_loss {}{pct}",
-                p.paint.bold("Best (autoresearch best):"),
-                b.run,
-                b.metric.map_or_else(|| "—".to_string(), fmt_metric)
-            ))?;
-        }
-        if let Some(patch) = &self.best_patch {
-            for l in patch.lines().filter(|l| {
-                (l.starts_with('+') || l.starts_with('-'))
-                    && !l.starts_with("+++")
-                    && !l.starts_with("---")
-            }) {
-                let line = if l.starts_with('+') {
-                    p.paint.green(l)
-                } else {
-                    p.paint.red(l)
-                };
-                p.line(format!("  {line}"))?;
-            }
-        }
+        p.line(p.paint.bold("The best result (autoresearch best --patch)"))?;
+        self.best.human(p)?;
         p.line("")?;
         p.line(p.paint.bold("Where it stands (autoresearch status)"))?;
         self.status.human(p)?;
