@@ -851,4 +851,23 @@ mod tests {
         assert_eq!(read_log_tail(&path, 1 << 20).expect("read"), "");
         assert!(read_log_tail(&dir.path().join("missing"), 10).is_err());
     }
+
+    #[test]
+    fn log_range_reads_one_sample_of_an_appended_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.log");
+        std::fs::write(
+            &path,
+            "--- sample 1 ---\nscore: 5\n--- sample 2 ---\nsteps\n",
+        )
+        .expect("write");
+        let from = "--- sample 1 ---\nscore: 5\n--- sample 2 ---\n".len() as u64;
+        let t = read_log_range(&path, from, 1 << 20).expect("read");
+        assert_eq!(t, "steps\n");
+        assert_eq!(find_metric(&t, "score"), MetricRead::Missing);
+        // The window is bounded, and a cut line inside the range is dropped.
+        assert_eq!(read_log_range(&path, 0, 10).expect("read"), "steps\n");
+        // Past the end: nothing.
+        assert_eq!(read_log_range(&path, 1000, 10).expect("read"), "");
+    }
 }

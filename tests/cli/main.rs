@@ -5,11 +5,14 @@ mod common;
 
 mod agent_info;
 mod best;
+mod demo;
 mod diff;
+mod doctor;
 mod export;
 mod init;
 mod ledger;
 mod log;
 mod output;
 mod record;
+mod run;
 mod status;
