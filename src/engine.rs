@@ -23,8 +23,9 @@
 //!   another, the ledger and `refs/autoresearch/runs/<run>` tell the truth, the log is renamed
 //!   to the real number, and a warning says the commit message carries the reserved one
 //!   (rewriting the commit would change the hash that was evaluated).
-//! - **`program.md`** is the agent's notebook: changes to it are neither refused nor committed
-//!   nor reverted (unless it is protected or a target).
+//! - **`program.md`** is the agent's notebook (the hints ask it to write down what it learned):
+//!   a change to it is not refused, not committed (unless staged) and never reverted in the work
+//!   tree — unless it is protected or a target, when the usual rules apply.
 //! - **`--allow-empty`** with nothing changed evaluates HEAD itself; no commit is made, so there
 //!   is nothing to revert. A baseline also evaluates HEAD. For both, `parent` is HEAD's parent.
 //! - **Repeats** stop at the first sample that crashes or times out; the run takes that status.
@@ -246,32 +247,42 @@ pub fn step(
     } else {
         opts.summary.clone()
     };
-    let (record, before) = loaded.ledger.append(|run, sb| {
-        let scope = sb.scope(Some(&branch));
-        Ok(Record {
-            run,
-            id: ledger::new_id(),
-            timestamp: ledger::now_timestamp(),
-            status: verdict.status,
-            metric: verdict.metric,
-            metrics: measured.metrics.clone(),
-            samples: if repeats > 1 {
-                measured.samples.clone()
-            } else {
-                Vec::new()
-            },
-            delta: verdict.metric.zip(scope.best_metric()).map(|(m, b)| m - b),
-            summary: summary_text.clone(),
-            commit: Some(commit.to_string()),
-            parent: parent.map(|p| p.to_string()),
-            branch: Some(branch.clone()),
-            duration_s: Some(round_ms(measured.duration)),
-            exit_code: measured.exit_code,
-            reason: verdict.reason.clone(),
-            flags: verdict.flags.clone(),
-            source: "run".to_string(),
+    let (record, before) = loaded
+        .ledger
+        .append(|run, sb| {
+            let scope = sb.scope(Some(&branch));
+            Ok(Record {
+                run,
+                id: ledger::new_id(),
+                timestamp: ledger::now_timestamp(),
+                status: verdict.status,
+                metric: verdict.metric,
+                metrics: measured.metrics.clone(),
+                samples: if repeats > 1 {
+                    measured.samples.clone()
+                } else {
+                    Vec::new()
+                },
+                delta: verdict.metric.zip(scope.best_metric()).map(|(m, b)| m - b),
+                summary: summary_text.clone(),
+                commit: Some(commit.to_string()),
+                parent: parent.map(|p| p.to_string()),
+                branch: Some(branch.clone()),
+                duration_s: Some(round_ms(measured.duration)),
+                exit_code: measured.exit_code,
+                reason: verdict.reason.clone(),
+                flags: verdict.flags.clone(),
+                source: "run".to_string(),
+            })
         })
-    })?;
+        .map_err(|mut e| {
+            // The eval's result is lost with the record; at least say where its code is.
+            e.message.push_str(&format!(
+                " The evaluated commit {commit} was not recorded ({}).",
+                verdict.status.as_str()
+            ));
+            e
+        })?;
     ctx.warn_all(before.health_warnings("`experiments.jsonl`"));
     if let Err(e) = git::set_run_ref(repo, record.run, commit) {
         ctx.warn(format!("The run is recorded, but {}", e.message));

@@ -211,9 +211,9 @@ impl Spinner {
         if let Some(bar) = &self.bar {
             let line = line.map(|l| shorten(l, 60)).unwrap_or_default();
             bar.set_message(format!(
-                "{}  {}s / {}  {line}",
+                "{}  {:.1}s / {}  {line}",
                 self.label,
-                elapsed.as_secs(),
+                elapsed.as_secs_f64(),
                 self.budget
             ));
             bar.tick();

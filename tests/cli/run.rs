@@ -814,3 +814,29 @@ fn a_scripted_session_of_twelve_experiments() {
     assert_eq!(status["loop"]["iteration"], 13);
     assert_eq!(status["loop"]["running"], false);
 }
+
+#[test]
+fn program_md_is_a_notebook_not_an_experiment() {
+    let sb = project("");
+    sb.write("program.md", "# Program\n");
+    sb.commit_all("program");
+    // Notes written before the baseline do not make the tree dirty...
+    sb.write("program.md", "# Program\n\nNotes.\n");
+    run(&sb, &["-m", "baseline"]).ok();
+    // ...nor an experiment out of scope, and a revert leaves them alone.
+    let head = sb.head();
+    let (out, _) = experiment(&sb, "2");
+    let d = out.ok();
+    assert_eq!(d["status"], "discarded");
+    assert_eq!(sb.head(), head);
+    assert_eq!(sb.read("program.md"), "# Program\n\nNotes.\n");
+    assert_eq!(train_at(&sb, d["commit"].as_str().unwrap()), "x = 2\n");
+    // Protected, it is guarded like any other file.
+    let sb = project("protected = [\"program.md\"]\n");
+    sb.write("program.md", "# Program\n");
+    sb.commit_all("program");
+    run(&sb, &["-m", "baseline"]).ok();
+    sb.write("program.md", "changed\n");
+    set_x(&sb, "0.5");
+    run(&sb, &["-m", "x"]).err("protected_changed", 2);
+}
