@@ -142,28 +142,23 @@ pub fn step(
 
     // 2. The branch. Created (below, once every check passed) if it does not exist yet.
     let head = git::head_commit(repo)?;
-    let current = git::current_branch(repo);
-    let (branch, create) = match current.as_deref() {
-        Some(b) if cfg.is_experiment_branch(b) => (b.to_string(), false),
-        _ if !git::branch_exists(repo, &cfg.branch) => (cfg.branch.clone(), true),
-        other => return Err(wrong_branch(cfg, other)),
-    };
+    let (branch, create) = experiment_branch(repo, cfg)?;
 
     // 3–4. Baseline or experiment, and what changed.
     let summary = ctx.summary(&loaded.ledger)?;
     let scope = summary.scope(Some(&branch));
     let baseline = opts.baseline || scope.baseline.is_none();
-    let changed: Vec<String> = git::changed_files(repo, &cfg.target_files)?
-        .into_iter()
-        .filter(|p| !notebook(cfg, p))
-        .collect();
+    let changed = changes(repo, cfg)?;
     let target_changed = if baseline {
         if !changed.is_empty() {
             return Err(dirty_tree(&changed));
         }
         false
     } else {
-        check_scope(cfg, &changed, opts.allow_empty)?
+        check_scope(cfg, &changed, opts.allow_empty).map_err(|mut e| {
+            e.message.push_str(" Nothing was committed or recorded.");
+            e
+        })?
     };
     if eval::interrupted() {
         return Err(interrupted_before());
@@ -335,6 +330,26 @@ pub fn step(
     })
 }
 
+/// The branch this step runs on, and whether it must be created first: the current branch when
+/// it is the experiment branch or a fork of it; the configured branch when it does not exist
+/// yet; else `wrong_branch`. (`doctor` asks the same question.)
+pub(crate) fn experiment_branch(repo: &git2::Repository, cfg: &Config) -> Result<(String, bool)> {
+    let current = git::current_branch(repo);
+    match current.as_deref() {
+        Some(b) if cfg.is_experiment_branch(b) => Ok((b.to_string(), false)),
+        _ if !git::branch_exists(repo, &cfg.branch) => Ok((cfg.branch.clone(), true)),
+        other => Err(wrong_branch(cfg, other)),
+    }
+}
+
+/// The changed files that matter to a step: tracked files and new targets, minus the notebook.
+pub(crate) fn changes(repo: &git2::Repository, cfg: &Config) -> Result<Vec<String>> {
+    Ok(git::changed_files(repo, &cfg.target_files)?
+        .into_iter()
+        .filter(|p| !notebook(cfg, p))
+        .collect())
+}
+
 /// `program.md` changes are notes, not experiments (see the module header).
 fn notebook(cfg: &Config, path: &str) -> bool {
     path == crate::project::PROGRAM_FILE
@@ -343,7 +358,7 @@ fn notebook(cfg: &Config, path: &str) -> bool {
 }
 
 /// Refuse a change that is out of scope; returns whether a target changed.
-fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Result<bool> {
+pub(crate) fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Result<bool> {
     let protected: Vec<&String> = changed
         .iter()
         .filter(|p| cfg.protected.contains(p))
@@ -352,7 +367,7 @@ fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Result<bo
         let list = join_paths(protected.iter().map(|s| s.as_str()));
         return Err(AppError::new(
             Code::ProtectedChanged,
-            format!("Protected files were changed: {list}. Nothing was committed."),
+            format!("Protected files were changed: {list}."),
             format!(
                 "Restore them with `git checkout HEAD -- {}`; the eval and its data must stay fixed.",
                 shell_paths(protected.iter().map(|s| s.as_str()))
@@ -368,7 +383,7 @@ fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Result<bo
         return Err(AppError::new(
             Code::OutOfScope,
             format!(
-                "Files outside the target were changed: {list}. An experiment may change only {}. Nothing was committed.",
+                "Files outside the target were changed: {list}. An experiment may change only {}.",
                 join_paths(cfg.target_files.iter().map(String::as_str))
             ),
             format!(

@@ -432,107 +432,68 @@ fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
     }
 }
 
-/// Returns the branch experiments will run on, when the check passes.
+/// Returns the branch experiments will run on, when the check passes. The rule is `run`'s own.
 fn branch_check(r: &mut Report, project: &Project, cfg: &Config) -> Option<String> {
     let repo = &project.repo;
-    if git::head_oid(repo).is_none() {
-        r.fail(
-            "branch",
-            Code::DirtyTree,
-            "the repository has no commits yet",
-            "Commit your project first: `git add -A && git commit -m \"initial\"`.",
-        );
+    if let Err(e) = git::head_commit(repo) {
+        r.fail_with("branch", &e);
         return None;
     }
-    let current = git::current_branch(repo);
-    match current.as_deref() {
-        Some(b) if cfg.is_experiment_branch(b) => {
+    match engine::experiment_branch(repo, cfg) {
+        Ok((b, false)) => {
             r.pass("branch", format!("on the experiment branch `{b}`"));
-            Some(b.to_string())
+            Some(b)
         }
-        _ if !git::branch_exists(repo, &cfg.branch) => {
-            let here = current.map_or_else(|| "a detached HEAD".into(), |b| format!("`{b}`"));
+        Ok((b, true)) => {
+            let here = git::current_branch(repo)
+                .map_or_else(|| "a detached HEAD".into(), |c| format!("`{c}`"));
             r.pass(
                 "branch",
-                format!(
-                    "`{}` does not exist yet: the first `autoresearch run` creates it at HEAD (now {here})",
-                    cfg.branch
-                ),
+                format!("`{b}` does not exist yet: the first `autoresearch run` creates it at HEAD (now {here})"),
             );
-            Some(cfg.branch.clone())
+            Some(b)
         }
-        other => {
-            let here = other.map_or_else(|| "a detached HEAD".into(), |b| format!("`{b}`"));
-            r.fail(
-                "branch",
-                Code::WrongBranch,
-                format!(
-                    "HEAD is on {here}, not on the experiment branch `{}`",
-                    cfg.branch
-                ),
-                format!("Run `git switch {}`.", cfg.branch),
-            );
+        Err(e) => {
+            r.fail_with("branch", &e);
             None
         }
     }
 }
 
+/// What `run` would say about the work tree now, by `run`'s own rules.
 fn clean_tree_check(r: &mut Report, project: &Project, cfg: &Config, has_baseline: bool) {
-    let changed = match git::changed_files(&project.repo, &cfg.target_files) {
+    let changed = match engine::changes(&project.repo, cfg) {
         Ok(c) => c,
         Err(e) => return r.fail_with("clean_tree", &e),
     };
-    let (targets, others): (Vec<&String>, Vec<&String>) = changed
-        .iter()
-        .filter(|p| p.as_str() != project::PROGRAM_FILE || cfg.protected.contains(p))
-        .partition(|p| cfg.target_files.contains(p));
-    let list = |v: &[&String]| {
-        v.iter()
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !others.is_empty() {
-        let protected = others.iter().any(|p| cfg.protected.contains(p));
-        r.fail(
-            "clean_tree",
-            if protected {
-                Code::ProtectedChanged
-            } else {
-                Code::OutOfScope
-            },
-            format!(
-                "files other than the target are modified: {} (`run` would refuse)",
-                list(&others)
-            ),
-            format!(
-                "Commit or undo them (`git checkout HEAD -- {}`).",
-                others
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        );
-    } else if !targets.is_empty() && !has_baseline {
-        r.warn(
+    if changed.is_empty() {
+        return r.pass("clean_tree", "no tracked file is modified");
+    }
+    match engine::check_scope(cfg, &changed, true) {
+        Err(e) => r.fail_with("clean_tree", &e),
+        Ok(_) if !has_baseline => r.warn(
             "clean_tree",
             format!(
                 "{} is modified, but the first run is the baseline and measures HEAD as committed",
-                list(&targets)
+                changed
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             "Run `git stash`, then `autoresearch run -m \"baseline\"`, then `git stash pop`.",
-        );
-    } else if !targets.is_empty() {
-        r.pass(
+        ),
+        Ok(_) => r.pass(
             "clean_tree",
             format!(
                 "only {} is modified: the next run evaluates it",
-                list(&targets)
+                changed
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-        );
-    } else {
-        r.pass("clean_tree", "no tracked file is modified");
+        ),
     }
 }
 
