@@ -34,6 +34,12 @@ pub struct Cli {
 pub enum Command {
     /// Scaffold `autoresearch.toml`, `program.md` and `.autoresearch/` in this repository.
     Init(commands::init::InitArgs),
+    /// Run one experiment: commit the target change, evaluate it, keep or revert, record.
+    Run(commands::run::RunArgs),
+    /// Check the setup before a night of experiments: git, config, eval, metric, ledger, lock.
+    Doctor(commands::doctor::DoctorArgs),
+    /// Watch the whole loop work on a small example project, in about ten seconds.
+    Demo(commands::demo::DemoArgs),
     /// Log one experiment whose eval you ran yourself (the manual loop).
     Record(commands::record::RecordArgs),
     /// List experiments, oldest first (the last 20 by default).
@@ -61,6 +67,9 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Init(_) => "init",
+            Command::Run(_) => "run",
+            Command::Doctor(_) => "doctor",
+            Command::Demo(_) => "demo",
             Command::Record(_) => "record",
             Command::Log(_) => "log",
             Command::Status(_) => "status",

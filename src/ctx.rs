@@ -29,12 +29,18 @@ impl Ctx {
     pub fn new(mode: Mode) -> Result<Ctx> {
         let cwd = std::env::current_dir()
             .map_err(|e| AppError::io("reading the current directory", &e))?;
-        Ok(Ctx {
+        Ok(Self::for_dir(mode, cwd))
+    }
+
+    /// A context working in `dir` instead of the process's current directory: `demo` drives a
+    /// project in a temporary directory in-process, with notes of its own.
+    pub fn for_dir(mode: Mode, dir: PathBuf) -> Ctx {
+        Ctx {
             mode,
-            cwd,
+            cwd: dir,
             hints: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),
-        })
+        }
     }
 
     pub fn hint(&self, text: impl Into<String>) {

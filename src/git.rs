@@ -207,3 +207,140 @@ pub fn stat_lines(d: &CodeDiff) -> Vec<String> {
     ));
     out
 }
+
+/// The files an experiment would commit or a baseline would find dirty: tracked files that
+/// differ from HEAD in the index or the work tree, plus target files that are new (untracked),
+/// repo-relative with `/`. Other untracked files never count (CONTRACT §7 step 4), and
+/// ignored ones (`.autoresearch/` among them) are not even looked at.
+pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String>> {
+    let git_err = |e: git2::Error| AppError::git("reading the working tree status", &e);
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .renames_head_to_index(false)
+        .renames_index_to_workdir(false);
+    let statuses = repo.statuses(Some(&mut opts)).map_err(git_err)?;
+    let mut out: Vec<String> = statuses
+        .iter()
+        .filter(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
+        .filter_map(|e| e.path().map(str::to_string))
+        .collect();
+    for t in targets {
+        if out.contains(t) {
+            continue;
+        }
+        // `status_file` fails for a path git knows nothing about and that does not exist:
+        // nothing changed there.
+        if let Ok(s) = repo.status_file(std::path::Path::new(t))
+            && s.is_wt_new()
+        {
+            out.push(t.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The commit HEAD points at, or a clear error in a repository without commits.
+pub fn head_commit(repo: &Repository) -> Result<git2::Commit<'_>> {
+    head_oid(repo)
+        .and_then(|oid| repo.find_commit(oid).ok())
+        .ok_or_else(|| {
+            AppError::new(
+                Code::GitError,
+                "The repository has no commits yet; an experiment needs a commit to start from.",
+                "Commit your project first: `git add -A && git commit -m \"initial\"`.",
+            )
+        })
+}
+
+/// Commit the target files as they are in the work tree (a deleted target is committed as a
+/// deletion) on top of HEAD, moving the current branch. Only the targets are staged: the caller
+/// has checked that nothing else differs from HEAD, so the index is HEAD's plus the targets.
+pub fn commit_targets(repo: &Repository, targets: &[String], message: &str) -> Result<Oid> {
+    let git_err = |e: git2::Error| AppError::git("committing the experiment", &e);
+    let workdir = repo.workdir().ok_or_else(|| {
+        AppError::new(
+            Code::GitError,
+            "The repository has no work tree.",
+            "Run autoresearch inside a clone with a work tree.",
+        )
+    })?;
+    let mut index = repo.index().map_err(git_err)?;
+    for t in targets {
+        let path = std::path::Path::new(t);
+        if workdir.join(path).symlink_metadata().is_ok() {
+            index.add_path(path).map_err(git_err)?;
+        } else if index.get_path(path, 0).is_some() {
+            index.remove_path(path).map_err(git_err)?;
+        }
+    }
+    index.write().map_err(git_err)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(git_err)?)
+        .map_err(git_err)?;
+    let parent = head_commit(repo)?;
+    let sig = signature(repo);
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
+        .map_err(git_err)
+}
+
+/// Undo an experiment: the current branch and the index go back to `parent`, and so do the
+/// target files in the work tree (a target the parent does not have is removed). Nothing else
+/// in the work tree is touched: untracked files and a modified `program.md` stay as they are.
+pub fn revert_to(repo: &Repository, parent: Oid, targets: &[String]) -> Result<()> {
+    let git_err = |e: git2::Error| AppError::git("reverting the experiment", &e);
+    let commit = repo.find_commit(parent).map_err(git_err)?;
+    // Mixed: branch tip and index only; the work tree is left to the targeted checkout below.
+    repo.reset(commit.as_object(), git2::ResetType::Mixed, None)
+        .map_err(git_err)?;
+    let tree = commit.tree().map_err(git_err)?;
+    let mut present = Vec::new();
+    for t in targets {
+        let path = std::path::Path::new(t);
+        if tree.get_path(path).is_ok() {
+            present.push(t.as_str());
+        } else if let Some(workdir) = repo.workdir() {
+            match std::fs::remove_file(workdir.join(path)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AppError::io(format!("removing `{t}`"), &e)),
+            }
+        }
+    }
+    // An empty path list would mean "every path": only check out when there is something.
+    if !present.is_empty() {
+        let mut co = git2::build::CheckoutBuilder::new();
+        co.force().update_index(true).disable_pathspec_match(true);
+        for p in &present {
+            co.path(p);
+        }
+        repo.checkout_tree(tree.as_object(), Some(&mut co))
+            .map_err(git_err)?;
+    }
+    Ok(())
+}
+
+/// Does `refs/heads/<name>` exist?
+pub fn branch_exists(repo: &Repository, name: &str) -> bool {
+    repo.find_branch(name, git2::BranchType::Local).is_ok()
+}
+
+/// Create `name` at HEAD and make it the current branch. The work tree and index are not
+/// touched: the new branch points at the commit they already match.
+pub fn create_and_switch(repo: &Repository, name: &str) -> Result<()> {
+    let git_err = |e: git2::Error| AppError::git(format!("creating branch `{name}`"), &e);
+    let head = head_commit(repo)?;
+    repo.branch(name, &head, false).map_err(git_err)?;
+    repo.set_head(&format!("refs/heads/{name}"))
+        .map_err(git_err)
+}
+
+/// Is `rel` tracked in HEAD?
+pub fn in_head(repo: &Repository, rel: &str) -> bool {
+    head_commit(repo)
+        .ok()
+        .and_then(|c| c.tree().ok())
+        .is_some_and(|t| t.get_path(std::path::Path::new(rel)).is_ok())
+}

@@ -537,14 +537,14 @@ impl Summary {
 }
 
 /// How one line read.
-pub enum Line<'a> {
+pub enum Line {
     Blank,
     Record(Box<Record>),
-    Bad(&'a [u8]),
+    Bad,
 }
 
 /// Parse one complete line (without its `\n`).
-pub fn parse_line(raw: &[u8], first: bool) -> Line<'_> {
+pub fn parse_line(raw: &[u8], first: bool) -> Line {
     let mut bytes = raw;
     if first && bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes = &bytes[3..];
@@ -556,11 +556,11 @@ pub fn parse_line(raw: &[u8], first: bool) -> Line<'_> {
         return Line::Blank;
     }
     if bytes.len() > MAX_LINE {
-        return Line::Bad(raw);
+        return Line::Bad;
     }
     match serde_json::from_slice::<Record>(bytes) {
         Ok(rec) if rec.metric.is_none_or(f64::is_finite) => Line::Record(Box::new(rec)),
-        _ => Line::Bad(raw),
+        _ => Line::Bad,
     }
 }
 
@@ -578,8 +578,8 @@ enum Next {
         too_long: bool,
         end: u64,
     },
-    /// Bytes after the last newline: a torn tail of this many bytes.
-    Torn(u64),
+    /// Bytes after the last newline: a torn tail.
+    Torn,
     Eof,
 }
 
@@ -596,11 +596,7 @@ impl<R: BufRead> LineReader<R> {
             };
             if chunk.is_empty() {
                 self.pos += read;
-                return Ok(if read == 0 {
-                    Next::Eof
-                } else {
-                    Next::Torn(read)
-                });
+                return Ok(if read == 0 { Next::Eof } else { Next::Torn });
             }
             let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
                 Some(i) => (i + 1, true),
@@ -748,7 +744,7 @@ impl Ledger {
         loop {
             match reader.next()? {
                 Next::Eof => break,
-                Next::Torn(_) => {
+                Next::Torn => {
                     s.torn_tail = Some(s.lines + 1);
                     break;
                 }
@@ -761,7 +757,7 @@ impl Ledger {
                         match parse_line(&reader.buf, line_no == 1) {
                             Line::Blank => {}
                             Line::Record(rec) => s.fold(*rec),
-                            Line::Bad(_) => s.bad(line_no),
+                            Line::Bad => s.bad(line_no),
                         }
                     }
                     s.offset = end;
@@ -796,7 +792,7 @@ impl Ledger {
         loop {
             match reader.next().map_err(|e| self.io_err(&e))? {
                 Next::Eof => break,
-                Next::Torn(_) => {
+                Next::Torn => {
                     health.torn_tail = Some(line_no + 1);
                     break;
                 }
@@ -813,7 +809,7 @@ impl Ledger {
                                 break;
                             }
                         }
-                        Line::Bad(_) => health.bad(line_no),
+                        Line::Bad => health.bad(line_no),
                     }
                 }
             }

@@ -6,6 +6,7 @@ mod coach;
 mod commands;
 mod config;
 mod ctx;
+mod engine;
 mod error;
 mod eval;
 mod fsutil;

@@ -499,10 +499,18 @@ fn skip_string_sequence(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 /// empty. Only `max_bytes` (+1 to look at the byte before the cut) are ever read, even if the
 /// file grows meanwhile.
 pub fn read_log_tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    read_log_range(path, 0, max_bytes)
+}
+
+/// [`read_log_tail`] of the part of the log from byte `from` on: one sample's output when
+/// repeats append to the same log. The window never reaches before `from`, and a cut at
+/// `from` itself is not a cut (the caller knows a line starts there).
+pub fn read_log_range(path: &Path, from: u64, max_bytes: u64) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    let cut = len > max_bytes;
-    let start = if cut { len - max_bytes - 1 } else { 0 };
+    let from = from.min(len);
+    let cut = len - from > max_bytes;
+    let start = if cut { len - max_bytes - 1 } else { from };
     file.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::new();
     file.take(max_bytes + u64::from(cut))
@@ -842,5 +850,24 @@ mod tests {
         std::fs::write(&path, "").expect("write");
         assert_eq!(read_log_tail(&path, 1 << 20).expect("read"), "");
         assert!(read_log_tail(&dir.path().join("missing"), 10).is_err());
+    }
+
+    #[test]
+    fn log_range_reads_one_sample_of_an_appended_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.log");
+        std::fs::write(
+            &path,
+            "--- sample 1 ---\nscore: 5\n--- sample 2 ---\nsteps\n",
+        )
+        .expect("write");
+        let from = "--- sample 1 ---\nscore: 5\n--- sample 2 ---\n".len() as u64;
+        let t = read_log_range(&path, from, 1 << 20).expect("read");
+        assert_eq!(t, "steps\n");
+        assert_eq!(find_metric(&t, "score"), MetricRead::Missing);
+        // The window is bounded, and a cut line inside the range is dropped.
+        assert_eq!(read_log_range(&path, 0, 10).expect("read"), "steps\n");
+        // Past the end: nothing.
+        assert_eq!(read_log_range(&path, 1000, 10).expect("read"), "");
     }
 }

@@ -172,6 +172,83 @@ impl Human for () {
     }
 }
 
+/// A spinner on stderr while an eval runs: a label, elapsed time against the budget and the
+/// latest output line. Drawn only when stderr is a terminal (CONTRACT §1); otherwise every call
+/// is a no-op, so callers need no checks of their own.
+pub struct Spinner {
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+    budget: String,
+}
+
+impl Spinner {
+    pub fn new() -> Spinner {
+        let bar = io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Spinner {
+            bar,
+            label: String::new(),
+            budget: String::new(),
+        }
+    }
+
+    /// A new evaluation starts.
+    pub fn start(&mut self, label: String, budget: std::time::Duration) {
+        self.label = label;
+        self.budget = crate::config::format_duration(budget);
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{}  0s / {}", self.label, self.budget));
+        }
+    }
+
+    /// Called about every 100 ms while it runs.
+    pub fn tick(&mut self, elapsed: std::time::Duration, line: Option<&str>) {
+        if let Some(bar) = &self.bar {
+            let line = line.map(|l| shorten(l, 60)).unwrap_or_default();
+            bar.set_message(format!(
+                "{}  {:.1}s / {}  {line}",
+                self.label,
+                elapsed.as_secs_f64(),
+                self.budget
+            ));
+            bar.tick();
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Default for Spinner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// At most `max` characters, with an ellipsis when cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// A fresh table in the house style: no borders, header row, dynamic width.
 pub fn table(headers: &[&str]) -> comfy_table::Table {
     use comfy_table::{ContentArrangement, Table, presets};

@@ -291,7 +291,10 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
                 "a doctor failure also carries its checks in `data`",
             ],
         },
-        statuses: vec!["baseline", "kept", "discarded", "crash", "timeout"],
+        statuses: crate::ledger::Status::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
         ledger: LEDGER_FIELDS
             .iter()
             .map(|(name, ty, meaning)| FieldInfo { name, ty, meaning })
@@ -345,11 +348,19 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
             },
             FileInfo {
                 path: ".autoresearch/runs/<run>.log",
-                meaning: "the eval output of each run",
+                meaning: "the eval output of each run (repeats: `--- sample N ---` between samples)",
+            },
+            FileInfo {
+                path: ".autoresearch/runs/doctor.log",
+                meaning: "the eval output of the last `doctor`",
             },
             FileInfo {
                 path: ".autoresearch/loop.json",
                 meaning: "the live loop: pid, host, start, iteration, heartbeat",
+            },
+            FileInfo {
+                path: ".autoresearch/loop.lock",
+                meaning: "the loop's flock, held by `run` for a whole step; holds the holder's pid",
             },
             FileInfo {
                 path: ".autoresearch/.gitignore",
@@ -388,6 +399,14 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
             FileInfo {
                 path: "CODEX_HOME",
                 meaning: "Codex's deprecated skill root; `install` never writes there, `uninstall codex --global` removes our old copy",
+            },
+            FileInfo {
+                path: "AUTORESEARCH_RUN",
+                meaning: "set for the eval by `run`: the run number being evaluated",
+            },
+            FileInfo {
+                path: "AUTORESEARCH_SAMPLE",
+                meaning: "set for the eval by `run` and `doctor`: the evaluation's number, 1..repeats",
             },
         ],
         skill_targets: skill_targets(),

@@ -3,13 +3,16 @@
 
 pub mod agent_info;
 pub mod best;
+pub mod demo;
 pub mod diff;
+pub mod doctor;
 pub mod export;
 pub mod guide;
 pub mod init;
 pub mod install;
 pub mod log;
 pub mod record;
+pub mod run;
 pub mod status;
 
 use std::ffi::OsString;
@@ -38,6 +41,9 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
     let name = cmd.name();
     match cmd {
         Command::Init(a) => finish(ctx, name, init::run(ctx, a)),
+        Command::Run(a) => finish(ctx, name, run::run(ctx, a)),
+        Command::Doctor(a) => finish(ctx, name, doctor::run(ctx, a)),
+        Command::Demo(a) => finish(ctx, name, demo::run(ctx, a)),
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),

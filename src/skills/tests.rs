@@ -295,29 +295,6 @@ fn shared_paths_are_planned_once_with_every_target() {
 // ---------------------------------------------------------------------------------------------
 // No drift: every `autoresearch <command> --flag` the skill and the guide mention exists.
 
-/// TEMPORARY — remove after merging: commands the skill documents that are not in this
-/// branch's clap tree yet (`run`, `doctor`, `demo` from `engine`; `best`, `diff`, `export` from
-/// `main`), with the flags the shared CLI surface gives them. Once a command is in the tree it
-/// is checked against the tree, and `pending_commands_are_still_pending` fails as a reminder to
-/// delete its line here.
-const PENDING: &[(&str, &[&str])] = &[
-    (
-        "run",
-        &[
-            "-m",
-            "--summary",
-            "--summary-file",
-            "--repeat",
-            "--allow-empty",
-            "--no-revert",
-            "--baseline",
-            "--tail",
-        ],
-    ),
-    ("doctor", &["--no-eval"]),
-    ("demo", &["--dir", "--keep"]),
-];
-
 /// Code in markdown: inline spans (joined across wrapped lines), indented lines, fenced blocks
 /// (with `\` continuations joined).
 fn code_snippets(text: &str) -> Vec<String> {
@@ -489,17 +466,10 @@ fn every_command_and_flag_the_skill_mentions_exists() {
             checked += 1;
             let known: Vec<String> = match cli.find_subcommand(&sub) {
                 Some(c) => known_flags(c, &cli),
-                None => match PENDING.iter().find(|(n, _)| *n == sub) {
-                    Some((_, flags)) => flags
-                        .iter()
-                        .map(|f| f.to_string())
-                        .chain(["--json", "--human", "--help"].map(String::from))
-                        .collect(),
-                    None => {
-                        problems.push(format!("{file}: `autoresearch {sub}` is not a command"));
-                        continue;
-                    }
-                },
+                None => {
+                    problems.push(format!("{file}: `autoresearch {sub}` is not a command"));
+                    continue;
+                }
             };
             let mut positionals = Vec::new();
             for (w, quoted) in &args {
@@ -568,17 +538,4 @@ fn the_drift_check_catches_drift() {
     assert_eq!(flags_in("[--summary|-m"), ["--summary", "-m"]);
     // `git switch autoresearch` is not an invocation of the CLI.
     assert!(invocations("`git switch autoresearch`").is_empty());
-}
-
-/// TEMPORARY reminder: when a pending command lands in the clap tree, delete it from PENDING.
-#[test]
-fn pending_commands_are_still_pending() {
-    use clap::CommandFactory;
-    let cli = crate::cli::Cli::command();
-    for (name, _) in PENDING {
-        assert!(
-            cli.find_subcommand(name).is_none(),
-            "`{name}` is in the CLI now: remove it from PENDING in src/skills/tests.rs"
-        );
-    }
 }

@@ -5,7 +5,10 @@ mod common;
 
 mod agent_info;
 mod best;
+mod coaching;
+mod demo;
 mod diff;
+mod doctor;
 mod export;
 mod guide;
 mod init;
@@ -14,4 +17,5 @@ mod ledger;
 mod log;
 mod output;
 mod record;
+mod run;
 mod status;

@@ -1,0 +1,489 @@
+//! `autoresearch demo`: the whole loop on a toy project, no agent needed, in a few seconds.
+//!
+//! It builds a git repository whose target file holds three hyper-parameters and whose eval is
+//! a POSIX `sh` script (sed + awk, no Python) printing a validation loss and the memory it
+//! "used". Then, in-process and through the very function `run` uses (`engine::step`), it
+//! runs `init`, `doctor`, the baseline and a scripted series of edits — some improve, some
+//! regress, one crashes, one runs over the budget, one breaks a constraint — and ends with
+//! `log`, the best result with its patch, and `status`.
+//!
+//! The project lives in a fresh temporary directory (or `--dir`) and is removed at the end
+//! unless `--keep` is given.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+use crate::engine::{self, StepOptions};
+use crate::error::{AppError, Code, Result};
+use crate::ledger::Status;
+use crate::output::{self, Human, Mode, Printer};
+
+use super::record::fmt_metric;
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  autoresearch demo                       watch it run, then clean up
+  autoresearch demo --keep                keep the project; cd into it and try `autoresearch log`
+  autoresearch demo --dir ./toy --keep    build it in ./toy (must be empty or not exist)")]
+pub struct DemoArgs {
+    /// Build the example project here (an empty or new directory) instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep the project afterwards to explore it (`autoresearch log`, `git log`, the run logs).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The target file: what the "agent" edits.
+const PARAMS: &str = "\
+# Hyper-parameters of a toy model. Experiments may change only this file.
+learning_rate = 0.1
+batch_size = 32
+warmup_steps = 0
+";
+
+/// The eval: a pretend training run. The loss is smallest at learning_rate 0.03 and
+/// batch_size 128; memory grows with the batch; a huge batch runs out of memory; a long warmup
+/// takes longer than the budget.
+const TRAIN: &str = r#"#!/bin/sh
+# A pretend training run: reads params.txt, prints progress, the validation loss and memory.
+param() { sed -n "s/^$1 *= *//p" params.txt; }
+lr=$(param learning_rate)
+bs=$(param batch_size)
+warmup=$(param warmup_steps)
+if [ "$bs" -gt 256 ]; then
+  echo "allocating batch of $bs"
+  echo "error: out of memory (batch_size $bs needs $((bs / 4)) GB)" >&2
+  exit 1
+fi
+if [ "$warmup" -gt 0 ]; then
+  echo "warming up for $warmup steps"
+  sleep 5
+fi
+for step in 1 2 3; do
+  echo "step $step/3"
+  sleep 0.1
+done
+awk -v lr="$lr" -v bs="$bs" 'BEGIN {
+  loss = 1 + 40 * (lr - 0.03) ^ 2 + (bs - 128) ^ 2 / 20000
+  printf "val_loss: %.4f\nmemory_gb: %.1f\n", loss, bs / 4
+}'
+"#;
+
+const PROGRAM: &str = "\
+# Research program
+
+## Goal
+
+Make `val_loss` lower (measured by `sh train.sh`), by changing only `params.txt`.
+
+## Ideas to try
+
+- Tune the learning rate; then the batch size.
+- Warmup might help stability.
+
+## Constraints
+
+- `memory_gb <= 40` (the GPU has 40 GB); `train.sh` is the eval and must not change.
+";
+
+/// The scripted experiments: (parameter, new value, summary).
+const SCRIPT: &[(&str, &str, &str)] = &[
+    (
+        "learning_rate",
+        "0.05",
+        "lower the learning rate: the loss looks noisy",
+    ),
+    ("learning_rate", "0.2", "try a much higher learning rate"),
+    (
+        "batch_size",
+        "64",
+        "double the batch size for smoother gradients",
+    ),
+    ("batch_size", "512", "a huge batch for throughput"),
+    ("warmup_steps", "1000", "add a long warmup"),
+    ("batch_size", "176", "a larger batch of 176"),
+    (
+        "learning_rate",
+        "0.03",
+        "fine-tune the learning rate down to 0.03",
+    ),
+    ("batch_size", "128", "batch 128: still within memory"),
+];
+
+#[derive(Debug, Serialize)]
+pub struct DemoStep {
+    pub run: u64,
+    /// The edit, e.g. `learning_rate 0.1 -> 0.05` (empty for the baseline).
+    pub edit: String,
+    pub summary: String,
+    pub status: Status,
+    pub metric: Option<f64>,
+    pub delta: Option<f64>,
+    pub reason: Option<String>,
+    pub flags: Vec<String>,
+    pub reverted: bool,
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorBrief {
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DemoOutput {
+    /// Where the project was built.
+    pub dir: String,
+    /// Whether it is still there (`--keep`).
+    pub kept: bool,
+    pub duration_s: f64,
+    pub doctor: DoctorBrief,
+    pub experiments: Vec<DemoStep>,
+    /// What `autoresearch log --all`, `best --patch` and `status` say at the end.
+    pub log: super::log::LogOutput,
+    pub best: super::best::BestOutput,
+    pub status: super::status::StatusOutput,
+}
+
+impl super::Output for DemoOutput {}
+
+/// Removes the project at the end unless it is to be kept.
+struct Cleanup {
+    dir: PathBuf,
+    created: bool,
+    keep: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        if self.created {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            // A directory the user gave us: empty it, leave it.
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
+    crate::eval::install_interrupt_handler();
+    let started = Instant::now();
+    let (dir, created) = prepare_dir(ctx, args.dir.as_deref())?;
+    let cleanup = Cleanup {
+        dir: dir.clone(),
+        created,
+        keep: args.keep,
+    };
+    let say = |text: String| {
+        if ctx.mode == Mode::Human {
+            output::stderr_line(&text);
+        }
+    };
+    say(format!("Building a toy project in {}", dir.display()));
+    build_project(&dir)?;
+
+    // The inner commands get a context of their own: their notes are about the toy project.
+    let inner = Ctx::for_dir(Mode::Json, dir.clone());
+    super::init::run(
+        &inner,
+        &super::init::InitArgs {
+            target_file: vec!["params.txt".into()],
+            eval_command: Some("sh train.sh".into()),
+            metric_name: Some("val_loss".into()),
+            metric_direction: Some("lower".into()),
+            time_budget: Some("1s".into()),
+            branch: None,
+            protected: vec!["train.sh".into()],
+            force: false,
+        },
+    )?;
+    let config_path = dir.join(crate::config::FILE_NAME);
+    let mut config = std::fs::read_to_string(&config_path)
+        .map_err(|e| AppError::io(config_path.display(), &e))?;
+    config.push_str(
+        "\n# Added by the demo.\nconstraints = [\"memory_gb <= 40\"]\nkill_grace = \"500ms\"\n",
+    );
+    crate::fsutil::write_atomic(&config_path, config.as_bytes())?;
+    crate::fsutil::write_atomic(&dir.join("program.md"), PROGRAM.as_bytes())?;
+    commit_all(&dir, "autoresearch setup")?;
+    say("  init      target params.txt, eval `sh train.sh`, metric val_loss (lower), budget 1s, constraint memory_gb <= 40".into());
+
+    let doc = super::doctor::run(&inner, &super::doctor::DoctorArgs { no_eval: false })?;
+    let doctor = DoctorBrief {
+        passed: doc.passed,
+        warned: doc.warned,
+        failed: doc.failed,
+        skipped: doc.skipped,
+    };
+    say(format!(
+        "  doctor    {} passed, {} warning(s), {} failed",
+        doctor.passed, doctor.warned, doctor.failed
+    ));
+    if doc.failed > 0 {
+        return Err(AppError::internal(format!(
+            "the demo project failed its own doctor check: {}",
+            doc.next
+        )));
+    }
+
+    let loaded = inner.load()?;
+    let mut experiments = Vec::new();
+    let params = dir.join("params.txt");
+    let plan = std::iter::once(None).chain(SCRIPT.iter().map(Some));
+    for item in plan {
+        let (edit, summary) = match item {
+            None => (String::new(), "baseline".to_string()),
+            Some((key, value, summary)) => {
+                let old = set_param(&params, key, value)?;
+                (format!("{key} {old} -> {value}"), (*summary).to_string())
+            }
+        };
+        let opts = StepOptions {
+            summary: summary.clone(),
+            tail: 5,
+            ..StepOptions::default()
+        };
+        let out = engine::step(&inner, &loaded, &opts, &mut |_| {})?;
+        inner.take_notes();
+        say(step_line(&out, &edit));
+        let interrupted = out.interrupted();
+        experiments.push(DemoStep {
+            run: out.run,
+            edit,
+            summary: out.summary,
+            status: out.status,
+            metric: out.metric,
+            delta: out.delta,
+            reason: out.reason,
+            flags: out.flags,
+            reverted: out.reverted,
+            duration_s: out.duration_s,
+        });
+        if interrupted {
+            return Err(AppError::new(
+                Code::Interrupted,
+                "The demo was interrupted.",
+                "Run `autoresearch demo` again to see the whole loop.",
+            ));
+        }
+    }
+
+    let log = super::log::run(
+        &inner,
+        &super::log::LogArgs {
+            limit: 20,
+            all: true,
+            status: Vec::new(),
+            branch: None,
+            reverse: false,
+        },
+    )?;
+    let best = super::best::run(
+        &inner,
+        &super::best::BestArgs {
+            patch: true,
+            branch: None,
+            max_patch_bytes: 8 * 1024,
+        },
+    )?;
+    let status = super::status::run(&inner, &super::status::StatusArgs {})?;
+    inner.take_notes();
+    if args.keep {
+        ctx.hint(format!(
+            "The project is kept: `cd {}` and try `autoresearch log`, `autoresearch status`, `git log --oneline`.",
+            dir.display()
+        ));
+    } else {
+        ctx.hint("Run `autoresearch demo --keep` to keep the project and explore it.");
+    }
+    ctx.hint("Set up your own project: `autoresearch init`, then `autoresearch doctor`.");
+    drop(cleanup);
+    Ok(DemoOutput {
+        dir: dir.display().to_string(),
+        kept: args.keep,
+        duration_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        doctor,
+        experiments,
+        log,
+        best,
+        status,
+    })
+}
+
+/// A fresh temporary directory, or the user's, which must be empty or not exist. Returns it
+/// and whether we created it.
+fn prepare_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<(PathBuf, bool)> {
+    let Some(dir) = dir else {
+        for _ in 0..10 {
+            let d = std::env::temp_dir().join(format!(
+                "autoresearch-demo-{}-{:08x}",
+                std::process::id(),
+                crate::fsutil::nonce() as u32
+            ));
+            match std::fs::create_dir(&d) {
+                Ok(()) => return Ok((d, true)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(AppError::io(d.display(), &e)),
+            }
+        }
+        return Err(AppError::internal("could not create a temporary directory"));
+    };
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        ctx.cwd.join(dir)
+    };
+    match std::fs::read_dir(&dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(AppError::usage(
+                    format!("`{}` is not empty.", dir.display()),
+                    "Pass `--dir` a new or empty directory, or leave it out to use a temporary one.",
+                ));
+            }
+            Ok((dir, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), &e))?;
+            Ok((dir, true))
+        }
+        Err(e) => Err(AppError::io(dir.display(), &e)),
+    }
+}
+
+fn build_project(dir: &Path) -> Result<()> {
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| AppError::io(p.display(), &e))
+    };
+    write("params.txt", PARAMS)?;
+    write("train.sh", TRAIN)?;
+    write(
+        "README.md",
+        "A toy project made by `autoresearch demo`. Try `autoresearch log` and `git log --oneline`.\n",
+    )?;
+    git2::Repository::init(dir).map_err(|e| AppError::git("creating the demo repository", &e))?;
+    commit_all(dir, "toy project")
+}
+
+/// Stage every file (ignored ones excepted) and commit on the current branch.
+fn commit_all(dir: &Path, message: &str) -> Result<()> {
+    let git_err = |e: git2::Error| AppError::git("committing in the demo repository", &e);
+    let repo = git2::Repository::open(dir).map_err(git_err)?;
+    let mut index = repo.index().map_err(git_err)?;
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .map_err(git_err)?;
+    index.write().map_err(git_err)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(git_err)?)
+        .map_err(git_err)?;
+    let sig = crate::git::signature(&repo);
+    let parent = crate::git::head_oid(&repo).and_then(|o| repo.find_commit(o).ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .map_err(git_err)?;
+    Ok(())
+}
+
+/// Set `key = value` in the params file; returns the old value.
+fn set_param(path: &Path, key: &str, value: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| AppError::io(path.display(), &e))?;
+    let mut old = String::new();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if k.trim() == key => {
+                old = v.trim().to_string();
+                format!("{key} = {value}")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").map_err(|e| AppError::io(path.display(), &e))?;
+    Ok(old)
+}
+
+/// One line of progress: `#3 kept       1.2208  batch_size 32 -> 64`.
+fn step_line(out: &engine::RunOutput, edit: &str) -> String {
+    let metric = out.metric.map_or_else(|| "—".to_string(), fmt_metric);
+    let what = if edit.is_empty() {
+        "the unchanged code"
+    } else {
+        edit
+    };
+    // For a crash, the last line of its output says what went wrong.
+    let last = out
+        .log_tail
+        .as_deref()
+        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    let reason = out
+        .reason
+        .as_ref()
+        .map(|r| format!("  ({r}{last})"))
+        .unwrap_or_default();
+    format!(
+        "  #{:<2} {:<9} {:<8} {what}{reason}",
+        out.run,
+        out.status.as_str(),
+        metric
+    )
+}
+
+impl Human for DemoOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        p.line(p.paint.bold("The experiments (autoresearch log)"))?;
+        let mut t = output::table(&["run", "status", "val_loss", "change", "reason"]);
+        for e in &self.experiments {
+            t.add_row(vec![
+                format!("#{}", e.run),
+                super::paint_status(&p.paint, e.status),
+                e.metric.map_or_else(|| "—".to_string(), fmt_metric),
+                if e.edit.is_empty() {
+                    "baseline".to_string()
+                } else {
+                    e.edit.clone()
+                },
+                e.reason.clone().unwrap_or_default(),
+            ]);
+        }
+        p.line(t.to_string())?;
+        p.line("")?;
+        p.line(p.paint.bold("The best result (autoresearch best --patch)"))?;
+        self.best.human(p)?;
+        p.line("")?;
+        p.line(p.paint.bold("Where it stands (autoresearch status)"))?;
+        self.status.human(p)?;
+        p.line("")?;
+        let place = if self.kept {
+            format!("kept in {}", self.dir)
+        } else {
+            "removed (use --keep to explore it)".to_string()
+        };
+        p.line(format!(
+            "{} experiments in {:.1}s; the project was {place}.",
+            self.experiments.len(),
+            self.duration_s
+        ))
+    }
+}

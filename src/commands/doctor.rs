@@ -1,0 +1,876 @@
+//! `autoresearch doctor`: check everything a night of experiments depends on, once, before it
+//! starts. Each check is `{id, status: pass|warn|fail|skip, message, suggestion}`; the eval is
+//! run once, exactly as `run` runs it (same runner, same budget, same metric parser), with its
+//! output in `.autoresearch/runs/doctor.log`.
+//!
+//! Exit codes: 0 when nothing fails (warnings are fine); 2 when a config or setup check fails
+//! (the error code is the one `run` would refuse with: `not_git_repo`, `not_initialized`,
+//! `config_invalid`, `wrong_branch`, `out_of_scope`...); 1 (`eval_failed`) when only the eval
+//! checks fail. The checks are in `data` either way.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::config::{self, Config, Direction};
+use crate::ctx::Ctx;
+use crate::engine::{self, Progress};
+use crate::error::{AppError, Code, Result};
+use crate::git;
+use crate::ledger::Ledger;
+use crate::loopfile;
+use crate::metric::MetricRead;
+use crate::output::{Human, Printer, Spinner};
+use crate::project::{self, Project};
+
+#[derive(Debug, Args)]
+#[command(
+    after_long_help = "Checks: git_repo, identity, config_found, config_valid, targets, protected,
+program, branch, clean_tree, eval_runs, metric_found, constraints_found, runtime, ledger,
+loop_lock, state_ignored, skill_installed.
+
+Examples:
+  autoresearch doctor              everything, running the eval once (killed at the budget)
+  autoresearch doctor --no-eval    only the fast checks
+  autoresearch doctor --json | jq '.data.checks[] | select(.status != \"pass\")'"
+)]
+pub struct DoctorArgs {
+    /// Skip running the eval (the eval_runs, metric_found, constraints_found and runtime checks).
+    #[arg(long)]
+    pub no_eval: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+    /// What to do about a warning or a failure, literally; null when there is nothing to do.
+    pub suggestion: Option<String>,
+    /// The error code a failure stands for (exit 2 for setup, `eval_failed` for the eval).
+    #[serde(skip)]
+    code: Option<Code>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoctorOutput {
+    pub root: Option<String>,
+    /// No check failed.
+    pub ok: bool,
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub checks: Vec<Check>,
+    /// The one next thing to do.
+    pub next: String,
+}
+
+impl super::Output for DoctorOutput {
+    fn failure(&self) -> Option<AppError> {
+        let fails: Vec<&Check> = self
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Fail)
+            .collect();
+        let first = fails.first()?;
+        let ids: Vec<&str> = fails.iter().map(|c| c.id).collect();
+        // A setup failure outranks an eval failure: fixing it comes first, and retrying cannot.
+        let setup = fails
+            .iter()
+            .find(|c| c.code.is_some_and(|code| code.exit_code() == 2));
+        let lead = setup.unwrap_or(first);
+        let code = match setup {
+            Some(c) => c.code.unwrap_or(Code::ConfigInvalid),
+            None => Code::EvalFailed,
+        };
+        Some(AppError::new(
+            code,
+            format!(
+                "{} of {} checks failed ({}): {}",
+                fails.len(),
+                self.checks.len(),
+                ids.join(", "),
+                lead.message
+            ),
+            lead.suggestion
+                .clone()
+                .unwrap_or_else(|| "Run `autoresearch doctor --human` to see every check.".into()),
+        ))
+    }
+}
+
+/// The checks collected so far.
+#[derive(Default)]
+struct Report {
+    checks: Vec<Check>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        id: &'static str,
+        status: CheckStatus,
+        message: impl Into<String>,
+    ) -> &mut Check {
+        self.checks.push(Check {
+            id,
+            status,
+            message: message.into(),
+            suggestion: None,
+            code: None,
+        });
+        self.checks.last_mut().expect("just pushed")
+    }
+    fn pass(&mut self, id: &'static str, message: impl Into<String>) {
+        self.add(id, CheckStatus::Pass, message);
+    }
+    fn skip(&mut self, id: &'static str, message: impl Into<String>) {
+        self.add(id, CheckStatus::Skip, message);
+    }
+    fn warn(
+        &mut self,
+        id: &'static str,
+        message: impl Into<String>,
+        suggestion: impl Into<String>,
+    ) {
+        self.add(id, CheckStatus::Warn, message).suggestion = Some(suggestion.into());
+    }
+    fn fail(
+        &mut self,
+        id: &'static str,
+        code: Code,
+        message: impl Into<String>,
+        suggestion: impl Into<String>,
+    ) {
+        let c = self.add(id, CheckStatus::Fail, message);
+        c.suggestion = Some(suggestion.into());
+        c.code = Some(code);
+    }
+    fn fail_with(&mut self, id: &'static str, e: &AppError) {
+        self.fail(id, e.code, e.message.clone(), e.suggestion.clone());
+    }
+}
+
+const CONFIG_CHECKS: &[&str] = &["targets", "protected", "branch", "clean_tree"];
+const EVAL_CHECKS: &[&str] = &["eval_runs", "metric_found", "constraints_found", "runtime"];
+const STATE_CHECKS: &[&str] = &["ledger", "loop_lock", "state_ignored"];
+
+pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
+    // The eval runs in its own process group: without the handler, Ctrl-C would kill us and
+    // orphan it.
+    crate::eval::install_interrupt_handler();
+    let mut r = Report::default();
+    let project = match ctx.project() {
+        Ok(p) => {
+            r.pass(
+                "git_repo",
+                format!("git repository at `{}`", p.root.display()),
+            );
+            p
+        }
+        Err(e) => {
+            r.fail_with("git_repo", &e);
+            for id in ["identity", "config_found", "config_valid", "program"]
+                .iter()
+                .chain(CONFIG_CHECKS)
+                .chain(EVAL_CHECKS)
+                .chain(STATE_CHECKS)
+            {
+                r.skip(id, "needs a git repository");
+            }
+            skill_check(&mut r, None);
+            return Ok(finish(r, None, false));
+        }
+    };
+    identity_check(&mut r, &project);
+    let config = config_checks(&mut r, &project);
+    program_check(&mut r, &project);
+    let ledger = Ledger::new(
+        &project.state_dir(),
+        config
+            .as_ref()
+            .map_or(Direction::Lower, |c| c.metric_direction),
+        config
+            .as_ref()
+            .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
+    );
+    let summary = ledger.summary();
+    let mut has_baseline = false;
+    match &config {
+        Some(cfg) => {
+            targets_check(&mut r, &project, cfg);
+            protected_check(&mut r, &project, cfg);
+            let branch = branch_check(&mut r, &project, cfg);
+            has_baseline = match (&summary, &branch) {
+                (Ok(s), Some(b)) => s.scope(Some(b)).baseline.is_some(),
+                _ => false,
+            };
+            clean_tree_check(&mut r, &project, cfg, has_baseline);
+            if args.no_eval {
+                for id in EVAL_CHECKS {
+                    r.skip(id, "skipped (--no-eval)");
+                }
+            } else {
+                eval_checks(&mut r, &project, cfg)?;
+            }
+        }
+        None => {
+            for id in CONFIG_CHECKS.iter().chain(EVAL_CHECKS) {
+                r.skip(id, "needs a valid `autoresearch.toml`");
+            }
+        }
+    }
+    ledger_check(&mut r, &ledger, summary);
+    loop_check(&mut r, &project);
+    state_ignored_check(&mut r, &project);
+    skill_check(&mut r, Some(&project));
+    let out = finish(r, Some(&project), has_baseline);
+    hints(ctx, &out, has_baseline);
+    Ok(out)
+}
+
+/// Coaching for an agent that reads only envelopes: what to fix first, then the next step of
+/// the loop once nothing fails (warnings do not block a night).
+fn hints(ctx: &Ctx, out: &DoctorOutput, has_baseline: bool) {
+    let suggestions = |s: CheckStatus| {
+        out.checks
+            .iter()
+            .filter(move |c| c.status == s)
+            .filter_map(|c| c.suggestion.clone())
+    };
+    for s in suggestions(CheckStatus::Fail) {
+        ctx.hint(s);
+    }
+    if out.failed == 0 {
+        if has_baseline {
+            ctx.hint("Ready. Edit the target file with one idea, then run `autoresearch run -m \"<what and why>\"`.");
+        } else {
+            ctx.hint(
+                "Ready. Run `autoresearch run -m \"baseline\"` to measure the unchanged code.",
+            );
+        }
+    }
+    for s in suggestions(CheckStatus::Warn) {
+        ctx.hint(s);
+    }
+}
+
+fn finish(r: Report, project: Option<&Project>, has_baseline: bool) -> DoctorOutput {
+    let count = |s: CheckStatus| r.checks.iter().filter(|c| c.status == s).count();
+    let first = |s: CheckStatus| {
+        r.checks
+            .iter()
+            .find(|c| c.status == s && c.suggestion.is_some())
+            .and_then(|c| c.suggestion.clone())
+    };
+    let next = first(CheckStatus::Fail)
+        .or_else(|| first(CheckStatus::Warn))
+        .unwrap_or_else(|| {
+            if has_baseline {
+                "Edit the target file with one idea, then run `autoresearch run -m \"<what and why>\"`.".to_string()
+            } else {
+                "Run `autoresearch run -m \"baseline\"` to measure the unchanged code.".to_string()
+            }
+        });
+    DoctorOutput {
+        root: project.map(|p| p.root.display().to_string()),
+        ok: count(CheckStatus::Fail) == 0,
+        passed: count(CheckStatus::Pass),
+        warned: count(CheckStatus::Warn),
+        failed: count(CheckStatus::Fail),
+        skipped: count(CheckStatus::Skip),
+        next,
+        checks: r.checks,
+    }
+}
+
+fn identity_check(r: &mut Report, project: &Project) {
+    let source = git::identity_source(&project.repo);
+    let sig = git::signature(&project.repo);
+    let who = format!(
+        "{} <{}>",
+        sig.name().unwrap_or("?"),
+        sig.email().unwrap_or("?")
+    );
+    if source == "git config" {
+        r.pass("identity", format!("commits by {who} (git config)"));
+    } else if source.starts_with("GIT_AUTHOR") {
+        r.pass("identity", format!("commits by {who} ({source})"));
+    } else {
+        r.warn(
+            "identity",
+            format!("no git identity configured: experiment commits will be by {who}"),
+            "Set one with `git config user.name \"Your Name\" && git config user.email you@example.com` (optional).",
+        );
+    }
+}
+
+/// config_found and config_valid; the config when it loads.
+fn config_checks(r: &mut Report, project: &Project) -> Option<Config> {
+    let path = project.config_path();
+    if !path.is_file() {
+        r.fail_with("config_found", &AppError::not_initialized(&project.root));
+        r.skip("config_valid", "no config to validate");
+        return None;
+    }
+    r.pass("config_found", format!("`{}`", path.display()));
+    match project.load_config() {
+        Ok((cfg, warnings)) if warnings.is_empty() => {
+            r.pass(
+                "config_valid",
+                format!(
+                    "metric `{}` ({} is better), budget {}",
+                    cfg.metric_name,
+                    cfg.metric_direction.as_str(),
+                    config::format_duration(cfg.time_budget)
+                ),
+            );
+            Some(cfg)
+        }
+        Ok((cfg, warnings)) => {
+            r.warn(
+                "config_valid",
+                warnings.join("; "),
+                format!(
+                    "Remove or rename the unknown keys in `{}` (`autoresearch agent-info` lists the known ones).",
+                    config::FILE_NAME
+                ),
+            );
+            Some(cfg)
+        }
+        Err(e) => {
+            r.fail_with("config_valid", &e);
+            None
+        }
+    }
+}
+
+fn program_check(r: &mut Report, project: &Project) {
+    let path = project.program_path();
+    match std::fs::read_to_string(&path) {
+        Err(_) => r.warn(
+            "program",
+            format!(
+                "no `{}`: the agent has no research direction to follow",
+                project::PROGRAM_FILE
+            ),
+            format!(
+                "Write `{}` at the project root: the goal, ideas to try, constraints.",
+                project::PROGRAM_FILE
+            ),
+        ),
+        Ok(text) if text.contains("- <idea>") => r.warn(
+            "program",
+            format!("`{}` is still the template", project::PROGRAM_FILE),
+            format!(
+                "Fill in `{}`: replace the lines in angle brackets with your goal and ideas.",
+                project::PROGRAM_FILE
+            ),
+        ),
+        Ok(_) => r.pass("program", format!("`{}`", project::PROGRAM_FILE)),
+    }
+}
+
+fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
+    let mut missing = Vec::new();
+    let mut untracked = Vec::new();
+    for t in &cfg.target_files {
+        if project.root.join(t).symlink_metadata().is_err() {
+            missing.push(t.as_str());
+        } else if !git::in_head(&project.repo, t) {
+            untracked.push(t.as_str());
+        }
+    }
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !missing.is_empty() {
+        r.fail(
+            "targets",
+            Code::ConfigInvalid,
+            format!("target file(s) {} do not exist", list(&missing)),
+            format!(
+                "Create them, or fix `target_file` in `{}`.",
+                config::FILE_NAME
+            ),
+        );
+    } else if !untracked.is_empty() {
+        r.fail(
+            "targets",
+            Code::DirtyTree,
+            format!(
+                "target file(s) {} are not committed: a baseline measures HEAD",
+                list(&untracked)
+            ),
+            format!(
+                "Commit them: `git add {} && git commit -m \"add target\"`.",
+                untracked.join(" ")
+            ),
+        );
+    } else {
+        let all: Vec<&str> = cfg.target_files.iter().map(String::as_str).collect();
+        let verb = if all.len() == 1 {
+            "exists and is"
+        } else {
+            "exist and are"
+        };
+        r.pass("targets", format!("{} {verb} committed", list(&all)));
+    }
+}
+
+fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
+    if cfg.protected.is_empty() {
+        r.skip("protected", "no protected files configured");
+        return;
+    }
+    let missing: Vec<&str> = cfg
+        .protected
+        .iter()
+        .filter(|p| project.root.join(p).symlink_metadata().is_err())
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        r.pass(
+            "protected",
+            format!("{} protected file(s) exist", cfg.protected.len()),
+        );
+    } else {
+        r.warn(
+            "protected",
+            format!("protected file(s) do not exist: {}", missing.join(", ")),
+            format!(
+                "Fix the paths in `protected` in `{}` (a typo protects nothing).",
+                config::FILE_NAME
+            ),
+        );
+    }
+}
+
+/// Returns the branch experiments will run on, when the check passes. The rule is `run`'s own.
+fn branch_check(r: &mut Report, project: &Project, cfg: &Config) -> Option<String> {
+    let repo = &project.repo;
+    if let Err(e) = git::head_commit(repo) {
+        r.fail_with("branch", &e);
+        return None;
+    }
+    match engine::experiment_branch(repo, cfg) {
+        Ok((b, false)) => {
+            r.pass("branch", format!("on the experiment branch `{b}`"));
+            Some(b)
+        }
+        Ok((b, true)) => {
+            let here = git::current_branch(repo)
+                .map_or_else(|| "a detached HEAD".into(), |c| format!("`{c}`"));
+            r.pass(
+                "branch",
+                format!("`{b}` does not exist yet: the first `autoresearch run` creates it at HEAD (now {here})"),
+            );
+            Some(b)
+        }
+        Err(e) => {
+            r.fail_with("branch", &e);
+            None
+        }
+    }
+}
+
+/// What `run` would say about the work tree now, by `run`'s own rules.
+fn clean_tree_check(r: &mut Report, project: &Project, cfg: &Config, has_baseline: bool) {
+    let changed = match engine::changes(&project.repo, cfg) {
+        Ok(c) => c,
+        Err(e) => return r.fail_with("clean_tree", &e),
+    };
+    if changed.is_empty() {
+        return r.pass("clean_tree", "no tracked file is modified");
+    }
+    match engine::check_scope(cfg, &changed, true) {
+        Err(e) => r.fail_with("clean_tree", &e),
+        Ok(_) if !has_baseline => r.warn(
+            "clean_tree",
+            format!(
+                "{} is modified, but the first run is the baseline and measures HEAD as committed",
+                changed
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "Run `git stash`, then `autoresearch run -m \"baseline\"`, then `git stash pop`.",
+        ),
+        Ok(_) => r.pass(
+            "clean_tree",
+            format!(
+                "only {} is modified: the next run evaluates it",
+                changed
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    }
+}
+
+/// eval_runs, metric_found, constraints_found and runtime, from one evaluation.
+fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
+    project.ensure_state_dir()?;
+    let log_path = project.runs_dir().join("doctor.log");
+    let log = project.rel(&log_path);
+    let mut spinner = Spinner::new();
+    let measured = engine::measure(cfg, &project.root, &log_path, None, 1, &mut |p| match p {
+        Progress::Eval { budget, .. } => spinner.start("doctor: running the eval".into(), budget),
+        Progress::Tick { elapsed, line } => spinner.tick(elapsed, line),
+    });
+    spinner.finish();
+    let m = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            r.fail("eval_runs", Code::EvalFailed, e.message, e.suggestion);
+            for id in &EVAL_CHECKS[1..] {
+                r.skip(id, "the eval did not start");
+            }
+            return Ok(());
+        }
+    };
+    if m.interrupted {
+        return Err(AppError::new(
+            Code::Interrupted,
+            "Interrupted while the doctor ran the eval; the eval was stopped.",
+            "Run `autoresearch doctor` again, or `autoresearch doctor --no-eval` for the fast checks.",
+        ));
+    }
+    let secs = m.duration.as_secs_f64();
+    let budget = config::format_duration(cfg.time_budget);
+    let run_it = format!(
+        "Run `{}` at the project root yourself and fix what it reports; its output is in `{log}`.",
+        cfg.eval_command
+    );
+    if m.timed_out {
+        r.fail(
+            "eval_runs",
+            Code::EvalFailed,
+            format!("`{}` did not finish within the {budget} budget and was stopped", cfg.eval_command),
+            format!(
+                "Make the eval finish within `time_budget` ({budget}), or raise `time_budget` in `{}`; its output is in `{log}`.",
+                config::FILE_NAME
+            ),
+        );
+        r.skip("metric_found", "the eval did not finish");
+        r.skip("constraints_found", "the eval did not finish");
+        r.fail(
+            "runtime",
+            Code::EvalFailed,
+            format!("over the {budget} budget"),
+            format!(
+                "Raise `time_budget` in `{}` or make the eval cheaper.",
+                config::FILE_NAME
+            ),
+        );
+        return Ok(());
+    }
+    match (m.exit_code, m.signal) {
+        (Some(0), _) if m.leaked => r.warn(
+            "eval_runs",
+            format!("exited 0 in {secs:.2}s but left processes running (they were killed)"),
+            "Make the eval wait for its children (e.g. `wait` in sh) so one run cannot disturb the next.",
+        ),
+        (Some(0), _) => r.pass("eval_runs", format!("`{}` exited 0 in {secs:.2}s", cfg.eval_command)),
+        (Some(code), _) => r.fail(
+            "eval_runs",
+            Code::EvalFailed,
+            format!("`{}` exited with code {code}", cfg.eval_command),
+            run_it.clone(),
+        ),
+        (None, sig) => r.fail(
+            "eval_runs",
+            Code::EvalFailed,
+            format!(
+                "`{}` was killed by signal {}",
+                cfg.eval_command,
+                sig.map_or_else(|| "?".into(), |s| s.to_string())
+            ),
+            run_it.clone(),
+        ),
+    }
+    let name = &cfg.metric_name;
+    match m.primary() {
+        MetricRead::Found(v) => r.pass("metric_found", format!("`{name}` = {v}")),
+        MetricRead::NonFinite => r.fail(
+            "metric_found",
+            Code::EvalFailed,
+            format!("`{name}` is not a finite number (nan, inf or an overflow)"),
+            format!("Fix the eval so `{name}` is a finite number; its output is in `{log}`."),
+        ),
+        MetricRead::Missing => r.fail(
+            "metric_found",
+            Code::EvalFailed,
+            format!("no `{name}` in the eval's output"),
+            format!(
+                "Make the eval print `{name}: <number>` (or `{name}=<number>`, or a JSON line {{\"{name}\": <number>}}); its output is in `{log}`."
+            ),
+        ),
+    }
+    constraints_check(r, cfg, &m, &log);
+    let share = secs / cfg.time_budget.as_secs_f64();
+    let of = format!("{secs:.2}s of the {budget} budget ({:.0}%)", share * 100.0);
+    if share > 0.8 {
+        r.warn(
+            "runtime",
+            format!("{of}: a slightly slower experiment will time out"),
+            format!(
+                "Raise `time_budget` in `{}` to leave headroom (e.g. 1.5× the usual run), or make the eval cheaper.",
+                config::FILE_NAME
+            ),
+        );
+    } else {
+        r.pass("runtime", of);
+    }
+    Ok(())
+}
+
+fn constraints_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
+    if cfg.constraints.is_empty() {
+        r.skip("constraints_found", "no constraints configured");
+        return;
+    }
+    let mut unread = Vec::new();
+    let mut violated = Vec::new();
+    let mut read = Vec::new();
+    for c in &cfg.constraints {
+        match m.secondary(&c.metric) {
+            MetricRead::Found(v) => {
+                read.push(format!("{}={v}", c.metric));
+                if !c.op.holds(v, c.value) {
+                    violated.push(format!("`{}` ({} = {v})", c.text, c.metric));
+                }
+            }
+            MetricRead::NonFinite => unread.push(format!("`{}` (non-finite)", c.metric)),
+            MetricRead::Missing => unread.push(format!("`{}` (not found)", c.metric)),
+        }
+    }
+    if !unread.is_empty() {
+        r.fail(
+            "constraints_found",
+            Code::EvalFailed,
+            format!("constraint metrics not read: {}", unread.join(", ")),
+            format!(
+                "Make the eval print each constraint metric as `<name>: <number>`; its output is in `{log}`."
+            ),
+        );
+    } else if !violated.is_empty() {
+        r.warn(
+            "constraints_found",
+            format!("the current code violates {}", violated.join(", ")),
+            format!(
+                "Check the constraints in `{}`: every experiment that violates one is discarded.",
+                config::FILE_NAME
+            ),
+        );
+    } else {
+        r.pass("constraints_found", read.join(", "));
+    }
+}
+
+fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<crate::ledger::Summary>) {
+    let s = match summary {
+        Ok(s) => s,
+        Err(e) => return r.fail_with("ledger", &e),
+    };
+    if !ledger.path.exists() {
+        r.pass("ledger", "no experiments yet");
+        return;
+    }
+    let mut problems = Vec::new();
+    if s.torn_tail.is_some() {
+        problems.push(
+            "a torn last line (the next write moves it to `experiments.jsonl.torn`)".to_string(),
+        );
+    }
+    if s.bad_count > 0 {
+        let lines: Vec<String> = s.bad_lines.iter().map(u64::to_string).collect();
+        problems.push(format!(
+            "{} line(s) that do not parse (line {})",
+            s.bad_count,
+            lines.join(", ")
+        ));
+    }
+    if s.out_of_order > 0 {
+        problems.push(format!(
+            "{} record(s) whose run number repeats or goes backwards",
+            s.out_of_order
+        ));
+    }
+    if problems.is_empty() {
+        r.pass("ledger", format!("{} record(s), healthy", s.valid));
+    } else {
+        r.warn(
+            "ledger",
+            format!("{} record(s); {}", s.valid, problems.join("; ")),
+            "Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.",
+        );
+    }
+}
+
+fn loop_check(r: &mut Report, project: &Project) {
+    match loopfile::read(&project.loop_path()) {
+        None => r.pass("loop_lock", "no loop has run yet"),
+        Some(l) if l.stale() => r.warn(
+            "loop_lock",
+            format!(
+                "stale: process {} stopped during a step; the next `autoresearch run` takes the loop over",
+                l.pid
+            ),
+            "Nothing to do: the next `autoresearch run` takes it over (with a warning).",
+        ),
+        Some(l) if l.running() => r.warn(
+            "loop_lock",
+            format!(
+                "a `run` is in progress (pid {} on `{}`, iteration {}): the doctor's eval competed with it",
+                l.pid, l.host, l.iteration
+            ),
+            "Run `autoresearch doctor` again when the loop is idle (`autoresearch status` shows it).",
+        ),
+        Some(l) => r.pass("loop_lock", format!("idle after iteration {}", l.iteration)),
+    }
+}
+
+fn state_ignored_check(r: &mut Report, project: &Project) {
+    let dir = project.state_dir();
+    if project.main_root != project.root {
+        r.pass(
+            "state_ignored",
+            format!("`{}` is in the main worktree", dir.display()),
+        );
+        return;
+    }
+    let probe = format!("{}/experiments.jsonl", project::STATE_DIR);
+    if git::in_head(&project.repo, &probe) {
+        r.fail(
+            "state_ignored",
+            Code::DirtyTree,
+            "`.autoresearch/` is committed: every ledger write would dirty the tree",
+            "Untrack it: `git rm -r --cached .autoresearch && git commit -m \"untrack autoresearch state\"`.",
+        );
+    } else if !dir.exists() {
+        r.pass(
+            "state_ignored",
+            "`.autoresearch/` will be created, ignoring itself",
+        );
+    } else if project
+        .repo
+        .is_path_ignored(Path::new(&probe))
+        .unwrap_or(false)
+    {
+        r.pass("state_ignored", "`.autoresearch/` is ignored by git");
+    } else {
+        r.warn(
+            "state_ignored",
+            "`.autoresearch/` is not ignored by git: `git add -A` would commit the ledger",
+            "Restore its ignore file: `printf '*\\n' > .autoresearch/.gitignore`.",
+        );
+    }
+}
+
+/// Where agents read skills (project root and home); see `autoresearch install`.
+fn skill_dirs(project: Option<&Project>) -> Vec<PathBuf> {
+    const AGENT_DIRS: &[&str] = &[
+        ".claude",
+        ".agents",
+        ".gemini",
+        ".opencode",
+        ".github",
+        ".cursor",
+        ".windsurf",
+    ];
+    let mut bases: Vec<(PathBuf, bool)> = Vec::new();
+    if let Some(p) = project {
+        bases.push((p.root.clone(), false));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let claude_home = std::env::var_os("CLAUDE_CONFIG_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    if let Some(h) = &home {
+        bases.push((h.clone(), true));
+    }
+    let mut out = Vec::new();
+    for (base, is_home) in &bases {
+        for d in AGENT_DIRS {
+            // `CLAUDE_CONFIG_DIR` replaces `~/.claude` (user skills in `$CLAUDE_CONFIG_DIR/skills`).
+            if *is_home && *d == ".claude" && claude_home.is_some() {
+                continue;
+            }
+            out.push(base.join(d).join("skills").join("autoresearch"));
+        }
+    }
+    if let Some(c) = claude_home {
+        out.push(c.join("skills").join("autoresearch"));
+    }
+    out
+}
+
+fn skill_check(r: &mut Report, project: Option<&Project>) {
+    let found: Vec<PathBuf> = skill_dirs(project)
+        .into_iter()
+        .filter(|d| d.join("SKILL.md").is_file())
+        .collect();
+    if found.is_empty() {
+        r.warn(
+            "skill_installed",
+            "no agent has the autoresearch skill installed",
+            "Run `autoresearch install all` to teach your coding agents the loop.",
+        );
+    } else {
+        let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+        r.pass(
+            "skill_installed",
+            format!("installed at {}", list.join(", ")),
+        );
+    }
+}
+
+impl Human for DoctorOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        let title = p.paint.bold("autoresearch doctor");
+        p.line(match &self.root {
+            Some(root) => format!("{title}  {root}"),
+            None => title,
+        })?;
+        let width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        for c in &self.checks {
+            let mark = match c.status {
+                CheckStatus::Pass => p.paint.green("✓"),
+                CheckStatus::Warn => p.paint.yellow("!"),
+                CheckStatus::Fail => p.paint.red("✗"),
+                CheckStatus::Skip => p.paint.dim("-"),
+            };
+            let id = format!("{:<width$}", c.id);
+            p.line(format!("  {mark} {id}  {}", c.message))?;
+            if matches!(c.status, CheckStatus::Warn | CheckStatus::Fail)
+                && let Some(s) = &c.suggestion
+            {
+                p.line(format!("    {:<width$}  {} {s}", "", p.paint.dim("→")))?;
+            }
+        }
+        p.line("")?;
+        p.line(format!(
+            "{} passed, {} warning(s), {} failed, {} skipped",
+            self.passed, self.warned, self.failed, self.skipped
+        ))?;
+        p.line(format!("{} {}", p.paint.bold("Next:"), self.next))
+    }
+}

@@ -1,0 +1,189 @@
+//! `autoresearch run`: one experiment step (CONTRACT §7) — commit the target change, evaluate it
+//! under the budget, keep or revert, record. The step itself lives in `engine`; this file is
+//! the command line, the spinner and the views. The `reason` strings and flags are listed in
+//! the `engine` module header.
+//!
+//! Exit codes: 0 whatever the experiment's outcome (kept, discarded, crash, timeout are data);
+//! 2 when the step is refused before anything is committed (`wrong_branch`, `out_of_scope`,
+//! `protected_changed`, `no_changes`, `dirty_tree`, `config_invalid`...); 1 for `loop_running`,
+//! `git_error`, `io_error`, `lock_timeout`, and for `interrupted`: Ctrl-C stops the eval, the
+//! run is recorded as a crash and reverted, and the error envelope still carries it in `data`.
+
+use clap::Args;
+
+use crate::ctx::Ctx;
+use crate::engine::{self, Progress, RunOutput, StepOptions};
+use crate::error::{AppError, Code, Result};
+use crate::ledger::Status;
+use crate::output::{Human, Printer, Spinner};
+
+use super::record::{clean_summary, fmt_delta, fmt_metric, read_summary};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "What it does:
+  1. takes the loop lock (one `run` at a time; a dead holder is taken over)
+  2. checks the branch (creates the configured one at HEAD if it does not exist)
+  3. with no baseline on this branch, evaluates HEAD as the baseline
+  4. otherwise refuses changes outside the target or to protected files
+  5. commits the target change as `autoresearch #<run>: <summary>`
+  6. runs the eval `repeats` times under the time budget (whole process group, stdin /dev/null)
+  7. decides: timeout, crash, discarded, or kept (the median must beat the best)
+  8. reverts a run that is not kept (the commit stays at refs/autoresearch/runs/<run>)
+  9. records it in .autoresearch/experiments.jsonl
+
+Examples:
+  autoresearch run -m \"baseline\"
+  autoresearch run -m \"halve the learning rate: loss plateaus early\"
+  git diff | autoresearch run --summary-file -
+  autoresearch run --allow-empty --repeat 5 -m \"measure noise\"
+  autoresearch run --baseline -m \"new GPU driver\"")]
+pub struct RunArgs {
+    /// What was tried and why (becomes the commit message and the ledger summary).
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "TEXT",
+        conflicts_with = "summary_file"
+    )]
+    pub summary: Option<String>,
+    /// Read the summary from a file, or from stdin with `-`.
+    #[arg(long, value_name = "PATH|-")]
+    pub summary_file: Option<String>,
+    /// Evaluations for this run (overrides `repeats`); the metric is their median.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: Option<u32>,
+    /// Evaluate HEAD even though the target has no changes (e.g. to measure noise).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Do not revert a run that is not kept; leave the commit on the branch.
+    #[arg(long)]
+    pub no_revert: bool,
+    /// Record a new baseline on the current commit (e.g. after the hardware changed).
+    #[arg(long)]
+    pub baseline: bool,
+    /// Lines of output returned in `log_tail` when the run crashes or times out.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub tail: usize,
+}
+
+impl super::Output for RunOutput {
+    fn failure(&self) -> Option<AppError> {
+        self.interrupted().then(|| {
+            AppError::new(
+                Code::Interrupted,
+                format!(
+                    "Interrupted: run #{} was stopped, recorded as a crash{}.",
+                    self.run,
+                    if self.reverted { " and reverted" } else { "" }
+                ),
+                "Run `autoresearch run` again when you are ready.",
+            )
+        })
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
+    // Before anything else: from here on Ctrl-C stops the eval's group instead of killing us
+    // and orphaning it.
+    crate::eval::install_interrupt_handler();
+    let loaded = ctx.load()?;
+    let raw = read_summary(args.summary.as_deref(), args.summary_file.as_deref())?;
+    let summary = clean_summary(ctx, &raw);
+    if summary.is_empty() && !args.baseline {
+        ctx.warn("No summary given: pass `-m \"<what was tried and why>\"` so the ledger says what each run was.");
+    }
+    let opts = StepOptions {
+        summary,
+        repeats: args.repeat,
+        allow_empty: args.allow_empty,
+        no_revert: args.no_revert,
+        baseline: args.baseline,
+        tail: args.tail,
+    };
+    let mut spinner = Spinner::new();
+    let out = engine::step(ctx, &loaded, &opts, &mut |p| match p {
+        Progress::Eval {
+            run,
+            sample,
+            samples,
+            budget,
+        } => {
+            let run = run.map_or_else(String::new, |r| format!(" #{r}"));
+            let label = if samples > 1 {
+                format!("run{run} sample {sample}/{samples}")
+            } else {
+                format!("run{run}")
+            };
+            spinner.start(label, budget);
+        }
+        Progress::Tick { elapsed, line } => spinner.tick(elapsed, line),
+    });
+    spinner.finish();
+    out
+}
+
+impl Human for RunOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        let status = super::paint_status(&p.paint, self.status);
+        let metric = self.metric.map_or_else(|| "—".to_string(), fmt_metric);
+        let delta = self
+            .delta
+            .map(|d| format!("  (Δ {})", fmt_delta(d)))
+            .unwrap_or_default();
+        p.line(format!("run #{} {status} {metric}{delta}", self.run))?;
+        const W: usize = 8;
+        if !self.summary.is_empty() {
+            p.kv("summary", W, &self.summary)?;
+        }
+        if let Some(r) = &self.reason {
+            p.kv("reason", W, r)?;
+        }
+        if !self.samples.is_empty() {
+            let s: Vec<String> = self.samples.iter().map(|v| fmt_metric(*v)).collect();
+            p.kv("samples", W, format!("{} (median decides)", s.join(", ")))?;
+        }
+        if !self.metrics.is_empty() {
+            let m: Vec<String> = self
+                .metrics
+                .iter()
+                .map(|(k, v)| format!("{k}={}", fmt_metric(*v)))
+                .collect();
+            p.kv("metrics", W, m.join("  "))?;
+        }
+        if let Some(b) = &self.best_after {
+            p.kv(
+                "best",
+                W,
+                format!(
+                    "#{} {}",
+                    b.run,
+                    b.metric.map_or_else(|| "—".into(), fmt_metric)
+                ),
+            )?;
+        }
+        if let Some(c) = &self.commit {
+            let short = &c[..c.len().min(10)];
+            let note = match (self.reverted, self.status) {
+                (true, _) => " (reverted; kept at refs/autoresearch/runs/)",
+                (false, Status::Kept) => " (on the branch)",
+                _ => "",
+            };
+            p.kv("commit", W, format!("{short}{note}"))?;
+        }
+        if let Some(d) = self.duration_s {
+            p.kv("time", W, format!("{d:.2}s"))?;
+        }
+        if !self.flags.is_empty() {
+            let flags = p.paint.yellow(&self.flags.join(", "));
+            p.kv("flags", W, flags)?;
+        }
+        p.kv("log", W, &self.log)?;
+        if let Some(tail) = self.log_tail.as_deref().filter(|t| !t.is_empty()) {
+            p.line(p.paint.dim("--- last lines of the output ---"))?;
+            for l in tail.lines() {
+                p.line(format!("  {l}"))?;
+            }
+        }
+        Ok(())
+    }
+}

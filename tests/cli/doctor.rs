@@ -1,0 +1,289 @@
+//! `autoresearch doctor`: the checklist, its exit codes, and a bounded eval.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const IDS: [&str; 17] = [
+    "git_repo",
+    "identity",
+    "config_found",
+    "config_valid",
+    "program",
+    "targets",
+    "protected",
+    "branch",
+    "clean_tree",
+    "eval_runs",
+    "metric_found",
+    "constraints_found",
+    "runtime",
+    "ledger",
+    "loop_lock",
+    "state_ignored",
+    "skill_installed",
+];
+
+/// An initialized sandbox with a real program.md, committed.
+fn healthy() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.write("program.md", "# Research program\n\nMake `score` lower.\n");
+    sb.commit_all("program");
+    sb
+}
+
+fn checks(v: &Value) -> Vec<(String, String)> {
+    v["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn status_of(v: &Value, id: &str) -> String {
+    checks(v)
+        .into_iter()
+        .find(|(i, _)| i == id)
+        .unwrap_or_else(|| panic!("no check {id}: {v}"))
+        .1
+}
+
+/// Replace the config's eval command and budget, and commit.
+fn set_eval(sb: &Sandbox, eval: &str, budget: &str) {
+    let text = sb.read("autoresearch.toml");
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("eval_command") {
+            out.push_str(&format!(
+                "eval_command = {}\n",
+                serde_json::to_string(eval).unwrap()
+            ));
+        } else if line.starts_with("kill_grace") {
+            continue;
+        } else if line.starts_with("time_budget") {
+            out.push_str(&format!(
+                "time_budget = \"{budget}\"\nkill_grace = \"1s\"\n"
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    sb.write("autoresearch.toml", &out);
+    sb.commit_all("eval");
+}
+
+#[test]
+fn a_healthy_project_passes_with_every_check() {
+    let sb = healthy();
+    sb.write(
+        ".claude/skills/autoresearch/SKILL.md",
+        "---\nname: autoresearch\n---\n",
+    );
+    sb.commit_all("skill");
+    let out = sb.run(&["--json", "doctor"]);
+    let d = out.ok();
+    let v = out.json();
+    let got: Vec<String> = checks(&v).into_iter().map(|c| c.0).collect();
+    assert_eq!(got, IDS);
+    assert!(got.len() >= 14);
+    for c in d["checks"].as_array().unwrap() {
+        assert_eq!(keys(c), ["id", "status", "message", "suggestion"]);
+        let s = c["status"].as_str().unwrap();
+        assert!(["pass", "warn", "skip"].contains(&s), "{c}");
+        assert!(!c["message"].as_str().unwrap().is_empty(), "{c}");
+    }
+    assert_eq!(d["ok"], true);
+    assert_eq!(d["failed"], 0);
+    for id in [
+        "eval_runs",
+        "metric_found",
+        "runtime",
+        "skill_installed",
+        "branch",
+        "targets",
+    ] {
+        assert_eq!(status_of(&v, id), "pass", "{id}");
+    }
+    assert!(
+        d["checks"][10]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`score` = 1"),
+        "{d}"
+    );
+    assert!(d["next"].as_str().unwrap().contains("baseline"), "{d}");
+    assert!(sb.path(".autoresearch/runs/doctor.log").exists());
+
+    let out = sb.run(&["--human", "doctor"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("✓ eval_runs"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("Next: "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_hanging_eval_fails_within_budget_and_grace() {
+    let sb = healthy();
+    set_eval(&sb, "trap '' TERM; sleep 1000", "1s");
+    let t = Instant::now();
+    let out = sb.run(&["--json", "doctor"]);
+    let wall = t.elapsed();
+    assert!(wall < Duration::from_secs(5), "{wall:?}");
+    let v = out.err("eval_failed", 1);
+    assert_eq!(status_of(&v, "eval_runs"), "fail");
+    assert_eq!(status_of(&v, "metric_found"), "skip");
+    assert_eq!(v["data"]["ok"], false);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eval_runs"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_missing_metric_or_constraint_metric_fails_the_eval_checks() {
+    let sb = healthy();
+    set_eval(&sb, "echo hello", "10s");
+    let v = sb.run(&["--json", "doctor"]).err("eval_failed", 1);
+    assert_eq!(status_of(&v, "eval_runs"), "pass");
+    assert_eq!(status_of(&v, "metric_found"), "fail");
+
+    set_eval(&sb, "echo 'score: 1'", "10s");
+    let text = sb.read("autoresearch.toml") + "constraints = [\"memory_gb <= 44\"]\n";
+    sb.write("autoresearch.toml", &text);
+    sb.commit_all("constraint");
+    let v = sb.run(&["--json", "doctor"]).err("eval_failed", 1);
+    assert_eq!(status_of(&v, "metric_found"), "pass");
+    assert_eq!(status_of(&v, "constraints_found"), "fail");
+}
+
+#[test]
+fn a_broken_config_exits_2() {
+    let sb = healthy();
+    let text = sb
+        .read("autoresearch.toml")
+        .replace("\"lower\"", "\"sideways\"");
+    sb.write("autoresearch.toml", &text);
+    let v = sb.run(&["--json", "doctor"]).err("config_invalid", 2);
+    assert_eq!(status_of(&v, "config_valid"), "fail");
+    assert_eq!(status_of(&v, "eval_runs"), "skip");
+    assert_eq!(checks(&v).len(), 17);
+
+    let sb = Sandbox::new();
+    let v = sb.run(&["--json", "doctor"]).err("not_initialized", 2);
+    assert_eq!(status_of(&v, "config_found"), "fail");
+    assert_eq!(status_of(&v, "git_repo"), "pass");
+
+    let sb = Sandbox::no_git();
+    let v = sb.run(&["--json", "doctor"]).err("not_git_repo", 2);
+    assert_eq!(checks(&v).len(), 17);
+}
+
+#[test]
+fn setup_problems_outrank_eval_problems() {
+    let sb = healthy();
+    set_eval(&sb, "exit 1", "10s");
+    // A modified file outside the target: `run` would refuse with out_of_scope.
+    sb.write("eval.sh", "echo changed\n");
+    let v = sb.run(&["--json", "doctor"]).err("out_of_scope", 2);
+    assert_eq!(status_of(&v, "clean_tree"), "fail");
+    assert_eq!(status_of(&v, "eval_runs"), "fail");
+}
+
+#[test]
+fn no_eval_skips_the_eval_checks() {
+    let sb = healthy();
+    set_eval(&sb, "sleep 1000", "30s");
+    let t = Instant::now();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).ok();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    for c in v["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        if ["eval_runs", "metric_found", "constraints_found", "runtime"].contains(&id) {
+            assert_eq!(c["status"], "skip", "{id}");
+        }
+    }
+}
+
+#[test]
+fn the_skill_check_looks_in_the_agents_places() {
+    let sb = healthy();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "skill_installed"), "warn");
+    let skill = v["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "skill_installed")
+        .unwrap()
+        .clone();
+    assert!(
+        skill["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("autoresearch install all")
+    );
+
+    // `CLAUDE_CONFIG_DIR` replaces `~/.claude`.
+    let claude = sb.home.join("claude-config");
+    std::fs::create_dir_all(claude.join("skills/autoresearch")).unwrap();
+    std::fs::write(claude.join("skills/autoresearch/SKILL.md"), "x").unwrap();
+    let mut cmd = sb.cmd(&["--json", "doctor", "--no-eval"]);
+    cmd.env("CLAUDE_CONFIG_DIR", &claude);
+    let v = run_cmd(cmd).json();
+    assert_eq!(status_of(&v, "skill_installed"), "pass");
+
+    // A user-level skill for another agent.
+    std::fs::create_dir_all(sb.home.join(".gemini/skills/autoresearch")).unwrap();
+    std::fs::write(sb.home.join(".gemini/skills/autoresearch/SKILL.md"), "x").unwrap();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "skill_installed"), "pass");
+}
+
+#[test]
+fn ledger_and_loop_problems_are_warnings() {
+    let sb = healthy();
+    sb.record("baseline", Some("1"), "b");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let mut text = std::fs::read_to_string(&ledger).unwrap();
+    text.push_str("garbage\n{\"run\":5,\"status\":\"ke");
+    std::fs::write(&ledger, text).unwrap();
+    std::fs::write(
+        sb.path(".autoresearch/loop.json"),
+        r#"{"pid":0,"host":"HOST","started_at":"","iteration":3,"heartbeat_at":"","active":true,"run":1}"#
+            .replace("HOST", &hostname()),
+    )
+    .unwrap();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "ledger"), "warn");
+    assert_eq!(status_of(&v, "loop_lock"), "warn");
+    assert_eq!(v["status"], "success");
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length.
+    unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
