@@ -8,7 +8,7 @@
 //! `config_invalid`, `wrong_branch`, `out_of_scope`...); 1 (`eval_failed`) when only the eval
 //! checks fail. The checks are in `data` either way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Args;
 use serde::Serialize;
@@ -785,57 +785,34 @@ fn state_ignored_check(r: &mut Report, project: &Project) {
     }
 }
 
-/// Where agents read skills (project root and home); see `autoresearch install`.
-fn skill_dirs(project: Option<&Project>) -> Vec<PathBuf> {
-    const AGENT_DIRS: &[&str] = &[
-        ".claude",
-        ".agents",
-        ".gemini",
-        ".opencode",
-        ".github",
-        ".cursor",
-        ".windsurf",
-    ];
-    let mut bases: Vec<(PathBuf, bool)> = Vec::new();
-    if let Some(p) = project {
-        bases.push((p.root.clone(), false));
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let claude_home = std::env::var_os("CLAUDE_CONFIG_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    if let Some(h) = &home {
-        bases.push((h.clone(), true));
-    }
-    let mut out = Vec::new();
-    for (base, is_home) in &bases {
-        for d in AGENT_DIRS {
-            // `CLAUDE_CONFIG_DIR` replaces `~/.claude` (user skills in `$CLAUDE_CONFIG_DIR/skills`).
-            if *is_home && *d == ".claude" && claude_home.is_some() {
-                continue;
-            }
-            out.push(base.join(d).join("skills").join("autoresearch"));
-        }
-    }
-    if let Some(c) = claude_home {
-        out.push(c.join("skills").join("autoresearch"));
-    }
-    out
-}
-
+/// Uses the same inventory as `install` and `status`, so the paths cannot drift.
 fn skill_check(r: &mut Report, project: Option<&Project>) {
-    let found: Vec<PathBuf> = skill_dirs(project)
-        .into_iter()
-        .filter(|d| d.join("SKILL.md").is_file())
-        .collect();
+    let found: Vec<crate::skills::InstalledSkill> =
+        crate::skills::installed(project.map(|p| p.root.as_path()))
+            .into_iter()
+            .filter(|s| s.kind == crate::skills::Kind::Skill)
+            .collect();
     if found.is_empty() {
         r.warn(
             "skill_installed",
             "no agent has the autoresearch skill installed",
             "Run `autoresearch install all` to teach your coding agents the loop.",
         );
+        return;
+    }
+    let list: Vec<String> = found.iter().map(|s| s.path.clone()).collect();
+    if let Some(old) = found.iter().find(|s| s.outdated) {
+        r.warn(
+            "skill_installed",
+            format!(
+                "`{}` was written by autoresearch {}, older than this binary ({})",
+                old.path,
+                old.version.as_deref().unwrap_or("?"),
+                env!("CARGO_PKG_VERSION")
+            ),
+            "Run `autoresearch install all` to update the installed skills (edited copies are kept).",
+        );
     } else {
-        let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
         r.pass(
             "skill_installed",
             format!("installed at {}", list.join(", ")),

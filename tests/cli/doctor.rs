@@ -261,6 +261,25 @@ fn the_skill_check_looks_in_the_agents_places() {
 }
 
 #[test]
+fn the_skill_check_warns_when_an_installed_skill_is_older() {
+    let sb = healthy();
+    sb.run(&["--json", "install", "claude-code"]).ok();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "skill_installed"), "pass");
+    let skill = sb.path(".claude/skills/autoresearch/SKILL.md");
+    let text = std::fs::read_to_string(&skill).unwrap();
+    let old = text.replace(
+        &format!("autoresearch-version: \"{}\"", env!("CARGO_PKG_VERSION")),
+        "autoresearch-version: \"0.0.1\"",
+    );
+    assert_ne!(old, text, "the skill carries a version marker");
+    std::fs::write(&skill, old).unwrap();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "skill_installed"), "warn", "{v}");
+    assert!(v["hints"].to_string().contains("autoresearch install all"));
+}
+
+#[test]
 fn ledger_and_loop_problems_are_warnings() {
     let sb = healthy();
     sb.record("baseline", Some("1"), "b");
