@@ -164,9 +164,9 @@ impl Human for RunOutput {
         if let Some(c) = &self.commit {
             let short = &c[..c.len().min(10)];
             let note = match (self.reverted, self.status) {
-                (true, _) => " (reverted; kept at refs/autoresearch/runs/)",
-                (false, Status::Kept) => " (on the branch)",
-                _ => "",
+                (true, _) => format!(" (reverted; kept at refs/autoresearch/runs/{})", self.run),
+                (false, Status::Kept) => " (on the branch)".to_string(),
+                _ => String::new(),
             };
             p.kv("commit", W, format!("{short}{note}"))?;
         }

@@ -250,6 +250,18 @@ fn baseline_keep_and_discard() {
     let out = sb.run(&["--human", "run", "-m", "less"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with("run #3 kept 0.4"), "{}", out.stdout);
+    set_x(&sb, "0.9");
+    let out = sb.run(&["--human", "run", "-m", "more"]);
+    assert!(
+        out.stdout.starts_with("run #4 discarded 0.9"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("kept at refs/autoresearch/runs/4"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
