@@ -788,23 +788,8 @@ mod tests {
 
     fn scope_with_best(run: u64, best: f64, gains: &[f64]) -> Scope {
         let rec = Record {
-            run,
-            id: String::new(),
-            timestamp: String::new(),
-            status: Status::Baseline,
-            metric: Some(best),
-            metrics: BTreeMap::new(),
-            samples: vec![],
-            delta: None,
-            summary: String::new(),
-            commit: None,
-            parent: None,
-            branch: None,
-            duration_s: None,
-            exit_code: None,
-            reason: None,
-            flags: vec![],
             source: "run".into(),
+            ..Record::blank(run, Status::Baseline, Some(best))
         };
         Scope {
             best: Some(rec.clone()),

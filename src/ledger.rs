@@ -117,6 +117,32 @@ pub struct Record {
     pub source: String,
 }
 
+#[cfg(test)]
+impl Record {
+    /// A record with only the decisive fields set, for unit tests.
+    pub fn blank(run: u64, status: Status, metric: Option<f64>) -> Record {
+        Record {
+            run,
+            id: String::new(),
+            timestamp: String::new(),
+            status,
+            metric,
+            metrics: BTreeMap::new(),
+            samples: vec![],
+            delta: None,
+            summary: String::new(),
+            commit: None,
+            parent: None,
+            branch: None,
+            duration_s: None,
+            exit_code: None,
+            reason: None,
+            flags: vec![],
+            source: String::new(),
+        }
+    }
+}
+
 /// Timestamps are RFC 3339 strings; tolerate epoch milliseconds from other tools. A visitor,
 /// not an untagged enum: untagged buffering was the most expensive part of reading a line.
 fn de_timestamp<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
@@ -1097,23 +1123,12 @@ mod tests {
 
     fn rec(run: u64, status: Status, metric: Option<f64>) -> Record {
         Record {
-            run,
             id: new_id(),
             timestamp: now_timestamp(),
-            status,
-            metric,
-            metrics: BTreeMap::new(),
-            samples: vec![],
-            delta: None,
             summary: format!("run {run}"),
-            commit: None,
-            parent: None,
             branch: Some("autoresearch".into()),
-            duration_s: None,
-            exit_code: None,
-            reason: None,
-            flags: vec![],
             source: "record".into(),
+            ..Record::blank(run, status, metric)
         }
     }
 

@@ -500,25 +500,7 @@ mod tests {
 
     #[test]
     fn ledger_fields_match_the_record_type() {
-        let rec = crate::ledger::Record {
-            run: 0,
-            id: String::new(),
-            timestamp: String::new(),
-            status: crate::ledger::Status::Kept,
-            metric: None,
-            metrics: Default::default(),
-            samples: vec![],
-            delta: None,
-            summary: String::new(),
-            commit: None,
-            parent: None,
-            branch: None,
-            duration_s: None,
-            exit_code: None,
-            reason: None,
-            flags: vec![],
-            source: String::new(),
-        };
+        let rec = crate::ledger::Record::blank(0, crate::ledger::Status::Kept, None);
         let v = serde_json::to_value(&rec).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let listed: Vec<&str> = LEDGER_FIELDS.iter().map(|f| f.0).collect();

@@ -10,7 +10,7 @@ use crate::git::{self, CodeDiff};
 use crate::ledger::{self, Record};
 use crate::output::{Human, Printer};
 
-use super::record::{fmt_delta, fmt_metric};
+use super::record::fmt_metric;
 
 pub const DEFAULT_PATCH_BYTES: usize = 100_000;
 
@@ -141,30 +141,13 @@ impl Human for BestOutput {
             W,
             self.baseline.as_ref().map_or_else(|| "—".into(), line),
         )?;
-        if let Some(imp) = self.improvement {
-            let pct = self
-                .improvement_pct
-                .map(|v| format!(" ({v:.3}%)"))
-                .unwrap_or_default();
-            let text = p.paint.green(&format!("{}{pct}", fmt_delta(imp)));
-            p.kv("improvement", W, text)?;
-        }
+        super::print_improvement(p, W, self.improvement, self.improvement_pct)?;
         if let Some(n) = self.runs_to_best {
             p.kv("runs to best", W, n.to_string())?;
         }
         p.kv("branch", W, &self.branch)?;
         if let Some(code) = &self.code {
-            p.line("")?;
-            for l in git::stat_lines(code) {
-                p.line(l)?;
-            }
-            if let Some(patch) = &code.patch {
-                p.line("")?;
-                p.out.write_all_str(patch)?;
-                if code.patch_truncated {
-                    p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
-                }
-            }
+            super::print_code_diff(p, code)?;
         }
         Ok(())
     }

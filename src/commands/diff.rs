@@ -219,17 +219,7 @@ impl Human for DiffOutput {
         ]);
         p.line(t.to_string())?;
         if let Some(code) = &self.code {
-            p.line("")?;
-            for l in git::stat_lines(code) {
-                p.line(l)?;
-            }
-            if let Some(patch) = &code.patch {
-                p.line("")?;
-                p.out.write_all_str(patch)?;
-                if code.patch_truncated {
-                    p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
-                }
-            }
+            super::print_code_diff(p, code)?;
         }
         Ok(())
     }

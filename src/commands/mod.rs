@@ -69,6 +69,40 @@ pub fn paint_status(paint: &output::Paint, s: crate::ledger::Status) -> String {
     }
 }
 
+/// `improvement  +0.3 (20.000%)` in the summary views of `status` and `best`.
+pub fn print_improvement(
+    p: &mut output::Printer,
+    width: usize,
+    improvement: Option<f64>,
+    pct: Option<f64>,
+) -> std::io::Result<()> {
+    let Some(imp) = improvement else {
+        return Ok(());
+    };
+    let pct = pct.map(|v| format!(" ({v:.3}%)")).unwrap_or_default();
+    let text = p.paint.green(&format!("{}{pct}", record::fmt_delta(imp)));
+    p.kv("improvement", width, text)
+}
+
+/// A code change as `best` and `diff` show it: the stat, then the patch when there is one.
+pub fn print_code_diff(
+    p: &mut output::Printer,
+    code: &crate::git::CodeDiff,
+) -> std::io::Result<()> {
+    p.line("")?;
+    for l in crate::git::stat_lines(code) {
+        p.line(l)?;
+    }
+    if let Some(patch) = &code.patch {
+        p.line("")?;
+        p.out.write_all_str(patch)?;
+        if code.patch_truncated {
+            p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Emit the envelope (or view) for a command's result and pick the exit code.
 fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
     let (hints, warnings) = ctx.take_notes();

@@ -11,7 +11,7 @@ use crate::ledger::{self, Brief, Counts, Ledger};
 use crate::loopfile;
 use crate::output::{Human, Printer};
 
-use super::record::{fmt_delta, fmt_metric};
+use super::record::fmt_metric;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {}
@@ -330,14 +330,7 @@ impl Human for StatusOutput {
         };
         p.kv("baseline", W, brief(&self.baseline))?;
         p.kv("best", W, brief(&self.best))?;
-        if let Some(imp) = self.improvement {
-            let pct = self
-                .improvement_pct
-                .map(|v| format!(" ({v:.3}%)"))
-                .unwrap_or_default();
-            let text = p.paint.green(&format!("{}{pct}", fmt_delta(imp)));
-            p.kv("improvement", W, text)?;
-        }
+        super::print_improvement(p, W, self.improvement, self.improvement_pct)?;
         if let Some(last) = &self.last_run {
             let status = super::paint_status(&p.paint, last.status);
             p.kv(
