@@ -20,6 +20,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::config::Direction;
 use crate::error::{AppError, Code, Result};
 
+mod head;
+use head::{HeadLine, parse_head};
+
 /// A record's line is at most this long (CONTRACT §5); longer lines are skipped by readers.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (RELIABILITY 14).
@@ -403,12 +406,25 @@ impl Scope {
     /// Add one record of this scope, in ledger order; `last` is left to the caller so a record
     /// folded into several scopes is cloned once, not once per scope.
     fn fold(&mut self, rec: &Record, direction: Direction) {
+        self.fold_parts(rec.status, rec.metric, &mut || Some(rec.clone()), direction);
+    }
+
+    /// The fold from a record's status and metric; `full` makes the whole record, and is only
+    /// called when it becomes the baseline or the best (rarely: most runs are neither).
+    fn fold_parts(
+        &mut self,
+        status: Status,
+        metric: Option<f64>,
+        full: &mut dyn FnMut() -> Option<Record>,
+        direction: Direction,
+    ) {
         self.total += 1;
-        self.counts.bump(rec.status);
-        match (rec.status, rec.metric) {
+        self.counts.bump(status);
+        match (status, metric) {
             (Status::Baseline, Some(_)) => {
+                let Some(rec) = full() else { return };
                 self.baseline = Some(rec.clone());
-                self.best = Some(rec.clone());
+                self.best = Some(rec);
                 self.baseline_at = self.total;
                 self.best_at = self.total;
                 self.kept_gains.clear();
@@ -418,10 +434,11 @@ impl Scope {
                 match self.best.as_ref().and_then(|b| b.metric) {
                     Some(b) if !direction.better(m, b) => {}
                     prev => {
+                        let Some(rec) = full() else { return };
                         if let Some(b) = prev {
                             self.kept_gains.push(direction.gain(m, b));
                         }
-                        self.best = Some(rec.clone());
+                        self.best = Some(rec);
                         self.best_at = self.total;
                     }
                 }
@@ -504,6 +521,58 @@ impl Summary {
         self.all.last = Some(rec);
     }
 
+    /// `fold` for the fast reader: the record is parsed in full only when a scope needs it;
+    /// the last records are remembered as bytes in `lasts` and parsed once at the end.
+    fn fold_head(&mut self, h: &head::Head, bytes: &[u8], lasts: &mut Lasts) {
+        self.valid += 1;
+        match self.max_run {
+            Some(m) if h.run <= m => self.out_of_order += 1,
+            _ => self.max_run = Some(h.run),
+        }
+        let mut parsed: Option<Record> = None;
+        let mut full = || {
+            if parsed.is_none() {
+                parsed = serde_json::from_slice::<Record>(bytes).ok();
+            }
+            parsed.clone()
+        };
+        self.all
+            .fold_parts(h.status, h.metric, &mut full, self.direction);
+        let branch: &str = h
+            .branch
+            .as_ref()
+            .map_or(self.default_branch.as_str(), |b| b.0.as_ref());
+        let scope = match self.branches.get_mut(branch) {
+            Some(s) => s,
+            None => self.branches.entry(branch.to_string()).or_default(),
+        };
+        scope.fold_parts(h.status, h.metric, &mut full, self.direction);
+        lasts.all.clear();
+        lasts.all.extend_from_slice(bytes);
+        match lasts.by_branch.get_mut(branch) {
+            Some(buf) => {
+                buf.clear();
+                buf.extend_from_slice(bytes);
+            }
+            None => {
+                lasts.by_branch.insert(branch.to_string(), bytes.to_vec());
+            }
+        }
+    }
+
+    /// Set each scope's `last` from the bytes the fast fold remembered.
+    fn finish_lasts(&mut self, lasts: Lasts) {
+        let parse = |b: &[u8]| serde_json::from_slice::<Record>(b).ok();
+        if !lasts.all.is_empty() {
+            self.all.last = parse(&lasts.all);
+        }
+        for (branch, bytes) in lasts.by_branch {
+            if let Some(scope) = self.branches.get_mut(&branch) {
+                scope.last = parse(&bytes);
+            }
+        }
+    }
+
     fn bad(&mut self, line: u64) {
         self.bad_count += 1;
         if self.bad_lines.len() < 20 {
@@ -562,6 +631,14 @@ impl Summary {
     }
 }
 
+/// The last record's bytes per scope, kept while folding (copying bytes is far cheaper than
+/// building a `Record` for every line).
+#[derive(Default)]
+struct Lasts {
+    all: Vec<u8>,
+    by_branch: std::collections::HashMap<String, Vec<u8>>,
+}
+
 /// How one line read.
 pub enum Line {
     Blank,
@@ -571,13 +648,7 @@ pub enum Line {
 
 /// Parse one complete line (without its `\n`).
 pub fn parse_line(raw: &[u8], first: bool) -> Line {
-    let mut bytes = raw;
-    if first && bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes = &bytes[3..];
-    }
-    if bytes.last() == Some(&b'\r') {
-        bytes = &bytes[..bytes.len() - 1];
-    }
+    let bytes = trim_line(raw, first);
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Line::Blank;
     }
@@ -588,6 +659,18 @@ pub fn parse_line(raw: &[u8], first: bool) -> Line {
         Ok(rec) if rec.metric.is_none_or(f64::is_finite) => Line::Record(Box::new(rec)),
         _ => Line::Bad,
     }
+}
+
+/// A line without the BOM (first line only) and a CRLF's `\r`.
+fn trim_line(raw: &[u8], first: bool) -> &[u8] {
+    let mut bytes = raw;
+    if first && bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes = &bytes[3..];
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes = &bytes[..bytes.len() - 1];
+    }
+    bytes
 }
 
 /// Reads lines with a cap: a huge garbage line costs no more than `MAX_LINE` of memory.
@@ -767,6 +850,7 @@ impl Ledger {
             buf: Vec::new(),
             pos: start,
         };
+        let mut lasts = Lasts::default();
         loop {
             match reader.next()? {
                 Next::Eof => break,
@@ -780,16 +864,17 @@ impl Ledger {
                     if too_long {
                         s.bad(line_no);
                     } else {
-                        match parse_line(&reader.buf, line_no == 1) {
-                            Line::Blank => {}
-                            Line::Record(rec) => s.fold(*rec),
-                            Line::Bad => s.bad(line_no),
+                        match parse_head(&reader.buf, line_no == 1) {
+                            HeadLine::Blank => {}
+                            HeadLine::Head(h, bytes) => s.fold_head(&h, bytes, &mut lasts),
+                            HeadLine::Bad => s.bad(line_no),
                         }
                     }
                     s.offset = end;
                 }
             }
         }
+        s.finish_lasts(lasts);
         if s.offset != start || (start == 0 && s.lines == 0) {
             drop(reader);
             s.tail_hash = tail_hash(file, s.offset)?;
@@ -1321,6 +1406,13 @@ mod tests {
                 let mut streamed = Vec::new();
                 l.for_each(|_, r| { streamed.push((r.run, r.metric.unwrap())); true }).unwrap();
                 prop_assert_eq!(&streamed, &expected);
+                // The fast fold agrees with a fold over fully parsed records.
+                let mut reference = Summary::empty(Direction::Lower, "autoresearch");
+                l.for_each(|_, r| { reference.fold(r); true }).unwrap();
+                prop_assert_eq!(&s.all.best, &reference.all.best);
+                prop_assert_eq!(&s.all.last, &reference.all.last);
+                prop_assert_eq!(&s.all.counts, &reference.all.counts);
+                prop_assert_eq!(s.branches.len(), reference.branches.len());
                 // The next append repairs the tail and keeps every valid record.
                 l.append(|run, _| Ok(rec(run, Status::Kept, Some(0.0)))).unwrap();
                 prop_assert_eq!(l.summary().unwrap().valid, expected.len() as u64 + 1);
