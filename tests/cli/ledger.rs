@@ -105,15 +105,13 @@ fn torn_tail_is_warned_about_then_repaired_without_loss() {
     assert_eq!(v["warnings"], serde_json::json!([]));
 }
 
-#[test]
-fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
-    let sb = Sandbox::new();
-    sb.init();
+/// A `record` paused inside the ledger lock for `pause_ms` (the test hook), once it holds it:
+/// the holder writes its pid into the lock file.
+fn writer_holding_the_lock(sb: &Sandbox, pause_ms: &str) -> std::process::Child {
     let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
-    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "30000")
+    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", pause_ms)
         .stdout(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    // Wait until it holds the lock (its pid is written into the lock file).
+    let child = c.spawn().unwrap();
     let lock = sb.path(".autoresearch/experiments.lock");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(&lock)
@@ -123,6 +121,14 @@ fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
         assert!(Instant::now() < deadline, "writer never took the lock");
         std::thread::sleep(Duration::from_millis(10));
     }
+    child
+}
+
+#[test]
+fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
+    let sb = Sandbox::new();
+    sb.init();
+    let mut child = writer_holding_the_lock(&sb, "30000");
     child.kill().unwrap();
     child.wait().unwrap();
     let t = Instant::now();
@@ -135,19 +141,7 @@ fn a_writer_killed_inside_the_lock_does_not_block_the_next() {
 fn lock_timeout_names_the_holder() {
     let sb = Sandbox::new();
     sb.init();
-    let mut c = sb.cmd(&["--json", "record", "--status", "baseline", "--metric", "1"]);
-    c.env("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS", "5000")
-        .stdout(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let lock = sb.path(".autoresearch/experiments.lock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&lock)
-        .map(|s| s.trim() != child.id().to_string())
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = writer_holding_the_lock(&sb, "5000");
     let out = run_cmd({
         let mut c = sb.cmd(&["--json", "record", "--status", "kept", "--metric", "1"]);
         c.env("AUTORESEARCH_LOCK_TIMEOUT_MS", "300");
