@@ -768,10 +768,9 @@ fn suspicious(metric: f64, best: f64, gain: f64, earlier: &[f64]) -> bool {
     }
 }
 
-/// Numbers in reasons: at most 6 significant digits, so float noise does not leak into text.
+/// Numbers in reasons: at most 7 significant digits, so float noise does not leak into text.
 fn short(v: f64) -> String {
-    let s = format!("{v:.6e}");
-    s.parse::<f64>().map_or(s, |x| format!("{x}"))
+    format!("{}", crate::output::round_significant(v, 7))
 }
 
 #[cfg(test)]

@@ -239,6 +239,14 @@ impl Drop for Spinner {
     }
 }
 
+/// `v` rounded to `digits` significant digits: hides float noise from arithmetic
+/// (`0.1 + 0.2`) in text meant for people; JSON always carries the exact value.
+pub fn round_significant(v: f64, digits: usize) -> f64 {
+    format!("{:.*e}", digits.saturating_sub(1), v)
+        .parse()
+        .unwrap_or(v)
+}
+
 /// At most `max` characters, with an ellipsis when cut.
 pub fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

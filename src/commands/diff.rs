@@ -213,8 +213,8 @@ impl Human for DiffOutput {
         ]);
         t.add_row(vec![
             "summary".to_string(),
-            super::log::cell(&self.a.summary, 40),
-            super::log::cell(&self.b.summary, 40),
+            output::shorten(&self.a.summary, 40),
+            output::shorten(&self.b.summary, 40),
             String::new(),
         ]);
         p.line(t.to_string())?;

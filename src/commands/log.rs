@@ -135,15 +135,6 @@ pub fn age(timestamp: &str) -> String {
     }
 }
 
-/// Cut text for a table cell on a char boundary, with an ellipsis.
-pub fn cell(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
-    format!("{cut}…")
-}
-
 impl Human for LogOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         if self.records.is_empty() {
@@ -165,7 +156,7 @@ impl Human for LogOutput {
                 super::paint_status(&p.paint, r.status),
                 metric,
                 delta,
-                cell(&r.summary, 60),
+                output::shorten(&r.summary, 60),
                 age(&r.timestamp),
             ]);
         }

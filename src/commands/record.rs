@@ -101,7 +101,7 @@ pub fn fmt_metric(v: f64) -> String {
 /// (`0.30000000000000004`) does not show, while tiny metrics keep their digits. JSON carries
 /// the exact value.
 pub fn fmt_delta(v: f64) -> String {
-    let v: f64 = format!("{v:.11e}").parse().unwrap_or(v);
+    let v = crate::output::round_significant(v, 12);
     if v > 0.0 {
         format!("+{v}")
     } else {
