@@ -26,17 +26,8 @@ pub struct RecordArgs {
     /// baseline, kept, discarded, crash or timeout (aliases: keep, discard).
     #[arg(long, value_name = "STATUS")]
     pub status: String,
-    /// What was tried and why.
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "TEXT",
-        conflicts_with = "summary_file"
-    )]
-    pub summary: Option<String>,
-    /// Read the summary from a file, or from stdin with `-`.
-    #[arg(long, value_name = "PATH|-")]
-    pub summary_file: Option<String>,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
     /// A secondary metric, `name=value` (repeatable).
     #[arg(
         long = "metrics",
@@ -126,8 +117,33 @@ pub fn parse_metric_arg(text: &str, what: &str) -> Result<f64> {
     }
 }
 
+/// `-m/--summary` or `--summary-file <path|->`, shared by `record` and `run`.
+#[derive(Debug, clap::Args)]
+pub struct SummaryArgs {
+    /// What was tried and why (the ledger summary; for `run` also the commit message).
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "TEXT",
+        conflicts_with = "summary_file"
+    )]
+    pub summary: Option<String>,
+    /// Read the summary from a file, or from stdin with `-`.
+    #[arg(long, value_name = "PATH|-")]
+    pub summary_file: Option<String>,
+}
+
+impl SummaryArgs {
+    /// The summary as it will be stored: read, stripped of control sequences, capped at 4 KiB
+    /// (with a warning when cut).
+    pub fn read(&self, ctx: &Ctx) -> Result<String> {
+        let raw = read_summary(self.summary.as_deref(), self.summary_file.as_deref())?;
+        Ok(clean_summary(ctx, &raw))
+    }
+}
+
 /// `--summary`, `--summary-file <path>` or `--summary-file -` (stdin).
-pub fn read_summary(summary: Option<&str>, file: Option<&str>) -> Result<String> {
+fn read_summary(summary: Option<&str>, file: Option<&str>) -> Result<String> {
     if let Some(s) = summary {
         return Ok(s.to_string());
     }
@@ -152,7 +168,7 @@ pub fn read_summary(summary: Option<&str>, file: Option<&str>) -> Result<String>
 }
 
 /// Clean and cap a summary, warning when it was cut.
-pub fn clean_summary(ctx: &Ctx, raw: &str) -> String {
+fn clean_summary(ctx: &Ctx, raw: &str) -> String {
     let (s, cut) = ledger::clean_summary(raw);
     if cut {
         ctx.warn("The summary was longer than 4 KiB and was truncated.");
@@ -229,8 +245,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
             ),
         },
     };
-    let raw_summary = read_summary(args.summary.as_deref(), args.summary_file.as_deref())?;
-    let summary = clean_summary(ctx, &raw_summary);
+    let summary = args.summary.read(ctx)?;
 
     let repo = &loaded.project.repo;
     let commit = match &args.commit {

@@ -17,7 +17,7 @@ use crate::error::{AppError, Code, Result};
 use crate::ledger::Status;
 use crate::output::{Human, Printer, Spinner};
 
-use super::record::{clean_summary, fmt_delta, fmt_metric, read_summary};
+use super::record::{SummaryArgs, fmt_delta, fmt_metric};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "What it does:
@@ -38,17 +38,8 @@ Examples:
   autoresearch run --allow-empty --repeat 5 -m \"measure noise\"
   autoresearch run --baseline -m \"new GPU driver\"")]
 pub struct RunArgs {
-    /// What was tried and why (becomes the commit message and the ledger summary).
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "TEXT",
-        conflicts_with = "summary_file"
-    )]
-    pub summary: Option<String>,
-    /// Read the summary from a file, or from stdin with `-`.
-    #[arg(long, value_name = "PATH|-")]
-    pub summary_file: Option<String>,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
     /// Evaluations for this run (overrides `repeats`); the metric is their median.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: Option<u32>,
@@ -87,8 +78,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
     // and orphaning it.
     crate::eval::install_interrupt_handler();
     let loaded = ctx.load()?;
-    let raw = read_summary(args.summary.as_deref(), args.summary_file.as_deref())?;
-    let summary = clean_summary(ctx, &raw);
+    let summary = args.summary.read(ctx)?;
     if summary.is_empty() && !args.baseline {
         ctx.warn("No summary given: pass `-m \"<what was tried and why>\"` so the ledger says what each run was.");
     }
