@@ -1,83 +1,112 @@
-//! Coaching: the hints that tell an agent what to do next, shared by `record` and `run`, so an
-//! agent that reads nothing but envelopes still works the loop well.
+//! Coaching: the hints that tell an agent what to do next after an experiment, shared by
+//! `record` and `run`, so an agent that reads nothing but envelopes still works the loop well.
+//! The library decides and records; this turns its outcomes into next steps.
 
-use crate::ctx::Ctx;
-use crate::ledger::{Record, Scope, Status};
+use autoresearch::engine::RunOutput;
+use autoresearch::ledger::{Record, Scope, Status};
+
+/// Hints, in the order they were thought of, without repeats.
+#[derive(Default)]
+pub struct Hints(Vec<String>);
+
+impl Hints {
+    fn add(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !self.0.contains(&text) {
+            self.0.push(text);
+        }
+    }
+}
+
+impl IntoIterator for Hints {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// The experiment branch was created by this step.
+pub fn branch_created(branch: &str) -> String {
+    format!("Created the experiment branch `{branch}` at HEAD and switched to it.")
+}
 
 /// Hints after a record was appended: stuck counters, integrity, periodic stock-taking.
 /// `after` is the scope (branch) including the new record.
-pub fn after_record(ctx: &Ctx, rec: &Record, after: &Scope, kept_not_better: bool) {
-    status_hint(ctx, rec, kept_not_better);
+pub fn after_record(rec: &Record, after: &Scope, kept_not_better: bool) -> Hints {
+    let mut h = Hints::default();
+    status_hint(&mut h, rec, kept_not_better);
     if kept_not_better {
-        ctx.hint(
+        h.add(
             "This kept run is not better than the best: keep only strict improvements, or record it as `discarded`.",
         );
     }
-    stuck_hints(ctx, after);
+    stuck_hints(&mut h, after);
+    h
 }
 
 /// Hints after `run` recorded an experiment: what happened to the code, where the output is,
 /// what a flag means, then the same stuck counters as `record`.
-pub fn after_run(
-    ctx: &Ctx,
-    rec: &Record,
-    after: &Scope,
-    log: &str,
-    reverted: bool,
-    no_revert: bool,
-) {
-    let reason = rec.reason.as_deref().unwrap_or("");
-    let undo = if reverted {
+pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
+    let mut h = Hints::default();
+    let (after, log) = (&out.scope, out.log.as_str());
+    let reason = out.reason.as_deref().unwrap_or("");
+    let undo = if out.reverted {
         " and reverted: the code is back at the best"
     } else if no_revert {
         "; not reverted (--no-revert): undo it with `git reset --hard HEAD~1`, or build on it knowingly"
     } else {
         ""
     };
-    match rec.status {
-        Status::Discarded => ctx.hint(format!(
+    match out.status {
+        Status::Discarded => h.add(format!(
             "Discarded ({reason}){undo}. Next: a different idea, then `autoresearch run -m \"<what and why>\"`."
         )),
-        Status::Crash if reason == "interrupted" => ctx.hint(format!(
+        Status::Crash if reason == "interrupted" => h.add(format!(
             "Interrupted: the eval was stopped{undo}. Run `autoresearch run` again when ready."
         )),
-        Status::Crash | Status::Timeout if after.baseline.is_none() => ctx.hint(format!(
+        Status::Crash | Status::Timeout if after.baseline.is_none() => h.add(format!(
             "The baseline did not run cleanly ({reason}): read `{log}`, fix the eval or the setup (`autoresearch doctor`), then `autoresearch run -m \"baseline\"` again."
         )),
-        Status::Crash => ctx.hint(format!(
+        Status::Crash => h.add(format!(
             "Crashed ({reason}){undo}. Read `log_tail` or `{log}`; fix a trivial bug and retry once, otherwise drop the idea."
         )),
-        Status::Timeout => ctx.hint(format!(
+        Status::Timeout => h.add(format!(
             "Timed out{undo}: the change made the eval slower than the budget (output in `{log}`); make it cheaper or try another idea."
         )),
-        _ => status_hint(ctx, rec, false),
+        status => status_hint_for(&mut h, status, false),
     }
-    if rec.flags.iter().any(|f| f == "suspicious_jump") {
-        ctx.hint(format!(
+    if out.flags.iter().any(|f| f == "suspicious_jump") {
+        h.add(format!(
             "Run #{} improved far more than earlier keeps (suspicious_jump). Before building on it, check that the eval harness is unchanged, that no validation data leaks into training, and that the metric parser reads the right line of `{log}`; see `autoresearch guide integrity`.",
-            rec.run
+            out.run
         ));
     }
-    if rec.flags.iter().any(|f| f == "leaked_processes") {
-        ctx.hint(
+    if out.flags.iter().any(|f| f == "leaked_processes") {
+        h.add(
             "The eval left processes running (they were killed): make the eval command wait for its children (e.g. `wait` in sh) so one run cannot disturb the next.",
         );
     }
-    stuck_hints(ctx, after);
+    stuck_hints(&mut h, after);
+    h
 }
 
-fn status_hint(ctx: &Ctx, rec: &Record, kept_not_better: bool) {
-    match rec.status {
-        Status::Baseline => ctx.hint(
+fn status_hint(h: &mut Hints, rec: &Record, kept_not_better: bool) {
+    status_hint_for(h, rec.status, kept_not_better);
+}
+
+fn status_hint_for(h: &mut Hints, status: Status, kept_not_better: bool) {
+    match status {
+        Status::Baseline => h.add(
             "Baseline recorded. Next: form one hypothesis, edit only the target file, then `autoresearch run -m \"<what and why>\"`.",
         ),
-        Status::Kept if !kept_not_better => ctx.hint(
+        Status::Kept if !kept_not_better => h.add(
             "Kept: this is the new best. Build on it: the next idea starts from this commit.",
         ),
-        Status::Crash => ctx.hint(
+        Status::Crash => h.add(
             "Crashed: read the log tail (`.autoresearch/runs/<run>.log`); fix a trivial bug and retry once, otherwise drop the idea.",
         ),
-        Status::Timeout => ctx.hint(
+        Status::Timeout => h.add(
             "Timed out: the change made the eval slower than the budget; make it cheaper or try another idea.",
         ),
         _ => {}
@@ -85,23 +114,23 @@ fn status_hint(ctx: &Ctx, rec: &Record, kept_not_better: bool) {
 }
 
 /// Stuck counters and periodic stock-taking, from the branch's scope after the record.
-fn stuck_hints(ctx: &Ctx, after: &Scope) {
+fn stuck_hints(h: &mut Hints, after: &Scope) {
     let n = after.since_keep;
     if n >= 8 {
-        ctx.hint(format!(
+        h.add(format!(
             "{n} runs in a row without a keep: step back. Re-read `program.md`, try a bolder or an opposite idea, combine two near-misses, or simplify; see `autoresearch guide stuck`."
         ));
     } else if n >= 5 {
-        ctx.hint(format!(
+        h.add(format!(
             "{n} runs in a row without a keep: change the kind of change you are making; see `autoresearch guide stuck`."
         ));
     } else if n >= 3 {
-        ctx.hint(format!(
+        h.add(format!(
             "{n} runs in a row without a keep: re-read the kept changes (`autoresearch best --patch`) and `program.md` before the next idea."
         ));
     }
     if after.total > 0 && after.total.is_multiple_of(20) {
-        ctx.hint(format!(
+        h.add(format!(
             "{} runs on this branch: take stock with `autoresearch log --status kept` and `autoresearch best --patch`, and write what you learned into `program.md`.",
             after.total
         ));

@@ -13,6 +13,14 @@ use crate::error::{AppError, Code, Result};
 pub const FILE_NAME: &str = "autoresearch.toml";
 const MAX_BYTES: u64 = 1 << 20;
 
+/// The keys a config must have.
+pub const REQUIRED: &[&str] = &[
+    "target_file",
+    "eval_command",
+    "metric_name",
+    "metric_direction",
+];
+
 /// Every key this version understands, in the order the commented template writes them.
 pub const KEYS: &[(&str, &str)] = &[
     (
@@ -298,30 +306,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (total > 0.0 && total < 1e9).then(|| Duration::from_secs_f64(total))
 }
 
-/// Human form of a duration: `250ms`, `30s`, `5m`, `1h30m`, `2m5.5s`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let total = d.as_secs_f64();
-    let h = (total / 3600.0).floor() as u64;
-    let m = ((total - h as f64 * 3600.0) / 60.0).floor() as u64;
-    let s = total - h as f64 * 3600.0 - m as f64 * 60.0;
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s >= 0.0005 {
-        let s = (s * 1000.0).round() / 1000.0;
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
 /// Byte offset → 1-based (line, column).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -333,6 +317,9 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         + 1;
     (line, col)
 }
+
+/// A value with its place in the file.
+type Value<'i> = toml::Spanned<DeValue<'i>>;
 
 struct Reader<'a> {
     file: &'a str,
@@ -409,6 +396,159 @@ impl Reader<'_> {
             )
         })
     }
+
+    /// Warnings for the keys this version does not know (a newer config still loads).
+    fn unknown_keys(&self, table: &DeTable) -> Vec<String> {
+        let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        table
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.get_ref().as_ref()))
+            .map(|(k, _)| {
+                let (line, col) = line_col(self.text, k.span().start);
+                format!(
+                    "{}:{line}:{col}: unknown key `{}` is ignored (known keys: {})",
+                    self.file,
+                    k.get_ref(),
+                    known.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// A repo-relative path inside the root, for `key`.
+    fn rel_path(&self, v: &Value, key: &str, p: &str) -> Result<String> {
+        normalize_rel_path(p).ok_or_else(|| {
+            self.err(
+                v.span(),
+                format!(
+                    "`{key}` entry `{p}` must be a path relative to the project root, inside it"
+                ),
+            )
+        })
+    }
+
+    fn target_files(&self, v: &Value) -> Result<Vec<String>> {
+        let list = self.string_list(v, "target_file")?;
+        if list.is_empty() {
+            return Err(self.err(v.span(), "`target_file` must name at least one file"));
+        }
+        let mut out = Vec::new();
+        for p in list {
+            let norm = self.rel_path(v, "target_file", &p)?;
+            if !out.contains(&norm) {
+                out.push(norm);
+            }
+        }
+        Ok(out)
+    }
+
+    fn eval_command(&self, v: &Value) -> Result<String> {
+        let s = self.string(v, "eval_command")?;
+        if s.trim().is_empty() {
+            return Err(self.err(v.span(), "`eval_command` must not be empty"));
+        }
+        Ok(s)
+    }
+
+    fn metric_name(&self, v: &Value) -> Result<String> {
+        let s = self.string(v, "metric_name")?;
+        if !valid_metric_name(&s) {
+            return Err(self.err(
+                v.span(),
+                format!("`metric_name` = `{s}` is not a metric name: use letters, digits, `_`, `.`, `-` or `/`, starting with a letter or `_` (at most 64)"),
+            ));
+        }
+        Ok(s)
+    }
+
+    fn direction(&self, v: &Value) -> Result<Direction> {
+        let s = self.string(v, "metric_direction")?;
+        Direction::parse(&s).ok_or_else(|| {
+            self.err(
+                v.span(),
+                format!("`metric_direction` must be \"lower\" or \"higher\", found \"{s}\""),
+            )
+        })
+    }
+
+    fn branch(&self, v: &Value) -> Result<String> {
+        let s = self.string(v, "branch")?;
+        if !valid_branch_name(&s) {
+            return Err(self.err(
+                v.span(),
+                format!("`branch` = `{s}` is not a valid git branch name"),
+            ));
+        }
+        Ok(s)
+    }
+
+    fn protected(&self, v: &Value, targets: &[String]) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for p in self.string_list(v, "protected")? {
+            let norm = self.rel_path(v, "protected", &p)?;
+            if targets.contains(&norm) {
+                return Err(self.err(
+                    v.span(),
+                    format!("`{norm}` is both a target file and protected; it cannot be both"),
+                ));
+            }
+            out.push(norm);
+        }
+        Ok(out)
+    }
+
+    fn constraints(&self, v: &Value) -> Result<Vec<Constraint>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(self.err(
+                v.span(),
+                "`constraints` must be a list of strings like [\"memory_gb <= 44\"]",
+            ));
+        };
+        items
+            .iter()
+            .map(|item| {
+                let s = self.string(item, "constraints")?;
+                Constraint::parse(&s).map_err(|m| self.err(item.span(), m))
+            })
+            .collect()
+    }
+
+    fn repeats(&self, v: &Value) -> Result<u32> {
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(self.err(
+                v.span(),
+                format!(
+                    "`repeats` must be a whole number ≥ 1, found {}",
+                    v.get_ref().type_str()
+                ),
+            ));
+        };
+        match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+            Ok(n) if (1..=1000).contains(&n) => Ok(n as u32),
+            _ => Err(self.err(
+                v.span(),
+                format!(
+                    "`repeats` must be a whole number from 1 to 1000, found {}",
+                    i.as_str()
+                ),
+            )),
+        }
+    }
+
+    fn min_improvement(&self, v: &Value) -> Result<MinImprovement> {
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => MinImprovement::parse(&i.as_str().replace('_', "")),
+            DeValue::Float(f) => MinImprovement::parse(&f.as_str().replace('_', "")),
+            DeValue::String(s) => MinImprovement::parse(s),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            self.err(
+                v.span(),
+                "`min_improvement` must be a number ≥ 0 or a percentage string like \"0.5%\"",
+            )
+        })
+    }
 }
 
 /// Normalise a repo-relative path as written in the config: `./a/b` → `a/b`, no absolute paths,
@@ -470,218 +610,41 @@ impl Config {
             r.err(span, format!("invalid TOML: {msg}"))
         })?;
         let table = table.get_ref();
-        let mut warnings = Vec::new();
         let get = |key: &str| {
             table
                 .iter()
                 .find(|(k, _)| k.get_ref() == key)
                 .map(|(_, v)| v)
         };
-
-        for (k, _) in table.iter() {
-            if !KEYS.iter().any(|(known, _)| *known == k.get_ref().as_ref()) {
-                let (line, col) = line_col(text, k.span().start);
-                warnings.push(format!(
-                    "{file}:{line}:{col}: unknown key `{}` is ignored (known keys: {})",
-                    k.get_ref(),
-                    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-                ));
-            }
-        }
-
-        let missing = |key: &str, example: &str| {
-            AppError::new(
-                Code::ConfigInvalid,
-                format!("{file}: required key `{key}` is missing."),
-                format!("Add `{key} = {example}` to `{file}`."),
-            )
-        };
-
-        let target_files = {
-            let v = get("target_file").ok_or_else(|| missing("target_file", "\"train.py\""))?;
-            let list = r.string_list(v, "target_file")?;
-            if list.is_empty() {
-                return Err(r.err(v.span(), "`target_file` must name at least one file"));
-            }
-            let mut out = Vec::new();
-            for p in list {
-                let norm = normalize_rel_path(&p).ok_or_else(|| {
-                    r.err(
-                        v.span(),
-                        format!("`target_file` entry `{p}` must be a path relative to the project root, inside it"),
-                    )
-                })?;
-                if !out.contains(&norm) {
-                    out.push(norm);
-                }
-            }
-            out
-        };
-
-        let eval_command = {
-            let v = get("eval_command")
-                .ok_or_else(|| missing("eval_command", "\"python3 train.py\""))?;
-            let s = r.string(v, "eval_command")?;
-            if s.trim().is_empty() {
-                return Err(r.err(v.span(), "`eval_command` must not be empty"));
-            }
-            s
-        };
-
-        let metric_name = {
-            let v = get("metric_name").ok_or_else(|| missing("metric_name", "\"val_bpb\""))?;
-            let s = r.string(v, "metric_name")?;
-            if !valid_metric_name(&s) {
-                return Err(r.err(
-                    v.span(),
-                    format!("`metric_name` = `{s}` is not a metric name: use letters, digits, `_`, `.`, `-` or `/`, starting with a letter or `_` (at most 64)"),
-                ));
-            }
-            s
-        };
-
-        let metric_direction = {
-            let v =
-                get("metric_direction").ok_or_else(|| missing("metric_direction", "\"lower\""))?;
-            let s = r.string(v, "metric_direction")?;
-            Direction::parse(&s).ok_or_else(|| {
-                r.err(
-                    v.span(),
-                    format!("`metric_direction` must be \"lower\" or \"higher\", found \"{s}\""),
+        let required = |key: &str, example: &str| {
+            get(key).ok_or_else(|| {
+                AppError::new(
+                    Code::ConfigInvalid,
+                    format!("{file}: required key `{key}` is missing."),
+                    format!("Add `{key} = {example}` to `{file}`."),
                 )
-            })?
+            })
         };
-
-        let time_budget = match get("time_budget") {
-            Some(v) => r.duration(v, "time_budget")?,
-            None => DEFAULT_BUDGET,
+        let target_files = r.target_files(required("target_file", "\"train.py\"")?)?;
+        let config = Config {
+            eval_command: r.eval_command(required("eval_command", "\"python3 train.py\"")?)?,
+            metric_name: r.metric_name(required("metric_name", "\"val_bpb\"")?)?,
+            metric_direction: r.direction(required("metric_direction", "\"lower\"")?)?,
+            time_budget: get("time_budget")
+                .map_or(Ok(DEFAULT_BUDGET), |v| r.duration(v, "time_budget"))?,
+            branch: get("branch")
+                .map_or_else(|| Ok(DEFAULT_BRANCH.to_string()), |v| r.branch(v))?,
+            protected: get("protected")
+                .map_or(Ok(Vec::new()), |v| r.protected(v, &target_files))?,
+            constraints: get("constraints").map_or(Ok(Vec::new()), |v| r.constraints(v))?,
+            repeats: get("repeats").map_or(Ok(1), |v| r.repeats(v))?,
+            min_improvement: get("min_improvement")
+                .map_or(Ok(MinImprovement::Absolute(0.0)), |v| r.min_improvement(v))?,
+            kill_grace: get("kill_grace")
+                .map_or(Ok(DEFAULT_GRACE), |v| r.duration(v, "kill_grace"))?,
+            target_files,
         };
-        let kill_grace = match get("kill_grace") {
-            Some(v) => r.duration(v, "kill_grace")?,
-            None => DEFAULT_GRACE,
-        };
-
-        let branch = match get("branch") {
-            Some(v) => {
-                let s = r.string(v, "branch")?;
-                if !valid_branch_name(&s) {
-                    return Err(r.err(
-                        v.span(),
-                        format!("`branch` = `{s}` is not a valid git branch name"),
-                    ));
-                }
-                s
-            }
-            None => DEFAULT_BRANCH.to_string(),
-        };
-
-        let protected = match get("protected") {
-            Some(v) => {
-                let mut out = Vec::new();
-                for p in r.string_list(v, "protected")? {
-                    let norm = normalize_rel_path(&p).ok_or_else(|| {
-                        r.err(
-                            v.span(),
-                            format!("`protected` entry `{p}` must be a path relative to the project root, inside it"),
-                        )
-                    })?;
-                    if target_files.contains(&norm) {
-                        return Err(r.err(
-                            v.span(),
-                            format!(
-                                "`{norm}` is both a target file and protected; it cannot be both"
-                            ),
-                        ));
-                    }
-                    out.push(norm);
-                }
-                out
-            }
-            None => Vec::new(),
-        };
-
-        let constraints = match get("constraints") {
-            Some(v) => {
-                let DeValue::Array(items) = v.get_ref() else {
-                    return Err(r.err(
-                        v.span(),
-                        "`constraints` must be a list of strings like [\"memory_gb <= 44\"]",
-                    ));
-                };
-                let mut out = Vec::new();
-                for item in items.iter() {
-                    let s = r.string(item, "constraints")?;
-                    out.push(Constraint::parse(&s).map_err(|m| r.err(item.span(), m))?);
-                }
-                out
-            }
-            None => Vec::new(),
-        };
-
-        let repeats = match get("repeats") {
-            Some(v) => match v.get_ref() {
-                DeValue::Integer(i) => {
-                    let n = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok();
-                    match n {
-                        Some(n) if (1..=1000).contains(&n) => n as u32,
-                        _ => {
-                            return Err(r.err(
-                                v.span(),
-                                format!(
-                                    "`repeats` must be a whole number from 1 to 1000, found {}",
-                                    i.as_str()
-                                ),
-                            ));
-                        }
-                    }
-                }
-                other => {
-                    return Err(r.err(
-                        v.span(),
-                        format!(
-                            "`repeats` must be a whole number ≥ 1, found {}",
-                            other.type_str()
-                        ),
-                    ));
-                }
-            },
-            None => 1,
-        };
-
-        let min_improvement = match get("min_improvement") {
-            Some(v) => {
-                let parsed = match v.get_ref() {
-                    DeValue::Integer(i) => MinImprovement::parse(&i.as_str().replace('_', "")),
-                    DeValue::Float(f) => MinImprovement::parse(&f.as_str().replace('_', "")),
-                    DeValue::String(s) => MinImprovement::parse(s),
-                    _ => None,
-                };
-                parsed.ok_or_else(|| {
-                    r.err(
-                        v.span(),
-                        "`min_improvement` must be a number ≥ 0 or a percentage string like \"0.5%\"",
-                    )
-                })?
-            }
-            None => MinImprovement::Absolute(0.0),
-        };
-
-        Ok((
-            Config {
-                target_files,
-                eval_command,
-                metric_name,
-                metric_direction,
-                time_budget,
-                branch,
-                protected,
-                constraints,
-                repeats,
-                min_improvement,
-                kill_grace,
-            },
-            warnings,
-        ))
+        Ok((config, r.unknown_keys(table)))
     }
 
     /// Is `branch` the experiment branch or one of its forks (`<branch>-fork-<name>`)?
@@ -819,9 +782,6 @@ branch = "autoresearch"
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("0s"), None);
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
     }
 
     #[test]

@@ -1,62 +1,52 @@
-//! The per-call context: output mode, working directory, and the hints and warnings that any
-//! layer may add and the envelope carries.
+//! The per-call context of the binary: how to render, the working directory, and the hints and
+//! warnings the command collects for its envelope. The library never sees it: it returns
+//! warnings as values, and the command adds them here.
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::config::Config;
-use crate::error::{AppError, Result};
-use crate::ledger::{Ledger, Summary};
-use crate::output::Mode;
-use crate::project::Project;
+use autoresearch::error::{AppError, Result};
+use autoresearch::ledger::{Ledger, Summary};
+use autoresearch::project::{Loaded, Project};
+
+use crate::output::{Mode, Render};
 
 pub struct Ctx {
-    pub mode: Mode,
+    pub render: Render,
     pub cwd: PathBuf,
     hints: RefCell<Vec<String>>,
     warnings: RefCell<Vec<String>>,
 }
 
-/// A project with a valid config and its ledger: what most commands start from.
-pub struct Loaded {
-    pub project: Project,
-    pub config: Config,
-    pub ledger: Ledger,
-}
-
 impl Ctx {
-    pub fn new(mode: Mode) -> Result<Ctx> {
+    pub fn new(render: Render) -> Result<Ctx> {
         let cwd = std::env::current_dir()
             .map_err(|e| AppError::io("reading the current directory", &e))?;
-        Ok(Self::for_dir(mode, cwd))
-    }
-
-    /// A context working in `dir` instead of the process's current directory: `demo` drives a
-    /// project in a temporary directory in-process, with notes of its own.
-    pub fn for_dir(mode: Mode, dir: PathBuf) -> Ctx {
-        Ctx {
-            mode,
-            cwd: dir,
+        Ok(Ctx {
+            render,
+            cwd,
             hints: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),
-        }
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.render.mode
     }
 
     pub fn hint(&self, text: impl Into<String>) {
-        let text = text.into();
-        let mut h = self.hints.borrow_mut();
-        if !h.contains(&text) {
-            h.push(text);
+        push_unique(&self.hints, text.into());
+    }
+
+    pub fn hints(&self, texts: impl IntoIterator<Item = String>) {
+        for t in texts {
+            self.hint(t);
         }
     }
 
     pub fn warn(&self, text: impl Into<String>) {
-        let text = text.into();
-        let mut w = self.warnings.borrow_mut();
-        if !w.contains(&text) {
-            w.push(text);
-        }
+        push_unique(&self.warnings, text.into());
     }
 
     pub fn warn_all(&self, texts: impl IntoIterator<Item = String>) {
@@ -71,7 +61,7 @@ impl Ctx {
 
     /// May we ask questions? Only with a person at a terminal on both ends, never in JSON mode.
     pub fn interactive(&self) -> bool {
-        self.mode == Mode::Human
+        self.mode() == Mode::Human
             && std::io::stdin().is_terminal()
             && std::io::stdout().is_terminal()
     }
@@ -82,19 +72,9 @@ impl Ctx {
 
     /// Project + validated config + ledger; config warnings go into the envelope.
     pub fn load(&self) -> Result<Loaded> {
-        let project = self.project()?;
-        let (config, warnings) = project.load_config()?;
+        let (loaded, warnings) = Loaded::open(&self.cwd)?;
         self.warn_all(warnings);
-        let ledger = Ledger::new(
-            &project.state_dir(),
-            config.metric_direction,
-            &config.branch,
-        );
-        Ok(Loaded {
-            project,
-            config,
-            ledger,
-        })
+        Ok(loaded)
     }
 
     /// The ledger's fold, with its health warnings added to the envelope.
@@ -102,5 +82,12 @@ impl Ctx {
         let s = ledger.summary()?;
         self.warn_all(s.health_warnings("`experiments.jsonl`"));
         Ok(s)
+    }
+}
+
+fn push_unique(list: &RefCell<Vec<String>>, text: String) {
+    let mut l = list.borrow_mut();
+    if !l.contains(&text) {
+        l.push(text);
     }
 }

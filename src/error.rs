@@ -1,131 +1,113 @@
 //! The one error type at the boundary: every failure a user or agent can see is an `AppError`
-//! with a stable code (CONTRACT §2), an exit code derived from that code, a message saying what
+//! with a stable code (docs/CONTRACT.md §2), an exit code derived from that code, a message saying what
 //! happened and a literal suggestion saying what to do next.
 
 use std::fmt;
 
-/// Stable error codes. The string form is part of the public contract: never rename one.
+/// What an agent should do about an error: its exit code (docs/CONTRACT.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Usage,
-    NotGitRepo,
-    NotInitialized,
-    ConfigInvalid,
-    AlreadyInitialized,
-    InvalidMetric,
-    InvalidStatus,
-    RunNotFound,
-    NoExperiments,
-    InvalidName,
-    WrongBranch,
-    OutOfScope,
-    ProtectedChanged,
-    NoChanges,
-    DirtyTree,
-    LoopRunning,
-    LockTimeout,
-    Interrupted,
-    GitError,
-    IoError,
-    EvalFailed,
-    Internal,
+pub enum Exit {
+    /// Exit 1: may pass on retry or once the environment changes.
+    Retry,
+    /// Exit 2: a config or usage error; retrying the same call cannot help.
+    Fix,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Retry => 1,
+            Exit::Fix => 2,
+        }
+    }
+}
+
+/// The exit codes with their meaning and what an agent should do, for `agent-info` and the
+/// README (a test keeps the README's table in step).
+pub const EXIT_CODES: &[(u8, &str, &str)] = &[
+    (
+        0,
+        "success, including a run whose experiment was discarded, crashed or timed out",
+        "continue",
+    ),
+    (
+        1,
+        "runtime error: may pass on retry or once the environment changes",
+        "retry or wait",
+    ),
+    (
+        2,
+        "config or usage error: retrying the same call cannot help",
+        "fix the call or the config; do not retry unchanged",
+    ),
+];
+
+/// The one table of error codes: the enum, its stable string, its exit code and its meaning
+/// all come from here, so a code cannot be added without an exit code, and nothing falls
+/// through a wildcard.
+macro_rules! codes {
+    ($($variant:ident = $name:literal, $exit:ident, $meaning:literal;)+) => {
+        /// Stable error codes. The string form is part of the public contract: never rename one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the order `agent-info` lists them.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)+
+                }
+            }
+
+            pub fn exit(self) -> Exit {
+                match self {
+                    $(Code::$variant => Exit::$exit,)+
+                }
+            }
+
+            /// One line for `agent-info`: when the code is returned.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $meaning,)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    Usage = "usage", Fix, "bad command-line arguments or flag values";
+    NotGitRepo = "not_git_repo", Fix, "the current directory is not inside a git work tree";
+    NotInitialized = "not_initialized", Fix, "no autoresearch.toml at the project root";
+    ConfigInvalid = "config_invalid", Fix, "autoresearch.toml is malformed or has an invalid value";
+    AlreadyInitialized = "already_initialized", Fix, "init found an existing autoresearch.toml (use --force)";
+    InvalidMetric = "invalid_metric", Fix, "a metric value is not a finite number in the metric grammar";
+    InvalidStatus = "invalid_status", Fix, "a status is not baseline|kept|discarded|crash|timeout";
+    RunNotFound = "run_not_found", Fix, "no experiment has that run number";
+    NoExperiments = "no_experiments", Retry, "the ledger has no experiments (or none of the kind asked)";
+    InvalidName = "invalid_name", Fix, "a branch or fork name breaks the naming rules";
+    WrongBranch = "wrong_branch", Fix, "HEAD is not on the experiment branch or one of its forks";
+    OutOfScope = "out_of_scope", Fix, "tracked files outside target_file were changed";
+    ProtectedChanged = "protected_changed", Fix, "a protected file was changed";
+    NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
+    DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
+    LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";
+    LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";
+    Interrupted = "interrupted", Retry, "the command was interrupted by a signal";
+    GitError = "git_error", Retry, "a git operation failed";
+    IoError = "io_error", Retry, "reading or writing a file failed";
+    EvalFailed = "eval_failed", Retry, "the eval command failed under `doctor`";
+    Internal = "internal", Retry, "an unexpected internal error (a bug: please report it)";
 }
 
 impl Code {
-    /// Every code, in the order `agent-info` lists them.
-    pub const ALL: &'static [Code] = &[
-        Code::Usage,
-        Code::NotGitRepo,
-        Code::NotInitialized,
-        Code::ConfigInvalid,
-        Code::AlreadyInitialized,
-        Code::InvalidMetric,
-        Code::InvalidStatus,
-        Code::RunNotFound,
-        Code::NoExperiments,
-        Code::InvalidName,
-        Code::WrongBranch,
-        Code::OutOfScope,
-        Code::ProtectedChanged,
-        Code::NoChanges,
-        Code::DirtyTree,
-        Code::LoopRunning,
-        Code::LockTimeout,
-        Code::Interrupted,
-        Code::GitError,
-        Code::IoError,
-        Code::EvalFailed,
-        Code::Internal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Usage => "usage",
-            Code::NotGitRepo => "not_git_repo",
-            Code::NotInitialized => "not_initialized",
-            Code::ConfigInvalid => "config_invalid",
-            Code::AlreadyInitialized => "already_initialized",
-            Code::InvalidMetric => "invalid_metric",
-            Code::InvalidStatus => "invalid_status",
-            Code::RunNotFound => "run_not_found",
-            Code::NoExperiments => "no_experiments",
-            Code::InvalidName => "invalid_name",
-            Code::WrongBranch => "wrong_branch",
-            Code::OutOfScope => "out_of_scope",
-            Code::ProtectedChanged => "protected_changed",
-            Code::NoChanges => "no_changes",
-            Code::DirtyTree => "dirty_tree",
-            Code::LoopRunning => "loop_running",
-            Code::LockTimeout => "lock_timeout",
-            Code::Interrupted => "interrupted",
-            Code::GitError => "git_error",
-            Code::IoError => "io_error",
-            Code::EvalFailed => "eval_failed",
-            Code::Internal => "internal",
-        }
-    }
-
     /// 1 = may pass on retry or once the environment changes; 2 = retrying cannot help.
     pub fn exit_code(self) -> u8 {
-        match self {
-            Code::NoExperiments
-            | Code::LoopRunning
-            | Code::LockTimeout
-            | Code::Interrupted
-            | Code::GitError
-            | Code::IoError
-            | Code::EvalFailed
-            | Code::Internal => 1,
-            _ => 2,
-        }
-    }
-
-    /// One line for `agent-info`: when the code is returned.
-    pub fn meaning(self) -> &'static str {
-        match self {
-            Code::Usage => "bad command-line arguments or flag values",
-            Code::NotGitRepo => "the current directory is not inside a git work tree",
-            Code::NotInitialized => "no autoresearch.toml at the project root",
-            Code::ConfigInvalid => "autoresearch.toml is malformed or has an invalid value",
-            Code::AlreadyInitialized => "init found an existing autoresearch.toml (use --force)",
-            Code::InvalidMetric => "a metric value is not a finite number in the metric grammar",
-            Code::InvalidStatus => "a status is not baseline|kept|discarded|crash|timeout",
-            Code::RunNotFound => "no experiment has that run number",
-            Code::NoExperiments => "the ledger has no experiments (or none of the kind asked)",
-            Code::InvalidName => "a branch or fork name breaks the naming rules",
-            Code::WrongBranch => "HEAD is not on the experiment branch or one of its forks",
-            Code::OutOfScope => "tracked files outside target_file were changed",
-            Code::ProtectedChanged => "a protected file was changed",
-            Code::NoChanges => "the target file has no changes to evaluate",
-            Code::DirtyTree => "tracked files are modified where a clean tree is needed",
-            Code::LoopRunning => "another `autoresearch run` holds the loop lock",
-            Code::LockTimeout => "the ledger lock was held for more than 30 s",
-            Code::Interrupted => "the command was interrupted by a signal",
-            Code::GitError => "a git operation failed",
-            Code::IoError => "reading or writing a file failed",
-            Code::EvalFailed => "the eval command failed under `doctor`",
-            Code::Internal => "an unexpected internal error (a bug: please report it)",
-        }
+        self.exit().code()
     }
 }
 
@@ -200,15 +182,6 @@ impl fmt::Display for AppError {
 }
 
 impl std::error::Error for AppError {}
-
-impl From<anyhow::Error> for AppError {
-    fn from(err: anyhow::Error) -> Self {
-        match err.downcast::<AppError>() {
-            Ok(app) => app,
-            Err(other) => AppError::internal(format!("{other:#}")),
-        }
-    }
-}
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 

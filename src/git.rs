@@ -6,6 +6,12 @@ use serde::Serialize;
 
 use crate::error::{AppError, Code, Result};
 
+/// The environment the git layer reads, for `agent-info`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[(
+    "GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL",
+    "commit identity when git config has none",
+)];
+
 /// The ref that keeps an evaluated commit reachable, whatever the run's status.
 pub fn run_ref_name(run: u64) -> String {
     format!("refs/autoresearch/runs/{run}")
@@ -191,21 +197,6 @@ fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::C
                 "The commit may have been garbage-collected or the ledger copied from elsewhere; fetch it or compare other runs (`autoresearch log`).",
             )
         })
-}
-
-/// Render a diff stat like `git diff --stat`.
-pub fn stat_lines(d: &CodeDiff) -> Vec<String> {
-    let width = d.files.iter().map(|f| f.path.len()).max().unwrap_or(0);
-    let mut out: Vec<String> = d
-        .files
-        .iter()
-        .map(|f| format!(" {:<width$} | +{} -{}", f.path, f.insertions, f.deletions))
-        .collect();
-    out.push(format!(
-        " {} file(s) changed, {} insertion(s)(+), {} deletion(s)(-)",
-        d.files_changed, d.insertions, d.deletions
-    ));
-    out
 }
 
 /// The files an experiment would commit or a baseline would find dirty: tracked files that

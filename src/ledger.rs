@@ -22,6 +22,7 @@ use crate::error::AppError;
 
 mod fold;
 mod head;
+mod interim;
 mod store;
 
 pub use fold::{Counts, Scope, Summary};
@@ -268,6 +269,60 @@ pub fn new_id() -> String {
     )
 }
 
+/// The ledger's fields in write order, with their types and meanings (docs/CONTRACT.md §5), for
+/// `agent-info`. A test checks them against `Record`.
+pub const FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "run",
+        "int >= 0",
+        "unique in this ledger, assigned under the lock; the first is 0",
+    ),
+    ("id", "string", "globally unique (time + pid + randomness)"),
+    ("timestamp", "string", "RFC 3339 UTC with milliseconds"),
+    (
+        "status",
+        "string",
+        "baseline | kept | discarded | crash | timeout",
+    ),
+    ("metric", "number | null", "null only for crash and timeout"),
+    ("metrics", "object", "secondary metrics by name"),
+    (
+        "samples",
+        "array",
+        "every evaluation's metric when repeats > 1, else []",
+    ),
+    (
+        "delta",
+        "number | null",
+        "metric minus the best metric before this run",
+    ),
+    ("summary", "string", "what was tried (at most 4 KiB)"),
+    (
+        "commit",
+        "string | null",
+        "full hash of the evaluated commit",
+    ),
+    ("parent", "string | null", "the commit it was based on"),
+    ("branch", "string | null", "the branch it ran on"),
+    (
+        "duration_s",
+        "number | null",
+        "wall time of the evaluation(s)",
+    ),
+    ("exit_code", "int | null", "of the eval command"),
+    (
+        "reason",
+        "string | null",
+        "why a run was discarded, crashed or timed out",
+    ),
+    (
+        "flags",
+        "array",
+        "integrity warnings: suspicious_jump, leaked_processes, kept_not_better",
+    ),
+    ("source", "string", "run, record, or import:<format>"),
+];
+
 /// Keep text printable: strip control characters and escape sequences (RELIABILITY 14) so a
 /// summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
 /// Returns the clean text and whether it was truncated.
@@ -433,6 +488,14 @@ impl Ledger {
 mod tests {
     use super::*;
     use std::fs::OpenOptions;
+
+    #[test]
+    fn the_field_table_matches_the_record_type() {
+        let v = serde_json::to_value(Record::blank(0, Status::Kept, None)).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let listed: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+        assert_eq!(keys, listed);
+    }
     use std::io::Write;
 
     fn rec(run: u64, status: Status, metric: Option<f64>) -> Record {

@@ -549,6 +549,19 @@ pub fn tail_lines(text: &str, lines: usize, max_bytes: usize) -> String {
     tail.to_string()
 }
 
+/// The grammar in words, for `agent-info` (docs/CONTRACT.md §6).
+pub const GRAMMAR: &[&str] = &[
+    "the eval's stdout and stderr go to .autoresearch/runs/<run>.log; ANSI escapes are stripped and \\r ends a line",
+    "the metric is the LAST match in the output of any of these forms:",
+    "`<name><sep><number>`: name at line start or after a non-name character; sep is optional spaces then `:` or `=`, or one or more spaces; anything may follow after whitespace",
+    "`METRIC <name>=<number>`",
+    "a line that is a JSON object with key <name> whose value is a number",
+    "number: [+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?, no thousands separators, no hex, no `_`",
+    "nan, inf or an overflow => crash with reason non_finite_metric; no match => crash with reason no_metric",
+    "name characters are letters, digits, `_`, `.`, `-` and `/`",
+    "constraints read secondary metrics with the same grammar",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

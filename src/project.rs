@@ -10,6 +10,61 @@ use crate::error::{AppError, Code, Result};
 pub const STATE_DIR: &str = ".autoresearch";
 pub const PROGRAM_FILE: &str = "program.md";
 
+/// Every file and ref autoresearch reads or writes, with what it is, for `agent-info`
+/// (docs/CONTRACT.md §3).
+pub const FILES: &[(&str, &str)] = &[
+    ("autoresearch.toml", "the config, at the project root"),
+    ("program.md", "the research direction the agent follows"),
+    (
+        ".autoresearch/experiments.jsonl",
+        "the ledger, one JSON record per line (main worktree)",
+    ),
+    (
+        ".autoresearch/experiments.lock",
+        "the writers' flock; holds the holder's pid",
+    ),
+    (
+        ".autoresearch/experiments.jsonl.torn",
+        "torn tails moved aside by the next writer",
+    ),
+    (
+        ".autoresearch/summary.json",
+        "a cache of the ledger's fold; safe to delete",
+    ),
+    (
+        ".autoresearch/runs/<run>.log",
+        "the eval output of each run (repeats: `--- sample N ---` between samples)",
+    ),
+    (
+        ".autoresearch/runs/doctor.log",
+        "the eval output of the last `doctor`",
+    ),
+    (
+        ".autoresearch/loop.json",
+        "the live loop: pid, host, start, iteration, heartbeat",
+    ),
+    (
+        ".autoresearch/loop.lock",
+        "the loop's flock, held by `run` for a whole step; holds the holder's pid",
+    ),
+    (
+        ".autoresearch/.gitignore",
+        "contains `*`: the directory ignores itself",
+    ),
+    (
+        "refs/autoresearch/runs/<run>",
+        "git ref keeping each evaluated commit reachable",
+    ),
+    (
+        ".autoresearch/installed.json",
+        "what `install --project` wrote: paths, hashes, versions",
+    ),
+    (
+        "$XDG_CONFIG_HOME/autoresearch/installed.json",
+        "what `install --global` wrote (default ~/.config/autoresearch/)",
+    ),
+];
+
 pub struct Project {
     pub repo: git2::Repository,
     /// Top of the work tree that contains the current directory.
@@ -131,4 +186,33 @@ fn not_git_repo(cwd: &Path) -> AppError {
         format!("`{}` is not inside a git repository.", cwd.display()),
         "Run `git init && git add -A && git commit -m init` here first, or cd into your project.",
     )
+}
+
+/// A project with a valid config and its ledger: what most commands and the engine start from.
+pub struct Loaded {
+    pub project: Project,
+    pub config: Config,
+    pub ledger: crate::ledger::Ledger,
+}
+
+impl Loaded {
+    /// Discover the project from `cwd`, load its config and open its ledger. Returns the
+    /// config's warnings (unknown keys) beside it.
+    pub fn open(cwd: &Path) -> Result<(Loaded, Vec<String>)> {
+        let project = Project::discover(cwd)?;
+        let (config, warnings) = project.load_config()?;
+        let ledger = crate::ledger::Ledger::new(
+            &project.state_dir(),
+            config.metric_direction,
+            &config.branch,
+        );
+        Ok((
+            Loaded {
+                project,
+                config,
+                ledger,
+            },
+            warnings,
+        ))
+    }
 }

@@ -29,6 +29,18 @@ const WINDSURF_RULE: &str = include_str!("../skills/windsurf-rule.md");
 /// rule costs one line of context until the agent actually needs it).
 const RULE_DESCRIPTION: &str = "Unattended experiment loop with the autoresearch CLI: use when autoresearch.toml or program.md exists, or when asked to improve a metric by repeated experiments.";
 
+/// The environment `install`, `uninstall` and the inventory read, for `agent-info`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "CLAUDE_CONFIG_DIR, GEMINI_CLI_HOME, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME, COPILOT_HOME",
+        "move an agent's user-wide skill directory; `install --global` follows them (see skill_targets)",
+    ),
+    (
+        "CODEX_HOME",
+        "Codex's deprecated skill root; `install` never writes there, `uninstall codex --global` removes our old copy",
+    ),
+];
+
 /// The skill's description (what it does and when to use it), trimmed.
 pub fn description() -> &'static str {
     DESCRIPTION.trim()

@@ -1,13 +1,15 @@
 //! `autoresearch agent-info`: the whole interface as one JSON document, generated from the clap
 //! command tree and the contract's tables (error codes, schemas), never a hand-kept list.
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use serde::Serialize;
 
-use crate::cli::Cli;
+use autoresearch::error::{self, Code, Result};
+use autoresearch::ledger::{self, Status};
+use autoresearch::{config, engine, git, metric, project, skills};
+
 use crate::ctx::Ctx;
-use crate::error::{Code, Result};
-use crate::output::{Human, Printer};
+use crate::output::{self, Human, Output, Printer};
 
 #[derive(Debug, Args)]
 pub struct AgentInfoArgs {}
@@ -125,7 +127,7 @@ pub struct AgentInfoOutput {
 }
 
 fn skill_targets() -> Vec<SkillTargetInfo> {
-    use crate::skills::{self, Base};
+    use autoresearch::skills::Base;
     let file = format!("{}/{}", skills::NAME, skills::SKILL_FILE);
     skills::TARGETS
         .iter()
@@ -165,111 +167,29 @@ fn skill_targets() -> Vec<SkillTargetInfo> {
         .collect()
 }
 
-impl super::Output for AgentInfoOutput {}
+impl Output for AgentInfoOutput {}
 
-/// The ledger's fields in write order (CONTRACT §5). A test checks these against `Record`.
-pub const LEDGER_FIELDS: &[(&str, &str, &str)] = &[
-    (
-        "run",
-        "int >= 0",
-        "unique in this ledger, assigned under the lock; the first is 0",
-    ),
-    ("id", "string", "globally unique (time + pid + randomness)"),
-    ("timestamp", "string", "RFC 3339 UTC with milliseconds"),
-    (
-        "status",
-        "string",
-        "baseline | kept | discarded | crash | timeout",
-    ),
-    ("metric", "number | null", "null only for crash and timeout"),
-    ("metrics", "object", "secondary metrics by name"),
-    (
-        "samples",
-        "array",
-        "every evaluation's metric when repeats > 1, else []",
-    ),
-    (
-        "delta",
-        "number | null",
-        "metric minus the best metric before this run",
-    ),
-    ("summary", "string", "what was tried (at most 4 KiB)"),
-    (
-        "commit",
-        "string | null",
-        "full hash of the evaluated commit",
-    ),
-    ("parent", "string | null", "the commit it was based on"),
-    ("branch", "string | null", "the branch it ran on"),
-    (
-        "duration_s",
-        "number | null",
-        "wall time of the evaluation(s)",
-    ),
-    ("exit_code", "int | null", "of the eval command"),
-    (
-        "reason",
-        "string | null",
-        "why a run was discarded, crashed or timed out",
-    ),
-    (
-        "flags",
-        "array",
-        "integrity warnings: suspicious_jump, leaked_processes, kept_not_better",
-    ),
-    ("source", "string", "run, record, or import:<format>"),
-];
-
-pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
+pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, cli: clap::Command) -> Result<AgentInfoOutput> {
     ctx.hint("Start with `autoresearch status`: its hints name the next command, from an empty repository to a running loop.");
     ctx.hint("`autoresearch guide` teaches the loop; `autoresearch install <target>` puts the skill where your agent reads it (targets in `skill_targets`).");
-    let cli = Cli::command();
-    let global_flags = cli
-        .get_arguments()
-        .filter(|a| a.is_global_set())
-        .map(arg_info)
-        .collect();
-    let mut commands = Vec::new();
-    for sub in cli.get_subcommands() {
-        let mut sub = sub.clone();
-        let usage = sub.render_usage().to_string();
-        let usage = usage.trim_start_matches("Usage: ").trim().to_string();
-        commands.push(CommandInfo {
-            name: sub.get_name().to_string(),
-            about: sub.get_about().map(|s| s.to_string()).unwrap_or_default(),
-            usage: format!("autoresearch {}", usage.trim_start_matches("autoresearch ")),
-            args: sub
-                .get_arguments()
-                .filter(|a| {
-                    !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version")
-                })
-                .map(arg_info)
-                .collect(),
-        });
-    }
     Ok(AgentInfoOutput {
         name: "autoresearch",
         version: env!("CARGO_PKG_VERSION"),
         description: env!("CARGO_PKG_DESCRIPTION"),
-        global_flags,
-        commands,
-        exit_codes: vec![
-            ExitInfo {
-                code: 0,
-                meaning: "success, including a run whose experiment was discarded, crashed or timed out",
-                agent_action: "continue",
-            },
-            ExitInfo {
-                code: 1,
-                meaning: "runtime error: may pass on retry or once the environment changes",
-                agent_action: "retry or wait",
-            },
-            ExitInfo {
-                code: 2,
-                meaning: "config or usage error: retrying the same call cannot help",
-                agent_action: "fix the call or the config; do not retry unchanged",
-            },
-        ],
+        global_flags: cli
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .map(arg_info)
+            .collect(),
+        commands: cli.get_subcommands().map(command_info).collect(),
+        exit_codes: error::EXIT_CODES
+            .iter()
+            .map(|&(code, meaning, agent_action)| ExitInfo {
+                code,
+                meaning,
+                agent_action,
+            })
+            .collect(),
         error_codes: Code::ALL
             .iter()
             .map(|c| ErrorInfo {
@@ -281,137 +201,56 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs) -> Result<AgentInfoOutput> {
         envelope: EnvelopeInfo {
             success: r#"{"status":"success","command":"<name>","data":{...},"hints":["..."],"warnings":[]}"#,
             error: r#"{"status":"error","command":"<name>","error":{"code":"<code>","message":"...","suggestion":"..."},"hints":[],"warnings":[]}"#,
-            rules: vec![
-                "JSON mode with --json, or when stdout is not a terminal; --human forces tables; AUTORESEARCH_FORMAT=json|human sets the default",
-                "exactly one JSON document per call on stdout, one line, keys in a stable order",
-                "exceptions: `export` writes the data itself; `guide` in human mode prints plain text",
-                "install results per path: created, updated, unchanged, kept-modified, skipped, replaced; uninstall: removed, kept-modified, not-installed, skipped",
-                "hints: coaching for the next step; warnings: problems that did not stop the command; both always arrays",
-                "error.suggestion is a literal next step, usually a runnable command",
-                "a doctor failure also carries its checks in `data`",
-            ],
+            rules: output::ENVELOPE_RULES.to_vec(),
         },
-        statuses: crate::ledger::Status::ALL
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        ledger: ledger::FIELDS
             .iter()
-            .map(|s| s.as_str())
+            .map(|&(name, ty, meaning)| FieldInfo { name, ty, meaning })
             .collect(),
-        ledger: LEDGER_FIELDS
+        config: config::KEYS
             .iter()
-            .map(|(name, ty, meaning)| FieldInfo { name, ty, meaning })
-            .collect(),
-        config: crate::config::KEYS
-            .iter()
-            .map(|(name, meaning)| KeyInfo {
+            .map(|&(name, meaning)| KeyInfo {
                 name,
-                required: matches!(
-                    *name,
-                    "target_file" | "eval_command" | "metric_name" | "metric_direction"
-                ),
+                required: config::REQUIRED.contains(&name),
                 meaning,
             })
             .collect(),
-        metric_grammar: vec![
-            "the eval's stdout and stderr go to .autoresearch/runs/<run>.log; ANSI escapes are stripped and \\r ends a line",
-            "the metric is the LAST match in the output of any of these forms:",
-            "`<name><sep><number>`: name at line start or after a non-name character; sep is optional spaces then `:` or `=`, or one or more spaces; anything may follow after whitespace",
-            "`METRIC <name>=<number>`",
-            "a line that is a JSON object with key <name> whose value is a number",
-            "number: [+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?, no thousands separators, no hex, no `_`",
-            "nan, inf or an overflow => crash with reason non_finite_metric; no match => crash with reason no_metric",
-            "name characters are letters, digits, `_`, `.`, `-` and `/`",
-            "constraints read secondary metrics with the same grammar",
-        ],
-        files: vec![
-            FileInfo {
-                path: "autoresearch.toml",
-                meaning: "the config, at the project root",
-            },
-            FileInfo {
-                path: "program.md",
-                meaning: "the research direction the agent follows",
-            },
-            FileInfo {
-                path: ".autoresearch/experiments.jsonl",
-                meaning: "the ledger, one JSON record per line (main worktree)",
-            },
-            FileInfo {
-                path: ".autoresearch/experiments.lock",
-                meaning: "the writers' flock; holds the holder's pid",
-            },
-            FileInfo {
-                path: ".autoresearch/experiments.jsonl.torn",
-                meaning: "torn tails moved aside by the next writer",
-            },
-            FileInfo {
-                path: ".autoresearch/summary.json",
-                meaning: "a cache of the ledger's fold; safe to delete",
-            },
-            FileInfo {
-                path: ".autoresearch/runs/<run>.log",
-                meaning: "the eval output of each run (repeats: `--- sample N ---` between samples)",
-            },
-            FileInfo {
-                path: ".autoresearch/runs/doctor.log",
-                meaning: "the eval output of the last `doctor`",
-            },
-            FileInfo {
-                path: ".autoresearch/loop.json",
-                meaning: "the live loop: pid, host, start, iteration, heartbeat",
-            },
-            FileInfo {
-                path: ".autoresearch/loop.lock",
-                meaning: "the loop's flock, held by `run` for a whole step; holds the holder's pid",
-            },
-            FileInfo {
-                path: ".autoresearch/.gitignore",
-                meaning: "contains `*`: the directory ignores itself",
-            },
-            FileInfo {
-                path: "refs/autoresearch/runs/<run>",
-                meaning: "git ref keeping each evaluated commit reachable",
-            },
-            FileInfo {
-                path: ".autoresearch/installed.json",
-                meaning: "what `install --project` wrote: paths, hashes, versions",
-            },
-            FileInfo {
-                path: "$XDG_CONFIG_HOME/autoresearch/installed.json",
-                meaning: "what `install --global` wrote (default ~/.config/autoresearch/)",
-            },
-        ],
-        environment: vec![
-            FileInfo {
-                path: "AUTORESEARCH_FORMAT",
-                meaning: "json or human: the default output mode",
-            },
-            FileInfo {
-                path: "NO_COLOR",
-                meaning: "set: no colour in human output",
-            },
-            FileInfo {
-                path: "GIT_AUTHOR_NAME / GIT_AUTHOR_EMAIL",
-                meaning: "commit identity when git config has none",
-            },
-            FileInfo {
-                path: "CLAUDE_CONFIG_DIR, GEMINI_CLI_HOME, OPENCODE_CONFIG_DIR, XDG_CONFIG_HOME, COPILOT_HOME",
-                meaning: "move an agent's user-wide skill directory; `install --global` follows them (see skill_targets)",
-            },
-            FileInfo {
-                path: "CODEX_HOME",
-                meaning: "Codex's deprecated skill root; `install` never writes there, `uninstall codex --global` removes our old copy",
-            },
-            FileInfo {
-                path: "AUTORESEARCH_RUN",
-                meaning: "set for the eval by `run`: the run number being evaluated",
-            },
-            FileInfo {
-                path: "AUTORESEARCH_SAMPLE",
-                meaning: "set for the eval by `run` and `doctor`: the evaluation's number, 1..repeats",
-            },
-        ],
+        metric_grammar: metric::GRAMMAR.to_vec(),
+        files: project::FILES.iter().map(file_info).collect(),
+        environment: [
+            output::ENVIRONMENT,
+            git::ENVIRONMENT,
+            skills::ENVIRONMENT,
+            engine::ENVIRONMENT,
+        ]
+        .concat()
+        .iter()
+        .map(file_info)
+        .collect(),
         skill_targets: skill_targets(),
         guide_topics: super::guide::topic_list(),
     })
+}
+
+fn file_info(&(path, meaning): &(&'static str, &'static str)) -> FileInfo {
+    FileInfo { path, meaning }
+}
+
+fn command_info(sub: &clap::Command) -> CommandInfo {
+    let mut sub = sub.clone();
+    let usage = sub.render_usage().to_string();
+    let usage = usage.trim_start_matches("Usage: ").trim().to_string();
+    CommandInfo {
+        name: sub.get_name().to_string(),
+        about: sub.get_about().map(|s| s.to_string()).unwrap_or_default(),
+        usage: format!("autoresearch {}", usage.trim_start_matches("autoresearch ")),
+        args: sub
+            .get_arguments()
+            .filter(|a| !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version"))
+            .map(arg_info)
+            .collect(),
+    }
 }
 
 fn arg_info(a: &clap::Arg) -> ArgInfo {
@@ -491,19 +330,5 @@ impl Human for AgentInfoOutput {
                 "The full description (schemas, grammar, files): autoresearch agent-info --json",
             ),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ledger_fields_match_the_record_type() {
-        let rec = crate::ledger::Record::blank(0, crate::ledger::Status::Kept, None);
-        let v = serde_json::to_value(&rec).unwrap();
-        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        let listed: Vec<&str> = LEDGER_FIELDS.iter().map(|f| f.0).collect();
-        assert_eq!(keys, listed);
     }
 }

@@ -4,15 +4,14 @@
 use clap::Args;
 use serde::Serialize;
 
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::git::{self, CodeDiff};
+use autoresearch::ledger::{self, Record, Summary};
+use autoresearch::project::Loaded;
+
+use super::args::DEFAULT_PATCH_BYTES;
 use crate::ctx::Ctx;
-use crate::error::{AppError, Code, Result};
-use crate::git::{self, CodeDiff};
-use crate::ledger::{self, Record};
-use crate::output::{Human, Printer};
-
-use super::record::fmt_metric;
-
-pub const DEFAULT_PATCH_BYTES: usize = 100_000;
+use crate::output::{Human, Output, Printer, metric_or_dash, run_line};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
@@ -45,11 +44,34 @@ pub struct BestOutput {
     pub code: Option<CodeDiff>,
 }
 
-impl super::Output for BestOutput {}
+impl Output for BestOutput {}
 
 pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
     let loaded = ctx.load()?;
     let summary = ctx.summary(&loaded.ledger)?;
+    let (out, warnings) = best(&loaded, &summary, args)?;
+    ctx.warn_all(warnings);
+    if out.code.as_ref().is_some_and(|c| c.patch_truncated) {
+        ctx.hint(format!(
+            "The patch was cut at {} bytes; pass `--max-patch-bytes <bytes>` to see more.",
+            args.max_patch_bytes
+        ));
+    }
+    if out.baseline.as_ref().is_some_and(|b| b.run == out.best.run) {
+        ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
+    } else if !args.patch {
+        ctx.hint("See the winning change with `autoresearch best --patch`.");
+    }
+    Ok(out)
+}
+
+/// The best run of the branch asked for (else the branch `status` reports on) against its
+/// baseline, with the code change between them. Returns the problems that did not stop it.
+pub fn best(
+    loaded: &Loaded,
+    summary: &Summary,
+    args: &BestArgs,
+) -> Result<(BestOutput, Vec<String>)> {
     let branch = match &args.branch {
         Some(b) => b.clone(),
         None => {
@@ -82,37 +104,23 @@ pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
             ),
             _ => (None, None),
         };
+    let mut warnings = Vec::new();
     let code = match (
         baseline.as_ref().and_then(|b| b.commit.as_deref()),
         best.commit.as_deref(),
     ) {
-        (Some(from), Some(to)) => match git::diff_commits(
+        (Some(from), Some(to)) => git::diff_commits(
             &loaded.project.repo,
             Some(from),
             to,
             args.patch,
             args.max_patch_bytes,
-        ) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                ctx.warn(e.message);
-                None
-            }
-        },
+        )
+        .map_err(|e| warnings.push(e.message))
+        .ok(),
         _ => None,
     };
-    if code.as_ref().is_some_and(|c| c.patch_truncated) {
-        ctx.hint(format!(
-            "The patch was cut at {} bytes; pass `--max-patch-bytes <bytes>` to see more.",
-            args.max_patch_bytes
-        ));
-    }
-    if best.run == baseline.as_ref().map_or(u64::MAX, |b| b.run) {
-        ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
-    } else if !args.patch {
-        ctx.hint("See the winning change with `autoresearch best --patch`.");
-    }
-    Ok(BestOutput {
+    let out = BestOutput {
         branch,
         runs_to_best: scope.runs_to_best(),
         baseline,
@@ -120,34 +128,30 @@ pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
         improvement,
         improvement_pct,
         code,
-    })
+    };
+    Ok((out, warnings))
 }
 
 impl Human for BestOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         const W: usize = 12;
-        let line = |r: &Record| {
-            format!(
-                "#{} {}  {}",
-                r.run,
-                r.metric.map_or_else(|| "—".into(), fmt_metric),
-                r.summary
-            )
-        };
+        let line = |r: &Record| run_line(r.run, r.metric, &r.summary);
         let best = p.paint.bold(&line(&self.best));
         p.kv("best", W, best)?;
         p.kv(
             "baseline",
             W,
-            self.baseline.as_ref().map_or_else(|| "—".into(), line),
+            self.baseline
+                .as_ref()
+                .map_or_else(|| metric_or_dash(None), line),
         )?;
-        super::print_improvement(p, W, self.improvement, self.improvement_pct)?;
+        p.improvement(W, self.improvement, self.improvement_pct)?;
         if let Some(n) = self.runs_to_best {
             p.kv("runs to best", W, n.to_string())?;
         }
         p.kv("branch", W, &self.branch)?;
         if let Some(code) = &self.code {
-            super::print_code_diff(p, code)?;
+            p.code_diff(code)?;
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! "used". Then, in-process and through the very function `run` uses (`engine::step`), it
 //! runs `init`, `doctor`, the baseline and a scripted series of edits — some improve, some
 //! regress, one crashes, one runs over the budget, one breaks a constraint — and ends with
-//! `log`, the best result with its patch, and `status`.
+//! `log`, the best result with its patch, and `status`. What each step reported (its warnings,
+//! and the hints an agent would have been given) is kept in the output, not thrown away.
 //!
 //! The project lives in a fresh temporary directory (or `--dir`) and is removed at the end
 //! unless `--keep` is given.
@@ -16,13 +17,14 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 
-use crate::ctx::Ctx;
-use crate::engine::{self, StepOptions};
-use crate::error::{AppError, Code, Result};
-use crate::ledger::Status;
-use crate::output::{self, Human, Mode, Printer};
+use autoresearch::engine::{self, Event, StepOptions};
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::ledger::Status;
+use autoresearch::project::{Loaded, Project};
 
-use super::record::fmt_metric;
+use crate::coach;
+use crate::ctx::Ctx;
+use crate::output::{self, Cell, Human, Mode, Output, Printer, Style, Table, metric_or_dash};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
@@ -128,6 +130,10 @@ pub struct DemoStep {
     pub flags: Vec<String>,
     pub reverted: bool,
     pub duration_s: Option<f64>,
+    /// What the step warned about.
+    pub warnings: Vec<String>,
+    /// The hints an agent would have been given after this step.
+    pub hints: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -153,7 +159,7 @@ pub struct DemoOutput {
     pub status: super::status::StatusOutput,
 }
 
-impl super::Output for DemoOutput {}
+impl Output for DemoOutput {}
 
 /// Removes the project at the end unless it is to be kept.
 struct Cleanup {
@@ -184,7 +190,7 @@ impl Drop for Cleanup {
 }
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
-    crate::eval::install_interrupt_handler();
+    autoresearch::eval::install_interrupt_handler();
     let started = Instant::now();
     let (dir, created) = prepare_dir(ctx, args.dir.as_deref())?;
     let cleanup = Cleanup {
@@ -193,119 +199,40 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         keep: args.keep,
     };
     let say = |text: String| {
-        if ctx.mode == Mode::Human {
+        if ctx.mode() == Mode::Human {
             output::stderr_line(&text);
         }
     };
     say(format!("Building a toy project in {}", dir.display()));
     build_project(&dir)?;
-
-    // The inner commands get a context of their own: their notes are about the toy project.
-    let inner = Ctx::for_dir(Mode::Json, dir.clone());
-    super::init::run(
-        &inner,
-        &super::init::InitArgs {
-            target_file: vec!["params.txt".into()],
-            eval_command: Some("sh train.sh".into()),
-            metric_name: Some("val_loss".into()),
-            metric_direction: Some("lower".into()),
-            time_budget: Some("1s".into()),
-            branch: None,
-            protected: vec!["train.sh".into()],
-            force: false,
-        },
-    )?;
-    let config_path = dir.join(crate::config::FILE_NAME);
-    let mut config = std::fs::read_to_string(&config_path)
-        .map_err(|e| AppError::io(config_path.display(), &e))?;
-    config.push_str(
-        "\n# Added by the demo.\nconstraints = [\"memory_gb <= 40\"]\nkill_grace = \"500ms\"\n",
-    );
-    crate::fsutil::write_atomic(&config_path, config.as_bytes())?;
-    crate::fsutil::write_atomic(&dir.join("program.md"), PROGRAM.as_bytes())?;
-    commit_all(&dir, "autoresearch setup")?;
+    setup(&dir)?;
     say("  init      target params.txt, eval `sh train.sh`, metric val_loss (lower), budget 1s, constraint memory_gb <= 40".into());
-
-    let doc = super::doctor::run(&inner, &super::doctor::DoctorArgs { no_eval: false })?;
-    let doctor = DoctorBrief {
-        passed: doc.passed,
-        warned: doc.warned,
-        failed: doc.failed,
-        skipped: doc.skipped,
-    };
+    let doctor = doctor(&dir)?;
     say(format!(
         "  doctor    {} passed, {} warning(s), {} failed",
         doctor.passed, doctor.warned, doctor.failed
     ));
-    if doc.failed > 0 {
-        return Err(AppError::internal(format!(
-            "the demo project failed its own doctor check: {}",
-            doc.next
-        )));
-    }
+    let experiments = experiments(&dir, &say)?;
 
-    let loaded = inner.load()?;
-    let mut experiments = Vec::new();
-    let params = dir.join("params.txt");
-    let plan = std::iter::once(None).chain(SCRIPT.iter().map(Some));
-    for item in plan {
-        let (edit, summary) = match item {
-            None => (String::new(), "baseline".to_string()),
-            Some((key, value, summary)) => {
-                let old = set_param(&params, key, value)?;
-                (format!("{key} {old} -> {value}"), (*summary).to_string())
-            }
-        };
-        let opts = StepOptions {
-            summary: summary.clone(),
-            tail: 5,
-            ..StepOptions::default()
-        };
-        let out = engine::step(&inner, &loaded, &opts, &mut |_| {})?;
-        inner.take_notes();
-        say(step_line(&out, &edit));
-        let interrupted = out.interrupted();
-        experiments.push(DemoStep {
-            run: out.run,
-            edit,
-            summary: out.summary,
-            status: out.status,
-            metric: out.metric,
-            delta: out.delta,
-            reason: out.reason,
-            flags: out.flags,
-            reverted: out.reverted,
-            duration_s: out.duration_s,
-        });
-        if interrupted {
-            return Err(AppError::new(
-                Code::Interrupted,
-                "The demo was interrupted.",
-                "Run `autoresearch demo` again to see the whole loop.",
-            ));
-        }
-    }
-
-    let log = super::log::run(
-        &inner,
-        &super::log::LogArgs {
-            limit: 20,
-            all: true,
-            status: Vec::new(),
-            branch: None,
-            reverse: false,
-        },
-    )?;
-    let best = super::best::run(
-        &inner,
-        &super::best::BestArgs {
-            patch: true,
-            branch: None,
-            max_patch_bytes: 8 * 1024,
-        },
-    )?;
-    let status = super::status::run(&inner, &super::status::StatusArgs {})?;
-    inner.take_notes();
+    let (loaded, _) = Loaded::open(&dir)?;
+    let summary = ctx.summary(&loaded.ledger)?;
+    let best_args = super::best::BestArgs {
+        patch: true,
+        branch: None,
+        max_patch_bytes: 8 * 1024,
+    };
+    let (best, warnings) = super::best::best(&loaded, &summary, &best_args)?;
+    ctx.warn_all(warnings);
+    let status = super::status::status(&loaded.project, loaded.config.clone(), &summary);
+    let log_args = super::log::LogArgs {
+        limit: 20,
+        all: true,
+        status: Vec::new(),
+        branch: None,
+        reverse: false,
+    };
+    // Read now, not streamed: the project may be gone by the time the envelope is written.
+    let log = super::log::list(ctx, loaded, &log_args, false)?;
     if args.keep {
         ctx.hint(format!(
             "The project is kept: `cd {}` and try `autoresearch log`, `autoresearch status`, `git log --oneline`.",
@@ -328,6 +255,102 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
     })
 }
 
+/// `init` with the demo's answers, a constraint and a short kill grace, then commit the setup.
+fn setup(dir: &Path) -> Result<()> {
+    let project = Project::discover(dir)?;
+    super::init::create(
+        dir,
+        &project,
+        &super::init::Answers {
+            target_files: vec!["params.txt".into()],
+            eval_command: "sh train.sh".into(),
+            metric_name: "val_loss".into(),
+            metric_direction: "lower".into(),
+            time_budget: "1s".into(),
+            branch: autoresearch::config::DEFAULT_BRANCH.into(),
+            protected: vec!["train.sh".into()],
+        },
+    )?;
+    let config_path = dir.join(autoresearch::config::FILE_NAME);
+    let mut config = std::fs::read_to_string(&config_path)
+        .map_err(|e| AppError::io(config_path.display(), &e))?;
+    config.push_str(
+        "\n# Added by the demo.\nconstraints = [\"memory_gb <= 40\"]\nkill_grace = \"500ms\"\n",
+    );
+    autoresearch::fsutil::write_atomic(&config_path, config.as_bytes())?;
+    autoresearch::fsutil::write_atomic(&dir.join("program.md"), PROGRAM.as_bytes())?;
+    commit_all(dir, "autoresearch setup")
+}
+
+/// The doctor's verdict on the toy project; it must pass.
+fn doctor(dir: &Path) -> Result<DoctorBrief> {
+    let (doc, _) = super::doctor::check(dir, &super::doctor::DoctorArgs { no_eval: false })?;
+    if doc.failed > 0 {
+        return Err(AppError::internal(format!(
+            "the demo project failed its own doctor check: {}",
+            doc.next
+        )));
+    }
+    Ok(DoctorBrief {
+        passed: doc.passed,
+        warned: doc.warned,
+        failed: doc.failed,
+        skipped: doc.skipped,
+    })
+}
+
+/// The baseline, then every scripted edit, each through `engine::step`.
+fn experiments(dir: &Path, say: &dyn Fn(String)) -> Result<Vec<DemoStep>> {
+    let (loaded, _) = Loaded::open(dir)?;
+    let params = dir.join("params.txt");
+    let mut steps = Vec::new();
+    for item in std::iter::once(None).chain(SCRIPT.iter().map(Some)) {
+        let (edit, summary) = match item {
+            None => (String::new(), "baseline".to_string()),
+            Some((key, value, summary)) => {
+                let old = set_param(&params, key, value)?;
+                (format!("{key} {old} -> {value}"), (*summary).to_string())
+            }
+        };
+        let opts = StepOptions {
+            summary,
+            tail: 5,
+            ..StepOptions::default()
+        };
+        let (mut warnings, mut hints) = (Vec::new(), Vec::new());
+        let out = engine::step(&loaded, &opts, &mut |e| match e {
+            Event::Warning(w) => warnings.push(w),
+            Event::BranchCreated(b) => hints.push(coach::branch_created(&b)),
+            Event::EvalStarted { .. } | Event::Tick { .. } => {}
+        })?;
+        hints.extend(coach::after_run(&out, false));
+        say(step_line(&out, &edit));
+        let interrupted = out.interrupted();
+        steps.push(DemoStep {
+            run: out.run,
+            edit,
+            summary: out.summary,
+            status: out.status,
+            metric: out.metric,
+            delta: out.delta,
+            reason: out.reason,
+            flags: out.flags,
+            reverted: out.reverted,
+            duration_s: out.duration_s,
+            warnings,
+            hints,
+        });
+        if interrupted {
+            return Err(AppError::new(
+                Code::Interrupted,
+                "The demo was interrupted.",
+                "Run `autoresearch demo` again to see the whole loop.",
+            ));
+        }
+    }
+    Ok(steps)
+}
+
 /// A fresh temporary directory, or the user's, which must be empty or not exist. Returns it
 /// and whether we created it.
 fn prepare_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<(PathBuf, bool)> {
@@ -336,7 +359,7 @@ fn prepare_dir(ctx: &Ctx, dir: Option<&Path>) -> Result<(PathBuf, bool)> {
             let d = std::env::temp_dir().join(format!(
                 "autoresearch-demo-{}-{:08x}",
                 std::process::id(),
-                crate::fsutil::nonce() as u32
+                autoresearch::fsutil::nonce() as u32
             ));
             match std::fs::create_dir(&d) {
                 Ok(()) => return Ok((d, true)),
@@ -396,8 +419,8 @@ fn commit_all(dir: &Path, message: &str) -> Result<()> {
     let tree = repo
         .find_tree(index.write_tree().map_err(git_err)?)
         .map_err(git_err)?;
-    let sig = crate::git::signature(&repo);
-    let parent = crate::git::head_oid(&repo).and_then(|o| repo.find_commit(o).ok());
+    let sig = autoresearch::git::signature(&repo);
+    let parent = autoresearch::git::head_oid(&repo).and_then(|o| repo.find_commit(o).ok());
     let parents: Vec<&git2::Commit> = parent.iter().collect();
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
         .map_err(git_err)?;
@@ -424,17 +447,21 @@ fn set_param(path: &Path, key: &str, value: &str) -> Result<String> {
 
 /// One line of progress: `#3 kept       1.2208  batch_size 32 -> 64`.
 fn step_line(out: &engine::RunOutput, edit: &str) -> String {
-    let metric = out.metric.map_or_else(|| "—".to_string(), fmt_metric);
+    let metric = metric_or_dash(out.metric);
     let what = if edit.is_empty() {
         "the unchanged code"
     } else {
         edit
     };
-    // For a crash, the last line of its output says what went wrong.
+    // For a crash, the last line of its output says what went wrong (above our footer).
     let last = out
         .log_tail
         .as_deref()
-        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()))
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty() && !l.starts_with("--- autoresearch:"))
+        })
         .map(|l| format!(": {}", l.trim()))
         .unwrap_or_default();
     let reason = out
@@ -453,21 +480,22 @@ fn step_line(out: &engine::RunOutput, edit: &str) -> String {
 impl Human for DemoOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         p.line(p.paint.bold("The experiments (autoresearch log)"))?;
-        let mut t = output::table(&["run", "status", "val_loss", "change", "reason"]);
+        let mut t = Table::new(&["run", "status", "val_loss", "change", "reason"]);
         for e in &self.experiments {
-            t.add_row(vec![
-                format!("#{}", e.run),
-                super::paint_status(&p.paint, e.status),
-                e.metric.map_or_else(|| "—".to_string(), fmt_metric),
-                if e.edit.is_empty() {
-                    "baseline".to_string()
-                } else {
-                    e.edit.clone()
-                },
-                e.reason.clone().unwrap_or_default(),
+            let change = if e.edit.is_empty() {
+                "baseline"
+            } else {
+                e.edit.as_str()
+            };
+            t.row(vec![
+                format!("#{}", e.run).into(),
+                Cell::new(e.status.as_str(), Style::of_status(e.status)),
+                metric_or_dash(e.metric).into(),
+                change.into(),
+                e.reason.clone().unwrap_or_default().into(),
             ]);
         }
-        p.line(t.to_string())?;
+        p.table(&t)?;
         p.line("")?;
         p.line(p.paint.bold("The best result (autoresearch best --patch)"))?;
         self.best.human(p)?;

@@ -5,13 +5,15 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::ctx::Ctx;
-use crate::error::{AppError, Code, Result};
-use crate::git::{self, CodeDiff};
-use crate::ledger::{Ledger, Record, Summary};
-use crate::output::{self, Human, Printer};
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::git::{self, CodeDiff};
+use autoresearch::ledger::{Ledger, Record, Summary};
 
-use super::record::{fmt_delta, fmt_metric};
+use super::args::DEFAULT_PATCH_BYTES;
+use crate::ctx::Ctx;
+use crate::output::{
+    Cell, Human, Output, Printer, Style, Table, fmt_delta, metric_or_dash, shorten,
+};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Runs are numbers, or `best`, `baseline`, `last`.
@@ -28,7 +30,7 @@ pub struct DiffArgs {
     #[arg(long)]
     pub stat: bool,
     /// Cut the patch after this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = super::best::DEFAULT_PATCH_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PATCH_BYTES)]
     pub max_patch_bytes: usize,
 }
 
@@ -52,7 +54,7 @@ pub struct DiffOutput {
     pub code: Option<CodeDiff>,
 }
 
-impl super::Output for DiffOutput {}
+impl Output for DiffOutput {}
 
 /// Resolve `3`, `best`, `baseline` or `last` to a record.
 fn resolve(ledger: &Ledger, summary: &Summary, scope_branch: &str, which: &str) -> Result<Record> {
@@ -168,58 +170,46 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<DiffOutput> {
 
 impl Human for DiffOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        let m = |v: Option<f64>| v.map_or_else(|| "—".to_string(), fmt_metric);
-        let mut t = output::table(&[
-            "",
-            &format!("#{}", self.a.run),
-            &format!("#{}", self.b.run),
-            "Δ",
-        ]);
-        t.add_row(vec![
-            "status".to_string(),
-            super::paint_status(&p.paint, self.a.status),
-            super::paint_status(&p.paint, self.b.status),
-            String::new(),
-        ]);
-        let delta = self.metric_delta.map(fmt_delta).unwrap_or_default();
-        let delta = match self.b_better {
-            Some(true) => p.paint.green(&delta),
-            Some(false) => p.paint.red(&delta),
-            None => delta,
+        let (a, b) = (&self.a, &self.b);
+        let mut t = Table::new(&["", &format!("#{}", a.run), &format!("#{}", b.run), "Δ"]);
+        let status = |r: &Record| Cell::new(r.status.as_str(), Style::of_status(r.status));
+        t.row(vec!["status".into(), status(a), status(b)]);
+        let delta_style = match self.b_better {
+            Some(true) => Style::Green,
+            Some(false) => Style::Red,
+            None => Style::Plain,
         };
-        t.add_row(vec![
-            "metric".to_string(),
-            m(self.a.metric),
-            m(self.b.metric),
-            delta,
+        t.row(vec![
+            "metric".into(),
+            metric_or_dash(a.metric).into(),
+            metric_or_dash(b.metric).into(),
+            Cell::new(
+                self.metric_delta.map(fmt_delta).unwrap_or_default(),
+                delta_style,
+            ),
         ]);
         for row in &self.metrics {
-            t.add_row(vec![
-                row.name.clone(),
-                m(row.a),
-                m(row.b),
-                row.delta.map(fmt_delta).unwrap_or_default(),
+            t.row(vec![
+                row.name.as_str().into(),
+                metric_or_dash(row.a).into(),
+                metric_or_dash(row.b).into(),
+                row.delta.map(fmt_delta).unwrap_or_default().into(),
             ]);
         }
-        let short = |c: &Option<String>| {
+        let short = |c: &Option<String>| -> Cell {
             c.as_deref()
-                .map_or_else(|| "—".to_string(), |c| c.chars().take(10).collect())
+                .map_or_else(|| metric_or_dash(None), |c| c.chars().take(10).collect())
+                .into()
         };
-        t.add_row(vec![
-            "commit".to_string(),
-            short(&self.a.commit),
-            short(&self.b.commit),
-            String::new(),
+        t.row(vec!["commit".into(), short(&a.commit), short(&b.commit)]);
+        t.row(vec![
+            "summary".into(),
+            shorten(&a.summary, 40).into(),
+            shorten(&b.summary, 40).into(),
         ]);
-        t.add_row(vec![
-            "summary".to_string(),
-            output::shorten(&self.a.summary, 40),
-            output::shorten(&self.b.summary, 40),
-            String::new(),
-        ]);
-        p.line(t.to_string())?;
+        p.table(&t)?;
         if let Some(code) = &self.code {
-            super::print_code_diff(p, code)?;
+            p.code_diff(code)?;
         }
         Ok(())
     }

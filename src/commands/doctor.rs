@@ -13,16 +13,18 @@ use std::path::Path;
 use clap::Args;
 use serde::Serialize;
 
-use crate::config::{self, Config, Direction};
+use autoresearch::config::{self, Config, Direction};
+use autoresearch::engine::{self, Event};
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::git;
+use autoresearch::ledger::Ledger;
+use autoresearch::loopfile;
+use autoresearch::metric::MetricRead;
+use autoresearch::project::{self, Project};
+use autoresearch::text::{code_list, format_duration};
+
 use crate::ctx::Ctx;
-use crate::engine::{self, Progress};
-use crate::error::{AppError, Code, Result};
-use crate::git;
-use crate::ledger::Ledger;
-use crate::loopfile;
-use crate::metric::MetricRead;
-use crate::output::{Human, Printer, Spinner};
-use crate::project::{self, Project};
+use crate::output::{Human, Output, Printer, Spinner};
 
 #[derive(Debug, Args)]
 #[command(
@@ -76,7 +78,7 @@ pub struct DoctorOutput {
     pub next: String,
 }
 
-impl super::Output for DoctorOutput {
+impl Output for DoctorOutput {
     fn failure(&self) -> Option<AppError> {
         let fails: Vec<&Check> = self
             .checks
@@ -169,9 +171,16 @@ const STATE_CHECKS: &[&str] = &["ledger", "loop_lock", "state_ignored"];
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
     // The eval runs in its own process group: without the handler, Ctrl-C would kill us and
     // orphan it.
-    crate::eval::install_interrupt_handler();
+    autoresearch::eval::install_interrupt_handler();
+    let (out, has_baseline) = check(&ctx.cwd, args)?;
+    hints(ctx, &out, has_baseline);
+    Ok(out)
+}
+
+/// Every check, for the project around `cwd`; also says whether the branch has a baseline.
+pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
     let mut r = Report::default();
-    let project = match ctx.project() {
+    let project = match Project::discover(cwd) {
         Ok(p) => {
             r.pass(
                 "git_repo",
@@ -190,7 +199,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
                 r.skip(id, "needs a git repository");
             }
             skill_check(&mut r, None);
-            return Ok(finish(r, None, false));
+            return Ok((finish(r, None, false), false));
         }
     };
     identity_check(&mut r, &project);
@@ -235,9 +244,7 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
     loop_check(&mut r, &project);
     state_ignored_check(&mut r, &project);
     skill_check(&mut r, Some(&project));
-    let out = finish(r, Some(&project), has_baseline);
-    hints(ctx, &out, has_baseline);
-    Ok(out)
+    Ok((finish(r, Some(&project), has_baseline), has_baseline))
 }
 
 /// Coaching for an agent that reads only envelopes: what to fix first, then the next step of
@@ -333,7 +340,7 @@ fn config_checks(r: &mut Report, project: &Project) -> Option<Config> {
                     "metric `{}` ({} is better), budget {}",
                     cfg.metric_name,
                     cfg.metric_direction.as_str(),
-                    config::format_duration(cfg.time_budget)
+                    format_duration(cfg.time_budget)
                 ),
             );
             Some(cfg)
@@ -490,37 +497,43 @@ fn branch_check(r: &mut Report, project: &Project, cfg: &Config) -> Option<Strin
 
 /// What `run` would say about the work tree now, by `run`'s own rules.
 fn clean_tree_check(r: &mut Report, project: &Project, cfg: &Config, has_baseline: bool) {
-    let changed = match engine::changes(&project.repo, cfg) {
+    let changes = match engine::changes(&project.repo, cfg) {
         Ok(c) => c,
         Err(e) => return r.fail_with("clean_tree", &e),
     };
+    let notes = if changes.notebook {
+        format!(
+            "; `{}` has notes, which `run` never commits",
+            project::PROGRAM_FILE
+        )
+    } else {
+        String::new()
+    };
+    let changed = &changes.files;
     if changed.is_empty() {
-        return r.pass("clean_tree", "no tracked file is modified");
+        let message = if changes.notebook {
+            format!(
+                "no tracked file other than `{}` is modified (it holds notes, which `run` never commits)",
+                project::PROGRAM_FILE
+            )
+        } else {
+            "no tracked file is modified".to_string()
+        };
+        return r.pass("clean_tree", message);
     }
-    match engine::check_scope(cfg, &changed, true) {
+    let list = code_list(changed.iter().map(String::as_str));
+    match engine::check_scope(cfg, changed, true) {
         Err(e) => r.fail_with("clean_tree", &e),
         Ok(_) if !has_baseline => r.warn(
             "clean_tree",
             format!(
-                "{} is modified, but the first run is the baseline and measures HEAD as committed",
-                changed
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{list} is modified, but the first run is the baseline and measures HEAD as committed{notes}"
             ),
             "Run `git stash`, then `autoresearch run -m \"baseline\"`, then `git stash pop`.",
         ),
         Ok(_) => r.pass(
             "clean_tree",
-            format!(
-                "only {} is modified: the next run evaluates it",
-                changed
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("only {list} is modified: the next run evaluates it{notes}"),
         ),
     }
 }
@@ -531,9 +544,8 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
     let log_path = project.runs_dir().join("doctor.log");
     let log = project.rel(&log_path);
     let mut spinner = Spinner::new();
-    let measured = engine::measure(cfg, &project.root, &log_path, None, 1, &mut |p| match p {
-        Progress::Eval { budget, .. } => spinner.start("doctor: running the eval".into(), budget),
-        Progress::Tick { elapsed, line } => spinner.tick(elapsed, line),
+    let measured = engine::measure(cfg, &project.root, &log_path, None, 1, &mut |e: Event| {
+        spinner.follow("doctor: running the eval", &e)
     });
     spinner.finish();
     let m = match measured {
@@ -554,7 +566,7 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
         ));
     }
     let secs = m.duration.as_secs_f64();
-    let budget = config::format_duration(cfg.time_budget);
+    let budget = format_duration(cfg.time_budget);
     let run_it = format!(
         "Run `{}` at the project root yourself and fix what it reports; its output is in `{log}`.",
         cfg.eval_command
@@ -685,7 +697,7 @@ fn constraints_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &s
     }
 }
 
-fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<crate::ledger::Summary>) {
+fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::ledger::Summary>) {
     let s = match summary {
         Ok(s) => s,
         Err(e) => return r.fail_with("ledger", &e),
@@ -787,10 +799,10 @@ fn state_ignored_check(r: &mut Report, project: &Project) {
 
 /// Uses the same inventory as `install` and `status`, so the paths cannot drift.
 fn skill_check(r: &mut Report, project: Option<&Project>) {
-    let found: Vec<crate::skills::InstalledSkill> =
-        crate::skills::installed(project.map(|p| p.root.as_path()))
+    let found: Vec<autoresearch::skills::InstalledSkill> =
+        autoresearch::skills::installed(project.map(|p| p.root.as_path()))
             .into_iter()
-            .filter(|s| s.kind == crate::skills::Kind::Skill)
+            .filter(|s| s.kind == autoresearch::skills::Kind::Skill)
             .collect();
     if found.is_empty() {
         r.warn(

@@ -1,5 +1,5 @@
 //! `autoresearch export`: every experiment, chronological, every field, full precision, as CSV,
-//! TSV, a JSON array or JSON Lines. Streams the ledger; to stdout (the data itself, CONTRACT §1)
+//! TSV, a JSON array or JSON Lines. Streams the ledger; to stdout (the data itself, docs/CONTRACT.md §1)
 //! or atomically to a file with `-o` (then an envelope with the path and count).
 
 use std::collections::BTreeSet;
@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use autoresearch::error::{AppError, Result};
+use autoresearch::ledger::{Ledger, Record};
+
 use crate::ctx::Ctx;
-use crate::error::{AppError, Result};
-use crate::ledger::Record;
-use crate::output::{Human, Printer, Stdout};
+use crate::output::{Human, Output, Printer, Stdout};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -50,7 +51,7 @@ pub struct ExportOutput {
     printed: bool,
 }
 
-impl super::Output for ExportOutput {
+impl Output for ExportOutput {
     fn printed(&self) -> bool {
         self.printed
     }
@@ -135,128 +136,172 @@ fn tsv_field(s: &str) -> String {
         .replace('\r', "\\r")
 }
 
+/// Writes records in one format: a header, each record, a footer.
+trait Writer {
+    fn begin(&mut self, _w: &mut dyn Write) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn record(&mut self, w: &mut dyn Write, r: &Record) -> std::io::Result<()>;
+    fn end(&mut self, _w: &mut dyn Write) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// CSV (RFC 4180 quoting) or TSV (backslash escapes): fixed columns, then one `metrics.<name>`
+/// column per secondary metric found anywhere in the ledger.
+struct Delimited {
+    tsv: bool,
+    metric_names: Vec<String>,
+}
+
+impl Delimited {
+    fn line(&self, w: &mut dyn Write, cells: &[String]) -> std::io::Result<()> {
+        let (sep, field): (&str, fn(&str) -> String) = if self.tsv {
+            ("\t", tsv_field)
+        } else {
+            (",", csv_field)
+        };
+        let cells: Vec<String> = cells.iter().map(|c| field(c)).collect();
+        writeln!(w, "{}", cells.join(sep))
+    }
+}
+
+impl Writer for Delimited {
+    fn begin(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+        header.extend(self.metric_names.iter().map(|n| format!("metrics.{n}")));
+        self.line(w, &header)
+    }
+    fn record(&mut self, w: &mut dyn Write, r: &Record) -> std::io::Result<()> {
+        self.line(w, &row(r, &self.metric_names))
+    }
+}
+
+/// One JSON array, a record per line.
+struct JsonArray {
+    count: u64,
+}
+
+impl Writer for JsonArray {
+    fn begin(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(b"[")
+    }
+    fn record(&mut self, w: &mut dyn Write, r: &Record) -> std::io::Result<()> {
+        w.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        self.count += 1;
+        serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)
+    }
+    fn end(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(b"\n]\n")
+    }
+}
+
+/// JSON Lines: the ledger's own shape, normalised.
+struct JsonLines;
+
+impl Writer for JsonLines {
+    fn record(&mut self, w: &mut dyn Write, r: &Record) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    }
+}
+
+fn writer_for(format: Format, ledger: &Ledger) -> Result<Box<dyn Writer>> {
+    Ok(match format {
+        Format::Csv | Format::Tsv => {
+            // Secondary metric names become columns: one streaming pass to collect them first.
+            let mut names = BTreeSet::new();
+            ledger.for_each(|_, r| {
+                names.extend(r.metrics.into_keys());
+                true
+            })?;
+            Box::new(Delimited {
+                tsv: format == Format::Tsv,
+                metric_names: names.into_iter().collect(),
+            })
+        }
+        Format::Json => Box::new(JsonArray { count: 0 }),
+        Format::Jsonl => Box::new(JsonLines),
+    })
+}
+
+/// Stream every record through `writer` into `w`; returns the count and the reader's warnings.
+fn write_all(
+    ledger: &Ledger,
+    writer: &mut dyn Writer,
+    w: &mut dyn Write,
+) -> std::io::Result<(u64, Vec<String>)> {
+    writer.begin(w)?;
+    let mut count = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    let warnings = ledger
+        .for_each(|_, r| match writer.record(w, &r) {
+            Ok(()) => {
+                count += 1;
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })
+        .map_err(|e| std::io::Error::other(e.message))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    writer.end(w)?;
+    w.flush()?;
+    Ok((count, warnings))
+}
+
 pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExportOutput> {
     let loaded = ctx.load()?;
     let ledger = &loaded.ledger;
-    // Secondary metric names become columns: one streaming pass to collect them first.
-    let mut names = BTreeSet::new();
-    if matches!(args.format, Format::Csv | Format::Tsv) {
-        ledger.for_each(|_, r| {
-            names.extend(r.metrics.into_keys());
-            true
+    let mut writer = writer_for(args.format, ledger)?;
+    let Some(path) = &args.output else {
+        let mut out = Stdout::new();
+        let (count, warnings) = write_all(ledger, writer.as_mut(), &mut out).map_err(|e| {
+            crate::output::quiet_exit_on_broken_pipe(&e);
+            AppError::io("writing the export", &e)
         })?;
-    }
-    let names: Vec<String> = names.into_iter().collect();
-    let mut count = 0u64;
-    let mut write = |w: &mut dyn Write| -> std::io::Result<Vec<String>> {
-        let sep = if args.format == Format::Tsv {
-            "\t"
-        } else {
-            ","
-        };
-        let field = |s: &str| {
-            if args.format == Format::Tsv {
-                tsv_field(s)
-            } else {
-                csv_field(s)
-            }
-        };
-        if matches!(args.format, Format::Csv | Format::Tsv) {
-            let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-            header.extend(names.iter().map(|n| format!("metrics.{n}")));
-            let header: Vec<String> = header.iter().map(|h| field(h)).collect();
-            writeln!(w, "{}", header.join(sep))?;
+        // The data went to stdout; warnings go to stderr so they never corrupt it.
+        for w in warnings {
+            crate::output::stderr_line(&format!("warning: {w}"));
         }
-        if args.format == Format::Json {
-            w.write_all(b"[")?;
-        }
-        let mut err: Option<std::io::Error> = None;
-        let warnings = ledger
-            .for_each(|_, r| {
-                let res = match args.format {
-                    Format::Csv | Format::Tsv => {
-                        let cells: Vec<String> = row(&r, &names).iter().map(|c| field(c)).collect();
-                        writeln!(w, "{}", cells.join(sep))
-                    }
-                    Format::Jsonl => serde_json::to_writer(&mut *w, &r)
-                        .map_err(std::io::Error::other)
-                        .and_then(|_| w.write_all(b"\n")),
-                    Format::Json => (if count > 0 {
-                        w.write_all(b",\n")
-                    } else {
-                        w.write_all(b"\n")
-                    })
-                    .and_then(|_| {
-                        serde_json::to_writer(&mut *w, &r).map_err(std::io::Error::other)
-                    }),
-                };
-                count += 1;
-                match res {
-                    Ok(()) => true,
-                    Err(e) => {
-                        err = Some(e);
-                        false
-                    }
-                }
-            })
-            .map_err(|e| std::io::Error::other(e.message))?;
-        if let Some(e) = err {
-            return Err(e);
-        }
-        if args.format == Format::Json {
-            w.write_all(b"\n]\n")?;
-        }
-        w.flush()?;
-        Ok(warnings)
+        return Ok(ExportOutput {
+            path: None,
+            format: args.format,
+            count,
+            printed: true,
+        });
     };
-    match &args.output {
-        Some(path) => {
-            let abs = if path.is_absolute() {
-                path.clone()
-            } else {
-                ctx.cwd.join(path)
-            };
-            let parent = abs.parent().filter(|p| !p.as_os_str().is_empty());
-            if parent.is_some_and(|p| !p.is_dir()) || abs.is_dir() {
-                return Err(AppError::usage(
-                    format!(
-                        "Cannot write `{}`: its directory does not exist or it is a directory.",
-                        abs.display()
-                    ),
-                    "Pass `-o` a file path in an existing directory, e.g. `-o experiments.csv`.",
-                ));
-            }
-            let mut warnings = Vec::new();
-            crate::fsutil::write_atomic_with(&abs, |w| {
-                warnings = write(w)?;
-                Ok(())
-            })?;
-            ctx.warn_all(warnings);
-            Ok(ExportOutput {
-                path: Some(abs.display().to_string()),
-                format: args.format,
-                count,
-                printed: false,
-            })
-        }
-        None => {
-            let mut out = Stdout::new();
-            let warnings = write(&mut out).map_err(|e| {
-                crate::output::quiet_exit_on_broken_pipe(&e);
-                AppError::io("writing the export", &e)
-            })?;
-            // The data went to stdout; warnings go to stderr so they never corrupt it.
-            for w in warnings {
-                crate::output::stderr_line(&format!("warning: {w}"));
-            }
-            Ok(ExportOutput {
-                path: None,
-                format: args.format,
-                count,
-                printed: true,
-            })
-        }
+    let abs = if path.is_absolute() {
+        path.clone()
+    } else {
+        ctx.cwd.join(path)
+    };
+    let parent = abs.parent().filter(|p| !p.as_os_str().is_empty());
+    if parent.is_some_and(|p| !p.is_dir()) || abs.is_dir() {
+        return Err(AppError::usage(
+            format!(
+                "Cannot write `{}`: its directory does not exist or it is a directory.",
+                abs.display()
+            ),
+            "Pass `-o` a file path in an existing directory, e.g. `-o experiments.csv`.",
+        ));
     }
+    let mut done = (0, Vec::new());
+    autoresearch::fsutil::write_atomic_with(&abs, |w| {
+        done = write_all(ledger, writer.as_mut(), w)?;
+        Ok(())
+    })?;
+    ctx.warn_all(done.1);
+    Ok(ExportOutput {
+        path: Some(abs.display().to_string()),
+        format: args.format,
+        count: done.0,
+        printed: false,
+    })
 }
 
 #[cfg(test)]

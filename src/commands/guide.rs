@@ -6,10 +6,11 @@
 use clap::Args;
 use serde::Serialize;
 
+use autoresearch::error::{AppError, Result};
+use autoresearch::skills;
+
 use crate::ctx::Ctx;
-use crate::error::{AppError, Result};
-use crate::output::{Human, Printer};
-use crate::skills;
+use crate::output::{Human, Output, Printer};
 
 /// `guide all`: the skill and every topic in one text.
 const ALL: &str = "all";
@@ -44,7 +45,7 @@ pub struct GuideOutput {
     pub topics: Vec<TopicInfo>,
 }
 
-impl super::Output for GuideOutput {}
+impl Output for GuideOutput {}
 
 pub fn topic_list() -> Vec<TopicInfo> {
     skills::TOPICS

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
-use crate::config::{self, Config, Direction};
+use autoresearch::config::{self, Config, Direction};
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::project::{self, Project};
+use autoresearch::text::{format_duration, shell_word};
+
 use crate::ctx::Ctx;
-use crate::error::{AppError, Code, Result};
-use crate::output::{Human, Printer};
-use crate::project::{self, Project};
+use crate::output::{Human, Output, Printer};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
@@ -60,7 +62,7 @@ pub struct InitOutput {
     pub config: Config,
 }
 
-impl super::Output for InitOutput {}
+impl Output for InitOutput {}
 
 impl Human for InitOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
@@ -87,20 +89,20 @@ impl Human for InitOutput {
                 c.metric_direction.as_str()
             ),
         )?;
-        p.kv("budget", 8, config::format_duration(c.time_budget))?;
+        p.kv("budget", 8, format_duration(c.time_budget))?;
         p.kv("branch", 8, &c.branch)
     }
 }
 
 /// The values init needs, as typed.
-struct Answers {
-    target_files: Vec<String>,
-    eval_command: String,
-    metric_name: String,
-    metric_direction: String,
-    time_budget: String,
-    branch: String,
-    protected: Vec<String>,
+pub struct Answers {
+    pub target_files: Vec<String>,
+    pub eval_command: String,
+    pub metric_name: String,
+    pub metric_direction: String,
+    pub time_budget: String,
+    pub branch: String,
+    pub protected: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
@@ -114,18 +116,29 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
         ));
     }
     let answers = gather(ctx, args)?;
-    let (toml_text, cfg) = validate(ctx, &project, &answers)?;
+    let out = create(&ctx.cwd, &project, &answers)?;
+    commit_hint(ctx, &project, &out.config);
+    ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
+    ctx.hint("Then run `autoresearch doctor` to check everything (it runs the eval once) before the night starts.");
+    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop (`--dry-run` shows the paths first).");
+    Ok(out)
+}
 
+/// Validate `answers` (paths relative to `cwd`) and write the config, the `program.md`
+/// template (never over an existing one) and `.autoresearch/`.
+pub fn create(cwd: &Path, project: &Project, answers: &Answers) -> Result<InitOutput> {
+    let (toml_text, cfg) = validate(cwd, project, answers)?;
+    let config_path = project.root.join(config::FILE_NAME);
     let mut created = Vec::new();
     let mut kept = Vec::new();
-    crate::fsutil::write_atomic(&config_path, toml_text.as_bytes())?;
+    autoresearch::fsutil::write_atomic(&config_path, toml_text.as_bytes())?;
     created.push(config::FILE_NAME.to_string());
 
     let program_path = project.root.join(project::PROGRAM_FILE);
     if program_path.exists() {
         kept.push(project::PROGRAM_FILE.to_string());
     } else {
-        crate::fsutil::write_atomic(&program_path, program_template(&cfg).as_bytes())?;
+        autoresearch::fsutil::write_atomic(&program_path, program_template(&cfg).as_bytes())?;
         created.push(project::PROGRAM_FILE.to_string());
     }
     let state_existed = project.state_dir().join(".gitignore").exists();
@@ -135,12 +148,6 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
     } else {
         created.push(".autoresearch/".to_string());
     }
-
-    commit_hint(ctx, &project, &cfg);
-    ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
-    ctx.hint("Then run `autoresearch doctor` to check everything (it runs the eval once) before the night starts.");
-    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop (`--dry-run` shows the paths first).");
-
     Ok(InitOutput {
         root: project.root.display().to_string(),
         config_path: config_path.display().to_string(),
@@ -169,7 +176,7 @@ fn commit_hint(ctx: &Ctx, project: &Project, cfg: &Config) {
         .collect();
     add.push(config::FILE_NAME.to_string());
     add.push(project::PROGRAM_FILE.to_string());
-    let first = if crate::git::head_oid(&project.repo).is_none() {
+    let first = if autoresearch::git::head_oid(&project.repo).is_none() {
         " This repository has no commit yet: add the files the eval needs as well."
     } else {
         ""
@@ -178,18 +185,6 @@ fn commit_hint(ctx: &Ctx, project: &Project, cfg: &Config) {
         "Commit the setup so experiments start from it: `git add {} && git commit -m \"autoresearch setup\"`.{first}",
         add.join(" ")
     ));
-}
-
-/// A path as one shell word: quoted only when it needs to be.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/+@%:,=".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Flags first; missing required ones are asked for at a terminal, else named in the error.
@@ -262,15 +257,21 @@ fn gather(ctx: &Ctx, args: &InitArgs) -> Result<Answers> {
     if args.metric_direction.is_none() {
         answers.metric_direction = ask("Is lower or higher better? (lower/higher)")?;
     }
+    if args.time_budget.is_none() {
+        let budget = ask("Time budget per evaluation, e.g. 90s, 5m, 1h [5m]")?;
+        if !budget.trim().is_empty() {
+            answers.time_budget = budget.trim().to_string();
+        }
+    }
     Ok(answers)
 }
 
 /// Check every answer; return the config text and the config it parses to.
-fn validate(ctx: &Ctx, project: &Project, a: &Answers) -> Result<(String, Config)> {
+fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Config)> {
     let bad = |msg: String, fix: &str| AppError::usage(msg, fix.to_string());
     let mut targets = Vec::new();
     for t in &a.target_files {
-        targets.push(repo_path(ctx, project, t, "--target-file")?);
+        targets.push(repo_path(cwd, project, t, "--target-file")?);
     }
     if targets.is_empty() {
         return Err(bad(
@@ -280,7 +281,7 @@ fn validate(ctx: &Ctx, project: &Project, a: &Answers) -> Result<(String, Config
     }
     let mut protected = Vec::new();
     for p in &a.protected {
-        let p = repo_path(ctx, project, p, "--protected")?;
+        let p = repo_path(cwd, project, p, "--protected")?;
         if targets.contains(&p) {
             return Err(bad(
                 format!("`{p}` is both a target file and protected."),
@@ -341,12 +342,12 @@ fn validate(ctx: &Ctx, project: &Project, a: &Answers) -> Result<(String, Config
 
 /// A path typed relative to the current directory (or the root), as a repo-relative path to
 /// an existing file inside the work tree.
-fn repo_path(ctx: &Ctx, project: &Project, typed: &str, flag: &str) -> Result<String> {
+fn repo_path(cwd: &Path, project: &Project, typed: &str, flag: &str) -> Result<String> {
     let typed_path = Path::new(typed);
     let candidates: Vec<PathBuf> = if typed_path.is_absolute() {
         vec![typed_path.to_path_buf()]
     } else {
-        vec![ctx.cwd.join(typed_path), project.root.join(typed_path)]
+        vec![cwd.join(typed_path), project.root.join(typed_path)]
     };
     let root = project
         .root
@@ -399,7 +400,7 @@ fn render_toml(
     } else {
         list(targets)
     };
-    let budget_value = if crate::metric::parse_number(budget).is_some() {
+    let budget_value = if autoresearch::metric::parse_number(budget).is_some() {
         budget.to_string()
     } else {
         q(budget)

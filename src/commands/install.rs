@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::project::Project;
+use autoresearch::skills::apply::{self, Action, BACKUP_SUFFIX, FileResult, NEW_SUFFIX};
+use autoresearch::skills::manifest::Manifest;
+use autoresearch::skills::{self, Env, Kind, Place, Planned, Scope, Target};
+
 use crate::ctx::Ctx;
-use crate::error::{AppError, Code, Result};
-use crate::output::{Human, Printer};
-use crate::project::Project;
-use crate::skills::apply::{self, Action, BACKUP_SUFFIX, FileResult, NEW_SUFFIX};
-use crate::skills::manifest::Manifest;
-use crate::skills::{self, Env, Kind, Place, Planned, Scope, Target};
+use crate::output::{Human, Output, Printer, Style};
 
 pub const MANIFEST_FILE: &str = "installed.json";
 
@@ -93,7 +94,7 @@ pub struct InstallOutput {
     verb: &'static str,
 }
 
-impl super::Output for InstallOutput {}
+impl Output for InstallOutput {}
 
 /// Where this call writes: the scope, the paths' base, and the manifest.
 struct Resolved {
@@ -397,6 +398,31 @@ fn short_path(path: &str, root: Option<&str>) -> String {
     path.to_string()
 }
 
+/// What happened to a path, in words; with `--dry-run`, what would happen.
+fn action_words(action: Action, dry_run: bool) -> &'static str {
+    if !dry_run {
+        return action.as_str();
+    }
+    match action {
+        Action::Created => "would create",
+        Action::Updated => "would update",
+        Action::Unchanged => "unchanged",
+        Action::KeptModified => "would keep (edited)",
+        Action::Skipped => "would skip",
+        Action::Replaced => "would replace",
+        Action::Removed => "would remove",
+        Action::NotInstalled => "not installed",
+    }
+}
+
+fn action_style(action: Action) -> Style {
+    match action {
+        Action::Created | Action::Updated | Action::Replaced | Action::Removed => Style::Green,
+        Action::KeptModified | Action::Skipped => Style::Yellow,
+        Action::Unchanged | Action::NotInstalled => Style::Dim,
+    }
+}
+
 impl Human for InstallOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         let place = match (&self.scope, &self.root) {
@@ -410,40 +436,48 @@ impl Human for InstallOutput {
         };
         p.line(p.paint.bold(&title))?;
         let root = self.root.as_deref();
+        let removed_dir = if self.dry_run {
+            "would remove dir"
+        } else {
+            "removed dir"
+        };
+        let words = self
+            .files
+            .iter()
+            .map(|f| action_words(f.action, self.dry_run))
+            .chain(
+                [removed_dir]
+                    .into_iter()
+                    .filter(|_| !self.removed_dirs.is_empty()),
+            );
+        let ww = words.map(str::len).max().unwrap_or(0);
         let width = self
             .files
             .iter()
             .map(|f| short_path(&f.path, root).chars().count())
             .max()
             .unwrap_or(0);
+        let indent = " ".repeat(ww + 4);
         for f in &self.files {
-            let word = format!("{:<13}", f.action.as_str());
-            let word = match f.action {
-                Action::Created | Action::Updated | Action::Replaced | Action::Removed => {
-                    p.paint.green(&word)
-                }
-                Action::KeptModified | Action::Skipped => p.paint.yellow(&word),
-                Action::Unchanged | Action::NotInstalled => p.paint.dim(&word),
-            };
+            let word = format!("{:<ww$}", action_words(f.action, self.dry_run));
             p.line(format!(
-                "  {word}  {:<width$}  {}",
+                "  {}  {:<width$}  {}",
+                p.paint.style(action_style(f.action), &word),
                 short_path(&f.path, root),
                 p.paint.dim(&f.targets.join(", "))
             ))?;
             if let Some(n) = &f.new_path {
-                p.line(format!(
-                    "                 new version: {}",
-                    short_path(n, root)
-                ))?;
+                p.line(format!("{indent}new version: {}", short_path(n, root)))?;
             }
             if let Some(b) = &f.backup {
-                p.line(format!("                 backup: {}", short_path(b, root)))?;
+                p.line(format!("{indent}backup: {}", short_path(b, root)))?;
             }
         }
         for d in &self.removed_dirs {
+            let word = format!("{removed_dir:<ww$}");
             p.line(format!(
                 "  {}  {}/",
-                p.paint.green("removed dir  "),
+                p.paint.green(&word),
                 short_path(d, root)
             ))?;
         }
@@ -461,7 +495,7 @@ mod tests {
     #[test]
     fn the_target_help_names_every_target() {
         use clap::CommandFactory;
-        let cli = crate::cli::Cli::command();
+        let cli = crate::commands::Cli::command();
         let install = cli.find_subcommand("install").expect("install");
         let arg = install
             .get_arguments()

@@ -1,15 +1,21 @@
-//! `autoresearch log`: the experiments, oldest first, the last 20 by default. Reads the ledger
-//! backwards, so `log -n 20` costs the same on 100 records as on 100,000.
+//! `autoresearch log`: the experiments, oldest first, the last 20 by default.
+//!
+//! `log -n N` reads the ledger backwards from its end and never folds it, so it costs the same
+//! on 100 records as on 100,000; its totals come from the cached summary when that is current.
+//! `log --all` streams: the envelope is written while the records are read, so memory stays
+//! flat however long the ledger is.
 
 use clap::Args;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary};
+use autoresearch::project::Loaded;
 
 use crate::ctx::Ctx;
-use crate::error::{AppError, Code, Result};
-use crate::ledger::{Filter, Record, Status};
-use crate::output::{self, Human, Printer};
-
-use super::record::{fmt_delta, fmt_metric};
+use crate::output::{
+    Cell, DASH, Human, Output, Printer, Style, Table, age, fmt_delta, fmt_metric, shorten,
+};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
@@ -37,16 +43,86 @@ pub struct LogArgs {
 
 #[derive(Debug, Serialize)]
 pub struct LogOutput {
-    /// How many experiments match the filters in the whole ledger.
-    pub total: u64,
+    /// How many experiments match the filters in the whole ledger; null when that is not known
+    /// without reading the whole ledger (`log -n` with no current summary cache).
+    pub total: Option<u64>,
     /// How many are in `records`.
-    pub shown: usize,
-    /// The best metric the `delta_to_best` column is measured against.
+    pub shown: u64,
+    /// The best metric the `Δ best` column is measured against (null when not known).
     pub best_metric: Option<f64>,
-    pub records: Vec<Record>,
+    pub records: Records,
 }
 
-impl super::Output for LogOutput {}
+impl Output for LogOutput {}
+
+/// The records a log shows: read already, or streamed from the ledger while the envelope is
+/// written (`--all`), up to the offset the summary that counted them covered.
+pub enum Records {
+    Read(Vec<Record>),
+    Streamed {
+        ledger: Ledger,
+        filter: Filter,
+        /// Bytes of the ledger to read: exactly what `total` counted.
+        upto: u64,
+    },
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Records::Read(r) => f.debug_tuple("Read").field(&r.len()).finish(),
+            Records::Streamed { upto, .. } => {
+                f.debug_struct("Streamed").field("upto", upto).finish()
+            }
+        }
+    }
+}
+
+impl Records {
+    /// Visit every record in order; `f` returns false to stop.
+    fn each(&self, mut f: impl FnMut(&Record) -> bool) -> Result<()> {
+        match self {
+            Records::Read(records) => {
+                for r in records {
+                    if !f(r) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Records::Streamed {
+                ledger,
+                filter,
+                upto,
+            } => {
+                let default_branch = ledger.default_branch().to_string();
+                ledger
+                    .for_each_upto(*upto, |_, r| !filter.matches(&r, &default_branch) || f(&r))
+                    .map(|_| ())
+            }
+        }
+    }
+}
+
+impl Serialize for Records {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(None)?;
+        let mut failed = None;
+        self.each(|r| match seq.serialize_element(r) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })
+        .map_err(|e| S::Error::custom(e.message))?;
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
+    }
+}
 
 pub fn parse_statuses(list: &[String]) -> Result<Vec<Status>> {
     list.iter()
@@ -65,108 +141,155 @@ pub fn parse_statuses(list: &[String]) -> Result<Vec<Status>> {
 
 pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
     let loaded = ctx.load()?;
+    let out = list(ctx, loaded, args, true)?;
+    hints(ctx, args, &out);
+    Ok(out)
+}
+
+/// The log `args` ask for; `--all` streams when `stream` is set (else its records are read
+/// now, for a caller that outlives the ledger, as `demo` does).
+pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<LogOutput> {
     let statuses = parse_statuses(&args.status)?;
     let filter = Filter {
-        statuses: statuses.clone(),
+        statuses,
         branch: args.branch.clone(),
     };
-    let summary = ctx.summary(&loaded.ledger)?;
-    let scope = match &args.branch {
-        Some(b) => summary.scope(Some(b)),
-        None => summary.all.clone(),
+    if args.all {
+        let summary = ctx.summary(&loaded.ledger)?;
+        let total = matching(&summary, &filter);
+        let best_metric = best_of(&loaded, &summary, args.branch.as_deref());
+        let records = if stream && !args.reverse {
+            Records::Streamed {
+                ledger: loaded.ledger,
+                filter,
+                upto: summary.offset,
+            }
+        } else {
+            let mut all = loaded.ledger.tail(usize::MAX, &filter)?;
+            if args.reverse {
+                all.reverse();
+            }
+            Records::Read(all)
+        };
+        return Ok(LogOutput {
+            total: Some(total),
+            shown: total,
+            best_metric,
+            records,
+        });
+    }
+    let mut records = loaded.ledger.tail(args.limit, &filter)?;
+    let summary = loaded.ledger.cached_summary();
+    if let Some(s) = &summary {
+        ctx.warn_all(s.health_warnings("`experiments.jsonl`"));
+    }
+    let total = match &summary {
+        Some(s) => Some(matching(s, &filter)),
+        // Fewer than asked for: the tail reader reached the start of the ledger.
+        None if records.len() < args.limit => Some(records.len() as u64),
+        None => None,
     };
-    let total = if statuses.is_empty() {
-        scope.total
-    } else {
-        statuses.iter().map(|s| scope.counts.get(*s)).sum()
-    };
-    let best_scope = match &args.branch {
-        Some(b) => summary.scope(Some(b)),
-        None => {
-            let current = crate::git::current_branch(&loaded.project.repo);
-            let b = summary.default_scope(current.as_deref(), |b| {
-                loaded.config.is_experiment_branch(b)
-            });
-            summary.scope(Some(&b))
-        }
-    };
-    let limit = if args.all { usize::MAX } else { args.limit };
-    let mut records = loaded.ledger.tail(limit, &filter)?;
+    let best_metric = summary
+        .as_ref()
+        .and_then(|s| best_of(&loaded, s, args.branch.as_deref()));
     if args.reverse {
         records.reverse();
     }
-    if total == 0 {
-        if summary.valid == 0 {
-            ctx.hint("No experiments yet. Run `autoresearch run -m \"baseline\"` to record the baseline.");
-        } else {
-            ctx.hint("Nothing matches these filters; run `autoresearch log --all` to see every experiment.");
-        }
-    } else {
-        if (records.len() as u64) < total {
-            ctx.hint(format!(
-                "Showing {} of {total}; `autoresearch log --all` shows every one.",
-                records.len()
-            ));
-        }
-        ctx.hint(
-            "Next: one hypothesis these results suggest, edit only the target, then `autoresearch run -m \"<what and why>\"`.",
-        );
-    }
     Ok(LogOutput {
         total,
-        shown: records.len(),
-        best_metric: best_scope.best_metric(),
-        records,
+        shown: records.len() as u64,
+        best_metric,
+        records: Records::Read(records),
     })
 }
 
-/// "5m ago" from an RFC 3339 timestamp; empty when it does not parse.
-pub fn age(timestamp: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else {
-        return String::new();
-    };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds();
-    match secs {
-        s if s < 0 => "just now".to_string(),
-        s if s < 60 => format!("{s}s ago"),
-        s if s < 3600 => format!("{}m ago", s / 60),
-        s if s < 86_400 => format!("{}h ago", s / 3600),
-        s => format!("{}d ago", s / 86_400),
+/// How many records in the ledger pass `filter`.
+fn matching(summary: &Summary, filter: &Filter) -> u64 {
+    let scope = summary.scope(filter.branch.as_deref());
+    if filter.statuses.is_empty() {
+        scope.total
+    } else {
+        filter.statuses.iter().map(|s| scope.counts.get(*s)).sum()
     }
+}
+
+/// The best metric of the branch asked for, else of the branch `status` would report on.
+fn best_of(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> Option<f64> {
+    let branch = match branch {
+        Some(b) => b.to_string(),
+        None => {
+            let current = autoresearch::git::current_branch(&loaded.project.repo);
+            summary.default_scope(current.as_deref(), |b| {
+                loaded.config.is_experiment_branch(b)
+            })
+        }
+    };
+    summary.scope(Some(&branch)).best_metric()
+}
+
+fn hints(ctx: &Ctx, args: &LogArgs, out: &LogOutput) {
+    let filtered = !args.status.is_empty() || args.branch.is_some();
+    if out.shown == 0 {
+        ctx.hint(if filtered {
+            "Nothing matches these filters; run `autoresearch log --all` to see every experiment."
+        } else {
+            "No experiments yet. Run `autoresearch run -m \"baseline\"` to record the baseline."
+        });
+        return;
+    }
+    if out.total.is_none_or(|t| out.shown < t) {
+        ctx.hint(format!(
+            "Showing the last {}; `autoresearch log --all` shows every one.",
+            out.shown
+        ));
+    }
+    ctx.hint(
+        "Next: one hypothesis these results suggest, edit only the target, then `autoresearch run -m \"<what and why>\"`.",
+    );
 }
 
 impl Human for LogOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        if self.records.is_empty() {
+        let mut t = Table::new(&["run", "status", "metric", "Δ best", "summary", "age"]);
+        let mut rows = 0u64;
+        self.records
+            .each(|r| {
+                rows += 1;
+                t.row(row(r, self.best_metric));
+                true
+            })
+            .map_err(|e| std::io::Error::other(e.message))?;
+        if rows == 0 {
             return p.line("No experiments to show.");
         }
-        let mut t = output::table(&["run", "status", "metric", "Δ best", "summary", "age"]);
-        for r in &self.records {
-            let delta = match (r.metric, self.best_metric) {
-                (Some(m), Some(b)) if m == b => "best".to_string(),
-                (Some(m), Some(b)) => fmt_delta(m - b),
-                _ => String::new(),
-            };
-            let metric = r.metric.map_or_else(
-                || r.reason.clone().unwrap_or_else(|| "—".to_string()),
-                fmt_metric,
-            );
-            t.add_row(vec![
-                format!("#{}", r.run),
-                super::paint_status(&p.paint, r.status),
-                metric,
-                delta,
-                output::shorten(&r.summary, 60),
-                age(&r.timestamp),
-            ]);
+        p.table(&t)?;
+        match self.total {
+            Some(total) if rows < total => {
+                let note = p.paint.dim(&format!("{rows} of {total} shown"));
+                p.line(note)
+            }
+            None => p.line(p.paint.dim(&format!("last {rows} shown"))),
+            _ => Ok(()),
         }
-        p.line(t.to_string())?;
-        if (self.shown as u64) < self.total {
-            let note = p
-                .paint
-                .dim(&format!("{} of {} shown", self.shown, self.total));
-            p.line(note)?;
-        }
-        Ok(())
     }
+}
+
+fn row(r: &Record, best: Option<f64>) -> Vec<Cell> {
+    let delta = match (r.metric, best) {
+        (Some(m), Some(b)) if m == b => "best".to_string(),
+        (Some(m), Some(b)) => fmt_delta(m - b),
+        _ => String::new(),
+    };
+    let metric = r.metric.map_or_else(
+        || r.reason.clone().unwrap_or_else(|| DASH.to_string()),
+        fmt_metric,
+    );
+    vec![
+        format!("#{}", r.run).into(),
+        Cell::new(r.status.as_str(), Style::of_status(r.status)),
+        metric.into(),
+        delta.into(),
+        shorten(&r.summary, 60).into(),
+        age(&r.timestamp).into(),
+    ]
 }

@@ -1,7 +1,10 @@
-//! One file per subcommand. Each exposes `XxxArgs` (clap) and
-//! `run(&Ctx, &XxxArgs) -> Result<XxxOutput>`; output types are data, rendered by `output`.
+//! The command line: the global flags, the command tree with its dispatcher, and one file per
+//! subcommand. Each exposes `XxxArgs` (clap) and `run(&Ctx, &XxxArgs) -> Result<XxxOutput>`;
+//! outputs are data, rendered by `output`. Doc comments are the help text, and `agent-info` is
+//! generated from this tree, so what is written here is what agents see.
 
 pub mod agent_info;
+pub mod args;
 pub mod best;
 pub mod demo;
 pub mod diff;
@@ -15,25 +18,118 @@ pub mod record;
 pub mod run;
 pub mod status;
 
+#[cfg(test)]
+mod drift_tests;
+
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use serde::Serialize;
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::cli::Command;
+use autoresearch::error::{AppError, Result};
+
 use crate::ctx::Ctx;
-use crate::error::{AppError, Result};
-use crate::output::{self, Human, Mode};
+use crate::output::{self, ColorChoice, Mode, Notes, Output, Render};
 
-/// What a command returns. Most always succeed when they return; `doctor` can return its
-/// findings *and* a failure, so the agent sees the checks and a non-zero exit together.
-pub trait Output: Serialize + Human {
-    fn failure(&self) -> Option<AppError> {
-        None
+const AFTER_HELP: &str = "\
+Output: JSON (one envelope per call) when stdout is not a terminal or with --json; tables otherwise.
+Exit codes: 0 success (a discarded or crashed experiment is still success), 1 runtime error (retry),
+2 config or usage error (fix the call, don't retry).
+
+Start here:  autoresearch status      (where am I, what next)
+             autoresearch guide       (the method, for agents and people)
+             autoresearch agent-info  (the whole interface as JSON)";
+
+/// The heading the global flags appear under in every command's `--help`.
+const GLOBAL: &str = "Global options";
+
+/// Turn any AI coding agent into an overnight researcher: one file, one metric, a safe loop.
+#[derive(Debug, Parser)]
+#[command(name = "autoresearch", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print one JSON envelope on stdout (the default when stdout is not a terminal).
+    #[arg(long, global = true, conflicts_with = "human", help_heading = GLOBAL)]
+    pub json: bool,
+
+    /// Print tables and short lines for a person, even into a pipe.
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub human: bool,
+
+    /// Colour in human output: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto,
+        help_heading = GLOBAL
+    )]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    pub fn render(&self) -> Render {
+        Render {
+            mode: Mode::detect(self.json, self.human),
+            color: self.color,
+        }
     }
-    /// The command already wrote its data to stdout (`export`): print no envelope.
-    fn printed(&self) -> bool {
-        false
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold `autoresearch.toml`, `program.md` and `.autoresearch/` in this repository.
+    Init(init::InitArgs),
+    /// Run one experiment: commit the target change, evaluate it, keep or revert, record.
+    Run(run::RunArgs),
+    /// Check the setup before a night of experiments: git, config, eval, metric, ledger, lock.
+    Doctor(doctor::DoctorArgs),
+    /// Watch the whole loop work on a small example project, in about ten seconds.
+    Demo(demo::DemoArgs),
+    /// Log one experiment whose eval you ran yourself (the manual loop).
+    Record(record::RecordArgs),
+    /// List experiments, oldest first (the last 20 by default).
+    Log(log::LogArgs),
+    /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
+    Status(status::StatusArgs),
+    /// The best experiment against the baseline, with the code change between them.
+    Best(best::BestArgs),
+    /// Compare two experiments: metrics side by side and the code diff between them.
+    Diff(diff::DiffArgs),
+    /// Write every experiment as CSV, TSV, JSON or JSON Lines.
+    Export(export::ExportArgs),
+    /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
+    AgentInfo(agent_info::AgentInfoArgs),
+    /// Print the method: the loop, setup, strategy, getting unstuck, crashes, noise, integrity.
+    Guide(guide::GuideArgs),
+    /// Install the autoresearch skill where coding agents read it (Claude Code, Codex, ...).
+    Install(install::InstallArgs),
+    /// Remove the skill files autoresearch installed (edited ones are kept).
+    Uninstall(install::UninstallArgs),
+}
+
+impl Command {
+    /// The name used in envelopes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Run(_) => "run",
+            Command::Doctor(_) => "doctor",
+            Command::Demo(_) => "demo",
+            Command::Record(_) => "record",
+            Command::Log(_) => "log",
+            Command::Status(_) => "status",
+            Command::Best(_) => "best",
+            Command::Diff(_) => "diff",
+            Command::Export(_) => "export",
+            Command::AgentInfo(_) => "agent-info",
+            Command::Guide(_) => "guide",
+            Command::Install(_) => "install",
+            Command::Uninstall(_) => "uninstall",
+        }
     }
 }
 
@@ -50,76 +146,31 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),
         Command::Diff(a) => finish(ctx, name, diff::run(ctx, a)),
         Command::Export(a) => finish(ctx, name, export::run(ctx, a)),
-        Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a)),
+        Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a, Cli::command())),
         Command::Guide(a) => finish(ctx, name, guide::run(ctx, a)),
         Command::Install(a) => finish(ctx, name, install::install(ctx, a)),
         Command::Uninstall(a) => finish(ctx, name, install::uninstall(ctx, a)),
     }
 }
 
-/// A status word in its colour: kept green, crash red, and so on.
-pub fn paint_status(paint: &output::Paint, s: crate::ledger::Status) -> String {
-    use crate::ledger::Status;
-    let word = s.as_str();
-    match s {
-        Status::Kept => paint.green(word),
-        Status::Baseline => paint.cyan(word),
-        Status::Discarded => paint.dim(word),
-        Status::Crash | Status::Timeout => paint.red(word),
-    }
-}
-
-/// `improvement  +0.3 (20.000%)` in the summary views of `status` and `best`.
-pub fn print_improvement(
-    p: &mut output::Printer,
-    width: usize,
-    improvement: Option<f64>,
-    pct: Option<f64>,
-) -> std::io::Result<()> {
-    let Some(imp) = improvement else {
-        return Ok(());
-    };
-    let pct = pct.map(|v| format!(" ({v:.3}%)")).unwrap_or_default();
-    let text = p.paint.green(&format!("{}{pct}", record::fmt_delta(imp)));
-    p.kv("improvement", width, text)
-}
-
-/// A code change as `best` and `diff` show it: the stat, then the patch when there is one.
-pub fn print_code_diff(
-    p: &mut output::Printer,
-    code: &crate::git::CodeDiff,
-) -> std::io::Result<()> {
-    p.line("")?;
-    for l in crate::git::stat_lines(code) {
-        p.line(l)?;
-    }
-    if let Some(patch) = &code.patch {
-        p.line("")?;
-        p.out.write_all_str(patch)?;
-        if code.patch_truncated {
-            p.line(p.paint.dim("… (patch cut; raise --max-patch-bytes)"))?;
-        }
-    }
-    Ok(())
-}
-
 /// Emit the envelope (or view) for a command's result and pick the exit code.
 fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
     let (hints, warnings) = ctx.take_notes();
+    let notes = Notes {
+        hints: &hints,
+        warnings: &warnings,
+    };
     let (written, code) = match result {
         Ok(data) if data.printed() => (Ok(()), 0),
         Ok(data) => match data.failure() {
-            None => (
-                output::emit_success(ctx.mode, name, &data, &hints, &warnings),
-                0,
-            ),
+            None => (output::emit_success(ctx.render, name, &data, notes), 0),
             Some(err) => (
-                output::emit_error(ctx.mode, name, &err, Some(&data), &hints, &warnings),
+                output::emit_error(ctx.render, name, &err, Some(&data), notes),
                 err.exit_code(),
             ),
         },
         Err(err) => (
-            output::emit_error::<()>(ctx.mode, name, &err, None, &hints, &warnings),
+            output::emit_error::<()>(ctx.render, name, &err, None, notes),
             err.exit_code(),
         ),
     };
@@ -131,17 +182,45 @@ fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A failure before any command ran (the working directory cannot be read).
+pub fn fail_early(render: Render, command: &str, err: &AppError) -> ExitCode {
+    let notes = Notes {
+        hints: &[],
+        warnings: &[],
+    };
+    let _ = output::emit_error::<()>(render, command, err, None, notes);
+    ExitCode::from(err.exit_code())
+}
+
+/// How to render when parsing failed: the mode and colour flags read from the raw arguments.
+fn raw_render(args: &[OsString]) -> Render {
+    let (mut json, mut human, mut color) = (false, false, ColorChoice::Auto);
+    let mut words = args.iter().skip(1).take_while(|a| *a != "--").peekable();
+    while let Some(a) = words.next() {
+        json |= a == "--json";
+        human |= a == "--human";
+        let value = match a.to_str() {
+            Some("--color") => words.peek().and_then(|v| v.to_str()),
+            Some(s) => s.strip_prefix("--color="),
+            None => None,
+        };
+        match value {
+            Some("always") => color = ColorChoice::Always,
+            Some("never") => color = ColorChoice::Never,
+            _ => {}
+        }
+    }
+    Render {
+        mode: Mode::detect(json, human),
+        color,
+    }
+}
+
 /// Help and version exit 0; anything else clap rejects is a `usage` error, enveloped in JSON
 /// mode. The mode comes from the raw arguments, since parsing did not finish.
 pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
     use clap::error::ErrorKind;
-    let before_dashdash = args.iter().skip(1).take_while(|a| *a != "--");
-    let (mut json, mut human) = (false, false);
-    for a in before_dashdash {
-        json |= a == "--json";
-        human |= a == "--human";
-    }
-    let mode = Mode::detect(json, human);
+    let render = raw_render(args);
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
@@ -178,18 +257,18 @@ pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         format!("Run `{help}` to see the accepted arguments.")
     };
     let app = AppError::usage(message, suggestion);
-    if mode == Mode::Human && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+    if render.mode == Mode::Human
+        && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
         let _ = err.print();
         return ExitCode::from(2);
     }
-    let _ = output::emit_error::<()>(mode, &command, &app, None, &[], &[]);
-    ExitCode::from(2)
+    fail_early(render, &command, &app)
 }
 
 /// The first argument naming a known subcommand, if any.
 fn subcommand_in(args: &[OsString]) -> Option<String> {
-    use clap::CommandFactory;
-    let cmd = crate::cli::Cli::command();
+    let cmd = Cli::command();
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_string())

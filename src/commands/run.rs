@@ -1,4 +1,4 @@
-//! `autoresearch run`: one experiment step (CONTRACT §7) — commit the target change, evaluate it
+//! `autoresearch run`: one experiment step (docs/CONTRACT.md §7) — commit the target change, evaluate it
 //! under the budget, keep or revert, record. The step itself lives in `engine`; this file is
 //! the command line, the spinner and the views. The `reason` strings and flags are listed in
 //! the `engine` module header.
@@ -11,13 +11,14 @@
 
 use clap::Args;
 
-use crate::ctx::Ctx;
-use crate::engine::{self, Progress, RunOutput, StepOptions};
-use crate::error::{AppError, Code, Result};
-use crate::ledger::Status;
-use crate::output::{Human, Printer, Spinner};
+use autoresearch::engine::{self, Event, RunOutput, StepOptions};
+use autoresearch::error::{AppError, Code, Result};
+use autoresearch::ledger::Status;
 
-use super::record::{SummaryArgs, fmt_delta, fmt_metric};
+use super::args::SummaryArgs;
+use crate::coach;
+use crate::ctx::Ctx;
+use crate::output::{Human, Output, Printer, Spinner, fmt_delta, fmt_metric, metric_or_dash};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "What it does:
@@ -57,7 +58,7 @@ pub struct RunArgs {
     pub tail: usize,
 }
 
-impl super::Output for RunOutput {
+impl Output for RunOutput {
     fn failure(&self) -> Option<AppError> {
         self.interrupted().then(|| {
             AppError::new(
@@ -76,7 +77,7 @@ impl super::Output for RunOutput {
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
     // Before anything else: from here on Ctrl-C stops the eval's group instead of killing us
     // and orphaning it.
-    crate::eval::install_interrupt_handler();
+    autoresearch::eval::install_interrupt_handler();
     let loaded = ctx.load()?;
     let summary = args.summary.read(ctx)?;
     if summary.is_empty() && !args.baseline {
@@ -91,31 +92,21 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
         tail: args.tail,
     };
     let mut spinner = Spinner::new();
-    let out = engine::step(ctx, &loaded, &opts, &mut |p| match p {
-        Progress::Eval {
-            run,
-            sample,
-            samples,
-            budget,
-        } => {
-            let run = run.map_or_else(String::new, |r| format!(" #{r}"));
-            let label = if samples > 1 {
-                format!("run{run} sample {sample}/{samples}")
-            } else {
-                format!("run{run}")
-            };
-            spinner.start(label, budget);
-        }
-        Progress::Tick { elapsed, line } => spinner.tick(elapsed, line),
+    let out = engine::step(&loaded, &opts, &mut |e| match e {
+        Event::Warning(w) => ctx.warn(w),
+        Event::BranchCreated(b) => ctx.hint(coach::branch_created(&b)),
+        progress => spinner.follow("run", &progress),
     });
     spinner.finish();
-    out
+    let out = out?;
+    ctx.hints(coach::after_run(&out, args.no_revert));
+    Ok(out)
 }
 
 impl Human for RunOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        let status = super::paint_status(&p.paint, self.status);
-        let metric = self.metric.map_or_else(|| "—".to_string(), fmt_metric);
+        let status = p.paint.status(self.status);
+        let metric = metric_or_dash(self.metric);
         let delta = self
             .delta
             .map(|d| format!("  (Δ {})", fmt_delta(d)))
@@ -144,11 +135,7 @@ impl Human for RunOutput {
             p.kv(
                 "best",
                 W,
-                format!(
-                    "#{} {}",
-                    b.run,
-                    b.metric.map_or_else(|| "—".into(), fmt_metric)
-                ),
+                format!("#{} {}", b.run, metric_or_dash(b.metric)),
             )?;
         }
         if let Some(c) = &self.commit {

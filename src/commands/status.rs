@@ -4,14 +4,16 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::config::{self, Config};
-use crate::ctx::Ctx;
-use crate::error::Result;
-use crate::ledger::{self, Brief, Counts, Ledger};
-use crate::loopfile;
-use crate::output::{Human, Printer};
+use autoresearch::config::{self, Config};
+use autoresearch::error::Result;
+use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary};
+use autoresearch::loopfile;
+use autoresearch::project::Project;
+use autoresearch::skills::{self, InstalledSkill};
+use autoresearch::text::format_duration;
 
-use super::record::fmt_metric;
+use crate::ctx::Ctx;
+use crate::output::{Human, Output, Printer, age, metric_or_dash, run_line};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {}
@@ -73,43 +75,15 @@ pub struct StatusOutput {
     pub loop_state: Option<LoopView>,
     pub ledger: LedgerHealth,
     /// Copies of the agent skill found for this project and for the user.
-    pub skills: Vec<crate::skills::InstalledSkill>,
+    pub skills: Vec<InstalledSkill>,
 }
 
-impl super::Output for StatusOutput {}
+impl Output for StatusOutput {}
 
 pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     let project = ctx.project()?;
-    let branch = crate::git::current_branch(&project.repo);
-    let ledger_path = project.ledger_path();
-    let mut out = StatusOutput {
-        initialized: false,
-        root: project.root.display().to_string(),
-        config: None,
-        on_experiment_branch: false,
-        scope_branch: None,
-        branch: branch.clone(),
-        total: 0,
-        counts: Counts::default(),
-        baseline: None,
-        best: None,
-        improvement: None,
-        improvement_pct: None,
-        runs_to_best: None,
-        last_run: None,
-        runs_since_keep: 0,
-        loop_state: None,
-        ledger: LedgerHealth {
-            path: ledger_path.display().to_string(),
-            lines: 0,
-            records: 0,
-            bad_lines: 0,
-            torn_tail: false,
-            out_of_order_runs: 0,
-        },
-        skills: crate::skills::installed(Some(&project.root)),
-    };
     if !project.is_initialized() {
+        let out = StatusOutput::empty(&project);
         ctx.hint(
             "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` (the eval must print `<name>: <number>`).",
         );
@@ -121,14 +95,63 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     }
     let (cfg, warnings) = project.load_config()?;
     ctx.warn_all(warnings);
-    out.initialized = true;
-    let on_exp = branch
-        .as_deref()
-        .is_some_and(|b| cfg.is_experiment_branch(b));
-    out.on_experiment_branch = on_exp;
     let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
     let summary = ctx.summary(&ledger)?;
-    let scope_branch = summary.default_scope(branch.as_deref(), |b| cfg.is_experiment_branch(b));
+    let out = status(&project, cfg, &summary);
+    if let Some(l) = out.loop_state.as_ref().filter(|l| l.stale) {
+        ctx.warn(format!(
+            "`loop.json` names process {} which is gone; the next `autoresearch run` takes the loop over.",
+            l.pid
+        ));
+    }
+    next_step_hints(ctx, &out);
+    skill_hints(ctx, &out.skills);
+    Ok(out)
+}
+
+impl StatusOutput {
+    /// What `status` says before `init`.
+    fn empty(project: &Project) -> StatusOutput {
+        StatusOutput {
+            initialized: false,
+            root: project.root.display().to_string(),
+            config: None,
+            branch: autoresearch::git::current_branch(&project.repo),
+            on_experiment_branch: false,
+            scope_branch: None,
+            total: 0,
+            counts: Counts::default(),
+            baseline: None,
+            best: None,
+            improvement: None,
+            improvement_pct: None,
+            runs_to_best: None,
+            last_run: None,
+            runs_since_keep: 0,
+            loop_state: None,
+            ledger: LedgerHealth {
+                path: project.ledger_path().display().to_string(),
+                lines: 0,
+                records: 0,
+                bad_lines: 0,
+                torn_tail: false,
+                out_of_order_runs: 0,
+            },
+            skills: skills::installed(Some(&project.root)),
+        }
+    }
+}
+
+/// Where an initialized project stands, from its config and the ledger's fold.
+pub fn status(project: &Project, cfg: Config, summary: &Summary) -> StatusOutput {
+    let mut out = StatusOutput::empty(project);
+    out.initialized = true;
+    out.on_experiment_branch = out
+        .branch
+        .as_deref()
+        .is_some_and(|b| cfg.is_experiment_branch(b));
+    let scope_branch =
+        summary.default_scope(out.branch.as_deref(), |b| cfg.is_experiment_branch(b));
     let scope = summary.scope(Some(&scope_branch));
     out.total = scope.total;
     out.counts = scope.counts.clone();
@@ -150,26 +173,16 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     out.ledger.bad_lines = summary.bad_count;
     out.ledger.torn_tail = summary.torn_tail.is_some();
     out.ledger.out_of_order_runs = summary.out_of_order;
-    if let Some(l) = loopfile::read(&project.loop_path()) {
-        if l.stale() {
-            ctx.warn(format!(
-                "`loop.json` names process {} which is gone; the next `autoresearch run` takes the loop over.",
-                l.pid
-            ));
-        }
-        out.loop_state = Some(LoopView {
-            running: l.running(),
-            stale: l.stale(),
-            pid: l.pid,
-            host: l.host.clone(),
-            iteration: l.iteration,
-            started_at: l.started_at.clone(),
-            heartbeat_at: l.heartbeat_at.clone(),
-            run: l.run,
-        });
-    }
-    next_step_hints(ctx, &cfg, &out);
-    skill_hints(ctx, &out.skills);
+    out.loop_state = loopfile::read(&project.loop_path()).map(|l| LoopView {
+        running: l.running(),
+        stale: l.stale(),
+        pid: l.pid,
+        host: l.host.clone(),
+        iteration: l.iteration,
+        started_at: l.started_at.clone(),
+        heartbeat_at: l.heartbeat_at.clone(),
+        run: l.run,
+    });
     out.config = Some(ConfigBrief {
         target_files: cfg.target_files,
         eval_command: cfg.eval_command,
@@ -179,10 +192,11 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
         branch: cfg.branch,
         repeats: cfg.repeats,
     });
-    Ok(out)
+    out
 }
 
-fn next_step_hints(ctx: &Ctx, cfg: &Config, out: &StatusOutput) {
+fn next_step_hints(ctx: &Ctx, out: &StatusOutput) {
+    let Some(cfg) = &out.config else { return };
     if out.loop_state.as_ref().is_some_and(|l| l.running) {
         ctx.hint("An `autoresearch run` is in progress; wait for it before starting another.");
     }
@@ -209,10 +223,10 @@ fn next_step_hints(ctx: &Ctx, cfg: &Config, out: &StatusOutput) {
 }
 
 /// An installed skill older than this binary teaches an older CLI: say how to update it.
-fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
-    use crate::skills::Scope;
+fn skill_hints(ctx: &Ctx, skills: &[InstalledSkill]) {
+    use autoresearch::skills::Scope;
     for scope in [Scope::Project, Scope::Global] {
-        let old: Vec<&crate::skills::InstalledSkill> = skills
+        let old: Vec<&InstalledSkill> = skills
             .iter()
             .filter(|s| s.scope == scope && s.outdated)
             .collect();
@@ -238,7 +252,7 @@ fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
         };
         ctx.hint(format!(
             "The installed skill is older than this autoresearch ({}): {}. Update it with `autoresearch install {} {flag}` (your edits are kept).",
-            crate::skills::VERSION,
+            skills::VERSION,
             files.join(", "),
             targets.join(" ")
         ));
@@ -246,15 +260,15 @@ fn skill_hints(ctx: &Ctx, skills: &[crate::skills::InstalledSkill]) {
 }
 
 /// `claude-code, codex (project); cursor (global, 0.0.9: outdated)` or `not installed`.
-fn skills_line(skills: &[crate::skills::InstalledSkill]) -> String {
-    use crate::skills::Kind;
+fn skills_line(skills: &[InstalledSkill]) -> String {
+    use autoresearch::skills::Kind;
     let parts: Vec<String> = skills
         .iter()
         .filter(|s| s.kind == Kind::Skill)
         .map(|s| {
             let scope = match s.scope {
-                crate::skills::Scope::Project => "project",
-                crate::skills::Scope::Global => "global",
+                skills::Scope::Project => "project",
+                skills::Scope::Global => "global",
             };
             let note = if s.outdated {
                 format!(", {}: outdated", s.version.as_deref().unwrap_or("?"))
@@ -297,7 +311,7 @@ impl Human for StatusOutput {
         p.kv(
             "budget",
             W,
-            config::format_duration(std::time::Duration::from_secs_f64(c.time_budget_s)),
+            format_duration(std::time::Duration::from_secs_f64(c.time_budget_s)),
         )?;
         let branch = match (&self.branch, self.on_experiment_branch) {
             (Some(b), true) => b.clone(),
@@ -317,45 +331,47 @@ impl Human for StatusOutput {
         )?;
         let brief = |b: &Option<Brief>| {
             b.as_ref().map_or_else(
-                || "—".to_string(),
-                |b| {
-                    format!(
-                        "#{} {}  {}",
-                        b.run,
-                        b.metric.map_or_else(|| "—".into(), fmt_metric),
-                        b.summary
-                    )
-                },
+                || metric_or_dash(None),
+                |b| run_line(b.run, b.metric, &b.summary),
             )
         };
         p.kv("baseline", W, brief(&self.baseline))?;
         p.kv("best", W, brief(&self.best))?;
-        super::print_improvement(p, W, self.improvement, self.improvement_pct)?;
+        p.improvement(W, self.improvement, self.improvement_pct)?;
         if let Some(last) = &self.last_run {
-            let status = super::paint_status(&p.paint, last.status);
+            let status = p.paint.status(last.status);
             p.kv(
                 "last run",
                 W,
                 format!(
                     "#{} {status} {}  {}",
                     last.run,
-                    last.metric.map_or_else(|| "—".into(), fmt_metric),
-                    super::log::age(&last.timestamp)
+                    metric_or_dash(last.metric),
+                    age(&last.timestamp)
                 ),
             )?;
         }
         p.kv("since keep", W, self.runs_since_keep.to_string())?;
         match &self.loop_state {
-            Some(l) if l.running => p.kv(
-                "loop",
-                W,
-                format!(
-                    "running (pid {}, iteration {}, heartbeat {})",
-                    l.pid, l.iteration, l.heartbeat_at
-                ),
-            )?,
+            Some(l) if l.running => {
+                let run = l.run.map(|r| format!(" run #{r}")).unwrap_or_default();
+                p.kv(
+                    "loop",
+                    W,
+                    format!(
+                        "running{run} (pid {}, heartbeat {})",
+                        l.pid,
+                        age(&l.heartbeat_at)
+                    ),
+                )?
+            }
             Some(l) if l.stale => p.kv("loop", W, format!("stale lock from pid {}", l.pid))?,
-            Some(l) => p.kv("loop", W, format!("idle after iteration {}", l.iteration))?,
+            Some(l) => {
+                let idle = l
+                    .run
+                    .map_or_else(|| "idle".to_string(), |r| format!("idle after run #{r}"));
+                p.kv("loop", W, idle)?
+            }
             None => p.kv("loop", W, "not started")?,
         }
         p.kv("skill", W, skills_line(&self.skills))?;

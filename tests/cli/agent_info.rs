@@ -55,7 +55,7 @@ fn agent_info_is_complete() {
         .iter()
         .map(|f| f["long"].as_str().unwrap())
         .collect();
-    assert_eq!(globals, ["--json", "--human"]);
+    assert_eq!(globals, ["--json", "--human", "--color"]);
 }
 
 /// Every command agent-info lists runs: `--help` exits 0, and a plain call returns one envelope.

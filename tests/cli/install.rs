@@ -875,14 +875,22 @@ fn human_views_of_install_and_uninstall() {
     let out = sb.run(&["--human", "install", "cursor", "--dry-run"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("created") && out.stdout.contains(".cursor/rules/autoresearch.mdc"),
+        out.stdout.contains("would create")
+            && out.stdout.contains(".cursor/rules/autoresearch.mdc"),
         "{}",
         out.stdout
     );
+    // A dry run says what would happen, never what did.
+    assert!(!out.stdout.contains("created"), "{}", out.stdout);
     assert!(out.stdout.contains("dry run"), "{}", out.stdout);
+    let d = sb.run(&["--json", "install", "cursor", "--dry-run"]).ok();
+    assert_eq!(d["files"][0]["action"], "created", "JSON keeps the action names");
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
     let out = sb.run(&["--human", "install", "cursor"]);
     assert!(out.stdout.contains("created"), "{}", out.stdout);
+    assert!(!out.stdout.contains("would"), "{}", out.stdout);
+    let out = sb.run(&["--human", "uninstall", "cursor", "--dry-run"]);
+    assert!(out.stdout.contains("would remove"), "{}", out.stdout);
     let out = sb.run(&["--human", "uninstall", "cursor"]);
     assert!(out.stdout.contains("removed"), "{}", out.stdout);
 }

@@ -1,0 +1,133 @@
+//! The manual loop (`autoresearch record`): the caller ran the eval itself and reports its
+//! outcome. Same ledger, same numbering and the same run refs as the experiment step; the
+//! only judgement made here is `kept_not_better`, a keep that does not beat the best.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::git;
+use crate::ledger::{self, Brief, Record, Scope, Status};
+use crate::project::Loaded;
+
+/// What the caller measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: Status,
+    /// `None` for a crash or timeout (the caller checked that the others have one).
+    pub metric: Option<f64>,
+    pub metrics: BTreeMap<String, f64>,
+    pub summary: String,
+    /// The evaluated commit (a revision `git rev-parse` accepts); HEAD when `None`.
+    pub commit: Option<String>,
+    pub duration_s: Option<f64>,
+}
+
+/// What was written, and the branch's best before and after it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub record: Record,
+    pub best_before: Option<Brief>,
+    pub best_after: Option<Brief>,
+    /// A `kept` run that does not beat the best before it (also a flag on the record).
+    pub kept_not_better: bool,
+    /// The ref that keeps the commit reachable, when there is a commit.
+    pub run_ref: Option<String>,
+    /// The branch's fold after the record.
+    pub scope: Scope,
+    /// Problems that did not stop the record.
+    pub warnings: Vec<String>,
+}
+
+/// Append `report` to the ledger and pin its commit.
+pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
+    let repo = &loaded.project.repo;
+    let mut warnings = Vec::new();
+    let commit = match &report.commit {
+        Some(rev) => Some(git::resolve_commit(repo, rev)?),
+        None => match git::head_oid(repo) {
+            Some(oid) => repo.find_commit(oid).ok(),
+            None => {
+                warnings.push(
+                    "The repository has no commits yet: the record names no commit.".to_string(),
+                );
+                None
+            }
+        },
+    };
+    let commit_id = commit.as_ref().map(|c| c.id());
+    let parent = commit
+        .as_ref()
+        .and_then(|c| c.parent_ids().next())
+        .map(|p| p.to_string());
+    let branch = git::current_branch(repo);
+    let scope_branch = branch
+        .clone()
+        .unwrap_or_else(|| loaded.config.branch.clone());
+    loaded.project.ensure_state_dir()?;
+    let direction = loaded.config.metric_direction;
+    let Report {
+        status,
+        metric,
+        metrics,
+        summary,
+        duration_s,
+        ..
+    } = report;
+    let (record, before) = loaded.ledger.append(|run, summary_before| {
+        let best = summary_before.scope(Some(&scope_branch)).best_metric();
+        let mut flags = Vec::new();
+        if status == Status::Kept
+            && matches!((metric, best), (Some(m), Some(b)) if !direction.better(m, b))
+        {
+            flags.push("kept_not_better".to_string());
+        }
+        Ok(Record {
+            run,
+            id: ledger::new_id(),
+            timestamp: ledger::now_timestamp(),
+            status,
+            metric,
+            metrics,
+            samples: Vec::new(),
+            delta: metric.zip(best).map(|(m, b)| m - b),
+            summary,
+            commit: commit_id.map(|c| c.to_string()),
+            parent,
+            branch: branch.clone(),
+            duration_s,
+            exit_code: None,
+            reason: None,
+            flags,
+            source: "record".to_string(),
+        })
+    })?;
+    warnings.extend(before.health_warnings("`experiments.jsonl`"));
+    let run_ref = commit_id.and_then(|oid| match git::set_run_ref(repo, record.run, oid) {
+        Ok(()) => Some(git::run_ref_name(record.run)),
+        Err(e) => {
+            warnings.push(format!("The record is saved, but {}", e.message));
+            None
+        }
+    });
+    let scope_before = before.scope(Some(&scope_branch));
+    let best_before = scope_before.best.as_ref().map(Brief::from);
+    let kept_not_better = record.flags.iter().any(|f| f == "kept_not_better");
+    if kept_not_better {
+        warnings.push(format!(
+            "Run #{} is recorded as kept but is not better than the best (#{}).",
+            record.run,
+            best_before.as_ref().map_or(0, |b| b.run)
+        ));
+    }
+    let mut scope = scope_before;
+    scope.fold_owned(record.clone(), direction);
+    Ok(Recorded {
+        best_after: scope.best.as_ref().map(Brief::from),
+        record,
+        best_before,
+        kept_not_better,
+        run_ref,
+        scope,
+        warnings,
+    })
+}

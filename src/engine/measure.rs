@@ -1,0 +1,314 @@
+//! Step 6–7a of the experiment (docs/CONTRACT.md §7): evaluate `repeats` times into one log and
+//! read the metric and the constraint metrics of every sample (§6). `doctor` measures with the
+//! same function, so what it checks is exactly what `run` will do.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::Event;
+use crate::config::{Config, Constraint};
+use crate::error::{AppError, Result};
+use crate::eval::{self, EvalOutcome, EvalSpec};
+use crate::metric::{self, MetricRead};
+use crate::text::format_duration;
+
+/// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md 12).
+pub(super) const SCAN_BYTES: u64 = 1 << 20;
+
+/// A secondary metric that could not be read in some sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Secondary {
+    Missing,
+    NonFinite,
+}
+
+/// What the evaluations measured.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub interrupted: bool,
+    pub timed_out: bool,
+    /// Of the last sample evaluated.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The metric of the last sample evaluated, when it was not a finite number.
+    pub unreadable: Option<MetricRead>,
+    /// The finite metric of every sample evaluated.
+    pub samples: Vec<f64>,
+    /// Secondary metrics (median over samples) that were read.
+    pub metrics: BTreeMap<String, f64>,
+    /// Secondary metrics that could not be read in some sample.
+    pub(super) unread: BTreeMap<String, Secondary>,
+    pub leaked: bool,
+    pub duration: Duration,
+}
+
+impl Measured {
+    /// The metric as read: the median of the samples, or why there is none.
+    pub fn primary(&self) -> MetricRead {
+        match self.unreadable {
+            Some(r) => r,
+            None if self.samples.is_empty() => MetricRead::Missing,
+            None => MetricRead::Found(median(&self.samples)),
+        }
+    }
+
+    /// A secondary metric as read (the median over the samples).
+    pub fn secondary(&self, name: &str) -> MetricRead {
+        match (self.metrics.get(name), self.unread.get(name)) {
+            (Some(v), _) => MetricRead::Found(*v),
+            (None, Some(Secondary::NonFinite)) => MetricRead::NonFinite,
+            _ => MetricRead::Missing,
+        }
+    }
+
+    /// Did the last sample end cleanly with a finite metric?
+    fn clean(&self) -> bool {
+        !self.interrupted
+            && !self.timed_out
+            && self.exit_code == Some(0)
+            && self.unreadable.is_none()
+    }
+}
+
+/// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
+/// does not end cleanly. `run` is passed to the eval as `AUTORESEARCH_RUN` when given.
+pub fn measure(
+    cfg: &Config,
+    root: &Path,
+    log_path: &Path,
+    run: Option<u64>,
+    repeats: u32,
+    on: &mut dyn FnMut(Event),
+) -> Result<Measured> {
+    let log_err = |e: std::io::Error| AppError::io(log_path.display(), &e);
+    std::fs::write(log_path, b"").map_err(log_err)?;
+    let names = constraint_metrics(&cfg.constraints);
+    let mut m = Measured::default();
+    let mut secondary: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for sample in 1..=repeats {
+        if repeats > 1 {
+            append_line(log_path, &format!("--- sample {sample} ---")).map_err(log_err)?;
+        }
+        let from = std::fs::metadata(log_path).map_or(0, |md| md.len());
+        on(Event::EvalStarted {
+            run,
+            sample,
+            samples: repeats,
+            budget: cfg.time_budget,
+        });
+        let outcome = evaluate_once(cfg, root, log_path, run, sample, on)?;
+        m.duration += outcome.duration;
+        m.leaked |= outcome.leaked_processes;
+        m.interrupted = outcome.interrupted;
+        m.timed_out = outcome.timed_out;
+        m.exit_code = outcome.exit_code;
+        m.signal = outcome.signal;
+        let text = metric::read_log_range(log_path, from, SCAN_BYTES).unwrap_or_default();
+        read_metrics(&text, cfg, &names, &mut m, &mut secondary);
+        // The footer goes in after the metrics were read, so it can never be mistaken for one.
+        let bytes = std::fs::metadata(log_path).map_or(0, |md| md.len().saturating_sub(from));
+        append_line(log_path, &footer(&outcome, cfg.time_budget, bytes)).map_err(log_err)?;
+        if !m.clean() {
+            break;
+        }
+    }
+    for (name, values) in secondary {
+        if !m.unread.contains_key(&name) {
+            m.metrics.insert(name, median(&values));
+        }
+    }
+    Ok(m)
+}
+
+/// One evaluation of the eval command under the budget.
+fn evaluate_once(
+    cfg: &Config,
+    root: &Path,
+    log_path: &Path,
+    run: Option<u64>,
+    sample: u32,
+    on: &mut dyn FnMut(Event),
+) -> Result<EvalOutcome> {
+    let mut env = vec![("AUTORESEARCH_SAMPLE".to_string(), sample.to_string())];
+    if let Some(run) = run {
+        env.push(("AUTORESEARCH_RUN".to_string(), run.to_string()));
+    }
+    let spec = EvalSpec {
+        command: &cfg.eval_command,
+        cwd: root,
+        budget: cfg.time_budget,
+        grace: cfg.kill_grace,
+        log_path,
+        append: true,
+        env: &env,
+    };
+    eval::run_eval(&spec, &mut |elapsed, line| {
+        on(Event::Tick { elapsed, line })
+    })
+    .map_err(|e| AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e))
+}
+
+/// The primary metric and each constraint metric of one sample's output.
+fn read_metrics(
+    text: &str,
+    cfg: &Config,
+    names: &[&str],
+    m: &mut Measured,
+    secondary: &mut BTreeMap<String, Vec<f64>>,
+) {
+    match metric::find_metric(text, &cfg.metric_name) {
+        MetricRead::Found(v) => {
+            m.unreadable = None;
+            m.samples.push(v);
+        }
+        other => m.unreadable = Some(other),
+    }
+    for name in names {
+        match metric::find_metric(text, name) {
+            MetricRead::Found(v) => secondary.entry(name.to_string()).or_default().push(v),
+            MetricRead::NonFinite => {
+                m.unread.insert(name.to_string(), Secondary::NonFinite);
+            }
+            MetricRead::Missing => {
+                m.unread
+                    .entry(name.to_string())
+                    .or_insert(Secondary::Missing);
+            }
+        }
+    }
+}
+
+/// The last line of each evaluation in its log: how it ended, how much it printed, how long
+/// it took (docs/CONTRACT.md §7).
+pub(super) fn footer(o: &EvalOutcome, budget: Duration, bytes: u64) -> String {
+    let how = if o.interrupted {
+        "interrupted, stopped".to_string()
+    } else if o.timed_out {
+        format!("timed out after {}, stopped", format_duration(budget))
+    } else {
+        match (o.exit_code, o.signal) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "exit status unknown".to_string(),
+        }
+    };
+    format!(
+        "--- autoresearch: {how}; {bytes} bytes of output in {:.2}s ---",
+        o.duration.as_secs_f64()
+    )
+}
+
+/// Each constraint's metric name once, in the order the config lists them.
+fn constraint_metrics(constraints: &[Constraint]) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for c in constraints {
+        if !names.contains(&c.metric.as_str()) {
+            names.push(&c.metric);
+        }
+    }
+    names
+}
+
+/// Append one line; a log that ends mid-line (the eval printed no final newline) gets one first,
+/// so our line is always a line of its own.
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    let mut last = [0u8; 1];
+    let needs_newline = len > 0 && {
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        last[0] != b'\n'
+    };
+    let text = if needs_newline {
+        format!("\n{line}\n")
+    } else {
+        format!("{line}\n")
+    };
+    f.write_all(text.as_bytes())
+}
+
+/// The median; the mean of the middle two for an even count; NaN for no values.
+pub(super) fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> EvalOutcome {
+        EvalOutcome {
+            exit_code: Some(0),
+            signal: None,
+            timed_out: false,
+            interrupted: false,
+            leaked_processes: false,
+            duration: Duration::from_millis(1520),
+            pgid: 0,
+        }
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[5.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+        assert_eq!(median(&[-1.0]), -1.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn footers_say_how_the_eval_ended() {
+        let budget = Duration::from_secs(300);
+        let o = outcome();
+        assert_eq!(
+            footer(&o, budget, 1234),
+            "--- autoresearch: exit code 0; 1234 bytes of output in 1.52s ---"
+        );
+        let o = EvalOutcome {
+            exit_code: None,
+            signal: Some(9),
+            ..outcome()
+        };
+        assert!(footer(&o, budget, 0).contains(": killed by signal 9;"));
+        let o = EvalOutcome {
+            timed_out: true,
+            ..outcome()
+        };
+        assert!(footer(&o, budget, 0).contains(": timed out after 5m, stopped;"));
+        let o = EvalOutcome {
+            interrupted: true,
+            timed_out: true,
+            ..outcome()
+        };
+        assert!(footer(&o, budget, 0).contains(": interrupted, stopped;"));
+    }
+
+    #[test]
+    fn appended_lines_start_on_a_line_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        std::fs::write(&p, "no newline").unwrap();
+        append_line(&p, "--- x ---").unwrap();
+        append_line(&p, "--- y ---").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "no newline\n--- x ---\n--- y ---\n"
+        );
+    }
+}

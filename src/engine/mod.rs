@@ -1,0 +1,270 @@
+//! The experiment step (docs/CONTRACT.md §7): take the loop lock, check the branch and the
+//! change, commit it, evaluate it under the budget, decide, revert what is not kept, record.
+//! One function, [`step`], serves `autoresearch run` and `autoresearch demo`; it is a sequence
+//! of named phases, one file each: `prepare` (steps 2–4), `measure` (6), `decide` (7) and
+//! `record` (9), with the commit (5) and the revert (8) here.
+//!
+//! The step never prints and never coaches: what happens along the way reaches the caller as
+//! [`Event`]s (warnings, a created branch, eval progress), and the result is a [`RunOutput`]
+//! the caller renders and turns into hints.
+//!
+//! Reasons (the `reason` field; short and stable, agents match on their first word):
+//! - `interrupted` — SIGINT/SIGTERM stopped the eval (status `crash`);
+//! - `timeout` — the budget ran out (status `timeout`);
+//! - `exit_code <n>` — the eval exited non-zero; `signal <n>` — it was killed by a signal;
+//! - `no_metric` — no match for the metric; `non_finite_metric` — nan, inf or an overflow;
+//! - `constraint <metric> <op> <value>` — a constraint is violated (status `discarded`); with
+//!   ` (not found)` or ` (non-finite)` appended when the secondary metric could not be read;
+//! - `not better than best (#<run> <metric>)` — a tie is not better;
+//! - `below min_improvement (gain <g> < <margin>)`.
+//!
+//! Flags: `leaked_processes` (the eval left processes behind; they were killed) and
+//! `suspicious_jump` (a kept gain over 5× the median of at least 3 earlier kept gains on this
+//! branch, or a kept metric of exactly 0 after a non-zero best).
+//!
+//! Decisions the contract leaves open:
+//! - **Run numbers.** The commit message needs `#<run>` before the ledger assigns it under its
+//!   lock. The loop lock rules out a second `run`, but a concurrent `record` can still take the
+//!   number. The number is reserved as "last run + 1" before the eval; if the append assigns
+//!   another, the ledger and `refs/autoresearch/runs/<run>` tell the truth, the log is renamed
+//!   to the real number, and a warning says the commit message carries the reserved one
+//!   (rewriting the commit would change the hash that was evaluated).
+//! - **`program.md`** is the agent's notebook (the hints ask it to write down what it learned):
+//!   a change to it is not refused, not committed (unless staged) and never reverted in the work
+//!   tree — unless it is protected or a target, when the usual rules apply.
+//! - **`--allow-empty`** with nothing changed evaluates HEAD itself; no commit is made, so there
+//!   is nothing to revert. A baseline also evaluates HEAD. For both, `parent` is HEAD's parent.
+//! - **Repeats** stop at the first sample that crashes or times out; the run takes that status.
+//!   Secondary metrics are the median over the samples, like the metric.
+//! - **A baseline** is recorded even if it violates a constraint (with a warning): it is the
+
+mod decide;
+pub mod manual;
+mod measure;
+mod prepare;
+mod record;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use git2::Oid;
+use serde::Serialize;
+
+pub use measure::{Measured, measure};
+pub use prepare::{Changes, changes, check_scope, experiment_branch};
+
+use crate::error::Result;
+use crate::git;
+use crate::ledger::{Brief, Scope, Status};
+use crate::loopfile::LoopLock;
+use crate::project::Loaded;
+
+/// The environment the eval gets from a step (and from `doctor`), for `agent-info`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "AUTORESEARCH_RUN",
+        "set for the eval by `run`: the run number being evaluated",
+    ),
+    (
+        "AUTORESEARCH_SAMPLE",
+        "set for the eval by `run` and `doctor`: the evaluation's number, 1..repeats",
+    ),
+];
+
+/// What the caller asks of one step.
+#[derive(Debug, Clone, Default)]
+pub struct StepOptions {
+    /// What was tried (already cleaned).
+    pub summary: String,
+    /// Evaluations for this step, overriding `repeats` in the config.
+    pub repeats: Option<u32>,
+    /// Evaluate HEAD when the target has no changes.
+    pub allow_empty: bool,
+    /// Leave a run that is not kept on the branch; the caller decides.
+    pub no_revert: bool,
+    /// Start a new baseline on the current commit.
+    pub baseline: bool,
+    /// Lines of output returned in `log_tail` for a crash or timeout.
+    pub tail: usize,
+}
+
+/// What happens during a step, as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Something went wrong that does not stop the step (a taken-over loop, a skipped ledger
+    /// line, a revert that failed...).
+    Warning(String),
+    /// The configured experiment branch did not exist: it was created at HEAD and checked out.
+    BranchCreated(String),
+    /// Sample `sample` of `samples` of run `run` starts (`None`: not a numbered run).
+    EvalStarted {
+        run: Option<u64>,
+        sample: u32,
+        samples: u32,
+        budget: Duration,
+    },
+    /// About every 100 ms: time since the sample started and the latest output line.
+    Tick {
+        elapsed: Duration,
+        line: Option<&'a str>,
+    },
+}
+
+/// The result of one step (docs/CONTRACT.md §7 step 10).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutput {
+    pub run: u64,
+    pub status: Status,
+    pub metric: Option<f64>,
+    pub metrics: BTreeMap<String, f64>,
+    pub samples: Vec<f64>,
+    pub delta: Option<f64>,
+    pub best_before: Option<Brief>,
+    pub best_after: Option<Brief>,
+    pub commit: Option<String>,
+    pub reverted: bool,
+    pub duration_s: Option<f64>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub flags: Vec<String>,
+    /// The run's log, relative to the project root when inside it.
+    pub log: String,
+    pub log_tail: Option<String>,
+    /// The summary as recorded (for views; not part of the envelope).
+    #[serde(skip)]
+    pub summary: String,
+    /// The branch's fold after this record (for coaching; not part of the envelope).
+    #[serde(skip)]
+    pub scope: Scope,
+}
+
+impl RunOutput {
+    /// Was the eval stopped by SIGINT/SIGTERM? `run` then exits non-zero.
+    pub fn interrupted(&self) -> bool {
+        self.reason.as_deref() == Some("interrupted")
+    }
+}
+
+/// One experiment, start to finish. See the module header.
+pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> Result<RunOutput> {
+    let (cfg, project) = (&loaded.config, &loaded.project);
+    project.ensure_state_dir()?;
+
+    // 1. The loop lock, for the whole step.
+    let (mut lock, takeover) = LoopLock::acquire(&project.state_dir())?;
+    if let Some(w) = takeover {
+        on(Event::Warning(w));
+    }
+
+    // 2–4. The branch, baseline or experiment, and what changed.
+    let plan = prepare::prepare(loaded, opts, on)?;
+
+    // 5. Commit the change, under the reserved run number.
+    let reserved = plan.summary.next_run();
+    lock.start(reserved)?;
+    let (commit, parent) = if plan.target_changed {
+        let message = commit_message(reserved, &opts.summary);
+        let oid = git::commit_targets(&project.repo, &cfg.target_files, &message)?;
+        (oid, Some(plan.head))
+    } else {
+        (plan.head, plan.head_parent)
+    };
+    let undo = plan.target_changed.then_some(parent).flatten();
+
+    // 6. Evaluate. A failure to even start the eval undoes the commit.
+    let log_path = project.runs_dir().join(format!("{reserved}.log"));
+    let repeats = opts.repeats.unwrap_or(cfg.repeats).max(1);
+    let measured = measure::measure(
+        cfg,
+        &project.root,
+        &log_path,
+        Some(reserved),
+        repeats,
+        &mut |e| {
+            lock.beat();
+            on(e);
+        },
+    );
+    let measured = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(p) = undo {
+                let _ = git::revert_to(&project.repo, p, &cfg.target_files);
+            }
+            return Err(e);
+        }
+    };
+
+    // 7. Decide, against the ledger as it is now, not as it was before a long eval.
+    let now = loaded.ledger.summary()?;
+    let verdict = decide::decide(
+        &measured,
+        cfg,
+        plan.baseline,
+        &now.scope(Some(&plan.branch)),
+    );
+    if verdict.status == Status::Baseline
+        && let Some(c) = decide::violated(&cfg.constraints, &measured.metrics)
+    {
+        on(Event::Warning(format!(
+            "The baseline fails {}: every later experiment is held to it; check the constraint or the code.",
+            decide::constraint_reason(c, &measured)
+        )));
+    }
+
+    // 8. Revert what is not kept.
+    let reverted = match undo {
+        Some(p) if !verdict.status.counts_for_best() && !opts.no_revert => revert(loaded, p, on),
+        _ => false,
+    };
+
+    // 9. Record, pin the commit, say the loop is idle.
+    let written = record::write(
+        loaded,
+        &record::Draft {
+            verdict: &verdict,
+            measured: &measured,
+            plan: &plan,
+            summary: &opts.summary,
+            repeats,
+            commit,
+            parent,
+            reserved,
+            log_path,
+        },
+        on,
+    )?;
+    if let Err(e) = lock.finish(written.record.run) {
+        on(Event::Warning(format!(
+            "`loop.json` could not be updated: {}",
+            e.message
+        )));
+    }
+    drop(lock);
+
+    // 10. Report.
+    Ok(record::report(loaded, written, reverted, opts.tail))
+}
+
+/// Step 8: the branch and the targets go back to `parent`; a failure is a warning (the run is
+/// still recorded).
+fn revert(loaded: &Loaded, parent: Oid, on: &mut dyn FnMut(Event)) -> bool {
+    match git::revert_to(&loaded.project.repo, parent, &loaded.config.target_files) {
+        Ok(()) => true,
+        Err(e) => {
+            on(Event::Warning(format!(
+                "The run is recorded but could not be reverted: {} Run `git reset --hard HEAD~1` to undo it.",
+                e.message
+            )));
+            false
+        }
+    }
+}
+
+fn commit_message(run: u64, summary: &str) -> String {
+    if summary.is_empty() {
+        format!("autoresearch #{run}")
+    } else {
+        format!("autoresearch #{run}: {summary}")
+    }
+}

@@ -1,0 +1,192 @@
+//! Steps 2–4 of the experiment (docs/CONTRACT.md §7): the branch the step runs on, whether it
+//! is a baseline, and what changed — refused, before anything is committed, when the change is
+//! out of scope. `doctor` asks the same questions through the same functions.
+
+use git2::Oid;
+
+use super::{Event, StepOptions};
+use crate::config::Config;
+use crate::error::{AppError, Code, Result};
+use crate::eval;
+use crate::git;
+use crate::ledger::Summary;
+use crate::project::Loaded;
+use crate::text::{code_list, shell_words};
+
+/// What steps 2–4 decided.
+pub(super) struct Plan {
+    /// The branch the step runs on (created by `prepare` when it did not exist).
+    pub branch: String,
+    /// The step is a baseline: it evaluates HEAD as committed.
+    pub baseline: bool,
+    /// A target file changed: the step commits it (else it evaluates HEAD).
+    pub target_changed: bool,
+    /// HEAD before the step, and its parent.
+    pub head: Oid,
+    pub head_parent: Option<Oid>,
+    /// The ledger's fold before the step.
+    pub summary: Summary,
+}
+
+/// Check the branch and the change; create the experiment branch once every check passed.
+pub(super) fn prepare(
+    loaded: &Loaded,
+    opts: &StepOptions,
+    on: &mut dyn FnMut(Event),
+) -> Result<Plan> {
+    let (cfg, repo) = (&loaded.config, &loaded.project.repo);
+    let head = git::head_commit(repo)?;
+    let (branch, create) = experiment_branch(repo, cfg)?;
+    let summary = loaded.ledger.summary()?;
+    for w in summary.health_warnings("`experiments.jsonl`") {
+        on(Event::Warning(w));
+    }
+    let baseline = opts.baseline || summary.scope(Some(&branch)).baseline.is_none();
+    let changed = changes(repo, cfg)?.files;
+    let target_changed = if baseline {
+        if !changed.is_empty() {
+            return Err(dirty_tree(&changed));
+        }
+        false
+    } else {
+        check_scope(cfg, &changed, opts.allow_empty).map_err(|mut e| {
+            e.message.push_str(" Nothing was committed or recorded.");
+            e
+        })?
+    };
+    if eval::interrupted() {
+        return Err(interrupted_before());
+    }
+    if create {
+        git::create_and_switch(repo, &cfg.branch)?;
+        on(Event::BranchCreated(cfg.branch.clone()));
+    }
+    Ok(Plan {
+        branch,
+        baseline,
+        target_changed,
+        head: head.id(),
+        head_parent: head.parent_ids().next(),
+        summary,
+    })
+}
+
+/// The branch this step runs on, and whether it must be created first: the current branch when
+/// it is the experiment branch or a fork of it; the configured branch when it does not exist
+/// yet; else `wrong_branch`. (`doctor` asks the same question.)
+pub fn experiment_branch(repo: &git2::Repository, cfg: &Config) -> Result<(String, bool)> {
+    let current = git::current_branch(repo);
+    match current.as_deref() {
+        Some(b) if cfg.is_experiment_branch(b) => Ok((b.to_string(), false)),
+        _ if !git::branch_exists(repo, &cfg.branch) => Ok((cfg.branch.clone(), true)),
+        other => Err(wrong_branch(cfg, other)),
+    }
+}
+
+/// What differs from HEAD in the work tree, as a step sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// The changed files that matter to a step: tracked files and new targets, minus the
+    /// notebook.
+    pub files: Vec<String>,
+    /// The notebook (`program.md`) has notes that are not committed (they never are by a step).
+    pub notebook: bool,
+}
+
+/// What changed, split into what a step would commit or refuse, and the notebook.
+pub fn changes(repo: &git2::Repository, cfg: &Config) -> Result<Changes> {
+    let (notes, files): (Vec<String>, Vec<String>) = git::changed_files(repo, &cfg.target_files)?
+        .into_iter()
+        .partition(|p| notebook(cfg, p));
+    Ok(Changes {
+        files,
+        notebook: !notes.is_empty(),
+    })
+}
+
+/// `program.md` changes are notes, not experiments (see the module header).
+fn notebook(cfg: &Config, path: &str) -> bool {
+    path == crate::project::PROGRAM_FILE
+        && !cfg.protected.iter().any(|p| p == path)
+        && !cfg.target_files.iter().any(|t| t == path)
+}
+
+/// Refuse a change that is out of scope; returns whether a target changed.
+pub fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Result<bool> {
+    let protected: Vec<&String> = changed
+        .iter()
+        .filter(|p| cfg.protected.contains(p))
+        .collect();
+    if !protected.is_empty() {
+        let list = code_list(protected.iter().map(|s| s.as_str()));
+        return Err(AppError::new(
+            Code::ProtectedChanged,
+            format!("Protected files were changed: {list}."),
+            format!(
+                "Restore them with `git checkout HEAD -- {}`; the eval and its data must stay fixed.",
+                shell_words(protected.iter().map(|s| s.as_str()))
+            ),
+        ));
+    }
+    let outside: Vec<&String> = changed
+        .iter()
+        .filter(|p| !cfg.target_files.contains(p))
+        .collect();
+    if !outside.is_empty() {
+        let list = code_list(outside.iter().map(|s| s.as_str()));
+        return Err(AppError::new(
+            Code::OutOfScope,
+            format!(
+                "Files outside the target were changed: {list}. An experiment may change only {}.",
+                code_list(cfg.target_files.iter().map(String::as_str))
+            ),
+            format!(
+                "Undo them with `git checkout HEAD -- {}`, or add them to `target_file` in autoresearch.toml if the agent may change them.",
+                shell_words(outside.iter().map(|s| s.as_str()))
+            ),
+        ));
+    }
+    let target_changed = !changed.is_empty();
+    if !target_changed && !allow_empty {
+        return Err(AppError::new(
+            Code::NoChanges,
+            format!(
+                "{} has no changes to evaluate.",
+                code_list(cfg.target_files.iter().map(String::as_str))
+            ),
+            "Edit the target file first, or run `autoresearch run --allow-empty -m \"<why>\"` to re-evaluate HEAD (e.g. to measure noise).",
+        ));
+    }
+    Ok(target_changed)
+}
+
+fn dirty_tree(changed: &[String]) -> AppError {
+    AppError::new(
+        Code::DirtyTree,
+        format!(
+            "A baseline measures HEAD as committed, but tracked files are modified: {}. Nothing was recorded.",
+            code_list(changed.iter().map(String::as_str))
+        ),
+        "Set the change aside with `git stash`, run `autoresearch run -m \"baseline\"`, then `git stash pop`; or commit it if it belongs in the baseline.",
+    )
+}
+
+fn wrong_branch(cfg: &Config, current: Option<&str>) -> AppError {
+    let here = current.map_or_else(|| "a detached HEAD".to_string(), |b| format!("`{b}`"));
+    AppError::new(
+        Code::WrongBranch,
+        format!(
+            "HEAD is on {here}, not on the experiment branch `{}` or one of its forks (`{}-fork-<name>`).",
+            cfg.branch, cfg.branch
+        ),
+        format!("Run `git switch {}`, then retry.", cfg.branch),
+    )
+}
+
+fn interrupted_before() -> AppError {
+    AppError::new(
+        Code::Interrupted,
+        "Interrupted before the eval started; nothing was committed or recorded.",
+        "Run `autoresearch run` again when you are ready.",
+    )
+}

@@ -1,0 +1,158 @@
+//! Steps 9–10 of the experiment (docs/CONTRACT.md §7): append the record under the ledger lock,
+//! pin its commit at `refs/autoresearch/runs/<run>`, and shape what the step returns.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use git2::Oid;
+
+use super::decide::Verdict;
+use super::measure::{Measured, SCAN_BYTES};
+use super::prepare::Plan;
+use super::{Event, RunOutput};
+use crate::error::Result;
+use crate::git;
+use crate::ledger::{self, Brief, Record, Status, Summary};
+use crate::metric;
+use crate::project::Loaded;
+
+/// `log_tail` is at most this long.
+const TAIL_BYTES: usize = 8 * 1024;
+
+/// Everything the record is made of.
+pub(super) struct Draft<'a> {
+    pub verdict: &'a Verdict,
+    pub measured: &'a Measured,
+    pub plan: &'a Plan,
+    pub summary: &'a str,
+    pub repeats: u32,
+    pub commit: Oid,
+    pub parent: Option<Oid>,
+    /// The run number the step reserved (and named its commit and log after).
+    pub reserved: u64,
+    pub log_path: PathBuf,
+}
+
+/// The record as written, the ledger's fold just before it, and where its log is.
+pub(super) struct Written {
+    pub record: Record,
+    pub before: Summary,
+    pub log_path: PathBuf,
+}
+
+/// Append the record, pin its commit and name its log after its real run number.
+pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Result<Written> {
+    let branch = &d.plan.branch;
+    let summary = if d.summary.is_empty() && d.verdict.status == Status::Baseline {
+        "baseline".to_string()
+    } else {
+        d.summary.to_string()
+    };
+    let (record, before) = loaded
+        .ledger
+        .append(|run, sb| {
+            let best = sb.scope(Some(branch)).best_metric();
+            Ok(Record {
+                run,
+                id: ledger::new_id(),
+                timestamp: ledger::now_timestamp(),
+                status: d.verdict.status,
+                metric: d.verdict.metric,
+                metrics: d.measured.metrics.clone(),
+                samples: if d.repeats > 1 {
+                    d.measured.samples.clone()
+                } else {
+                    Vec::new()
+                },
+                delta: d.verdict.metric.zip(best).map(|(m, b)| m - b),
+                summary: summary.clone(),
+                commit: Some(d.commit.to_string()),
+                parent: d.parent.map(|p| p.to_string()),
+                branch: Some(branch.clone()),
+                duration_s: Some(round_ms(d.measured.duration)),
+                exit_code: d.measured.exit_code,
+                reason: d.verdict.reason.clone(),
+                flags: d.verdict.flags.clone(),
+                source: "run".to_string(),
+            })
+        })
+        .map_err(|mut e| {
+            // The eval's result is lost with the record; at least say where its code is.
+            e.message.push_str(&format!(
+                " The evaluated commit {} was not recorded ({}).",
+                d.commit,
+                d.verdict.status.as_str()
+            ));
+            e
+        })?;
+    for w in before.health_warnings("`experiments.jsonl`") {
+        on(Event::Warning(w));
+    }
+    if let Err(e) = git::set_run_ref(&loaded.project.repo, record.run, d.commit) {
+        on(Event::Warning(format!(
+            "The run is recorded, but {}",
+            e.message
+        )));
+    }
+    let mut log_path = d.log_path.clone();
+    if record.run != d.reserved {
+        let real = loaded
+            .project
+            .runs_dir()
+            .join(format!("{}.log", record.run));
+        if std::fs::rename(&log_path, &real).is_ok() {
+            log_path = real;
+        }
+        on(Event::Warning(format!(
+            "A concurrent `record` took run #{}: this run is #{}, though its commit message says #{}.",
+            d.reserved, record.run, d.reserved
+        )));
+    }
+    Ok(Written {
+        record,
+        before,
+        log_path,
+    })
+}
+
+/// What the step returns: the record with the best before and after it on its branch.
+pub(super) fn report(loaded: &Loaded, w: Written, reverted: bool, tail: usize) -> RunOutput {
+    let Written {
+        record,
+        before,
+        log_path,
+    } = w;
+    let branch = record.branch.clone();
+    let scope_before = before.scope(branch.as_deref());
+    let mut scope = scope_before.clone();
+    scope.fold_owned(record.clone(), loaded.config.metric_direction);
+    let log_tail = matches!(record.status, Status::Crash | Status::Timeout).then(|| {
+        metric::read_log_tail(&log_path, SCAN_BYTES)
+            .map(|t| metric::tail_lines(&t, tail, TAIL_BYTES))
+            .unwrap_or_default()
+    });
+    RunOutput {
+        run: record.run,
+        status: record.status,
+        metric: record.metric,
+        metrics: record.metrics,
+        samples: record.samples,
+        delta: record.delta,
+        best_before: scope_before.best.as_ref().map(Brief::from),
+        best_after: scope.best.as_ref().map(Brief::from),
+        commit: record.commit,
+        reverted,
+        duration_s: record.duration_s,
+        exit_code: record.exit_code,
+        reason: record.reason,
+        flags: record.flags,
+        log: loaded.project.rel(&log_path),
+        log_tail,
+        summary: record.summary,
+        scope,
+    }
+}
+
+fn round_ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
