@@ -24,9 +24,6 @@ pub use spinner::Spinner;
 pub use stdout::{Stdout, quiet_exit_on_broken_pipe, stderr_line};
 pub use table::{Cell, Table};
 
-#[cfg(test)]
-pub use paint::strip_ansi;
-
 /// The environment the output layer reads, for `agent-info`.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (

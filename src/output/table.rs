@@ -95,8 +95,8 @@ impl Table {
 
 #[cfg(test)]
 mod tests {
+    use super::super::paint::strip_ansi;
     use super::*;
-    use crate::output::paint::strip_ansi;
 
     fn table() -> Table {
         let mut t = Table::new(&["run", "status", "summary"]);

@@ -250,6 +250,30 @@ pub fn run_cmd(mut c: Command) -> Out {
     }
 }
 
+/// A directory of the shared test data (`../shared/testdata/<name>`), beside the repository.
+/// The published crate has no `../shared`: without it the test is skipped with a note, except
+/// under CI (the `CI` variable set), where a missing input must fail the test, not pass it.
+pub fn shared_testdata(name: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata")
+        .join(name);
+    if dir.exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing, and CI is set: the test would pass without its input",
+        dir.display()
+    );
+    // Not a silent pass: say on the test's output that nothing was checked.
+    std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("skipped: {} is not here\n", dir.display()).as_bytes(),
+    )
+    .ok();
+    None
+}
+
 /// The keys of a JSON object, in order.
 pub fn keys(v: &Value) -> Vec<String> {
     v.as_object()

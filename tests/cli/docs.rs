@@ -71,6 +71,9 @@ fn every_command_flag_and_key_is_documented() {
     }
     for (key, _) in autoresearch::config::KEYS {
         assert!(readme.contains(key), "README lacks config key {key}");
-        assert!(contract.contains(key), "docs/CONTRACT.md lacks config key {key}");
+        assert!(
+            contract.contains(key),
+            "docs/CONTRACT.md lacks config key {key}"
+        );
     }
 }

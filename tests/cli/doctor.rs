@@ -57,6 +57,17 @@ fn status_of(v: &Value, id: &str) -> String {
         .1
 }
 
+fn message_of(v: &Value, id: &str) -> String {
+    v["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_else(|| panic!("no check {id}: {v}"))
+        .to_string()
+}
+
 /// Replace the config's eval command and budget, and commit.
 fn set_eval(sb: &Sandbox, eval: &str, budget: &str) {
     let text = sb.read("autoresearch.toml");
@@ -305,4 +316,24 @@ fn hostname() -> String {
     unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Notes in `program.md` are not an experiment, and the clean-tree check says so instead of
+/// claiming that nothing is modified.
+#[test]
+fn the_clean_tree_check_tells_notes_from_changes() {
+    let sb = healthy();
+    let d = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(message_of(&d, "clean_tree"), "no tracked file is modified");
+    sb.write(
+        "program.md",
+        "# Research program\n\nMake `score` lower.\n\nNotes.\n",
+    );
+    let d = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&d, "clean_tree"), "pass");
+    let msg = message_of(&d, "clean_tree");
+    assert!(
+        msg.starts_with("no tracked file other than `program.md` is modified"),
+        "{msg}"
+    );
 }

@@ -192,3 +192,39 @@ fn init_outside_git_is_not_git_repo() {
     ])
     .err("not_git_repo", 2);
 }
+
+/// With a person at a terminal, `init` asks for what the flags did not give, the time budget
+/// included (an empty answer keeps the default). `script` gives the call a terminal.
+#[test]
+fn interactive_init_asks_for_the_time_budget_too() {
+    for (answer, expected) in [
+        ("90s", "time_budget = \"90s\""),
+        ("", "time_budget = \"5m\""),
+    ] {
+        let sb = Sandbox::new();
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &format!("{BIN} init"), "/dev/null"])
+            .current_dir(&sb.root)
+            .env("HOME", &sb.home)
+            .env("NO_COLOR", "1")
+            .env_remove("AUTORESEARCH_FORMAT")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = c
+            .spawn()
+            .expect("`script` (util-linux) runs the call in a terminal");
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(
+            &mut stdin,
+            format!("train.py\nsh eval.sh\nscore\nlower\n{answer}\n").as_bytes(),
+        )
+        .unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{shown}");
+        assert!(shown.contains("Time budget per evaluation"), "{shown}");
+        let config = sb.read("autoresearch.toml");
+        assert!(config.contains(expected), "{config}");
+    }
+}

@@ -884,7 +884,10 @@ fn human_views_of_install_and_uninstall() {
     assert!(!out.stdout.contains("created"), "{}", out.stdout);
     assert!(out.stdout.contains("dry run"), "{}", out.stdout);
     let d = sb.run(&["--json", "install", "cursor", "--dry-run"]).ok();
-    assert_eq!(d["files"][0]["action"], "created", "JSON keeps the action names");
+    assert_eq!(
+        d["files"][0]["action"], "created",
+        "JSON keeps the action names"
+    );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
     let out = sb.run(&["--human", "install", "cursor"]);
     assert!(out.stdout.contains("created"), "{}", out.stdout);

@@ -51,7 +51,12 @@ fn library_modules() -> Vec<String> {
 /// The top-level module a file belongs to (`engine/decide.rs` → `engine`).
 fn module_of(path: &Path) -> String {
     let rel = path.strip_prefix(src()).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 

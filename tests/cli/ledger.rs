@@ -2,7 +2,7 @@
 //! golden reader files and ledgers of the first-generation tool.
 
 use std::io::Write;
-use std::path::Path;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -280,10 +280,9 @@ fn check_first_generation(sb: &Sandbox) {
 /// The shared fixture written by the first-generation tool reads unchanged.
 #[test]
 fn reads_the_first_generation_anchor_ledger() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/anchor-format");
-    if !dir.exists() {
+    let Some(dir) = shared_testdata("anchor-format") else {
         return;
-    }
+    };
     let sb = Sandbox::new();
     std::fs::copy(dir.join("autoresearch.toml"), sb.path("autoresearch.toml")).unwrap();
     std::fs::create_dir_all(sb.path(".autoresearch")).unwrap();

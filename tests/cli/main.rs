@@ -1,6 +1,9 @@
 //! End-to-end tests: the real binary in a temporary git repository, hermetic (own HOME, no
 //! colour, no terminal, explicit output mode). One binary, one module per command.
 
+// A test crate: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 mod agent_info;

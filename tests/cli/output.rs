@@ -66,3 +66,27 @@ fn human_errors_go_to_stderr_with_a_suggestion() {
     assert!(out.stderr.contains("  try: "), "{}", out.stderr);
     sb.run(&["--json", "status"]).err("not_git_repo", 2);
 }
+
+/// The global flags are listed under their own heading in every command's help, after the
+/// command's own options.
+#[test]
+fn global_flags_have_their_own_heading_in_every_help() {
+    let sb = Sandbox::new();
+    let info = sb.run(&["--json", "agent-info"]).ok();
+    for c in info["commands"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let help = sb.run(&[name, "--help"]).stdout;
+        let heading = help
+            .find("Global options:")
+            .unwrap_or_else(|| panic!("`{name} --help` has no global heading:\n{help}"));
+        for flag in ["--json", "--human", "--color <WHEN>"] {
+            let at = help
+                .find(&format!("      {flag}"))
+                .unwrap_or_else(|| panic!("`{name} --help` lacks {flag}:\n{help}"));
+            assert!(
+                at > heading,
+                "`{name} --help`: {flag} is not under the heading"
+            );
+        }
+    }
+}

@@ -506,6 +506,9 @@ fn a_second_run_gets_loop_running_and_a_dead_holder_is_taken_over() {
     let status = sb.run(&["--json", "status"]).ok();
     assert_eq!(status["loop"]["running"], true);
     assert_eq!(status["loop"]["run"], 0);
+    // The human view names the run the step will record, not a 1-based iteration.
+    let human = sb.run(&["--human", "status"]).stdout;
+    assert!(human.contains("running run #0 (pid"), "{human}");
     let out = run(&sb, &["--allow-empty", "-m", "second"]);
     let v = out.err("loop_running", 1);
     assert!(
@@ -851,4 +854,58 @@ fn program_md_is_a_notebook_not_an_experiment() {
     sb.write("program.md", "changed\n");
     set_x(&sb, "0.5");
     run(&sb, &["-m", "x"]).err("protected_changed", 2);
+}
+
+/// Every evaluation's output ends with a line saying how it ended, written after the metric
+/// was read: a metric named like a word of that line is never read from it.
+#[test]
+fn run_logs_end_with_how_the_eval_ended() {
+    let (sb, _) = with_baseline("");
+    let log = |run: u64| sb.read(&format!(".autoresearch/runs/{run}.log"));
+    let last = |text: &str| text.lines().last().unwrap_or_default().to_string();
+    let footer = last(&log(0));
+    assert!(
+        footer.starts_with("--- autoresearch: exit code 0; 9 bytes of output in ")
+            && footer.ends_with("s ---"),
+        "{footer}"
+    );
+    let (out, _) = experiment(&sb, "exit3");
+    assert_eq!(out.ok()["status"], "crash");
+    assert!(
+        last(&log(1)).starts_with("--- autoresearch: exit code 3; "),
+        "{}",
+        log(1)
+    );
+    let sb = project("time_budget = \"1s\"\n");
+    set_x(&sb, "slow");
+    sb.commit_all("slow baseline");
+    let d = run(&sb, &["-m", "slow"]).ok();
+    assert_eq!(d["status"], "timeout");
+    assert!(
+        last(&sb.read(".autoresearch/runs/0.log"))
+            .starts_with("--- autoresearch: timed out after 1s, stopped; "),
+        "{}",
+        sb.read(".autoresearch/runs/0.log")
+    );
+}
+
+#[test]
+fn a_footer_is_never_read_as_a_metric() {
+    let sb = project("repeats = 3\n");
+    // The metric is called `code`, and the footer says `exit code 0`: every sample must still
+    // read the eval's own `code: 7`.
+    let toml = sb
+        .read("autoresearch.toml")
+        .replace("\"score\"", "\"code\"");
+    sb.write("autoresearch.toml", &toml);
+    sb.write("eval.sh", "echo \"code: 7\"\n");
+    sb.commit_all("metric named code");
+    let d = run(&sb, &["-m", "baseline"]).ok();
+    assert_eq!(d["samples"], json!([7.0, 7.0, 7.0]), "{d}");
+    let text = sb.read(".autoresearch/runs/0.log");
+    assert_eq!(
+        text.matches("--- autoresearch: exit code 0").count(),
+        3,
+        "{text}"
+    );
 }
