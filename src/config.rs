@@ -1,6 +1,6 @@
-//! `autoresearch.toml` (CONTRACT §4): a typed read with every value validated, each error naming
-//! the file, line and column and saying what is allowed. Unknown keys are warnings, so a config
-//! written by a newer version still loads.
+//! `autoresearch.toml` (docs/CONTRACT.md §4): a typed read with every value validated, each error
+//! naming the file, line and column and saying what is allowed. Unknown keys are warnings, so a
+//! config written by a newer version still loads.
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The one error type at the boundary: every failure a user or agent can see is an `AppError`
-//! with a stable code (docs/CONTRACT.md §2), an exit code derived from that code, a message saying what
-//! happened and a literal suggestion saying what to do next.
+//! with a stable code (docs/CONTRACT.md §2), an exit code derived from that code, a message saying
+//! what happened and a literal suggestion saying what to do next.
 
 use std::fmt;
 

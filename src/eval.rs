@@ -1,15 +1,16 @@
-//! The eval runner (CONTRACT §7 step 6, RELIABILITY 8–11): runs the eval command once, under a
-//! time budget, and guarantees that no process of it survives the call.
+//! The eval runner (docs/CONTRACT.md §7 step 6, docs/RELIABILITY.md 8–11): runs the eval command
+//! once, under a time budget, and guarantees that no process of it survives the call.
 //!
 //! This module owns:
 //! - spawning `/bin/sh -c <command>` in its own process group, stdin from `/dev/null`, stdout and
 //!   stderr into the run log (one `O_APPEND` file, never a pipe: a grandchild holding a pipe kept
-//!   `Command::output()` waiting for 3 s after the eval ended, RELIABILITY 8);
+//!   `Command::output()` waiting for 3 s after the eval ended, docs/RELIABILITY.md 8);
 //! - the budget on the monotonic clock, and stopping the whole group: SIGTERM + SIGCONT, the
-//!   grace period, then SIGKILL (RELIABILITY 9);
+//!   grace period, then SIGKILL (docs/RELIABILITY.md 9);
 //! - the clean-up after the leader exits: anything of the group still alive is reported as
-//!   leaked and killed, and everything is reaped (RELIABILITY 10);
-//! - the process-wide SIGINT/SIGTERM flag, so Ctrl-C stops the eval the same way (RELIABILITY 11).
+//!   leaked and killed, and everything is reaped (docs/RELIABILITY.md 10);
+//! - the process-wide SIGINT/SIGTERM flag, so Ctrl-C stops the eval the same way
+//!   (docs/RELIABILITY.md 11).
 //!
 //! Unix only. Linux is the primary target: there the process becomes a *child subreaper* so the
 //! eval's orphaned grandchildren are re-parented to us and can be reaped (otherwise a zombie

@@ -1,5 +1,5 @@
-//! Whole-file rewrites (RELIABILITY 7): temp file in the same directory → fsync → rename, so a
-//! crash leaves either the old file or the new one, never half of one.
+//! Whole-file rewrites (docs/RELIABILITY.md 7): temp file in the same directory → fsync → rename,
+//! so a crash leaves either the old file or the new one, never half of one.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! The thin git2 layer: branches, commits, run refs and diffs. No `git` subprocess anywhere
-//! (CONTRACT §3): behaviour must not depend on the user's git version or aliases.
+//! (docs/CONTRACT.md §3): behaviour must not depend on the user's git version or aliases.
 
 use git2::{Oid, Repository};
 use serde::Serialize;
@@ -201,7 +201,7 @@ fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::C
 
 /// The files an experiment would commit or a baseline would find dirty: tracked files that
 /// differ from HEAD in the index or the work tree, plus target files that are new (untracked),
-/// repo-relative with `/`. Other untracked files never count (CONTRACT §7 step 4), and
+/// repo-relative with `/`. Other untracked files never count (docs/CONTRACT.md §7 step 4), and
 /// ignored ones (`.autoresearch/` among them) are not even looked at.
 pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String>> {
     let git_err = |e: git2::Error| AppError::git("reading the working tree status", &e);

@@ -3,8 +3,8 @@
 //!
 //! The lock itself is an exclusive `flock` on `.autoresearch/loop.lock`, held for the whole
 //! step ([`LoopLock`]): it dies with its holder, so two `run`s racing cannot both get it and a
-//! killed one never leaves it stuck (RELIABILITY 1). `loop.json` is only the visible state; when
-//! the flock is free but `loop.json` still says a step is active, its writer died mid-step and
+//! killed one never leaves it stuck (docs/RELIABILITY.md 1). `loop.json` is only the visible state;
+//! when the flock is free but `loop.json` still says a step is active, its writer died mid-step and
 //! is taken over with a warning.
 
 use std::fs::{File, OpenOptions};

@@ -1,15 +1,15 @@
-//! The metric grammar (CONTRACT §6): how a number is read out of an eval's output.
+//! The metric grammar (docs/CONTRACT.md §6): how a number is read out of an eval's output.
 //!
 //! This module owns:
 //! - the strict number grammar `[+-]?(d+(.d*)?|.d+)([eE][+-]?d+)?` ([`parse_number`]);
 //! - finding the last match of a metric in the output ([`find_metric`]) in its three forms
 //!   (`<name><sep><number>`, `METRIC <name>=<number>`, a JSON-object line);
 //! - turning raw terminal output into matchable text ([`clean_output`]);
-//! - bounded reads of a log ([`read_log_tail`], RELIABILITY 12) and of its tail for the
+//! - bounded reads of a log ([`read_log_tail`], docs/RELIABILITY.md 12) and of its tail for the
 //!   envelope ([`tail_lines`]).
 //!
 //! Rust's own `f64` parser is never applied to untrusted text directly: it accepts `nan`, `inf`
-//! and `+Infinity` and silently turns `1e400` into infinity (RELIABILITY 13). Text is first
+//! and `+Infinity` and silently turns `1e400` into infinity (docs/RELIABILITY.md 13). Text is first
 //! checked against the grammar, and only then handed to `str::parse`.
 //!
 //! Decisions the contract leaves open (kept in one place so callers and docs agree):
@@ -212,8 +212,8 @@ fn last_match_in_line(line: &str, name: &str) -> Option<MetricRead> {
     last
 }
 
-/// Finds the LAST match of metric `name` in `output` (already cleaned), per CONTRACT §6 and the
-/// decisions in the module header. Last match wins across all forms, by position.
+/// Finds the LAST match of metric `name` in `output` (already cleaned), per docs/CONTRACT.md §6 and
+/// the decisions in the module header. Last match wins across all forms, by position.
 pub fn find_metric(output: &str, name: &str) -> MetricRead {
     if name.is_empty() {
         return MetricRead::Missing;

@@ -1,5 +1,5 @@
-//! Names that become part of git refs (CONTRACT §8). Git itself accepts names we must refuse
-//! (`autoresearch-fork-` for an empty name, `-x` after a prefix), so we check them ourselves
+//! Names that become part of git refs (docs/CONTRACT.md §8). Git itself accepts names we must
+//! refuse (`autoresearch-fork-` for an empty name, `-x` after a prefix), so we check them ourselves
 //! before any ref is created.
 
 /// Why `name` is not a valid fork or run name, or Ok.

@@ -1,6 +1,6 @@
-//! Where things live (CONTRACT §3): the project root is the top of the git work tree holding the
-//! current directory; `.autoresearch/` sits in the *main* worktree so every linked worktree and
-//! fork writes one ledger; the config falls back to the main worktree's copy.
+//! Where things live (docs/CONTRACT.md §3): the project root is the top of the git work tree
+//! holding the current directory; `.autoresearch/` sits in the *main* worktree so every linked
+//! worktree and fork writes one ledger; the config falls back to the main worktree's copy.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! `autoresearch export`: every experiment, chronological, every field, full precision, as CSV,
-//! TSV, a JSON array or JSON Lines. Streams the ledger; to stdout (the data itself, docs/CONTRACT.md §1)
-//! or atomically to a file with `-o` (then an envelope with the path and count).
+//! TSV, a JSON array or JSON Lines. Streams the ledger; to stdout (the data itself,
+//! docs/CONTRACT.md §1) or atomically to a file with `-o` (then an envelope with the path and
+//! count).
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! `autoresearch guide [topic]`: the methodology on demand. The skill stays short because it
 //! loads on every activation; the depth lives here, in the binary, so it is the same for every
-//! agent and never out of date with the CLI. Human mode prints the text itself (CONTRACT §1's
-//! exception); JSON mode wraps it in the envelope with the list of topics.
+//! agent and never out of date with the CLI. Human mode prints the text itself (docs/CONTRACT.md
+//! §1's exception); JSON mode wraps it in the envelope with the list of topics.
 
 use clap::Args;
 use serde::Serialize;

@@ -1,5 +1,5 @@
 //! `autoresearch install` / `uninstall`: put the skill where each agent reads it, and take it
-//! away again, without ever destroying a file the user wrote or edited (RELIABILITY 17–18).
+//! away again, without ever destroying a file the user wrote or edited (docs/RELIABILITY.md 17–18).
 //!
 //! Per path, install reports one of: `created`; `updated` (it was ours, unedited, and older);
 //! `unchanged` (already current: nothing is written, the mtime stays); `kept-modified` (we
@@ -39,7 +39,8 @@ pub struct TargetArgs {
     /// Use this repository's agent directories (the default inside a git repository).
     #[arg(long, conflicts_with = "global")]
     pub project: bool,
-    /// Use the agent directories in your home, for every project (the default outside a repository).
+    /// Use the agent directories in your home, for every project (the default outside a
+    /// repository).
     #[arg(long)]
     pub global: bool,
     /// Show every path and what would happen to it; write nothing.
@@ -60,7 +61,8 @@ and replaces it.")]
 pub struct InstallArgs {
     #[command(flatten)]
     pub common: TargetArgs,
-    /// Replace files that are edited or not ours, after copying each to `<file>.autoresearch-backup`.
+    /// Replace files that are edited or not ours, after copying each to
+    /// `<file>.autoresearch-backup`.
     #[arg(long)]
     pub force: bool,
 }

@@ -1,7 +1,7 @@
-//! `autoresearch run`: one experiment step (docs/CONTRACT.md §7) — commit the target change, evaluate it
-//! under the budget, keep or revert, record. The step itself lives in `engine`; this file is
-//! the command line, the spinner and the views. The `reason` strings and flags are listed in
-//! the `engine` module header.
+//! `autoresearch run`: one experiment step (docs/CONTRACT.md §7) — commit the target change,
+//! evaluate it under the budget, keep or revert, record. The step itself lives in `engine`; this
+//! file is the command line, the spinner and the views. The `reason` strings and flags are listed
+//! in the `engine` module header.
 //!
 //! Exit codes: 0 whatever the experiment's outcome (kept, discarded, crash, timeout are data);
 //! 2 when the step is refused before anything is committed (`wrong_branch`, `out_of_scope`,

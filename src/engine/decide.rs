@@ -46,7 +46,7 @@ pub(super) fn constraint_reason(c: &Constraint, m: &Measured) -> String {
     format!("constraint {}{why}", c.text)
 }
 
-/// CONTRACT §7 step 7: timeout; crash; discarded; else kept (or baseline).
+/// docs/CONTRACT.md §7 step 7: timeout; crash; discarded; else kept (or baseline).
 pub(super) fn decide(m: &Measured, cfg: &Config, baseline: bool, scope: &Scope) -> Verdict {
     let mut flags = Vec::new();
     if m.leaked {

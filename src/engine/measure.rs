@@ -13,7 +13,8 @@ use crate::eval::{self, EvalOutcome, EvalSpec};
 use crate::metric::{self, MetricRead};
 use crate::text::format_duration;
 
-/// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md 12).
+/// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md
+/// 12).
 pub(super) const SCAN_BYTES: u64 = 1 << 20;
 
 /// A secondary metric that could not be read in some sample.

@@ -1,7 +1,7 @@
-//! Applying a plan to the disk, one path at a time (RELIABILITY 17–18): the decision for each
-//! file (created, updated, unchanged, kept-modified, skipped, replaced; removed, not-installed)
-//! and the few careful file operations behind it. Every write is atomic; a dry run takes the
-//! same decisions and touches nothing.
+//! Applying a plan to the disk, one path at a time (docs/RELIABILITY.md 17–18): the decision for
+//! each file (created, updated, unchanged, kept-modified, skipped, replaced; removed,
+//! not-installed) and the few careful file operations behind it. Every write is atomic; a dry run
+//! takes the same decisions and touches nothing.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
-//! What `install` wrote, per scope (RELIABILITY 17): the path, the hash of the bytes we wrote
-//! (and the ones we wrote there before), the version and the targets. A file is "ours" when its
-//! bytes hash to one of those, so an edit by the user is never mistaken for our own output.
+//! What `install` wrote, per scope (docs/RELIABILITY.md 17): the path, the hash of the bytes we
+//! wrote (and the ones we wrote there before), the version and the targets. A file is "ours" when
+//! its bytes hash to one of those, so an edit by the user is never mistaken for our own output.
 //!
 //! The project manifest lives in `.autoresearch/installed.json` (the state dir ignores itself);
 //! the global one in `$XDG_CONFIG_HOME/autoresearch/installed.json`. Losing it is not fatal:
