@@ -565,35 +565,49 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
             "Run `autoresearch doctor` again, or `autoresearch doctor --no-eval` for the fast checks.",
         ));
     }
-    let secs = m.duration.as_secs_f64();
+    if m.timed_out {
+        timed_out_checks(r, cfg, &log);
+        return Ok(());
+    }
+    exit_check(r, cfg, &m, &log);
+    metric_check(r, cfg, &m, &log);
+    constraints_check(r, cfg, &m, &log);
+    runtime_check(r, cfg, &m);
+    Ok(())
+}
+
+/// The eval ran over its budget: it fails, and nothing it printed can be judged.
+fn timed_out_checks(r: &mut Report, cfg: &Config, log: &str) {
     let budget = format_duration(cfg.time_budget);
+    r.fail(
+        "eval_runs",
+        Code::EvalFailed,
+        format!("`{}` did not finish within the {budget} budget and was stopped", cfg.eval_command),
+        format!(
+            "Make the eval finish within `time_budget` ({budget}), or raise `time_budget` in `{}`; its output is in `{log}`.",
+            config::FILE_NAME
+        ),
+    );
+    r.skip("metric_found", "the eval did not finish");
+    r.skip("constraints_found", "the eval did not finish");
+    r.fail(
+        "runtime",
+        Code::EvalFailed,
+        format!("over the {budget} budget"),
+        format!(
+            "Raise `time_budget` in `{}` or make the eval cheaper.",
+            config::FILE_NAME
+        ),
+    );
+}
+
+/// eval_runs: how the eval exited.
+fn exit_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
+    let secs = m.duration.as_secs_f64();
     let run_it = format!(
         "Run `{}` at the project root yourself and fix what it reports; its output is in `{log}`.",
         cfg.eval_command
     );
-    if m.timed_out {
-        r.fail(
-            "eval_runs",
-            Code::EvalFailed,
-            format!("`{}` did not finish within the {budget} budget and was stopped", cfg.eval_command),
-            format!(
-                "Make the eval finish within `time_budget` ({budget}), or raise `time_budget` in `{}`; its output is in `{log}`.",
-                config::FILE_NAME
-            ),
-        );
-        r.skip("metric_found", "the eval did not finish");
-        r.skip("constraints_found", "the eval did not finish");
-        r.fail(
-            "runtime",
-            Code::EvalFailed,
-            format!("over the {budget} budget"),
-            format!(
-                "Raise `time_budget` in `{}` or make the eval cheaper.",
-                config::FILE_NAME
-            ),
-        );
-        return Ok(());
-    }
     match (m.exit_code, m.signal) {
         (Some(0), _) if m.leaked => r.warn(
             "eval_runs",
@@ -605,7 +619,7 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
             "eval_runs",
             Code::EvalFailed,
             format!("`{}` exited with code {code}", cfg.eval_command),
-            run_it.clone(),
+            run_it,
         ),
         (None, sig) => r.fail(
             "eval_runs",
@@ -615,9 +629,13 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
                 cfg.eval_command,
                 sig.map_or_else(|| "?".into(), |s| s.to_string())
             ),
-            run_it.clone(),
+            run_it,
         ),
     }
+}
+
+/// metric_found: the metric, read as `run` reads it.
+fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
     let name = &cfg.metric_name;
     match m.primary() {
         MetricRead::Found(v) => r.pass("metric_found", format!("`{name}` = {v}")),
@@ -636,8 +654,13 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
             ),
         ),
     }
-    constraints_check(r, cfg, &m, &log);
+}
+
+/// runtime: the eval's time against the budget, with headroom.
+fn runtime_check(r: &mut Report, cfg: &Config, m: &engine::Measured) {
+    let secs = m.duration.as_secs_f64();
     let share = secs / cfg.time_budget.as_secs_f64();
+    let budget = format_duration(cfg.time_budget);
     let of = format!("{secs:.2}s of the {budget} budget ({:.0}%)", share * 100.0);
     if share > 0.8 {
         r.warn(
@@ -651,7 +674,6 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
     } else {
         r.pass("runtime", of);
     }
-    Ok(())
 }
 
 fn constraints_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {

@@ -10,7 +10,7 @@ use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary};
 use autoresearch::loopfile;
 use autoresearch::project::Project;
 use autoresearch::skills::{self, InstalledSkill};
-use autoresearch::text::format_duration;
+use autoresearch::text::{count, format_duration};
 
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, age, metric_or_dash, run_line};
@@ -285,9 +285,11 @@ fn skills_line(skills: &[InstalledSkill]) -> String {
     }
 }
 
+/// Width of the keys in the status view.
+const W: usize = 12;
+
 impl Human for StatusOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        const W: usize = 12;
         let Some(c) = &self.config else {
             p.line(format!(
                 "{} not initialized in {}",
@@ -297,6 +299,18 @@ impl Human for StatusOutput {
             return Ok(());
         };
         p.line(format!("{} {}", p.paint.bold("autoresearch"), self.root))?;
+        self.setup(p, c)?;
+        p.line("")?;
+        self.progress(p)?;
+        p.kv("loop", W, self.loop_line())?;
+        p.kv("skill", W, skills_line(&self.skills))?;
+        p.kv("ledger", W, self.ledger_line())
+    }
+}
+
+impl StatusOutput {
+    /// What the loop works on: target, metric, eval, budget, branch.
+    fn setup(&self, p: &mut Printer, c: &ConfigBrief) -> std::io::Result<()> {
         p.kv("target", W, c.target_files.join(", "))?;
         p.kv(
             "metric",
@@ -318,8 +332,11 @@ impl Human for StatusOutput {
             (Some(b), false) => format!("{b} (experiments run on {})", c.branch),
             (None, _) => format!("detached HEAD (experiments run on {})", c.branch),
         };
-        p.kv("branch", W, branch)?;
-        p.line("")?;
+        p.kv("branch", W, branch)
+    }
+
+    /// How far the experiments got: counts, baseline, best, the last run.
+    fn progress(&self, p: &mut Printer) -> std::io::Result<()> {
         let k = &self.counts;
         p.kv(
             "runs",
@@ -351,44 +368,36 @@ impl Human for StatusOutput {
                 ),
             )?;
         }
-        p.kv("since keep", W, self.runs_since_keep.to_string())?;
+        p.kv("since keep", W, self.runs_since_keep.to_string())
+    }
+
+    /// `running run #4 (pid 123, heartbeat 1s ago)`, `idle after run #3`, ...
+    fn loop_line(&self) -> String {
+        let run = |l: &LoopView| l.run.map(|r| format!(" run #{r}")).unwrap_or_default();
         match &self.loop_state {
-            Some(l) if l.running => {
-                let run = l.run.map(|r| format!(" run #{r}")).unwrap_or_default();
-                p.kv(
-                    "loop",
-                    W,
-                    format!(
-                        "running{run} (pid {}, heartbeat {})",
-                        l.pid,
-                        age(&l.heartbeat_at)
-                    ),
-                )?
-            }
-            Some(l) if l.stale => p.kv("loop", W, format!("stale lock from pid {}", l.pid))?,
-            Some(l) => {
-                let idle = l
-                    .run
-                    .map_or_else(|| "idle".to_string(), |r| format!("idle after run #{r}"));
-                p.kv("loop", W, idle)?
-            }
-            None => p.kv("loop", W, "not started")?,
+            Some(l) if l.running => format!(
+                "running{} (pid {}, heartbeat {})",
+                run(l),
+                l.pid,
+                age(&l.heartbeat_at)
+            ),
+            Some(l) if l.stale => format!("stale lock from pid {}", l.pid),
+            Some(l) if l.run.is_some() => format!("idle after{}", run(l)),
+            Some(_) => "idle".to_string(),
+            None => "not started".to_string(),
         }
-        p.kv("skill", W, skills_line(&self.skills))?;
-        let health = if self.ledger.bad_lines == 0 && !self.ledger.torn_tail {
-            format!("{} records, healthy", self.ledger.records)
-        } else {
-            format!(
-                "{} records, {} bad line(s){}",
-                self.ledger.records,
-                self.ledger.bad_lines,
-                if self.ledger.torn_tail {
-                    ", torn tail"
-                } else {
-                    ""
-                }
-            )
-        };
-        p.kv("ledger", W, health)
+    }
+
+    fn ledger_line(&self) -> String {
+        let l = &self.ledger;
+        let records = count(l.records as usize, "record", "records");
+        if l.bad_lines == 0 && !l.torn_tail {
+            return format!("{records}, healthy");
+        }
+        let torn = if l.torn_tail { ", torn tail" } else { "" };
+        format!(
+            "{records}, {}{torn}",
+            count(l.bad_lines as usize, "bad line", "bad lines")
+        )
     }
 }
