@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
-use serde::Serialize;
 
-use autoresearch::engine::manual::{self, Report};
+use autoresearch::engine::manual::{self, Recorded, Report};
 use autoresearch::error::{AppError, Code, Result};
-use autoresearch::ledger::{Brief, Record, Status};
+use autoresearch::ledger::Status;
 use autoresearch::metric;
 
 use super::args::{SummaryArgs, parse_metric_arg};
@@ -46,16 +45,8 @@ pub struct RecordArgs {
     pub duration: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct RecordOutput {
-    pub record: Record,
-    pub best_before: Option<Brief>,
-    pub best_after: Option<Brief>,
-    /// A `kept` run that does not beat the best before it.
-    pub kept_not_better: bool,
-    /// The ref that keeps the commit reachable, when there is a commit.
-    pub run_ref: Option<String>,
-}
+/// `record`'s data: the record as written and the best before and after it.
+pub type RecordOutput = Recorded;
 
 impl Output for RecordOutput {}
 
@@ -90,7 +81,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
     let metrics = secondary_metrics(&args.metrics)?;
     let duration_s = args.duration.as_deref().map(parse_duration_s).transpose()?;
     let summary = args.summary.read(ctx)?;
-    let done = manual::record(
+    let mut done = manual::record(
         &loaded,
         Report {
             status,
@@ -101,7 +92,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
             duration_s,
         },
     )?;
-    ctx.warn_all(done.warnings);
+    ctx.warn_all(std::mem::take(&mut done.warnings));
     ctx.hints(coach::after_record(
         &done.record,
         &done.scope,
@@ -111,13 +102,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
     ctx.hint(
         "Manual loop: edit the target and commit, run the eval within the time budget, compare with `autoresearch best`, then `autoresearch record` again; `autoresearch guide manual` has the steps.",
     );
-    Ok(RecordOutput {
-        record: done.record,
-        best_before: done.best_before,
-        best_after: done.best_after,
-        kept_not_better: done.kept_not_better,
-        run_ref: done.run_ref,
-    })
+    Ok(done)
 }
 
 fn parse_status(text: &str) -> Result<Status> {

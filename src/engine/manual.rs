@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::error::Result;
 use crate::git;
 use crate::ledger::{self, Brief, Record, Scope, Status};
@@ -22,8 +24,8 @@ pub struct Report {
     pub duration_s: Option<f64>,
 }
 
-/// What was written, and the branch's best before and after it.
-#[derive(Debug, Clone)]
+/// What was written, and the branch's best before and after it: `record`'s envelope data.
+#[derive(Debug, Clone, Serialize)]
 pub struct Recorded {
     pub record: Record,
     pub best_before: Option<Brief>,
@@ -32,9 +34,11 @@ pub struct Recorded {
     pub kept_not_better: bool,
     /// The ref that keeps the commit reachable, when there is a commit.
     pub run_ref: Option<String>,
-    /// The branch's fold after the record.
+    /// The branch's fold after the record (for coaching; not part of the envelope).
+    #[serde(skip)]
     pub scope: Scope,
-    /// Problems that did not stop the record.
+    /// Problems that did not stop the record (the envelope's warnings).
+    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
