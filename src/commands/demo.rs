@@ -209,8 +209,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
     say("  init      target params.txt, eval `sh train.sh`, metric val_loss (lower), budget 1s, constraint memory_gb <= 40".into());
     let doctor = doctor(&dir)?;
     say(format!(
-        "  doctor    {} passed, {} warning(s), {} failed",
-        doctor.passed, doctor.warned, doctor.failed
+        "  doctor    {} passed, {}, {} failed",
+        doctor.passed,
+        autoresearch::text::count(doctor.warned, "warning", "warnings"),
+        doctor.failed
     ));
     let experiments = experiments(&dir, &say)?;
 

@@ -21,7 +21,7 @@ use autoresearch::ledger::Ledger;
 use autoresearch::loopfile;
 use autoresearch::metric::MetricRead;
 use autoresearch::project::{self, Project};
-use autoresearch::text::{code_list, format_duration};
+use autoresearch::text::{code_list, count, format_duration, shell_words};
 
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, Spinner};
@@ -389,6 +389,21 @@ fn program_check(r: &mut Report, project: &Project) {
     }
 }
 
+/// `target file `a`` or `target files `a`, `b``.
+fn targets(paths: &[&str]) -> String {
+    let noun = if paths.len() == 1 {
+        "target file"
+    } else {
+        "target files"
+    };
+    format!("{noun} {}", code_list(paths.iter().copied()))
+}
+
+/// The verb that agrees with `n`.
+fn are(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
 fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
     let mut missing = Vec::new();
     let mut untracked = Vec::new();
@@ -399,17 +414,15 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
             untracked.push(t.as_str());
         }
     }
-    let list = |v: &[&str]| {
-        v.iter()
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if !missing.is_empty() {
         r.fail(
             "targets",
             Code::ConfigInvalid,
-            format!("target file(s) {} do not exist", list(&missing)),
+            format!(
+                "{} {}",
+                targets(&missing),
+                are(missing.len(), "does not exist", "do not exist")
+            ),
             format!(
                 "Create them, or fix `target_file` in `{}`.",
                 config::FILE_NAME
@@ -420,22 +433,19 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
             "targets",
             Code::DirtyTree,
             format!(
-                "target file(s) {} are not committed: a baseline measures HEAD",
-                list(&untracked)
+                "{} {} not committed: a baseline measures HEAD",
+                targets(&untracked),
+                are(untracked.len(), "is", "are")
             ),
             format!(
                 "Commit them: `git add {} && git commit -m \"add target\"`.",
-                untracked.join(" ")
+                shell_words(untracked.iter().copied())
             ),
         );
     } else {
         let all: Vec<&str> = cfg.target_files.iter().map(String::as_str).collect();
-        let verb = if all.len() == 1 {
-            "exists and is"
-        } else {
-            "exist and are"
-        };
-        r.pass("targets", format!("{} {verb} committed", list(&all)));
+        let verb = are(all.len(), "exists and is", "exist and are");
+        r.pass("targets", format!("{} {verb} committed", code_list(all)));
     }
 }
 
@@ -453,12 +463,16 @@ fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
     if missing.is_empty() {
         r.pass(
             "protected",
-            format!("{} protected file(s) exist", cfg.protected.len()),
+            format!(
+                "{} {}",
+                count(cfg.protected.len(), "protected file", "protected files"),
+                are(cfg.protected.len(), "exists", "exist")
+            ),
         );
     } else {
         r.warn(
             "protected",
-            format!("protected file(s) do not exist: {}", missing.join(", ")),
+            format!("missing protected files: {}", missing.join(", ")),
             format!(
                 "Fix the paths in `protected` in `{}` (a typo protects nothing).",
                 config::FILE_NAME
@@ -737,23 +751,30 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
     if s.bad_count > 0 {
         let lines: Vec<String> = s.bad_lines.iter().map(u64::to_string).collect();
         problems.push(format!(
-            "{} line(s) that do not parse (line {})",
-            s.bad_count,
+            "{} that do not parse (line {})",
+            count(s.bad_count as usize, "line", "lines"),
             lines.join(", ")
         ));
     }
     if s.out_of_order > 0 {
         problems.push(format!(
-            "{} record(s) whose run number repeats or goes backwards",
-            s.out_of_order
+            "{} whose run number repeats or goes backwards",
+            count(s.out_of_order as usize, "record", "records")
         ));
     }
     if problems.is_empty() {
-        r.pass("ledger", format!("{} record(s), healthy", s.valid));
+        r.pass(
+            "ledger",
+            format!("{}, healthy", count(s.valid as usize, "record", "records")),
+        );
     } else {
         r.warn(
             "ledger",
-            format!("{} record(s); {}", s.valid, problems.join("; ")),
+            format!(
+                "{}; {}",
+                count(s.valid as usize, "record", "records"),
+                problems.join("; ")
+            ),
             "Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.",
         );
     }
@@ -879,8 +900,11 @@ impl Human for DoctorOutput {
         }
         p.line("")?;
         p.line(format!(
-            "{} passed, {} warning(s), {} failed, {} skipped",
-            self.passed, self.warned, self.failed, self.skipped
+            "{} passed, {}, {} failed, {} skipped",
+            self.passed,
+            count(self.warned, "warning", "warnings"),
+            self.failed,
+            self.skipped
         ))?;
         p.line(format!("{} {}", p.paint.bold("Next:"), self.next))
     }
