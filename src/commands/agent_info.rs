@@ -169,7 +169,10 @@ fn skill_targets() -> Vec<SkillTargetInfo> {
 
 impl Output for AgentInfoOutput {}
 
-pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, cli: clap::Command) -> Result<AgentInfoOutput> {
+pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, mut cli: clap::Command) -> Result<AgentInfoOutput> {
+    // Built, so every argument carries its final shape (actions, value counts), as the
+    // subcommands' do once `command_info` renders their usage.
+    cli.build();
     ctx.hint("Start with `autoresearch status`: its hints name the next command, from an empty repository to a running loop.");
     ctx.hint("`autoresearch guide` teaches the loop; `autoresearch install <target>` puts the skill where your agent reads it (targets in `skill_targets`).");
     Ok(AgentInfoOutput {
@@ -181,7 +184,12 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, cli: clap::Command) -> Result<Agent
             .filter(|a| a.is_global_set())
             .map(arg_info)
             .collect(),
-        commands: cli.get_subcommands().map(command_info).collect(),
+        // Building added clap's own `help` subcommand: not part of the interface to describe.
+        commands: cli
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .map(command_info)
+            .collect(),
         exit_codes: error::EXIT_CODES
             .iter()
             .map(|&(code, meaning, agent_action)| ExitInfo {
@@ -254,7 +262,8 @@ fn command_info(sub: &clap::Command) -> CommandInfo {
 }
 
 fn arg_info(a: &clap::Arg) -> ArgInfo {
-    let takes_value = a.get_num_args().is_some_and(|n| n.takes_values()) || (a.is_positional());
+    let takes_value = (a.get_num_args().is_some_and(|n| n.takes_values()) || a.is_positional())
+        && !matches!(a.get_action(), clap::ArgAction::SetTrue);
     let repeatable = matches!(
         a.get_action(),
         clap::ArgAction::Append | clap::ArgAction::Count
@@ -264,10 +273,12 @@ fn arg_info(a: &clap::Arg) -> ArgInfo {
         long: a.get_long().map(|l| format!("--{l}")),
         short: a.get_short().map(|s| format!("-{s}")),
         positional: a.is_positional(),
-        takes_value: takes_value && !matches!(a.get_action(), clap::ArgAction::SetTrue),
+        takes_value,
+        // A switch has no value to name (clap still gives it one: its id in capitals).
         value_name: a
             .get_value_names()
             .and_then(|v| v.first())
+            .filter(|_| takes_value)
             .map(|v| v.to_string()),
         required: a.is_required_set(),
         repeatable,

@@ -3,6 +3,7 @@
 
 use autoresearch::git::CodeDiff;
 use autoresearch::text::{count, round_significant};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Shown where a value is missing (a crash has no metric, a record no commit).
 pub const DASH: &str = "—";
@@ -28,12 +29,21 @@ pub fn fmt_delta(v: f64) -> String {
     }
 }
 
-/// At most `max` characters, with an ellipsis when cut.
+/// At most `max` terminal columns (a CJK character takes two), with an ellipsis when cut.
 pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    if s.width() <= max {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
 }
@@ -121,8 +131,11 @@ mod tests {
     }
 
     #[test]
-    fn shortening_counts_characters() {
+    fn shortening_counts_columns() {
         assert_eq!(shorten("abcdef", 4), "abc…");
         assert_eq!(shorten("éé", 2), "éé");
+        // Wide characters count twice: 漢字漢 is 6 columns, so 5 columns keep 漢字 and the cut.
+        assert_eq!(shorten("漢字漢", 5), "漢字…");
+        assert_eq!(shorten("漢字漢", 6), "漢字漢");
     }
 }

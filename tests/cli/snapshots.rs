@@ -109,8 +109,7 @@ fn agent_info_json() {
 /// unlike every subcommand's switches (`--force`, `--all`: no possible values). An agent that
 /// builds calls from `agent-info` would write `--color` alone, or `--json true`.
 #[test]
-#[ignore = "bug in src/commands/agent_info.rs: global flags are read from the unbuilt clap command"]
-fn agent_info_describes_global_flags_like_the_others_bug() {
+fn agent_info_describes_global_flags_like_the_others() {
     let sb = Sandbox::new();
     let d = sb.run(&["--json", "agent-info"]).ok();
     let flag = |name: &str| {
