@@ -10,7 +10,9 @@ pub enum ColorChoice {
     /// Colour on a terminal, unless `NO_COLOR` is set; `CLICOLOR_FORCE` forces it on.
     #[default]
     Auto,
+    /// Colour even into a pipe or a file.
     Always,
+    /// No colour.
     Never,
 }
 
