@@ -189,62 +189,67 @@ fn millis_to_rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A secondary metric's value: any JSON value is accepted, numbers kept, the rest dropped.
+/// Numbers go through serde_json's number parser, which refuses one that overflows f64, so
+/// `1e999` makes the whole record unreadable (the fast readers must agree: see `head`).
+pub(crate) struct MaybeNumber(Option<f64>);
+
+impl<'de> Deserialize<'de> for MaybeNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MaybeNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(v.is_finite().then_some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(Some(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(Some(v as f64)))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_none<E>(self) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<MaybeNumber, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeNumber(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<MaybeNumber, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(MaybeNumber(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Secondary metrics: keep the finite numeric ones, drop nulls and non-numbers rather than the
 /// record. A hand-written visitor: going through `serde_json::Value` doubled the read time.
 fn de_metrics<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<String, f64>, D::Error> {
-    struct MaybeNumber(Option<f64>);
-    impl<'de> Deserialize<'de> for MaybeNumber {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = MaybeNumber;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("any value")
-                }
-                fn visit_f64<E>(self, v: f64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(v.is_finite().then_some(v)))
-                }
-                fn visit_i64<E>(self, v: i64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(Some(v as f64)))
-                }
-                fn visit_u64<E>(self, v: u64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(Some(v as f64)))
-                }
-                fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_str<E>(self, _: &str) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_unit<E>(self) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_none<E>(self) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut a: A,
-                ) -> std::result::Result<MaybeNumber, A::Error> {
-                    while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut a: A,
-                ) -> std::result::Result<MaybeNumber, A::Error> {
-                    while a
-                        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                        .is_some()
-                    {}
-                    Ok(MaybeNumber(None))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
     let raw: Option<BTreeMap<String, MaybeNumber>> = Option::deserialize(d)?;
     Ok(raw
         .unwrap_or_default()

@@ -11,9 +11,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::Status;
+use super::{MaybeNumber, Status};
 
 /// A string, borrowed from the line unless it had escapes.
 #[derive(Debug, Default)]
@@ -67,7 +67,8 @@ impl<T> Default for SeqOf<T> {
     }
 }
 
-/// Checks `metrics` as `Option<BTreeMap<String, any>>` would.
+/// Checks `metrics` as `de_metrics` would: values through `MaybeNumber`, not `IgnoredAny`,
+/// which skips a number without parsing it and so accepted `1e999` that `Record` refuses.
 #[derive(Default)]
 struct AnyMap;
 
@@ -80,7 +81,7 @@ impl<'de> Deserialize<'de> for AnyMap {
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<AnyMap, A::Error> {
-                while a.next_entry::<Str, IgnoredAny>()?.is_some() {}
+                while a.next_entry::<Str, MaybeNumber>()?.is_some() {}
                 Ok(AnyMap)
             }
         }
@@ -201,6 +202,8 @@ mod tests {
             r#"{"run":0,"status":"kept","metrics":null}"#,
             r#"{"run":0,"status":"kept","metrics":[1]}"#,
             r#"{"run":0,"status":"kept","metrics":{"a":"x","b":[1],"c":1}}"#,
+            r#"{"run":0,"status":"kept","metrics":{"a":1e999}}"#,
+            r#"{"run":0,"status":"kept","metrics":{"a":[1e999]}}"#,
             r#"{"run":0,"status":"kept","samples":null}"#,
             r#"{"run":0,"status":"kept","samples":[1,"x"]}"#,
             r#"{"run":0,"status":"kept","samples":[1,2.5]}"#,
