@@ -6,11 +6,16 @@
 //!
 //! Aggregates (counts, baseline, best, last run, per branch) are a fold over the ledger. To keep
 //! `status`, `best` and `record` fast on 100,000 records the fold is cached in `summary.json`
-//! with the byte offset it covers and a hash of the bytes just before that offset; the next
-//! reader folds only what was appended since. A cache that does not match the file is rebuilt.
+//! with the byte offset it covers, a hash chained over the lines before it, and the ledger's
+//! metadata: a cache the metadata vouches for is used without reading the ledger; otherwise a
+//! cache whose prefix still hashes the same is extended with what was appended since; anything
+//! else is folded again. A cold fold reads the file in large blocks and checks the lines our
+//! writer produces with a dedicated scanner, leaving every other line to serde.
 //!
 //! This file holds the record types and line parsing; `store` the file itself (append, lock,
-//! readers, cache), `fold` the aggregates, `head` the zero-copy first read the fold uses.
+//! forward readers), `cache` when `summary.json` can be trusted, `stream` the block reader and
+//! the prefix hash, `tail` the backward reader, `fold` the aggregates, `head` and `scan` the
+//! first read of a line the fold uses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,9 +25,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::config::Direction;
 use crate::error::AppError;
 
+mod cache;
 mod fold;
+mod halves;
 mod head;
+mod scan;
 mod store;
+mod stream;
+mod tail;
 
 pub use fold::{Counts, Scope, Summary};
 
@@ -30,8 +40,8 @@ pub use fold::{Counts, Scope, Summary};
 pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (RELIABILITY 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
-const CACHE_FORMAT: u32 = 1;
-const TAIL_HASH_BYTES: u64 = 4096;
+/// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
+const CACHE_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
