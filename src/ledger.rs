@@ -26,6 +26,8 @@ use crate::config::Direction;
 use crate::error::AppError;
 
 mod cache;
+#[cfg(test)]
+mod cache_tests;
 mod fold;
 mod halves;
 mod head;

@@ -49,6 +49,11 @@ impl FileId {
         self.ctime < fence
     }
 
+    #[cfg(test)]
+    pub fn ctime(&self) -> [i64; 2] {
+        self.ctime
+    }
+
     pub fn of(m: &Metadata) -> FileId {
         FileId {
             dev: m.dev(),
