@@ -132,24 +132,22 @@ fn halves(
 
 /// Fold the second half's entries, in order, after the first half.
 fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
-    for (j, (entry, &(hash, len))) in half.entries.iter().zip(&half.hashes).enumerate() {
+    let lines = half.entries.iter().zip(&half.hashes).zip(&half.lens);
+    for (j, ((entry, &hash), &len)) in lines.enumerate() {
         let no = at.lines + 1;
         s.lines += 1;
-        match *entry {
-            Entry::Blank => {}
-            Entry::Bad => s.bad(no),
-            Entry::Record {
-                run,
-                status,
-                metric,
-                branch,
-            } => {
+        match entry.kind {
+            Kind::Blank => {}
+            Kind::Bad => s.bad(no),
+            Kind::Record(status) => {
                 let mut full = || half.full.get(&j).cloned().flatten();
-                s.fold_fields(run, status, metric, &half.branches[branch].0, &mut full);
+                let metric = (!entry.metric.is_nan()).then_some(entry.metric);
+                let branch = &half.branches[entry.branch as usize].0;
+                s.fold_fields(entry.run, status, metric, branch, &mut full);
             }
         }
         at = Start {
-            offset: at.offset + len,
+            offset: at.offset + u64::from(len),
             lines: no,
             hash: stream::link(at.hash, hash),
         };
@@ -170,30 +168,35 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
     }
 }
 
-/// One line of the second half, as the fold needs it.
-enum Entry {
+/// One line of the second half, as the fold needs it: 24 bytes, for memory stays flat.
+struct Entry {
+    run: u64,
+    /// NaN when there is none (a metric is always finite).
+    metric: f64,
+    /// Index into `Half::branches`.
+    branch: u32,
+    kind: Kind,
+}
+
+enum Kind {
     Blank,
     Bad,
-    Record {
-        run: u64,
-        status: Status,
-        metric: Option<f64>,
-        /// Index into `Half::branches`.
-        branch: usize,
-    },
+    Record(Status),
 }
 
 /// The second half, read.
 struct Half {
     entries: Vec<Entry>,
-    /// Each line's hash and length (with its newline).
-    hashes: Vec<(u64, u64)>,
+    /// Each line's hash and length with its newline.
+    hashes: Vec<u64>,
+    lens: Vec<u32>,
     /// The records a scope may need in full, by entry index.
     full: HashMap<usize, Option<Record>>,
     /// Branch names in order of appearance, each with its last record's line.
     branches: Vec<(String, Last)>,
     last: Last,
-    /// A record the fold may need did not parse in full (it always should).
+    /// Something this reader does not handle: a record the fold may need did not parse in
+    /// full (it always should), or a line of 4 GiB or more. The first thread does it all.
     unparsed: bool,
     end: End,
 }
@@ -205,17 +208,23 @@ fn read_half(
     direction: Direction,
     default_branch: &str,
 ) -> std::io::Result<Half> {
+    let start = Start {
+        offset: split,
+        lines: 0,
+        hash: 0,
+    };
     let mut reader = HalfReader {
         direction,
         default_branch,
         half: Half {
             entries: Vec::new(),
             hashes: Vec::new(),
+            lens: Vec::new(),
             full: HashMap::new(),
             branches: Vec::new(),
             last: Last::default(),
             unparsed: false,
-            end: End {
+            end: stream::End {
                 offset: split,
                 lines: 0,
                 hash: 0,
@@ -224,23 +233,38 @@ fn read_half(
             },
         },
         index: HashMap::new(),
-        current: usize::MAX,
+        current: 0,
         running_all: None,
         running: Vec::new(),
+        bytes: limit - split,
+        seen: 0,
     };
     let mut lines = LineHashes::default();
-    let mut hashes = Vec::new();
-    let start = Start {
-        offset: split,
-        lines: 0,
-        hash: 0,
-    };
+    let (mut hashes, mut lens) = (Vec::new(), Vec::new());
+    let mut too_long = false;
     let end = stream::stream_with(At { file, pos: split }, start, limit, &mut reader, |b| {
-        lines.feed(b, |h, len| hashes.push((h, len)))
+        if hashes.capacity() == 0 {
+            // Size the lists once from the first block's lines, not by doubling: peak
+            // memory is what a reader must keep small.
+            let n = memchr::memchr_iter(b'\n', b).count().max(1) as u64;
+            let guess = (limit - split) / (b.len() as u64 / n).max(1) + 16;
+            hashes.reserve_exact(guess as usize);
+            lens.reserve_exact(guess as usize);
+        }
+        lines.feed(b, |h, len| {
+            hashes.push(h);
+            lens.push(u32::try_from(len).unwrap_or_else(|_| {
+                too_long = true;
+                0
+            }));
+        })
     })?;
     let mut half = reader.half;
     hashes.truncate(half.entries.len());
+    lens.truncate(half.entries.len());
     half.hashes = hashes;
+    half.lens = lens;
+    half.unparsed |= too_long;
     half.end = end;
     Ok(half)
 }
@@ -254,10 +278,13 @@ struct HalfReader<'d> {
     /// The best metric among this half's keeps since its last baseline, per scope.
     running_all: Option<f64>,
     running: Vec<Option<f64>>,
+    /// Bytes in this half, and read so far: to size `entries` once.
+    bytes: u64,
+    seen: u64,
 }
 
 impl HalfReader<'_> {
-    fn branch(&mut self, name: &[u8]) -> usize {
+    fn branch(&mut self, name: &[u8]) -> u32 {
         let same = self
             .half
             .branches
@@ -278,11 +305,11 @@ impl HalfReader<'_> {
                 }
             };
         }
-        self.current
+        self.current as u32
     }
 
     /// Could a scope ask for this record in full? (See the module header.)
-    fn candidate(&mut self, status: Status, metric: f64, branch: usize) -> bool {
+    fn candidate(&mut self, status: Status, metric: f64, branch: u32) -> bool {
         let direction = self.direction;
         let beats = |running: &mut Option<f64>| match status {
             Status::Baseline => {
@@ -296,18 +323,30 @@ impl HalfReader<'_> {
             _ => false,
         };
         let in_all = beats(&mut self.running_all);
-        let in_branch = beats(&mut self.running[branch]);
+        let in_branch = beats(&mut self.running[branch as usize]);
         in_all || in_branch
     }
 }
 
 impl Visit for HalfReader<'_> {
     fn line(&mut self, block: &[u8], range: Option<Range<usize>>, _no: u64) -> bool {
+        let blank = Entry {
+            run: 0,
+            metric: f64::NAN,
+            branch: 0,
+            kind: Kind::Blank,
+        };
         let entry = match range {
-            None => Entry::Bad,
+            None => Entry {
+                kind: Kind::Bad,
+                ..blank
+            },
             Some(raw) => match parse_head(&block[raw.clone()], false) {
-                HeadLine::Blank => Entry::Blank,
-                HeadLine::Bad => Entry::Bad,
+                HeadLine::Blank => blank,
+                HeadLine::Bad => Entry {
+                    kind: Kind::Bad,
+                    ..blank
+                },
                 HeadLine::Head(h, bytes) => {
                     let name = h
                         .branch
@@ -322,12 +361,12 @@ impl Visit for HalfReader<'_> {
                         self.half.full.insert(self.half.entries.len(), rec);
                     }
                     self.half.last.set(raw.clone(), false);
-                    self.half.branches[branch].1.set(raw, false);
-                    Entry::Record {
+                    self.half.branches[branch as usize].1.set(raw, false);
+                    Entry {
                         run: h.run,
-                        status: h.status,
-                        metric: h.metric,
+                        metric: h.metric.unwrap_or(f64::NAN),
                         branch,
+                        kind: Kind::Record(h.status),
                     }
                 }
             },
@@ -337,6 +376,15 @@ impl Visit for HalfReader<'_> {
     }
 
     fn flush(&mut self, block: &[u8]) {
+        if self.seen == 0 {
+            // Size the list once from the first block's lines, not by doubling: peak memory
+            // is what a reader must keep small.
+            let per_line = (block.len() as u64 / self.half.entries.len().max(1) as u64).max(1);
+            let guess = usize::try_from(self.bytes / per_line + 16).unwrap_or(0);
+            let entries = &mut self.half.entries;
+            entries.reserve_exact(guess.saturating_sub(entries.len()));
+        }
+        self.seen += block.len() as u64;
         self.half.last.flush(block);
         for (_, last) in &mut self.half.branches {
             last.flush(block);
