@@ -29,7 +29,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::fold::Summary;
-use super::stream::{self, End, Start, Visit};
+use super::halves;
+use super::stream::{End, Start};
 use super::{CACHE_FORMAT, Ledger};
 
 /// A file as stat'ed: what changes whenever its bytes or its identity do.
@@ -101,14 +102,6 @@ impl Summary {
     }
 }
 
-struct HashOnly;
-
-impl Visit for HashOnly {
-    fn line(&mut self, _: &[u8], _: Option<std::ops::Range<usize>>, _: u64) -> bool {
-        true
-    }
-}
-
 impl Ledger {
     /// The cache, if it is one for this ledger's settings. Not yet checked against the file.
     pub(super) fn load_cache(&self) -> Option<Summary> {
@@ -133,12 +126,8 @@ impl Ledger {
             partial: false,
             eof: false,
         };
-        let at = stream::At { file, pos: 0 };
-        match stream::stream(at, Start::ZERO, s.offset, true, &mut HashOnly) {
-            // The limit reached exactly (not the end of the file) with nothing left over.
-            Ok(end) => end == want,
-            Err(_) => false,
-        }
+        // The limit reached exactly (not the end of the file) with nothing left over.
+        halves::hash_prefix(file, s.offset).is_ok_and(|end| end == want)
     }
 
     /// A timestamp of the filesystem's clock, now: the ctime of `summary.json` after setting

@@ -66,6 +66,66 @@ fn fold_with(
     Ok(end)
 }
 
+/// The prefix hash of the lines of `[0, limit)` (`End::hash`), both halves hashed at once:
+/// checking a cache whose stamp no longer matches costs half a read.
+pub fn hash_prefix(file: &File, limit: u64) -> std::io::Result<End> {
+    hash_prefix_with(file, limit, SPLIT_MIN)
+}
+
+fn hash_prefix_with(file: &File, limit: u64, split_min: u64) -> std::io::Result<End> {
+    let split = match limit >= split_min {
+        true => split_point(file, 0, limit)?,
+        false => None,
+    };
+    let Some(split) = split else {
+        let mut h = LineHasher::new(Start::ZERO);
+        let (eof, partial) = stream::hash_lines(At { file, pos: 0 }, limit, |b| h.feed(b))?;
+        return Ok(End {
+            offset: h.offset,
+            lines: h.lines,
+            hash: h.state,
+            partial,
+            eof,
+        });
+    };
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new().spawn_scoped(scope, move || {
+            let (mut lines, mut hashes) = (LineHashes::default(), Vec::new());
+            let mut len = 0u64;
+            let at = At { file, pos: split };
+            let tail = stream::hash_lines(at, limit - split, |b| {
+                lines.feed(b, |h, n| {
+                    hashes.push(h);
+                    len += n;
+                })
+            })?;
+            Ok::<_, std::io::Error>((hashes, len, tail))
+        })?;
+        let mut h = LineHasher::new(Start::ZERO);
+        let first = stream::hash_lines(At { file, pos: 0 }, split, |b| h.feed(b))?;
+        let (hashes, len, (eof, partial)) = second
+            .join()
+            .map_err(|_| std::io::Error::other("the ledger's second reader panicked"))??;
+        if first != (false, false) || h.offset != split {
+            // The file changed under the readers: report what the first half saw.
+            return Ok(End {
+                offset: h.offset,
+                lines: h.lines,
+                hash: h.state,
+                partial: true,
+                eof: first.0,
+            });
+        }
+        Ok(End {
+            offset: split + len,
+            lines: h.lines + hashes.len() as u64,
+            hash: hashes.into_iter().fold(h.state, stream::link),
+            partial,
+            eof,
+        })
+    })
+}
+
 /// Where to cut `[from, limit)`: just after the first newline at or past its middle.
 fn split_point(file: &File, from: u64, limit: u64) -> std::io::Result<Option<u64>> {
     if limit.saturating_sub(from) < 2 {
@@ -407,7 +467,8 @@ mod tests {
         l
     }
 
-    /// The fold of the file on one thread, and with the cut forced at every size.
+    /// The fold of the file on one thread, and with the cut forced at every size. The prefix
+    /// hash alone, on one thread or two, ends where the folds end.
     fn both(bytes: &[u8], direction: Direction) -> (Summary, End, Summary, End) {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
@@ -416,6 +477,9 @@ mod tests {
         let e1 = fold_with(&f, &mut one, Start::ZERO, len, u64::MAX).unwrap();
         let mut two = Summary::empty(direction, "main");
         let e2 = fold_with(&f, &mut two, Start::ZERO, len, 0).unwrap();
+        for split_min in [0, u64::MAX] {
+            assert_eq!(hash_prefix_with(&f, len, split_min).unwrap(), e1);
+        }
         (one, e1, two, e2)
     }
 

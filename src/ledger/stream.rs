@@ -154,6 +154,30 @@ pub fn stream_with(
     Ok(split.finish(eof))
 }
 
+/// Read `src` for `len` bytes (or to its end), handing each block to `each`: the hashing
+/// readers need no lines. Returns (the input ended before `len`, bytes were left after the
+/// last newline).
+pub fn hash_lines(
+    mut src: impl Read,
+    len: u64,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<(bool, bool)> {
+    let mut block = vec![0u8; BLOCK.min(usize::try_from(len).unwrap_or(BLOCK)).max(1)];
+    let mut left = len;
+    let mut partial = false;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(block.len());
+        let n = read_some(&mut src, &mut block[..want])?;
+        if n == 0 {
+            return Ok((true, partial));
+        }
+        left -= n as u64;
+        each(&block[..n]);
+        partial = block[n - 1] != b'\n';
+    }
+    Ok((false, partial))
+}
+
 /// Reads below this many bytes stay on one thread: a thread costs more than it saves.
 const PIPELINE_MIN: u64 = 4 * 1024 * 1024;
 
