@@ -1,4 +1,5 @@
-//! The ledger, `.autoresearch/experiments.jsonl` (CONTRACT §5, RELIABILITY 1–7).
+//! The ledger, `.autoresearch/experiments.jsonl` (docs/CONTRACT.md §5, docs/RELIABILITY.md
+//! 1–7).
 //!
 //! Writers take an exclusive `flock`, repair a torn tail, number the run under the lock and
 //! append the whole line in one `write` followed by `fdatasync`. Readers stream, never panic and
@@ -14,8 +15,8 @@
 //!
 //! This file holds the record types and line parsing; `store` the file itself (append, lock,
 //! forward readers), `cache` when `summary.json` can be trusted, `stream` the block reader and
-//! the prefix hash, `tail` the backward reader, `fold` the aggregates, `head` and `scan` the
-//! first read of a line the fold uses.
+//! the prefix hash, `halves` a long fold on two threads, `tail` the backward reader, `fold` the
+//! aggregates, `head` and `scan` the first read of a line the fold uses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,9 +39,9 @@ mod tail;
 
 pub use fold::{Counts, Scope, Summary};
 
-/// A record's line is at most this long (CONTRACT §5); longer lines are skipped by readers.
+/// A record's line is at most this long (docs/CONTRACT.md §5); readers skip longer lines.
 pub const MAX_LINE: usize = 64 * 1024;
-/// Summaries are capped (RELIABILITY 14).
+/// Summaries are capped (docs/RELIABILITY.md 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
 /// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
 const CACHE_FORMAT: u32 = 2;
@@ -285,8 +286,8 @@ pub fn new_id() -> String {
     )
 }
 
-/// Keep text printable: strip control characters and escape sequences (RELIABILITY 14) so a
-/// summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
+/// Keep text printable: strip control characters and escape sequences (docs/RELIABILITY.md 14)
+/// so a summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
 /// Returns the clean text and whether it was truncated.
 pub fn clean_summary(raw: &str) -> (String, bool) {
     let mut out = String::with_capacity(raw.len().min(MAX_SUMMARY));
@@ -357,7 +358,7 @@ impl From<&Record> for Brief {
     }
 }
 
-/// Improvement % from baseline to best, positive when best is better (CONTRACT §5).
+/// Improvement % from baseline to best, positive when best is better (docs/CONTRACT.md §5).
 pub fn improvement_pct(direction: Direction, baseline: f64, best: f64) -> Option<f64> {
     if baseline == 0.0 {
         return None;

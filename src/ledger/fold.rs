@@ -298,7 +298,7 @@ impl Summary {
         }
     }
 
-    /// The run number the next append gets: last valid run + 1 (CONTRACT §5).
+    /// The run number the next append gets: last valid run + 1 (docs/CONTRACT.md §5).
     pub fn next_run(&self) -> u64 {
         self.all.last.as_ref().map_or(0, |r| r.run + 1)
     }

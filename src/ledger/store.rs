@@ -1,5 +1,6 @@
-//! The ledger on disk: the locked, fsynced append with torn-tail repair (RELIABILITY 1–5), the
-//! forward readers (RELIABILITY 6), and the fold with its cache (`summary.json`, see `cache`).
+//! The ledger on disk: the locked, fsynced append with torn-tail repair (docs/RELIABILITY.md
+//! 1–5), the forward readers (docs/RELIABILITY.md 6), and the fold with its cache
+//! (`summary.json`, see `cache`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -34,15 +35,14 @@ impl Ledger {
     }
 
     pub(super) fn summary_how(&self) -> Result<(Summary, How)> {
-        let mut file = match File::open(&self.path) {
+        let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok((self.empty(), How::Scratch));
             }
             Err(e) => return Err(self.io_err(&e)),
         };
-        self.summary_of(&mut file, true)
-            .map_err(|e| self.io_err(&e))
+        self.summary_of(&file, true).map_err(|e| self.io_err(&e))
     }
 
     /// The summary only when `summary.json` is current by metadata alone: reads no byte of the
@@ -68,7 +68,7 @@ impl Ledger {
 
     /// The fold of `file`, up to its length when stat'ed. `save`: a reader, which fences its
     /// stat and saves the cache; the appender saves its own after writing.
-    fn summary_of(&self, file: &mut File, save: bool) -> std::io::Result<(Summary, How)> {
+    fn summary_of(&self, file: &File, save: bool) -> std::io::Result<(Summary, How)> {
         let mut meta = file.metadata()?;
         let cache = match self.load_cache() {
             Some(mut s) if s.current_for(&meta) => {
@@ -175,9 +175,7 @@ impl Ledger {
             .open(&self.path)
             .map_err(|e| self.io_err(&e))?;
         self.repair_torn_tail(&mut file)?;
-        let (summary, _) = self
-            .summary_of(&mut file, false)
-            .map_err(|e| self.io_err(&e))?;
+        let (summary, _) = self.summary_of(&file, false).map_err(|e| self.io_err(&e))?;
         let record = build(summary.next_run(), &summary)?;
         let mut line = serde_json::to_vec(&record).map_err(AppError::internal)?;
         line.push(b'\n');
@@ -197,12 +195,12 @@ impl Ledger {
             // Test hook: hold the lock so a test can SIGKILL a writer inside it.
             std::thread::sleep(Duration::from_millis(ms));
         }
-        // One write call: a record must never be split across syscalls (RELIABILITY 3).
+        // One write call: a record is never split across syscalls (docs/RELIABILITY.md 3).
         let written = file.write(&line);
         let ok = matches!(written, Ok(n) if n == line.len());
         let synced = ok && file.sync_data().is_ok();
         if !synced {
-            // No fragment may stay behind (RELIABILITY 5).
+            // No fragment may stay behind (docs/RELIABILITY.md 5).
             let _ = file.set_len(old_len);
             let _ = file.sync_data();
             let err = match written {

@@ -1,7 +1,7 @@
 //! Reading the ledger forwards in large blocks, handing out each complete line in place (no
 //! per-line copy), and chaining a hash over the lines read (the cache's proof of the prefix it
 //! covers, see `cache`). Every forward reader goes through here: the fold, the cache check,
-//! `for_each` (RELIABILITY 6: bytes, not `lines()`, so invalid UTF-8 stops nothing; a line
+//! `for_each` (docs/RELIABILITY.md 6: bytes, not `lines()`, so invalid UTF-8 stops nothing; a line
 //! longer than the cap costs no more memory than the block).
 
 use std::io::Read;
