@@ -15,7 +15,12 @@
 //! When the clock is coarse and the ctime falls in the fence's tick, the stamp is "racy" and
 //! is not trusted; the writer waits for the next tick before stamping (see `store::append`).
 //! Assumed: the wall clock does not step backwards into the same tick, and the ledger and the
-//! cache live on one filesystem (one clock).
+//! cache live on one filesystem (one clock). One window is left, by design: the appender
+//! extends the fold it checked under the lock with the line it wrote and stamps the result
+//! without reading the file again, so a writer that ignores the lock (docs/CONTRACT.md §5)
+//! and edits earlier bytes in place, at the same length, during that append (a few
+//! milliseconds, the fdatasync included) would go unseen. Closing it would mean re-reading the
+//! ledger on every append. Every other change, by anyone, at any time, is seen.
 //!
 //! **Otherwise**, the prefix `[0, offset)` is read and hashed (a fraction of a fold's cost); if
 //! it matches, only the lines after it are folded; if not, the fold starts over. The measured

@@ -73,9 +73,10 @@ pub fn hash_prefix(file: &File, limit: u64) -> std::io::Result<End> {
 }
 
 fn hash_prefix_with(file: &File, limit: u64, split_min: u64) -> std::io::Result<End> {
-    let split = match limit >= split_min {
-        true => split_point(file, 0, limit)?,
-        false => None,
+    let split = if limit >= split_min {
+        split_point(file, 0, limit)?
+    } else {
+        None
     };
     let Some(split) = split else {
         let mut h = LineHasher::new(Start::ZERO);
