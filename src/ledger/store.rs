@@ -115,8 +115,9 @@ impl Ledger {
     }
 
     /// `for_each` over the ledger's first `end` bytes: pass a summary's `offset` to visit
-    /// exactly the records it counted while appends go on. A torn tail is reported only when
-    /// the file ends before `end`.
+    /// exactly the records it counted while appends go on. Reads the file as it is when
+    /// opened (what is appended meanwhile is for the next reader). A torn tail is reported
+    /// only when it lies before `end`.
     pub fn for_each_upto(
         &self,
         end: u64,
@@ -127,13 +128,15 @@ impl Ledger {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io_err(&e)),
         };
+        let len = file.metadata().map_err(|e| self.io_err(&e))?.len();
+        let limit = end.min(len);
         let mut v = Records {
             f,
             health: self.empty(),
         };
-        let stop = stream::stream(file, stream::Start::ZERO, end, false, &mut v)
+        let stop = stream::stream(file, stream::Start::ZERO, limit, false, &mut v)
             .map_err(|e| self.io_err(&e))?;
-        if stop.partial && stop.eof {
+        if stop.partial && (stop.eof || limit == len) {
             v.health.torn_tail = Some(stop.lines + 1);
         }
         Ok(v.health.health_warnings(&self.label()))

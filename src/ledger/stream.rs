@@ -458,6 +458,45 @@ mod tests {
         assert_eq!(end.hash, whole_hash(&text));
     }
 
+    /// Stops after `at` lines.
+    struct StopAt(u64, Collect);
+
+    impl Visit for StopAt {
+        fn line(&mut self, block: &[u8], range: Option<Range<usize>>, no: u64) -> bool {
+            self.1.line(block, range, no);
+            no < self.0
+        }
+    }
+
+    /// The two-thread road (a read of 4 MiB or more) hands out the same lines, ends at the
+    /// same place with the same hash as the one-thread road, and stops when asked.
+    #[test]
+    fn both_roads_agree() {
+        let mut text = Vec::new();
+        let mut i = 0usize;
+        while (text.len() as u64) < PIPELINE_MIN * 2 {
+            let len = if i % 4000 == 7 { LONG + 3 } else { i % 200 };
+            text.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+            text.push(b'\n');
+            i += 1;
+        }
+        text.extend_from_slice(b"torn");
+        let limit = text.len() as u64;
+        let (mut two, mut one) = (Collect::default(), Collect::default());
+        let e2 = stream(&text[..], Start::ZERO, limit, true, &mut two).unwrap();
+        let mut h = LineHasher::new(Start::ZERO);
+        let mut e1 = stream_with(&text[..], Start::ZERO, limit, &mut one, |b| h.feed(b)).unwrap();
+        e1.hash = h.state;
+        assert_eq!(two.0, one.0);
+        assert_eq!(e2, e1);
+        assert_eq!(e2.hash, whole_hash(&text));
+        assert!(e2.partial && !e2.eof);
+        let mut stop = StopAt(1000, Collect::default());
+        let e = stream(&text[..], Start::ZERO, limit, false, &mut stop).unwrap();
+        assert_eq!((e.lines, stop.1.0.len()), (1000, 1000));
+        assert!(!e.partial && !e.eof);
+    }
+
     #[test]
     fn a_limit_and_a_start_in_the_middle() {
         let text = b"one\ntwo\nthree\nfour\n";
