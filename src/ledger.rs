@@ -1,4 +1,5 @@
-//! The ledger, `.autoresearch/experiments.jsonl` (CONTRACT §5, RELIABILITY 1–7).
+//! The ledger, `.autoresearch/experiments.jsonl` (docs/CONTRACT.md §5, docs/RELIABILITY.md
+//! 1–7).
 //!
 //! Writers take an exclusive `flock`, repair a torn tail, number the run under the lock and
 //! append the whole line in one `write` followed by `fdatasync`. Readers stream, never panic and
@@ -6,11 +7,16 @@
 //!
 //! Aggregates (counts, baseline, best, last run, per branch) are a fold over the ledger. To keep
 //! `status`, `best` and `record` fast on 100,000 records the fold is cached in `summary.json`
-//! with the byte offset it covers and a hash of the bytes just before that offset; the next
-//! reader folds only what was appended since. A cache that does not match the file is rebuilt.
+//! with the byte offset it covers, a hash chained over the lines before it, and the ledger's
+//! metadata: a cache the metadata vouches for is used without reading the ledger; otherwise a
+//! cache whose prefix still hashes the same is extended with what was appended since; anything
+//! else is folded again. A cold fold reads the file in large blocks and checks the lines our
+//! writer produces with a dedicated scanner, leaving every other line to serde.
 //!
 //! This file holds the record types and line parsing; `store` the file itself (append, lock,
-//! readers, cache), `fold` the aggregates, `head` the zero-copy first read the fold uses.
+//! forward readers), `cache` when `summary.json` can be trusted, `stream` the block reader and
+//! the prefix hash, `halves` a long fold on two threads, `tail` the backward reader, `fold` the
+//! aggregates, `head` and `scan` the first read of a line the fold uses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,19 +26,26 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::config::Direction;
 use crate::error::AppError;
 
+mod cache;
+#[cfg(test)]
+mod cache_tests;
 mod fold;
+mod halves;
 mod head;
-mod interim;
+mod scan;
 mod store;
+mod stream;
+mod tail;
 
 pub use fold::{Counts, Scope, Summary};
+pub use tail::Tail;
 
-/// A record's line is at most this long (CONTRACT §5); longer lines are skipped by readers.
+/// A record's line is at most this long (docs/CONTRACT.md §5); readers skip longer lines.
 pub const MAX_LINE: usize = 64 * 1024;
-/// Summaries are capped (RELIABILITY 14).
+/// Summaries are capped (docs/RELIABILITY.md 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
-const CACHE_FORMAT: u32 = 1;
-const TAIL_HASH_BYTES: u64 = 4096;
+/// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
+const CACHE_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -190,62 +203,67 @@ fn millis_to_rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A secondary metric's value: any JSON value is accepted, numbers kept, the rest dropped.
+/// Numbers go through serde_json's number parser, which refuses one that overflows f64, so
+/// `1e999` makes the whole record unreadable (the fast readers must agree: see `head`).
+pub(crate) struct MaybeNumber(Option<f64>);
+
+impl<'de> Deserialize<'de> for MaybeNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MaybeNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(v.is_finite().then_some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(Some(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(Some(v as f64)))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_none<E>(self) -> std::result::Result<MaybeNumber, E> {
+                Ok(MaybeNumber(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<MaybeNumber, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeNumber(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<MaybeNumber, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(MaybeNumber(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Secondary metrics: keep the finite numeric ones, drop nulls and non-numbers rather than the
 /// record. A hand-written visitor: going through `serde_json::Value` doubled the read time.
 fn de_metrics<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<String, f64>, D::Error> {
-    struct MaybeNumber(Option<f64>);
-    impl<'de> Deserialize<'de> for MaybeNumber {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = MaybeNumber;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("any value")
-                }
-                fn visit_f64<E>(self, v: f64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(v.is_finite().then_some(v)))
-                }
-                fn visit_i64<E>(self, v: i64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(Some(v as f64)))
-                }
-                fn visit_u64<E>(self, v: u64) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(Some(v as f64)))
-                }
-                fn visit_bool<E>(self, _: bool) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_str<E>(self, _: &str) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_unit<E>(self) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_none<E>(self) -> std::result::Result<MaybeNumber, E> {
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut a: A,
-                ) -> std::result::Result<MaybeNumber, A::Error> {
-                    while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                    Ok(MaybeNumber(None))
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut a: A,
-                ) -> std::result::Result<MaybeNumber, A::Error> {
-                    while a
-                        .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                        .is_some()
-                    {}
-                    Ok(MaybeNumber(None))
-                }
-            }
-            d.deserialize_any(V)
-        }
-    }
     let raw: Option<BTreeMap<String, MaybeNumber>> = Option::deserialize(d)?;
     Ok(raw
         .unwrap_or_default()
@@ -323,8 +341,8 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("source", "string", "run, record, or import:<format>"),
 ];
 
-/// Keep text printable: strip control characters and escape sequences (RELIABILITY 14) so a
-/// summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
+/// Keep text printable: strip control characters and escape sequences (docs/RELIABILITY.md 14)
+/// so a summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
 /// Returns the clean text and whether it was truncated.
 pub fn clean_summary(raw: &str) -> (String, bool) {
     let mut out = String::with_capacity(raw.len().min(MAX_SUMMARY));
@@ -395,7 +413,7 @@ impl From<&Record> for Brief {
     }
 }
 
-/// Improvement % from baseline to best, positive when best is better (CONTRACT §5).
+/// Improvement % from baseline to best, positive when best is better (docs/CONTRACT.md §5).
 pub fn improvement_pct(direction: Direction, baseline: f64, best: f64) -> Option<f64> {
     if baseline == 0.0 {
         return None;
@@ -477,6 +495,11 @@ impl Ledger {
             direction,
             default_branch: default_branch.to_string(),
         }
+    }
+
+    /// The branch records without one count as.
+    pub fn default_branch(&self) -> &str {
+        &self.default_branch
     }
 
     fn io_err(&self, e: &std::io::Error) -> AppError {
@@ -572,6 +595,9 @@ mod tests {
         assert_eq!(s.valid, 2);
         assert_eq!(s.torn_tail, Some(3));
         assert_eq!(l.tail(10, &Filter::default()).unwrap().len(), 2);
+        let t = l.read_tail(u64::MAX, 10, &Filter::default()).unwrap();
+        assert!(t.torn && t.bad == 0, "{t:?}");
+        assert!(t.health_warnings("L")[0].contains("torn"));
         let r = append(&l, Status::Discarded, Some(0.7));
         assert_eq!(r.run, 2);
         let text = std::fs::read_to_string(&l.path).unwrap();
@@ -604,6 +630,10 @@ mod tests {
         let last = l.tail(20, &Filter::default()).unwrap();
         let runs: Vec<u64> = last.iter().map(|r| r.run).collect();
         assert_eq!(runs, (1980..2000).collect::<Vec<_>>());
+        // The reader counts the lines it passes over; it only reads as far back as it needs.
+        let t = l.read_tail(u64::MAX, 5000, &Filter::default()).unwrap();
+        assert_eq!((t.bad, t.torn), (4, false));
+        assert_eq!(l.read_tail(u64::MAX, 5, &Filter::default()).unwrap().bad, 0);
         let all = l.tail(5000, &Filter::default()).unwrap();
         assert_eq!(all.len(), 2000);
         assert!(all.windows(2).all(|w| w[0].run + 1 == w[1].run));

@@ -178,11 +178,15 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             records,
         });
     }
-    let mut records = loaded.ledger.tail(args.limit, &filter)?;
+    // The summary only if it is current without reading the ledger: `-n N` never folds.
     let summary = loaded.ledger.cached_summary();
-    if let Some(s) = &summary {
-        ctx.warn_all(s.health_warnings("`experiments.jsonl`"));
-    }
+    let end = summary.as_ref().map_or(u64::MAX, |s| s.offset);
+    let tail = loaded.ledger.read_tail(end, args.limit, &filter)?;
+    ctx.warn_all(match &summary {
+        Some(s) => s.health_warnings("`experiments.jsonl`"),
+        None => tail.health_warnings("`experiments.jsonl`"),
+    });
+    let mut records = tail.records;
     let total = match &summary {
         Some(s) => Some(matching(s, &filter)),
         // Fewer than asked for: the tail reader reached the start of the ledger.

@@ -5,15 +5,20 @@
 //! (same fields, aliases and value types; strings borrowed, containers checked but not kept)
 //! and keeps only what the fold needs; the full record is parsed only when it becomes a
 //! baseline, a best or a last run. A unit test pins the equivalence on awkward lines.
+//!
+//! Lines in the writer's own shape take a faster road still: `scan` checks them without serde
+//! and answers "don't know" for anything else, which then comes here. Tests pin that the two
+//! roads accept the same lines with the same values.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::Status;
+use super::scan::scan;
+use super::{MaybeNumber, Status};
 
 /// A string, borrowed from the line unless it had escapes.
 #[derive(Debug, Default)]
@@ -67,7 +72,8 @@ impl<T> Default for SeqOf<T> {
     }
 }
 
-/// Checks `metrics` as `Option<BTreeMap<String, any>>` would.
+/// Checks `metrics` as `de_metrics` would: values through `MaybeNumber`, not `IgnoredAny`,
+/// which skips a number without parsing it and so accepted `1e999` that `Record` refuses.
 #[derive(Default)]
 struct AnyMap;
 
@@ -80,7 +86,7 @@ impl<'de> Deserialize<'de> for AnyMap {
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<AnyMap, A::Error> {
-                while a.next_entry::<Str, IgnoredAny>()?.is_some() {}
+                while a.next_entry::<Str, MaybeNumber>()?.is_some() {}
                 Ok(AnyMap)
             }
         }
@@ -123,10 +129,21 @@ impl<'de> Deserialize<'de> for AnyTimestamp {
     }
 }
 
+/// What the fold needs from one line: `run`, `status`, `metric` and `branch`.
+#[derive(Debug, PartialEq)]
+pub struct Head<'a> {
+    pub run: u64,
+    pub status: Status,
+    pub metric: Option<f64>,
+    /// The branch name's text (valid UTF-8), as bytes: the fold compares it with the previous
+    /// line's before it needs it as a string.
+    pub branch: Option<Cow<'a, [u8]>>,
+}
+
 /// Mirrors `Record` field for field; only `run`, `status`, `metric` and `branch` are kept.
 #[derive(Deserialize)]
 #[allow(dead_code)] // the checked-only fields exist for validation, not to be read
-pub struct Head<'a> {
+struct SerdeHead<'a> {
     pub run: u64,
     #[serde(default, borrow)]
     id: Str<'a>,
@@ -163,7 +180,7 @@ pub struct Head<'a> {
 
 pub enum HeadLine<'a> {
     Blank,
-    Head(Box<Head<'a>>, &'a [u8]),
+    Head(Head<'a>, &'a [u8]),
     Bad,
 }
 
@@ -171,14 +188,41 @@ pub enum HeadLine<'a> {
 /// acceptance as `parse_line`. Returns the record's bytes with the head, for a full parse.
 pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
     let bytes = super::trim_line(raw, first);
+    if bytes.len() <= super::MAX_LINE
+        && let Some(f) = scan(bytes)
+    {
+        let head = Head {
+            run: f.run,
+            status: f.status,
+            metric: f.metric,
+            branch: f.branch.map(Cow::Borrowed),
+        };
+        return HeadLine::Head(head, bytes);
+    }
+    serde_head(bytes)
+}
+
+/// The serde road: every line the scanner does not vouch for.
+fn serde_head(bytes: &[u8]) -> HeadLine<'_> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return HeadLine::Blank;
     }
     if bytes.len() > super::MAX_LINE {
         return HeadLine::Bad;
     }
-    match serde_json::from_slice::<Head>(bytes) {
-        Ok(h) if h.metric.is_none_or(f64::is_finite) => HeadLine::Head(Box::new(h), bytes),
+    match serde_json::from_slice::<SerdeHead>(bytes) {
+        Ok(h) if h.metric.is_none_or(f64::is_finite) => HeadLine::Head(
+            Head {
+                run: h.run,
+                status: h.status,
+                metric: h.metric,
+                branch: h.branch.map(|b| match b.0 {
+                    Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                    Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+                }),
+            },
+            bytes,
+        ),
         _ => HeadLine::Bad,
     }
 }
@@ -186,9 +230,72 @@ pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Line, parse_line};
+    use crate::ledger::{Line, Record, parse_line};
 
-    /// The fast reader and the full reader accept exactly the same lines.
+    /// How one road read a line, comparable across roads (the metric by its bits, so `-0.0`
+    /// and `0.0` differ).
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Blank,
+        Bad,
+        Rec(u64, Status, Option<u64>, Option<String>),
+    }
+
+    fn by_record(line: &[u8]) -> Seen {
+        match parse_line(line, false) {
+            Line::Blank => Seen::Blank,
+            Line::Bad => Seen::Bad,
+            Line::Record(r) => Seen::Rec(r.run, r.status, r.metric.map(f64::to_bits), r.branch),
+        }
+    }
+
+    fn by_head(h: HeadLine) -> Seen {
+        match h {
+            HeadLine::Blank => Seen::Blank,
+            HeadLine::Bad => Seen::Bad,
+            HeadLine::Head(h, _) => Seen::Rec(
+                h.run,
+                h.status,
+                h.metric.map(f64::to_bits),
+                h.branch.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            ),
+        }
+    }
+
+    /// The scanner's verdict: `None` when it does not know.
+    fn by_scan(line: &[u8]) -> Option<Seen> {
+        scan(line).map(|f| {
+            Seen::Rec(
+                f.run,
+                f.status,
+                f.metric.map(f64::to_bits),
+                f.branch.map(|b| String::from_utf8_lossy(b).into_owned()),
+            )
+        })
+    }
+
+    /// All three readers agree; the scanner may only abstain.
+    fn check(line: &[u8]) -> Result<(), String> {
+        let full = by_record(line);
+        let serde = by_head(serde_head(line));
+        let head = by_head(parse_head(line, false));
+        let text = String::from_utf8_lossy(line);
+        if serde != full || head != full {
+            return Err(format!(
+                "{text}: record {full:?}, serde head {serde:?}, head {head:?}"
+            ));
+        }
+        if let Some(fast) = by_scan(line)
+            && fast != full
+        {
+            return Err(format!("{text}: record {full:?}, scanner {fast:?}"));
+        }
+        Ok(())
+    }
+
+    const TEMPLATE: &str = r#"{"run":3,"id":"a-b","timestamp":"2026-01-01T00:00:00.000Z","status":"kept","metric":0.5,"metrics":{"m":1},"samples":[0.5,0.6],"delta":-0.1,"summary":"s \"q\"","commit":"c","parent":null,"branch":"b","duration_s":1.5,"exit_code":0,"reason":null,"flags":["x"],"source":"run"}"#;
+
+    /// The fast readers and the full reader accept exactly the same lines, with the same values.
     #[test]
     fn head_and_record_agree() {
         let lines: &[&str] = &[
@@ -201,6 +308,8 @@ mod tests {
             r#"{"run":0,"status":"kept","metrics":null}"#,
             r#"{"run":0,"status":"kept","metrics":[1]}"#,
             r#"{"run":0,"status":"kept","metrics":{"a":"x","b":[1],"c":1}}"#,
+            r#"{"run":0,"status":"kept","metrics":{"a":1e999}}"#,
+            r#"{"run":0,"status":"kept","metrics":{"a":[1e999]}}"#,
             r#"{"run":0,"status":"kept","samples":null}"#,
             r#"{"run":0,"status":"kept","samples":[1,"x"]}"#,
             r#"{"run":0,"status":"kept","samples":[1,2.5]}"#,
@@ -224,11 +333,98 @@ mod tests {
             r#"{"run":0,"status":"kept"} trailing"#,
             r#"[1,2]"#,
             "garbage",
+            "   ",
         ];
         for line in lines {
-            let full = matches!(parse_line(line.as_bytes(), false), Line::Record(_));
-            let head = matches!(parse_head(line.as_bytes(), false), HeadLine::Head(..));
-            assert_eq!(full, head, "{line}");
+            check(line.as_bytes()).unwrap();
+        }
+        // The writer's shape, with awkward values the scanner must read as serde does or leave.
+        let variants: &[(&str, &str)] = &[
+            ("", ""),
+            (r#""run":3"#, r#""run":0"#),
+            (r#""run":3"#, r#""run":18446744073709551615"#),
+            (r#""run":3"#, r#""run":18446744073709551616"#),
+            (r#""run":3"#, r#""run":-0"#),
+            (r#""run":3"#, r#""run":3e0"#),
+            (r#""metric":0.5"#, r#""metric":-0"#),
+            (r#""metric":0.5"#, r#""metric":-0.0"#),
+            (r#""metric":0.5"#, r#""metric":1e308"#),
+            (r#""metric":0.5"#, r#""metric":1e309"#),
+            (r#""metric":0.5"#, r#""metric":1e-400"#),
+            (
+                r#""metric":0.5"#,
+                r#""metric":123456789012345678901234567890"#,
+            ),
+            (r#""metric":0.5"#, r#""metric":9007199254740993"#),
+            (
+                r#""metric":0.5"#,
+                r#""metric":0.1000000000000000055511151231257827"#,
+            ),
+            (r#""metric":0.5"#, r#""metric":null"#),
+            (r#""metric":0.5"#, r#""metric":true"#),
+            (r#""metrics":{"m":1}"#, r#""metrics":{}"#),
+            (r#""metrics":{"m":1}"#, r#""metrics":null"#),
+            (r#""metrics":{"m":1}"#, r#""metrics":{"m":1,"m":2}"#),
+            (
+                r#""metrics":{"m":1}"#,
+                r#""metrics":{"m":"x","n":null,"o":true,"p":false}"#,
+            ),
+            (r#""metrics":{"m":1}"#, r#""metrics":{"m":1e999}"#),
+            (r#""metrics":{"m":1}"#, r#""metrics":{"m\"":1}"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[1e999]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[null]"#),
+            (r#""delta":-0.1"#, r#""delta":-1E-7"#),
+            (r#""exit_code":0"#, r#""exit_code":-2147483648"#),
+            (r#""exit_code":0"#, r#""exit_code":2147483647"#),
+            (r#""exit_code":0"#, r#""exit_code":-2147483649"#),
+            (r#""exit_code":0"#, r#""exit_code":-0"#),
+            (r#""exit_code":0"#, r#""exit_code":null"#),
+            (r#""branch":"b""#, r#""branch":null"#),
+            (r#""branch":"b""#, r#""branch":"é-ß""#),
+            (r#""branch":"b""#, r#""branch":"a\/b""#),
+            (r#""branch":"b""#, r#""branch":"\ud83d\ude00""#),
+            (r#""summary":"s \"q\"""#, r#""summary":"\b\f\n\r\t\\\/""#),
+            (r#""summary":"s \"q\"""#, r#""summary":"\ud800""#),
+            (r#""summary":"s \"q\"""#, "\"summary\":\"tab\there\""),
+            (r#""summary":"s \"q\"""#, "\"summary\":\"del\x7fhere\""),
+            (r#""summary":"s \"q\"""#, "\"summary\":\"nul\0here\""),
+            (r#""summary":"s \"q\"""#, r#""summary":null"#),
+            (r#""status":"kept""#, r#""status":"discard""#),
+            (r#""status":"kept""#, r#""status":"crashed""#),
+            (r#""flags":["x"]"#, r#""flags":[]"#),
+            (r#""flags":["x"]"#, r#""flags":["x",null]"#),
+            (
+                r#""timestamp":"2026-01-01T00:00:00.000Z""#,
+                r#""timestamp":null"#,
+            ),
+            (r#""source":"run"}"#, r#""source":"run"}  "#),
+            (r#""source":"run"}"#, r#""source":"run","metric":2}"#),
+            (r#""source":"run"}"#, r#""source":"run","score":2}"#),
+        ];
+        for (from, to) in variants {
+            let line = TEMPLATE.replacen(from, to, 1);
+            assert!(from.is_empty() || line != TEMPLATE, "{to}");
+            check(line.as_bytes()).unwrap();
+        }
+        // The writer's own output always takes the fast road.
+        assert!(scan(TEMPLATE.as_bytes()).is_some());
+    }
+
+    /// Invalid UTF-8 inside a string: serde refuses it, so the scanner must not vouch for it.
+    #[test]
+    fn invalid_utf8_is_refused_by_every_road() {
+        let at = TEMPLATE.find("s \\\"q").unwrap();
+        for bad in [
+            &[0xffu8][..],
+            &[0xc3],
+            &[0xed, 0xa0, 0x80],
+            &[0xe2, 0x28, 0xa1],
+        ] {
+            let mut line = TEMPLATE.as_bytes().to_vec();
+            line.splice(at..at + 1, bad.iter().copied());
+            check(&line).unwrap();
+            assert_eq!(by_record(&line), Seen::Bad);
         }
     }
 
@@ -236,29 +432,74 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        const TEMPLATE: &str = r#"{"run":3,"id":"a-b","timestamp":"2026-01-01T00:00:00.000Z","status":"kept","metric":0.5,"metrics":{"m":1},"samples":[0.5,0.6],"delta":-0.1,"summary":"s \"q\"","commit":"c","parent":null,"branch":"b","duration_s":1.5,"exit_code":0,"reason":null,"flags":["x"],"source":"run"}"#;
+        fn mutate(edits: Vec<(usize, &str)>) -> String {
+            let mut line = TEMPLATE.to_string();
+            for (pos, ins) in edits {
+                let mut pos = pos % (line.len() + 1);
+                while !line.is_char_boundary(pos) {
+                    pos -= 1;
+                }
+                if ins.is_empty() {
+                    if pos < line.len() {
+                        line.remove(pos);
+                    }
+                } else {
+                    line.insert_str(pos, ins);
+                }
+            }
+            line
+        }
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
-            /// Mutations of a valid line: both readers always agree on acceptance.
+            /// Mutations of a valid line: every road agrees on acceptance and values, and the
+            /// scanner never vouches for a line serde refuses.
             #[test]
             fn readers_agree_on_mutated_lines(
-                edits in proptest::collection::vec((0usize..400, proptest::sample::select(vec!["", "{", "}", "[", "]", "\"", ":", ",", "0", "-", "1e9", "null", "true", "\\", "x", " "])), 1..4)
+                edits in proptest::collection::vec((0usize..400, proptest::sample::select(vec!["", "{", "}", "[", "]", "\"", ":", ",", "0", "-", "1e9", "null", "true", "\\", "x", " ", ".", "e", "E", "+", "9", "\\u0041", "\\n", "é", "\t", "\"metric\":1,", "\"score\":1,", "\"x\":[1],"])), 1..4)
             ) {
-                let mut line = TEMPLATE.to_string();
-                for (pos, ins) in edits {
-                    let pos = pos % (line.len() + 1);
-                    if ins.is_empty() {
-                        if pos < line.len() {
-                            line.remove(pos);
-                        }
-                    } else {
-                        line.insert_str(pos, ins);
-                    }
+                let line = mutate(edits);
+                prop_assert!(check(line.as_bytes()).is_ok(), "{}", check(line.as_bytes()).unwrap_err());
+            }
+
+            /// Single bytes anywhere, including invalid UTF-8 and control bytes.
+            #[test]
+            fn readers_agree_on_byte_edits(pos in 0usize..400, byte in any::<u8>(), replace in any::<bool>()) {
+                let mut line = TEMPLATE.as_bytes().to_vec();
+                let pos = pos % line.len();
+                if replace {
+                    line[pos] = byte;
+                } else {
+                    line.insert(pos, byte);
                 }
-                let full = matches!(parse_line(line.as_bytes(), false), Line::Record(_));
-                let head = matches!(parse_head(line.as_bytes(), false), HeadLine::Head(..));
-                prop_assert_eq!(full, head, "{}", line);
+                prop_assert!(check(&line).is_ok(), "{}", check(&line).unwrap_err());
+            }
+
+            /// Records as the writer writes them: the scanner reads them (unless a string needs a
+            /// `\u` escape) with the values serde reads.
+            #[test]
+            fn scanner_reads_what_the_writer_wrote(
+                run in any::<u64>(),
+                metric in proptest::option::of(any::<f64>().prop_filter("finite", |m| m.is_finite())),
+                samples in proptest::collection::vec(-1e300f64..1e300, 0..3),
+                exit in proptest::option::of(any::<i32>()),
+                branch in proptest::option::of("[a-z/é\"\\\\-]{0,12}"),
+                summary in "\\PC{0,30}",
+                metrics in proptest::collection::btree_map("[a-z_]{1,8}", -1e9f64..1e9, 0..3),
+            ) {
+                let mut r = Record::blank(run, Status::Kept, metric);
+                r.samples = samples;
+                r.exit_code = exit;
+                r.branch = branch;
+                r.summary = summary;
+                r.metrics = metrics;
+                r.flags = vec!["suspicious_jump".into()];
+                let line = serde_json::to_vec(&r).unwrap();
+                prop_assert!(check(&line).is_ok(), "{}", check(&line).unwrap_err());
+                let plain_branch = r.branch.as_deref().is_none_or(|b| !b.contains(['"', '\\']));
+                if plain_branch && !line.windows(2).any(|w| w == b"\\u") {
+                    prop_assert!(scan(&line).is_some(), "{}", String::from_utf8_lossy(&line));
+                }
             }
         }
     }

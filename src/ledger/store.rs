@@ -1,305 +1,144 @@
-//! The ledger on disk: the locked, fsynced append with torn-tail repair (RELIABILITY 1–5), the
-//! streaming readers (RELIABILITY 6), and the cached fold (`summary.json`: the byte offset it
-//! covers and a hash of the bytes before it, checked on every load).
+//! The ledger on disk: the locked, fsynced append with torn-tail repair (docs/RELIABILITY.md
+//! 1–5), the forward readers (docs/RELIABILITY.md 6), and the fold with its cache
+//! (`summary.json`, see `cache`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::fold::{Lasts, Summary};
-use super::head::{HeadLine, parse_head};
-use super::{CACHE_FORMAT, Filter, Ledger, Line, MAX_LINE, Record, TAIL_HASH_BYTES, parse_line};
+use super::cache::{FileId, Stamp};
+use super::fold::{Folder, Summary};
+use super::halves;
+use super::stream::{self, Visit};
+use super::{Ledger, Line, MAX_LINE, Record, parse_line};
 use crate::error::{AppError, Code, Result};
 
-/// Reads lines with a cap: a huge garbage line costs no more than `MAX_LINE` of memory.
-struct LineReader<R> {
-    inner: R,
-    buf: Vec<u8>,
-    /// Offset of the next byte to read.
-    pos: u64,
+/// How a summary was obtained: from the cache alone, by folding what followed a verified
+/// cache, or from scratch. For tests and for reasoning about cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum How {
+    Current,
+    Incremental { from: u64 },
+    Scratch,
 }
 
-enum Next {
-    /// A complete line: its bytes (possibly cut at the cap, then `too_long`), start, end.
-    Line {
-        too_long: bool,
-        end: u64,
-    },
-    /// Bytes after the last newline: a torn tail.
-    Torn,
-    Eof,
-}
-
-impl<R: BufRead> LineReader<R> {
-    fn next(&mut self) -> std::io::Result<Next> {
-        self.buf.clear();
-        let mut too_long = false;
-        let mut read = 0u64;
-        loop {
-            let chunk = match self.inner.fill_buf() {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                self.pos += read;
-                return Ok(if read == 0 { Next::Eof } else { Next::Torn });
-            }
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            let room = (MAX_LINE + 2).saturating_sub(self.buf.len());
-            if take > room {
-                too_long = true;
-            }
-            self.buf.extend_from_slice(&chunk[..take.min(room)]);
-            self.inner.consume(take);
-            read += take as u64;
-            if done {
-                self.pos += read;
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                }
-                return Ok(Next::Line {
-                    too_long,
-                    end: self.pos,
-                });
-            }
-        }
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-/// Hash of the bytes just before `offset`: the cache's check that the prefix is unchanged.
-fn tail_hash(file: &mut File, offset: u64) -> std::io::Result<u64> {
-    let start = offset.saturating_sub(TAIL_HASH_BYTES);
-    let mut buf = vec![0u8; (offset - start) as usize];
-    file.seek(SeekFrom::Start(start))?;
-    file.read_exact(&mut buf)?;
-    Ok(fnv1a(&buf))
-}
+/// How long an appender waits for the clock to tick past its write before stamping the cache
+/// (see `cache`); past this, readers check the prefix hash instead.
+const SETTLE: Duration = Duration::from_millis(20);
 
 impl Ledger {
-    /// The fold of the whole ledger, incrementally from the cache when it still matches.
+    /// The fold of the whole ledger: from the cache when it is current, else incrementally from
+    /// the cache when its prefix still matches, else from scratch. Saves the cache it made.
     pub fn summary(&self) -> Result<Summary> {
-        let mut file = match File::open(&self.path) {
+        self.summary_how().map(|(s, _)| s)
+    }
+
+    pub(super) fn summary_how(&self) -> Result<(Summary, How)> {
+        let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Summary::empty(self.direction, &self.default_branch));
+                return Ok((self.empty(), How::Scratch));
             }
             Err(e) => return Err(self.io_err(&e)),
         };
-        self.summary_of(&mut file, true)
-            .map_err(|e| self.io_err(&e))
+        self.summary_of(&file, true).map_err(|e| self.io_err(&e))
     }
 
-    fn load_cache(&self, file: &mut File, len: u64) -> Option<Summary> {
-        let bytes = std::fs::read(&self.cache_path).ok()?;
-        let s: Summary = serde_json::from_slice(&bytes).ok()?;
-        if s.format != CACHE_FORMAT
-            || s.direction != self.direction
-            || s.default_branch != self.default_branch
-            || s.offset > len
-        {
-            return None;
-        }
-        (tail_hash(file, s.offset).ok()? == s.tail_hash).then_some(s)
-    }
-
-    fn save_cache(&self, s: &Summary) {
-        // Best effort and without fsync: a lost or stale cache is only rebuilt, never trusted
-        // blindly (offset + tail hash are checked on every load).
-        let Ok(bytes) = serde_json::to_vec(s) else {
-            return;
+    /// The summary only when `summary.json` is current by metadata alone: reads no byte of the
+    /// ledger, so it costs the same at any size. `None` when the ledger changed since (or the
+    /// cache is missing, stale or racy); then call `summary`.
+    pub fn cached_summary(&self) -> Option<Summary> {
+        let now = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(self.empty()),
+            Err(_) => return None,
         };
-        let tmp = self.cache_path.with_extension(format!(
-            "json.tmp-{}-{}",
-            std::process::id(),
-            crate::fsutil::nonce()
-        ));
-        if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &self.cache_path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let mut s = self.load_cache()?;
+        s.current_for(&now).then(|| {
+            s.note_torn_tail(now.len());
+            s
+        })
     }
 
-    fn summary_of(&self, file: &mut File, save: bool) -> std::io::Result<Summary> {
-        let len = file.metadata()?.len();
-        let mut s = self
-            .load_cache(file, len)
-            .unwrap_or_else(|| Summary::empty(self.direction, &self.default_branch));
-        let start = s.offset;
-        file.seek(SeekFrom::Start(start))?;
-        let mut reader = LineReader {
-            inner: BufReader::with_capacity(256 * 1024, &mut *file),
-            buf: Vec::new(),
-            pos: start,
+    fn empty(&self) -> Summary {
+        Summary::empty(self.direction, &self.default_branch)
+    }
+
+    /// The fold of `file`, up to its length when stat'ed. `save`: a reader, which fences its
+    /// stat and saves the cache; the appender saves its own after writing.
+    fn summary_of(&self, file: &File, save: bool) -> std::io::Result<(Summary, How)> {
+        let mut meta = file.metadata()?;
+        let cache = match self.load_cache() {
+            Some(mut s) if s.current_for(&meta) => {
+                s.note_torn_tail(meta.len());
+                return Ok((s, How::Current));
+            }
+            other => other,
         };
-        let mut lasts = Lasts::default();
-        loop {
-            match reader.next()? {
-                Next::Eof => break,
-                Next::Torn => {
-                    s.torn_tail = Some(s.lines + 1);
+        let mut fence = None;
+        if save {
+            // Fence, then stat (see `cache`); once more if the ledger changed in the fence's tick.
+            for _ in 0..2 {
+                fence = self.fence();
+                meta = file.metadata()?;
+                if fence.is_none_or(|f| FileId::of(&meta).ctime_before(f)) {
                     break;
                 }
-                Next::Line { too_long, end } => {
-                    s.lines += 1;
-                    let line_no = s.lines;
-                    if too_long {
-                        s.bad(line_no);
-                    } else {
-                        match parse_head(&reader.buf, line_no == 1) {
-                            HeadLine::Blank => {}
-                            HeadLine::Head(h, bytes) => s.fold_head(&h, bytes, &mut lasts),
-                            HeadLine::Bad => s.bad(line_no),
-                        }
-                    }
-                    s.offset = end;
-                }
             }
         }
-        s.finish_lasts(lasts);
-        if s.offset != start || (start == 0 && s.lines == 0) {
-            drop(reader);
-            s.tail_hash = tail_hash(file, s.offset)?;
-            if save && s.offset != start {
-                self.save_cache(&s);
+        let len = meta.len();
+        let (mut s, how) = match cache {
+            Some(c) if self.prefix_matches(file, &c, len) => {
+                let from = c.offset;
+                (c, How::Incremental { from })
             }
+            _ => (self.empty(), How::Scratch),
+        };
+        let start = s.start();
+        let end = halves::fold(file, &mut s, start, len)?;
+        s.offset = end.offset;
+        s.prefix_hash = end.hash;
+        s.torn_tail = end.partial.then_some(end.lines + 1);
+        s.stamp = fence.and_then(|f| Stamp::settled(FileId::of(&meta), f));
+        if save {
+            self.save_cache(&s);
         }
-        Ok(s)
+        Ok((s, how))
     }
 
     /// Stream every record in order; `f` returns false to stop. Returns the health summary
     /// of what was read (bad line numbers, torn tail) as warnings.
-    pub fn for_each(&self, mut f: impl FnMut(u64, Record) -> bool) -> Result<Vec<String>> {
+    pub fn for_each(&self, f: impl FnMut(u64, Record) -> bool) -> Result<Vec<String>> {
+        self.for_each_upto(u64::MAX, f)
+    }
+
+    /// `for_each` over the ledger's first `end` bytes: pass a summary's `offset` to visit
+    /// exactly the records it counted while appends go on. Reads the file as it is when
+    /// opened (what is appended meanwhile is for the next reader). A torn tail is reported
+    /// only when it lies before `end`.
+    pub fn for_each_upto(
+        &self,
+        end: u64,
+        f: impl FnMut(u64, Record) -> bool,
+    ) -> Result<Vec<String>> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.io_err(&e)),
         };
-        let mut reader = LineReader {
-            inner: BufReader::with_capacity(256 * 1024, file),
-            buf: Vec::new(),
-            pos: 0,
-        };
-        let mut health = Summary::empty(self.direction, &self.default_branch);
-        let mut line_no = 0u64;
-        loop {
-            match reader.next().map_err(|e| self.io_err(&e))? {
-                Next::Eof => break,
-                Next::Torn => {
-                    health.torn_tail = Some(line_no + 1);
-                    break;
-                }
-                Next::Line { too_long, .. } => {
-                    line_no += 1;
-                    if too_long {
-                        health.bad(line_no);
-                        continue;
-                    }
-                    match parse_line(&reader.buf, line_no == 1) {
-                        Line::Blank => {}
-                        Line::Record(rec) => {
-                            if !f(line_no, *rec) {
-                                break;
-                            }
-                        }
-                        Line::Bad => health.bad(line_no),
-                    }
-                }
-            }
-        }
-        Ok(health.health_warnings(&self.label()))
-    }
-
-    /// The last `n` records matching `filter`, oldest first, read backwards from the end so
-    /// the cost does not grow with the ledger.
-    pub fn tail(&self, n: usize, filter: &Filter) -> Result<Vec<Record>> {
-        let mut file = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io_err(&e)),
-        };
         let len = file.metadata().map_err(|e| self.io_err(&e))?.len();
-        let mut out: Vec<Record> = Vec::new();
-        if n == 0 {
-            return Ok(out);
+        let limit = end.min(len);
+        let mut v = Records {
+            f,
+            health: self.empty(),
+        };
+        let stop = stream::stream(file, stream::Start::ZERO, limit, false, &mut v)
+            .map_err(|e| self.io_err(&e))?;
+        if stop.partial && (stop.eof || limit == len) {
+            v.health.torn_tail = Some(stop.lines + 1);
         }
-        const CHUNK: u64 = 64 * 1024;
-        // Invariant: `buf` holds the bytes [start, boundary) and ends with `\n` (or is empty);
-        // complete lines are popped from its end, a partial first line waits for more bytes.
-        let mut start = len;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut first_read = true;
-        // Inside a line longer than MAX_LINE: drop bytes until its start is found.
-        let mut skipping = false;
-        'read: while out.len() < n {
-            if start == 0 {
-                break;
-            }
-            let from = start.saturating_sub(CHUNK);
-            let mut chunk = vec![0u8; (start - from) as usize];
-            file.seek(SeekFrom::Start(from))
-                .and_then(|_| file.read_exact(&mut chunk))
-                .map_err(|e| self.io_err(&e))?;
-            start = from;
-            if first_read {
-                first_read = false;
-                // A torn tail (no trailing newline) is not a record.
-                match chunk.iter().rposition(|&b| b == b'\n') {
-                    Some(p) => chunk.truncate(p + 1),
-                    None => {
-                        skipping = true;
-                        continue;
-                    }
-                }
-            }
-            if skipping {
-                match chunk.iter().rposition(|&b| b == b'\n') {
-                    Some(p) => {
-                        chunk.truncate(p + 1);
-                        skipping = false;
-                    }
-                    None => continue,
-                }
-            }
-            chunk.extend_from_slice(&buf);
-            buf = chunk;
-            while let Some(body_end) = buf.len().checked_sub(1) {
-                let line_start = match buf[..body_end].iter().rposition(|&b| b == b'\n') {
-                    Some(q) => q + 1,
-                    None if start == 0 => 0,
-                    None => {
-                        if buf.len() > MAX_LINE + 2 {
-                            buf.clear();
-                            skipping = true;
-                        }
-                        continue 'read;
-                    }
-                };
-                if let Line::Record(rec) =
-                    parse_line(&buf[line_start..body_end], line_start == 0 && start == 0)
-                    && filter.matches(&rec, &self.default_branch)
-                {
-                    out.push(*rec);
-                    if out.len() == n {
-                        break 'read;
-                    }
-                }
-                buf.truncate(line_start);
-            }
-        }
-        out.reverse();
-        Ok(out)
+        Ok(v.health.health_warnings(&self.label()))
     }
 
     /// Find one record by run number (streams; the last match wins if a run repeats).
@@ -338,9 +177,7 @@ impl Ledger {
             .open(&self.path)
             .map_err(|e| self.io_err(&e))?;
         self.repair_torn_tail(&mut file)?;
-        let summary = self
-            .summary_of(&mut file, false)
-            .map_err(|e| self.io_err(&e))?;
+        let (summary, _) = self.summary_of(&file, false).map_err(|e| self.io_err(&e))?;
         let record = build(summary.next_run(), &summary)?;
         let mut line = serde_json::to_vec(&record).map_err(AppError::internal)?;
         line.push(b'\n');
@@ -360,12 +197,12 @@ impl Ledger {
             // Test hook: hold the lock so a test can SIGKILL a writer inside it.
             std::thread::sleep(Duration::from_millis(ms));
         }
-        // One write call: a record must never be split across syscalls (RELIABILITY 3).
+        // One write call: a record is never split across syscalls (docs/RELIABILITY.md 3).
         let written = file.write(&line);
         let ok = matches!(written, Ok(n) if n == line.len());
         let synced = ok && file.sync_data().is_ok();
         if !synced {
-            // No fragment may stay behind (RELIABILITY 5).
+            // No fragment may stay behind (docs/RELIABILITY.md 5).
             let _ = file.set_len(old_len);
             let _ = file.sync_data();
             let err = match written {
@@ -377,15 +214,42 @@ impl Ledger {
                 &err,
             ));
         }
-        let mut after = summary.clone();
-        after.lines += 1;
-        after.fold(record.clone());
-        after.offset = old_len + line.len() as u64;
-        if let Ok(h) = tail_hash(&mut file, after.offset) {
-            after.tail_hash = h;
-            self.save_cache(&after);
+        // The cache after this record, if the fold covered the whole file before it (a writer
+        // that ignores the lock may have added bytes the fold did not see).
+        if summary.offset == old_len && summary.torn_tail.is_none() {
+            let mut after = summary.clone();
+            after.stamp = None;
+            fold_line(&mut after, &line);
+            self.save_appended(&file, after);
         }
         Ok((record, summary))
+    }
+
+    /// Save the cache after an append, stamped once the ledger's ctime is settled (strictly
+    /// before a fence). With a coarse clock the write and the fence can share a tick: wait for
+    /// the next one, up to `SETTLE`; on a filesystem with multigrain timestamps the first or
+    /// second try succeeds at once. Past that, save unstamped: readers check the prefix hash.
+    fn save_appended(&self, file: &File, mut after: Summary) {
+        let deadline = Instant::now() + SETTLE;
+        for attempt in 0u32.. {
+            if attempt >= 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let Some(fence) = self.fence() else { break };
+            let Ok(meta) = file.metadata() else { break };
+            let id = FileId::of(&meta);
+            if meta.len() != after.offset {
+                break;
+            }
+            if let Some(stamp) = Stamp::settled(id, fence) {
+                after.stamp = Some(stamp);
+                break;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        self.save_cache(&after);
     }
 
     /// Move bytes after the last newline to `experiments.jsonl.torn` and truncate them away.
@@ -492,5 +356,39 @@ impl Ledger {
         let _ = f.seek(SeekFrom::Start(0));
         let _ = f.write_all(format!("{}\n", std::process::id()).as_bytes());
         Ok(f)
+    }
+}
+
+/// Fold one line this process just appended (`line` ends in `\n`) exactly as a reader would.
+fn fold_line(s: &mut Summary, line: &[u8]) {
+    let no = s.lines + 1;
+    let mut folder = Folder::new(s);
+    folder.line(line, Some(0..line.len() - 1), no);
+    folder.flush(line);
+    folder.finish();
+    s.offset += line.len() as u64;
+    s.prefix_hash = stream::chain(s.prefix_hash, line);
+}
+
+/// `for_each`'s visitor: every record, parsed in full, and the bad lines.
+struct Records<F> {
+    f: F,
+    health: Summary,
+}
+
+impl<F: FnMut(u64, Record) -> bool> Visit for Records<F> {
+    fn line(&mut self, block: &[u8], range: Option<Range<usize>>, no: u64) -> bool {
+        let Some(range) = range else {
+            self.health.bad(no);
+            return true;
+        };
+        match parse_line(&block[range], no == 1) {
+            Line::Blank => true,
+            Line::Record(rec) => (self.f)(no, *rec),
+            Line::Bad => {
+                self.health.bad(no);
+                true
+            }
+        }
     }
 }
