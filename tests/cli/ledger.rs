@@ -331,3 +331,27 @@ fn reads_a_first_generation_fixture() {
     seed_ledger(&sb, text.as_bytes());
     check_first_generation(&sb);
 }
+
+/// The summary cache never hides an edit: changing an early record in place, at the same
+/// length, is seen by the next reader at once.
+#[test]
+fn an_in_place_edit_of_an_early_line_invalidates_the_cache() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("5.0"), "base");
+    for i in 0..30 {
+        sb.record("discarded", Some("6.0"), &format!("try {i}"));
+    }
+    let d = sb.run(&["--json", "status"]).ok();
+    assert_eq!(d["best"]["metric"], 5.0);
+    let path = sb.path(".autoresearch/experiments.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen("\"metric\":5.0,", "\"metric\":4.0,", 1);
+    assert_eq!(edited.len(), text.len());
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let d = sb.run(&["--json", "status"]).ok();
+    assert_eq!(d["best"]["metric"], 4.0, "the cache hid an in-place edit");
+    let d = sb.run(&["--json", "log", "-n", "1"]).ok();
+    assert_eq!(d["best_metric"], 4.0);
+}
