@@ -94,7 +94,10 @@ fn log_n_never_folds_the_ledger() {
     assert_eq!(d["total"], serde_json::Value::Null, "{d}");
     assert_eq!(d["best_metric"], serde_json::Value::Null, "{d}");
     assert_eq!(d["shown"], 2);
-    assert!(!cache.exists(), "log -n folded the ledger and saved the cache");
+    assert!(
+        !cache.exists(),
+        "log -n folded the ledger and saved the cache"
+    );
     let out = sb.run(&["--human", "log", "-n", "2"]);
     assert!(out.stdout.contains("last 2 shown"), "{}", out.stdout);
     // Fewer records than asked for: the reader reached the start, so the total is known.
@@ -102,7 +105,10 @@ fn log_n_never_folds_the_ledger() {
     assert_eq!(d["total"], 4);
     // `--all` folds (its total is always known) and streams exactly what it counted.
     let d = sb.run(&["--json", "log", "--all"]).ok();
-    assert_eq!((d["total"].as_u64(), d["shown"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (d["total"].as_u64(), d["shown"].as_u64()),
+        (Some(4), Some(4))
+    );
     assert_eq!(d["records"].as_array().unwrap().len(), 4);
     sb.run(&["--json", "status"]).ok();
     let d = sb.run(&["--json", "log", "-n", "2"]).ok();
