@@ -342,23 +342,7 @@ fn views_that_change_the_project_are_the_same_painted_and_plain() {
     // A failing doctor: its checks on stdout, then the error on stderr.
     let out = t.step(&["doctor", "--no-eval"], Ink::Both, &[]);
     assert_ne!(out.code, 0, "{}", out.stdout);
-    t.step(
-        &[
-            "init",
-            "--target-file",
-            "train.py",
-            "--eval-command",
-            "sh eval.sh",
-            "--metric-name",
-            "score",
-            "--metric-direction",
-            "lower",
-            "--time-budget",
-            "10s",
-        ],
-        Ink::Stdout,
-        &[],
-    );
+    t.step(INIT, Ink::Stdout, &[]);
     t.both(|sb| {
         sb.commit_all("autoresearch setup");
     });

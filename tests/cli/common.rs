@@ -10,6 +10,22 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_autoresearch");
 
+/// `init` with the sandbox's defaults: target `train.py`, eval `sh eval.sh`, metric `score`,
+/// lower is better, budget 10s.
+pub const INIT: &[&str] = &[
+    "init",
+    "--target-file",
+    "train.py",
+    "--eval-command",
+    "sh eval.sh",
+    "--metric-name",
+    "score",
+    "--metric-direction",
+    "lower",
+    "--time-budget",
+    "10s",
+];
+
 pub struct Sandbox {
     _dir: tempfile::TempDir,
     /// The repository's work tree.
@@ -198,24 +214,11 @@ impl Sandbox {
         run_cmd(self.cmd_in(cwd, args))
     }
 
-    /// `init` with the sandbox's defaults (target train.py, eval `sh eval.sh`, metric score,
-    /// lower is better, budget 10s), then commit the setup.
+    /// `init` with the sandbox's defaults ([`INIT`]), then commit the setup.
     pub fn init(&self) {
-        self.run(&[
-            "--json",
-            "init",
-            "--target-file",
-            "train.py",
-            "--eval-command",
-            "sh eval.sh",
-            "--metric-name",
-            "score",
-            "--metric-direction",
-            "lower",
-            "--time-budget",
-            "10s",
-        ])
-        .ok();
+        let mut args = vec!["--json"];
+        args.extend_from_slice(INIT);
+        self.run(&args).ok();
         self.commit_all("autoresearch setup");
     }
 
