@@ -49,16 +49,29 @@ pub fn resolve_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commi
         })
 }
 
-/// Point `refs/autoresearch/runs/<run>` at `oid` (overwriting a stale ref of the same run).
+/// Pin `oid` at `refs/autoresearch/runs/<run>`. An existing ref is never moved: a run number is
+/// never reused, so a ref that points elsewhere belongs to another record (a hand-edited or
+/// merged ledger) and is left as it is — an error says so.
 pub fn set_run_ref(repo: &Repository, run: u64, oid: Oid) -> Result<()> {
-    repo.reference(
-        &run_ref_name(run),
-        oid,
-        true,
-        &format!("autoresearch: run {run}"),
-    )
-    .map(|_| ())
-    .map_err(|e| AppError::git(format!("creating `{}`", run_ref_name(run)), &e))
+    let name = run_ref_name(run);
+    if let Ok(existing) = repo.find_reference(&name) {
+        return match existing.target() {
+            Some(t) if t == oid => Ok(()),
+            other => Err(AppError::new(
+                Code::GitError,
+                format!(
+                    "`{name}` already points at {}, not at {oid}; it was left as it is.",
+                    other.map_or_else(|| "something else".to_string(), |t| t.to_string())
+                ),
+                format!(
+                    "Check which record owns run #{run} (`autoresearch log --all`); the evaluated commit is {oid}."
+                ),
+            )),
+        };
+    }
+    repo.reference(&name, oid, false, &format!("autoresearch: run {run}"))
+        .map(|_| ())
+        .map_err(|e| AppError::git(format!("creating `{name}`"), &e))
 }
 
 /// The identity for commits: the repository's configured one, else `GIT_AUTHOR_*`, else

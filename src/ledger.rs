@@ -559,6 +559,17 @@ mod tests {
     }
 
     #[test]
+    fn the_next_run_follows_the_highest_not_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        let line =
+            |run: u64| serde_json::to_string(&rec(run, Status::Discarded, Some(1.0))).unwrap();
+        std::fs::write(&l.path, format!("{}\n{}\n{}\n", line(0), line(5), line(2))).unwrap();
+        assert_eq!(l.summary().unwrap().next_run(), 6);
+        assert_eq!(append(&l, Status::Kept, Some(0.5)).run, 6);
+    }
+
+    #[test]
     fn cache_is_rebuilt_when_the_file_changes_under_it() {
         let dir = tempfile::tempdir().unwrap();
         let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");

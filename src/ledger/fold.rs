@@ -298,9 +298,11 @@ impl Summary {
         }
     }
 
-    /// The run number the next append gets: last valid run + 1 (docs/CONTRACT.md §5).
+    /// The run number the next append gets: the highest valid run + 1 (docs/CONTRACT.md §5).
+    /// The highest, not the last: after a hand edit or a duplicated line, the last record's
+    /// number may already be taken. (At `u64::MAX` it saturates; the appender refuses that.)
     pub fn next_run(&self) -> u64 {
-        self.all.last.as_ref().map_or(0, |r| r.run + 1)
+        self.max_run.map_or(0, |m| m.saturating_add(1))
     }
 
     /// Warnings a reader reports about the file's health.

@@ -355,3 +355,32 @@ fn an_in_place_edit_of_an_early_line_invalidates_the_cache() {
     let d = sb.run(&["--json", "log", "-n", "1"]).ok();
     assert_eq!(d["best_metric"], 4.0);
 }
+
+/// A duplicated line (a hand edit, a merge) does not make a run number reused: the next record
+/// is numbered from the highest run, and no existing run ref moves.
+#[test]
+fn a_duplicated_line_never_makes_a_run_number_reused() {
+    let sb = Sandbox::new();
+    sb.init();
+    for (status, metric) in [("baseline", "3"), ("kept", "2"), ("discarded", "2.5")] {
+        sb.record(status, Some(metric), status);
+    }
+    let path = sb.path(".autoresearch/experiments.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let second = text.lines().nth(1).unwrap().to_string();
+    std::fs::write(&path, format!("{text}{second}\n")).unwrap();
+    let ref_of = |run: u64| {
+        sb.repo()
+            .find_reference(&format!("refs/autoresearch/runs/{run}"))
+            .ok()
+            .and_then(|r| r.target())
+            .map(|o| o.to_string())
+    };
+    let pinned = (ref_of(1), ref_of(2));
+    sb.write("train.py", "x = 9\n");
+    let head = sb.commit_all("another commit");
+    let d = sb.record("discarded", Some("4"), "after the duplicate");
+    assert_eq!(d["record"]["run"], 3, "{d}");
+    assert_eq!((ref_of(1), ref_of(2)), pinned, "an existing run ref moved");
+    assert_eq!(ref_of(3), Some(head));
+}
