@@ -51,19 +51,27 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
     let mut h = Hints::default();
     let (after, log) = (&out.scope, out.log.as_str());
     let reason = out.reason.as_deref().unwrap_or("");
-    let undo = if out.reverted {
-        " and reverted: the code is back at the best"
+    let parent = out.parent.as_deref().unwrap_or("<parent>");
+    let flagged = |f: &str| out.flags.iter().any(|x| x == f);
+    let undo = if out.reverted && reason == "interrupted" {
+        " and reverted: the branch is back at the best, and your edit is in the work tree again, uncommitted".to_string()
+    } else if out.reverted {
+        " and reverted: the code is back at the best".to_string()
+    } else if flagged("revert_skipped") || flagged("revert_incomplete") {
+        "; NOT reverted (see the warning for the state left and how to undo it)".to_string()
     } else if no_revert {
-        "; not reverted (--no-revert): undo it with `git reset --hard HEAD~1`, or build on it knowingly"
+        format!(
+            "; not reverted (--no-revert): undo it with `git reset --keep {parent}` (your uncommitted notes stay), or build on it knowingly"
+        )
     } else {
-        ""
+        String::new()
     };
     match out.status {
         Status::Discarded => h.add(format!(
             "Discarded ({reason}){undo}. Next: a different idea, then `autoresearch run -m \"<what and why>\"`."
         )),
         Status::Crash if reason == "interrupted" => h.add(format!(
-            "Interrupted: the eval was stopped{undo}. Run `autoresearch run` again when ready."
+            "Interrupted: the eval was stopped{undo}. Run `autoresearch run` again when ready (the interruption does not count as a failed idea)."
         )),
         Status::Crash | Status::Timeout if after.baseline.is_none() => h.add(format!(
             "The baseline did not run cleanly ({reason}): read `{log}`, fix the eval or the setup (`autoresearch doctor`), then `autoresearch run -m \"baseline\"` again."

@@ -290,15 +290,130 @@ pub fn commit_targets(repo: &Repository, targets: &[String], message: &str) -> R
         .map_err(git_err)
 }
 
-/// Undo an experiment: the current branch and the index go back to `parent`, and so do the
-/// target files in the work tree (a target the parent does not have is removed). Nothing else
-/// in the work tree is touched: untracked files and a modified `program.md` stay as they are.
-pub fn revert_to(repo: &Repository, parent: Oid, targets: &[String]) -> Result<()> {
-    let git_err = |e: git2::Error| AppError::git("reverting the experiment", &e);
-    let commit = repo.find_commit(parent).map_err(git_err)?;
-    // Mixed: branch tip and index only; the work tree is left to the targeted checkout below.
-    repo.reset(commit.as_object(), git2::ResetType::Mixed, None)
-        .map_err(git_err)?;
+/// How an experiment was undone (docs/CONTRACT.md §7 step 8).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undo {
+    /// The branch, the index and (unless asked to keep it) the targets in the work tree are
+    /// back at the parent.
+    Done,
+    /// The branch is back at the parent, but HEAD is no longer on it (someone switched during
+    /// the eval): the index and the work tree belong to that other checkout and were not
+    /// touched.
+    BranchOnly { head: Option<String> },
+    /// Nothing was moved: the branch no longer points at the experiment commit (a commit was
+    /// made on it, or it was reset, during the eval).
+    Skipped { branch_at: Option<Oid> },
+}
+
+/// What to put back when undoing an experiment.
+pub struct UndoSpec<'a> {
+    pub branch: &'a str,
+    /// The experiment commit the branch must still point at.
+    pub experiment: Oid,
+    pub parent: Oid,
+    pub targets: &'a [String],
+    /// Leave the target files in the work tree as they are (an interrupted step gives the
+    /// agent its edit back, uncommitted).
+    pub keep_worktree: bool,
+}
+
+/// Undo an experiment commit, touching only what the step owns.
+///
+/// The branch moves by compare-and-swap: only if it still points at the experiment commit.
+/// The index and the work tree are touched only if HEAD is still that branch, and only for the
+/// target files (untracked files and notes in `program.md` stay). The order is chosen so that
+/// a failure part-way leaves a state `git` describes plainly: first the branch (atomic), then
+/// the index (retried while another process holds `index.lock`), then the work tree. A failure
+/// after the branch moved is an error saying exactly what is left, with exact object ids.
+pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
+    let refname = format!("refs/heads/{}", spec.branch);
+    let at = repo.find_reference(&refname).ok().and_then(|r| r.target());
+    if at != Some(spec.experiment) {
+        return Ok(Undo::Skipped { branch_at: at });
+    }
+    let message = format!("autoresearch: undo {}", spec.experiment);
+    match repo.reference_matching(&refname, spec.parent, true, spec.experiment, &message) {
+        Ok(_) => {}
+        // Moved between the look and the swap: someone else owns the branch now.
+        Err(e) if e.code() == git2::ErrorCode::Modified => {
+            let at = repo.find_reference(&refname).ok().and_then(|r| r.target());
+            return Ok(Undo::Skipped { branch_at: at });
+        }
+        Err(e) => return Err(AppError::git(format!("moving `{refname}` back"), &e)),
+    }
+    let head = repo.find_reference("HEAD").ok();
+    let on_branch = head
+        .as_ref()
+        .and_then(|h| h.symbolic_target())
+        .is_some_and(|t| t == refname);
+    if !on_branch {
+        return Ok(Undo::BranchOnly {
+            head: current_branch(repo),
+        });
+    }
+    let restore = format!(
+        "`git checkout {} -- {}`",
+        spec.parent,
+        crate::text::shell_words(spec.targets.iter().map(String::as_str))
+    );
+    let parent = repo
+        .find_commit(spec.parent)
+        .map_err(|e| AppError::git("reading the parent commit", &e))?;
+    with_index_retry(|| {
+        repo.reset_default(Some(parent.as_object()), spec.targets.iter())
+    })
+    .map_err(|e| {
+        AppError::new(
+            Code::GitError,
+            format!(
+                "`{}` is back at {}, but the index could not be updated ({}): the experiment's change to the target is staged, uncommitted.",
+                spec.branch,
+                spec.parent,
+                e.message()
+            ),
+            format!("Run {restore} to drop it, or commit it knowingly."),
+        )
+    })?;
+    if spec.keep_worktree {
+        return Ok(Undo::Done);
+    }
+    restore_targets(repo, &parent, spec.targets).map_err(|e| {
+        AppError::new(
+            Code::GitError,
+            format!(
+                "`{}` and the index are back at {}, but the target files could not be restored ({}): the experiment's change is left in the work tree, uncommitted.",
+                spec.branch, spec.parent, e.message
+            ),
+            format!("Run {restore} to drop it."),
+        )
+    })?;
+    Ok(Undo::Done)
+}
+
+/// Run an index operation, waiting while another process holds `index.lock` (an editor's
+/// `git status` takes it for a moment): up to about two seconds.
+fn with_index_retry(
+    mut op: impl FnMut() -> std::result::Result<(), git2::Error>,
+) -> std::result::Result<(), git2::Error> {
+    let mut wait = std::time::Duration::from_millis(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match op() {
+            Err(e)
+                if e.code() == git2::ErrorCode::Locked && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The target files in the work tree as they are in `commit` (a target it does not have is
+/// removed). Nothing else in the work tree is touched.
+fn restore_targets(repo: &Repository, commit: &git2::Commit, targets: &[String]) -> Result<()> {
+    let git_err = |e: git2::Error| AppError::git("restoring the target files", &e);
     let tree = commit.tree().map_err(git_err)?;
     let mut present = Vec::new();
     for t in targets {
@@ -316,7 +431,7 @@ pub fn revert_to(repo: &Repository, parent: Oid, targets: &[String]) -> Result<(
     // An empty path list would mean "every path": only check out when there is something.
     if !present.is_empty() {
         let mut co = git2::build::CheckoutBuilder::new();
-        co.force().update_index(true).disable_pathspec_match(true);
+        co.force().update_index(false).disable_pathspec_match(true);
         for p in &present {
             co.path(p);
         }

@@ -64,9 +64,13 @@ impl Output for RunOutput {
             AppError::new(
                 Code::Interrupted,
                 format!(
-                    "Interrupted: run #{} was stopped, recorded as a crash{}.",
+                    "Interrupted: run #{} was stopped and recorded as a crash{}.",
                     self.run,
-                    if self.reverted { " and reverted" } else { "" }
+                    if self.reverted {
+                        "; the branch is back where it was, and the edit is in the work tree again, uncommitted"
+                    } else {
+                        ""
+                    }
                 ),
                 "Run `autoresearch run` again when you are ready.",
             )

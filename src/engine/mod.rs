@@ -133,6 +133,9 @@ pub struct RunOutput {
     /// The summary as recorded (for views; not part of the envelope).
     #[serde(skip)]
     pub summary: String,
+    /// The commit the experiment was based on (for coaching; not part of the envelope).
+    #[serde(skip)]
+    pub parent: Option<String>,
     /// The branch's fold after this record (for coaching; not part of the envelope).
     #[serde(skip)]
     pub scope: Scope,
@@ -169,6 +172,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     } else {
         (plan.head, plan.head_parent)
     };
+    // What a revert would put back: only a commit this step made.
     let undo = plan.target_changed.then_some(parent).flatten();
 
     // 6. Evaluate. A failure to even start the eval undoes the commit.
@@ -188,8 +192,9 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let measured = match measured {
         Ok(m) => m,
         Err(e) => {
+            // Nothing was evaluated: the agent gets its edit back, uncommitted.
             if let Some(p) = undo {
-                let _ = git::revert_to(&project.repo, p, &cfg.target_files);
+                let _ = revert(loaded, &plan.branch, commit, p, true, on);
             }
             return Err(e);
         }
@@ -197,7 +202,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 7. Decide, against the ledger as it is now, not as it was before a long eval.
     let now = loaded.ledger.summary()?;
-    let verdict = decide::decide(
+    let mut verdict = decide::decide(
         &measured,
         cfg,
         plan.baseline,
@@ -212,9 +217,14 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         )));
     }
 
-    // 8. Revert what is not kept.
+    // 8. Revert what is not kept. An interrupted step gives the agent its edit back.
     let reverted = match undo {
-        Some(p) if !verdict.status.counts_for_best() && !opts.no_revert => revert(loaded, p, on),
+        Some(p) if !verdict.status.counts_for_best() && !opts.no_revert => {
+            let keep = verdict.reason.as_deref() == Some("interrupted");
+            let (reverted, flag) = revert(loaded, &plan.branch, commit, p, keep, on);
+            verdict.flags.extend(flag.map(str::to_string));
+            reverted
+        }
         _ => false,
     };
 
@@ -246,17 +256,47 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     Ok(record::report(loaded, written, reverted, opts.tail))
 }
 
-/// Step 8: the branch and the targets go back to `parent`; a failure is a warning (the run is
-/// still recorded).
-fn revert(loaded: &Loaded, parent: Oid, on: &mut dyn FnMut(Event)) -> bool {
-    match git::revert_to(&loaded.project.repo, parent, &loaded.config.target_files) {
-        Ok(()) => true,
+/// Step 8: undo the experiment commit, by compare-and-swap (`git::undo_experiment`). Returns
+/// whether the branch went back, and the flag to put on the record when the revert was skipped
+/// or left part-way; a warning says exactly what state was left.
+fn revert(
+    loaded: &Loaded,
+    branch: &str,
+    experiment: Oid,
+    parent: Oid,
+    keep_worktree: bool,
+    on: &mut dyn FnMut(Event),
+) -> (bool, Option<&'static str>) {
+    let spec = git::UndoSpec {
+        branch,
+        experiment,
+        parent,
+        targets: &loaded.config.target_files,
+        keep_worktree,
+    };
+    match git::undo_experiment(&loaded.project.repo, &spec) {
+        Ok(git::Undo::Done) => (true, None),
+        Ok(git::Undo::BranchOnly { head }) => {
+            let head = head.map_or_else(|| "a detached HEAD".to_string(), |h| format!("`{h}`"));
+            on(Event::Warning(format!(
+                "`{branch}` was moved back to {parent}, but HEAD is now on {head}: the work tree and the index were not touched."
+            )));
+            (true, None)
+        }
+        Ok(git::Undo::Skipped { branch_at }) => {
+            let at =
+                branch_at.map_or_else(|| "nowhere (it was deleted)".to_string(), |o| o.to_string());
+            on(Event::Warning(format!(
+                "Not reverted: `{branch}` moved during the eval (it points at {at}, not at the experiment commit {experiment}), so nothing was changed. The run is recorded and its commit pinned; undo it yourself if it is on the branch."
+            )));
+            (false, Some("revert_skipped"))
+        }
         Err(e) => {
             on(Event::Warning(format!(
-                "The run is recorded but could not be reverted: {} Run `git reset --hard HEAD~1` to undo it.",
-                e.message
+                "The run is recorded, but the revert did not finish: {} {}",
+                e.message, e.suggestion
             )));
-            false
+            (false, Some("revert_incomplete"))
         }
     }
 }

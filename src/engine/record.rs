@@ -149,6 +149,7 @@ pub(super) fn report(loaded: &Loaded, w: Written, reverted: bool, tail: usize) -
         log: loaded.project.rel(&log_path),
         log_tail,
         summary: record.summary,
+        parent: record.parent,
         scope,
     }
 }

@@ -16,6 +16,7 @@ mod docs;
 mod doctor;
 mod export;
 mod fixture;
+mod git_safety;
 mod guide;
 mod init;
 mod install;

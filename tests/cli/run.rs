@@ -414,12 +414,30 @@ fn sigint_stops_the_eval_records_a_crash_and_reverts() {
     let d = &v["data"];
     assert_eq!(d["status"], "crash");
     assert_eq!(d["reason"], "interrupted");
-    assert_reverted(&sb, d, &parent, "slow");
+    // The branch is back at the parent, and the agent's edit is in the work tree again,
+    // uncommitted: running again evaluates it (instead of failing with `no_changes`).
+    assert_eq!(d["reverted"], true, "{d}");
+    assert_eq!(sb.head(), parent);
+    assert_eq!(sb.read("train.py"), "x = slow\n", "the edit is given back");
+    let commit = d["commit"].as_str().unwrap();
+    assert_eq!(
+        run_ref(&sb, d["run"].as_u64().unwrap()).as_deref(),
+        Some(commit)
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("uncommitted"),
+        "{v}"
+    );
     assert_group_gone(&sb);
     let last = sb.ledger_lines().pop().unwrap();
     assert_eq!(last["reason"], "interrupted");
     let lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
     assert_eq!(lp["active"], false);
+    set_x(&sb, "0.5");
+    assert_eq!(run(&sb, &["-m", "again"]).ok()["status"], "kept");
 }
 
 #[test]
@@ -669,7 +687,7 @@ fn baseline_flag_starts_a_new_comparison() {
 
 #[test]
 fn no_revert_leaves_the_commit_on_the_branch() {
-    let (sb, _) = with_baseline("");
+    let (sb, parent) = with_baseline("");
     set_x(&sb, "2");
     let out = run(&sb, &["--no-revert", "-m", "worse"]);
     let v = out.json();
@@ -678,8 +696,12 @@ fn no_revert_leaves_the_commit_on_the_branch() {
     assert_eq!(d["reverted"], false);
     assert_eq!(sb.head(), d["commit"].as_str().unwrap());
     assert_eq!(sb.read("train.py"), "x = 2\n");
+    // The way back names the exact commit, and keeps uncommitted notes (never `HEAD~1`,
+    // never `--hard`).
+    let hints = v["hints"].to_string();
+    assert!(hints.contains(&format!("git reset --keep {parent}")), "{v}");
     assert!(
-        v["hints"].to_string().contains("git reset --hard HEAD~1"),
+        !hints.contains("HEAD~1") && !hints.contains("--hard"),
         "{v}"
     );
 }

@@ -1,0 +1,152 @@
+//! `run` touches only what its step owns (docs/CONTRACT.md §7 step 8, docs/RELIABILITY.md 23):
+//! the revert is a compare-and-swap on the experiment branch, the work tree is touched only while
+//! HEAD is still that branch, and a revert that cannot finish leaves a state it describes with
+//! exact object ids. Each eval here misbehaves the way a user, a second agent or a hostile script
+//! would, in the middle of the step.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// An initialized project whose eval is `script` (it prints `score: 2`, worse than the baseline's
+/// 1, unless it says otherwise), with a recorded baseline. Returns the baseline commit.
+fn project(script: &str) -> (Sandbox, String) {
+    let sb = Sandbox::new();
+    sb.write(
+        "eval.sh",
+        "echo \"score: $(sed -n 's/^x = //p' train.py)\"\n",
+    );
+    sb.init();
+    sb.run(&["--json", "run", "-m", "baseline"]).ok();
+    sb.write("eval.sh", script);
+    sb.commit_all("the misbehaving eval");
+    let head = sb.head();
+    (sb, head)
+}
+
+fn git(sb: &Sandbox, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(&sb.root)
+        .env("HOME", &sb.home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+fn branch_at(sb: &Sandbox, name: &str) -> String {
+    sb.repo()
+        .find_reference(&format!("refs/heads/{name}"))
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string()
+}
+
+fn experiment(sb: &Sandbox) -> (Value, Value) {
+    sb.write("train.py", "x = 2\n");
+    let out = sb.run(&["--json", "run", "-m", "worse"]);
+    let v = out.json();
+    (out.ok(), v)
+}
+
+/// The eval switches HEAD to another branch that has newer commits. That branch must keep
+/// them; the experiment branch goes back alone; the other checkout's files are not touched.
+#[test]
+fn a_branch_switched_during_the_eval_is_never_rewound() {
+    let (sb, parent) = project("git checkout -q other\necho \"score: 2\"\n");
+    git(&sb, &["branch", "other"]);
+    git(&sb, &["checkout", "-q", "other"]);
+    sb.write("other.txt", "newer work\n");
+    let newer = sb.commit_all("newer work on other");
+    git(&sb, &["checkout", "-q", "autoresearch"]);
+    let (d, v) = experiment(&sb);
+    assert_eq!(d["status"], "discarded");
+    assert_eq!(
+        branch_at(&sb, "other"),
+        newer,
+        "the other branch lost its commits"
+    );
+    assert_eq!(branch_at(&sb, "autoresearch"), parent);
+    assert_eq!(d["reverted"], true);
+    assert!(
+        v["warnings"].to_string().contains("HEAD is now on `other`"),
+        "{v}"
+    );
+    assert_eq!(sb.read("other.txt"), "newer work\n");
+    let commit = d["commit"].as_str().unwrap();
+    assert_eq!(
+        sb.repo()
+            .find_reference(&format!("refs/autoresearch/runs/{}", d["run"]))
+            .unwrap()
+            .target()
+            .unwrap()
+            .to_string(),
+        commit
+    );
+}
+
+/// A commit made on the experiment branch during the eval is kept: the revert is skipped, the
+/// run is recorded and pinned, and a flag and a warning say so.
+#[test]
+fn a_commit_made_during_the_eval_is_never_dropped() {
+    let (sb, _) = project(
+        "git -c user.name=a -c user.email=a@a commit -q --allow-empty -m 'made during the eval'\necho \"score: 2\"\n",
+    );
+    let (d, v) = experiment(&sb);
+    assert_eq!(d["status"], "discarded");
+    assert_eq!(d["reverted"], false);
+    assert_eq!(d["flags"], serde_json::json!(["revert_skipped"]), "{d}");
+    let repo = sb.repo();
+    let tip = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(tip.message(), Some("made during the eval\n"));
+    assert_eq!(
+        tip.parent_id(0).unwrap().to_string(),
+        d["commit"].as_str().unwrap()
+    );
+    assert!(v["warnings"].to_string().contains("Not reverted"), "{v}");
+    let last = sb.ledger_lines().pop().unwrap();
+    assert_eq!(last["flags"], serde_json::json!(["revert_skipped"]));
+}
+
+/// `index.lock` held for a moment (an editor's `git status`) is waited out.
+#[test]
+fn a_briefly_locked_index_is_waited_for() {
+    let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    let lock = sb.path(".git/index.lock");
+    let remover = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while !lock.exists() && t.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = std::fs::remove_file(&lock);
+    });
+    let (d, _) = experiment(&sb);
+    remover.join().unwrap();
+    assert_eq!(d["reverted"], true, "{d}");
+    assert_eq!(sb.head(), parent);
+    assert_eq!(sb.read("train.py"), "x = 1\n");
+}
+
+/// An index that stays locked: the branch is back, the change is left staged, and the warning
+/// says so with the exact command — never `HEAD~1`, which would drop one commit too many.
+#[test]
+fn a_stuck_index_lock_leaves_a_described_state() {
+    let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    let (d, v) = experiment(&sb);
+    std::fs::remove_file(sb.path(".git/index.lock")).unwrap();
+    assert_eq!(d["reverted"], false);
+    assert_eq!(d["flags"], serde_json::json!(["revert_incomplete"]), "{d}");
+    assert_eq!(sb.head(), parent, "the branch went back first");
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("git checkout {parent} -- train.py")),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("HEAD~1") && !v["hints"].to_string().contains("HEAD~1"));
+    // The described command really restores the parent's target.
+    git(&sb, &["checkout", &parent, "--", "train.py"]);
+    assert_eq!(sb.read("train.py"), "x = 1\n");
+}
