@@ -95,6 +95,7 @@ codes! {
     ProtectedChanged = "protected_changed", Fix, "a protected file was changed";
     NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
     DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
+    OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";
     LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";
     Interrupted = "interrupted", Retry, "the command was interrupted by a signal";

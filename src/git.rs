@@ -441,6 +441,31 @@ fn restore_targets(repo: &Repository, commit: &git2::Commit, targets: &[String])
     Ok(())
 }
 
+/// Refuse to work while git is in the middle of something (a merge, a rebase...): a commit
+/// now would take its conflict markers and end the operation behind the user's back.
+pub fn ensure_no_operation(repo: &Repository) -> Result<()> {
+    use git2::RepositoryState as S;
+    let (what, finish) = match repo.state() {
+        S::Clean => return Ok(()),
+        S::Merge => ("a merge", "`git commit` to finish it or `git merge --abort`"),
+        S::Revert | S::RevertSequence => ("a revert", "`git revert --continue` or `git revert --abort`"),
+        S::CherryPick | S::CherryPickSequence => (
+            "a cherry-pick",
+            "`git cherry-pick --continue` or `git cherry-pick --abort`",
+        ),
+        S::Bisect => ("a bisect", "`git bisect reset`"),
+        S::Rebase | S::RebaseInteractive | S::RebaseMerge => {
+            ("a rebase", "`git rebase --continue` or `git rebase --abort`")
+        }
+        S::ApplyMailbox | S::ApplyMailboxOrRebase => ("`git am`", "`git am --continue` or `git am --abort`"),
+    };
+    Err(AppError::new(
+        Code::OperationInProgress,
+        format!("{what} is in progress in this repository; an experiment now would commit its state and end it behind your back."),
+        format!("Finish or abort it first ({finish}), then retry."),
+    ))
+}
+
 /// Does `refs/heads/<name>` exist?
 pub fn branch_exists(repo: &Repository, name: &str) -> bool {
     repo.find_branch(name, git2::BranchType::Local).is_ok()

@@ -484,7 +484,7 @@ fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
 /// Returns the branch experiments will run on, when the check passes. The rule is `run`'s own.
 fn branch_check(r: &mut Report, project: &Project, cfg: &Config) -> Option<String> {
     let repo = &project.repo;
-    if let Err(e) = git::head_commit(repo) {
+    if let Err(e) = git::head_commit(repo).and_then(|_| git::ensure_no_operation(repo)) {
         r.fail_with("branch", &e);
         return None;
     }

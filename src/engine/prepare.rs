@@ -35,6 +35,7 @@ pub(super) fn prepare(
     on: &mut dyn FnMut(Event),
 ) -> Result<Plan> {
     let (cfg, repo) = (&loaded.config, &loaded.project.repo);
+    git::ensure_no_operation(repo)?;
     let head = git::head_commit(repo)?;
     let (branch, create) = experiment_branch(repo, cfg)?;
     let summary = loaded.ledger.summary()?;

@@ -150,3 +150,22 @@ fn a_stuck_index_lock_leaves_a_described_state() {
     git(&sb, &["checkout", &parent, "--", "train.py"]);
     assert_eq!(sb.read("train.py"), "x = 1\n");
 }
+
+/// A merge (or rebase, cherry-pick...) in progress: `run` refuses before committing anything,
+/// instead of committing conflict markers and ending the merge; `doctor` says the same.
+#[test]
+fn run_refuses_while_a_merge_is_in_progress() {
+    let (sb, head) = project("echo \"score: 2\"\n");
+    std::fs::write(sb.path(".git/MERGE_HEAD"), format!("{head}\n")).unwrap();
+    sb.write("train.py", "x = <<<<<<< conflict\n");
+    let v = sb
+        .run(&["--json", "run", "-m", "mid-merge"])
+        .err("operation_in_progress", 2);
+    assert!(v["error"]["suggestion"].as_str().unwrap().contains("git merge --abort"));
+    assert_eq!(sb.head(), head, "nothing was committed");
+    assert!(sb.path(".git/MERGE_HEAD").exists(), "the merge is still there");
+    assert_eq!(sb.ledger_lines().len(), 1, "nothing was recorded");
+    let d = sb.run(&["--json", "doctor", "--no-eval"]);
+    assert_eq!(d.code, 2);
+    assert_eq!(d.json()["error"]["code"], "operation_in_progress");
+}
