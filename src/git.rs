@@ -228,6 +228,7 @@ pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String
         .iter()
         .filter(|e| e.status() != git2::Status::CURRENT && !e.status().is_ignored())
         .filter_map(|e| e.path().map(str::to_string))
+        .filter(|p| !only_untracked_submodule_content(repo, p))
         .collect();
     for t in targets {
         if out.contains(t) {
@@ -244,6 +245,28 @@ pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// Is `path` a submodule whose only change is untracked content? Untracked files never count
+/// (docs/CONTRACT.md §7 step 4), inside a submodule no more than outside. A submodule at another
+/// commit, or with modified tracked files, still counts.
+fn only_untracked_submodule_content(repo: &Repository, path: &str) -> bool {
+    if repo.find_submodule(path).is_err() {
+        return false;
+    }
+    repo.submodule_status(path, git2::SubmoduleIgnore::Untracked)
+        .is_ok_and(|s| {
+            use git2::SubmoduleStatus as S;
+            let changed = S::INDEX_ADDED
+                | S::INDEX_DELETED
+                | S::INDEX_MODIFIED
+                | S::WD_ADDED
+                | S::WD_DELETED
+                | S::WD_MODIFIED
+                | S::WD_INDEX_MODIFIED
+                | S::WD_WD_MODIFIED;
+            !s.intersects(changed)
+        })
 }
 
 /// The commit HEAD points at, or a clear error in a repository without commits.
@@ -447,21 +470,32 @@ pub fn ensure_no_operation(repo: &Repository) -> Result<()> {
     use git2::RepositoryState as S;
     let (what, finish) = match repo.state() {
         S::Clean => return Ok(()),
-        S::Merge => ("a merge", "`git commit` to finish it or `git merge --abort`"),
-        S::Revert | S::RevertSequence => ("a revert", "`git revert --continue` or `git revert --abort`"),
+        S::Merge => (
+            "a merge",
+            "`git commit` to finish it or `git merge --abort`",
+        ),
+        S::Revert | S::RevertSequence => (
+            "a revert",
+            "`git revert --continue` or `git revert --abort`",
+        ),
         S::CherryPick | S::CherryPickSequence => (
             "a cherry-pick",
             "`git cherry-pick --continue` or `git cherry-pick --abort`",
         ),
         S::Bisect => ("a bisect", "`git bisect reset`"),
-        S::Rebase | S::RebaseInteractive | S::RebaseMerge => {
-            ("a rebase", "`git rebase --continue` or `git rebase --abort`")
+        S::Rebase | S::RebaseInteractive | S::RebaseMerge => (
+            "a rebase",
+            "`git rebase --continue` or `git rebase --abort`",
+        ),
+        S::ApplyMailbox | S::ApplyMailboxOrRebase => {
+            ("`git am`", "`git am --continue` or `git am --abort`")
         }
-        S::ApplyMailbox | S::ApplyMailboxOrRebase => ("`git am`", "`git am --continue` or `git am --abort`"),
     };
     Err(AppError::new(
         Code::OperationInProgress,
-        format!("{what} is in progress in this repository; an experiment now would commit its state and end it behind your back."),
+        format!(
+            "{what} is in progress in this repository; an experiment now would commit its state and end it behind your back."
+        ),
         format!("Finish or abort it first ({finish}), then retry."),
     ))
 }

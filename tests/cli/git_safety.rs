@@ -161,11 +161,87 @@ fn run_refuses_while_a_merge_is_in_progress() {
     let v = sb
         .run(&["--json", "run", "-m", "mid-merge"])
         .err("operation_in_progress", 2);
-    assert!(v["error"]["suggestion"].as_str().unwrap().contains("git merge --abort"));
+    assert!(
+        v["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("git merge --abort")
+    );
     assert_eq!(sb.head(), head, "nothing was committed");
-    assert!(sb.path(".git/MERGE_HEAD").exists(), "the merge is still there");
+    assert!(
+        sb.path(".git/MERGE_HEAD").exists(),
+        "the merge is still there"
+    );
     assert_eq!(sb.ledger_lines().len(), 1, "nothing was recorded");
     let d = sb.run(&["--json", "doctor", "--no-eval"]);
     assert_eq!(d.code, 2);
     assert_eq!(d.json()["error"]["code"], "operation_in_progress");
+}
+
+/// Untracked content inside a submodule is not a change (as untracked files never are); a
+/// submodule's modified tracked file still is.
+#[test]
+fn untracked_files_inside_a_submodule_do_not_count() {
+    let (sb, _) = project("echo \"score: $(sed -n 's/^x = //p' train.py)\"\n");
+    let sub = sb.root.parent().unwrap().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let in_sub = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&sub)
+            .env("HOME", &sb.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    in_sub(&["init", "-q"]);
+    std::fs::write(sub.join("lib.txt"), "v1\n").unwrap();
+    in_sub(&["add", "lib.txt"]);
+    in_sub(&[
+        "-c",
+        "user.name=a",
+        "-c",
+        "user.email=a@a",
+        "commit",
+        "-qm",
+        "sub",
+    ]);
+    git(
+        &sb,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            sub.to_str().unwrap(),
+            "vendor/sub",
+        ],
+    );
+    git(
+        &sb,
+        &[
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@a",
+            "commit",
+            "-qm",
+            "add a submodule",
+        ],
+    );
+    sb.write(
+        "vendor/sub/scratch.txt",
+        "untracked, inside the submodule\n",
+    );
+    sb.write("train.py", "x = 0.5\n");
+    let d = sb
+        .run(&["--json", "run", "-m", "with a dirty submodule"])
+        .ok();
+    assert_eq!(d["status"], "kept", "{d}");
+    sb.write("vendor/sub/lib.txt", "v2\n");
+    sb.write("train.py", "x = 0.25\n");
+    sb.run(&["--json", "run", "-m", "a tracked change in the submodule"])
+        .err("out_of_scope", 2);
 }
