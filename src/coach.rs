@@ -3,7 +3,7 @@
 //! The library decides and records; this turns its outcomes into next steps.
 
 use autoresearch::engine::RunOutput;
-use autoresearch::ledger::{Record, Scope, Status};
+use autoresearch::ledger::{INTERRUPTED, Record, Scope, Status};
 
 /// Hints, in the order they were thought of, without repeats.
 #[derive(Default)]
@@ -53,7 +53,7 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
     let reason = out.reason.as_deref().unwrap_or("");
     let parent = out.parent.as_deref().unwrap_or("<parent>");
     let flagged = |f: &str| out.flags.iter().any(|x| x == f);
-    let undo = if out.reverted && reason == "interrupted" {
+    let undo = if out.reverted && reason == INTERRUPTED {
         " and reverted: the branch is back at the best, and your edit is in the work tree again, uncommitted".to_string()
     } else if out.reverted {
         " and reverted: the code is back at the best".to_string()
@@ -70,7 +70,7 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
         Status::Discarded => h.add(format!(
             "Discarded ({reason}){undo}. Next: a different idea, then `autoresearch run -m \"<what and why>\"`."
         )),
-        Status::Crash if reason == "interrupted" => h.add(format!(
+        Status::Crash if reason == INTERRUPTED => h.add(format!(
             "Interrupted: the eval was stopped{undo}. Run `autoresearch run` again when ready (the interruption does not count as a failed idea)."
         )),
         Status::Crash | Status::Timeout if after.baseline.is_none() => h.add(format!(

@@ -40,12 +40,16 @@ mod tail;
 pub use fold::{Counts, Scope, Summary};
 pub use tail::Tail;
 
+/// The `reason` of a run stopped by Ctrl-C or SIGTERM: not a failed idea, so it does not
+/// lengthen a no-keep streak.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// A record's line is at most this long (docs/CONTRACT.md §5); readers skip longer lines.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (docs/RELIABILITY.md 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
 /// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
-const CACHE_FORMAT: u32 = 2;
+const CACHE_FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -556,6 +560,35 @@ mod tests {
         let fresh = l.summary().unwrap();
         assert_eq!(fresh.all.best, s.all.best);
         assert_eq!(fresh.offset, s.offset);
+    }
+
+    #[test]
+    fn an_interrupted_run_is_not_part_of_a_no_keep_streak() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        append(&l, Status::Baseline, Some(1.0));
+        append(&l, Status::Discarded, Some(2.0));
+        l.append(|run, _| {
+            Ok(Record {
+                reason: Some(INTERRUPTED.into()),
+                ..rec(run, Status::Crash, None)
+            })
+        })
+        .unwrap();
+        append(&l, Status::Crash, None);
+        // The appender's fold, a cold fold and a fold of full records agree: two, not three.
+        assert_eq!(l.summary().unwrap().all.since_keep, 2);
+        std::fs::remove_file(dir.path().join("summary.json")).unwrap();
+        let cold = l.summary().unwrap();
+        assert_eq!(cold.all.since_keep, 2);
+        assert_eq!(cold.all.counts.crash, 2, "it is still a crash");
+        let mut full = Summary::empty(Direction::Lower, "autoresearch");
+        l.for_each(|_, r| {
+            full.fold(r);
+            true
+        })
+        .unwrap();
+        assert_eq!(full.all.since_keep, 2);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::measure::{Measured, Secondary, median};
 use crate::config::{Config, Constraint, MinImprovement};
-use crate::ledger::{Scope, Status};
+use crate::ledger::{INTERRUPTED, Scope, Status};
 use crate::metric::MetricRead;
 use crate::text::short_number;
 
@@ -59,7 +59,7 @@ pub(super) fn decide(m: &Measured, cfg: &Config, baseline: bool, scope: &Scope) 
         flags,
     };
     if m.interrupted {
-        return fail(Status::Crash, "interrupted".into(), flags);
+        return fail(Status::Crash, INTERRUPTED.into(), flags);
     }
     if m.timed_out {
         return fail(Status::Timeout, "timeout".into(), flags);

@@ -55,7 +55,7 @@ pub use prepare::{Changes, changes, check_scope, experiment_branch};
 
 use crate::error::Result;
 use crate::git;
-use crate::ledger::{Brief, Scope, Status};
+use crate::ledger::{Brief, INTERRUPTED, Scope, Status};
 use crate::loopfile::LoopLock;
 use crate::project::Loaded;
 
@@ -144,7 +144,7 @@ pub struct RunOutput {
 impl RunOutput {
     /// Was the eval stopped by SIGINT/SIGTERM? `run` then exits non-zero.
     pub fn interrupted(&self) -> bool {
-        self.reason.as_deref() == Some("interrupted")
+        self.reason.as_deref() == Some(INTERRUPTED)
     }
 }
 
@@ -220,7 +220,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     // 8. Revert what is not kept. An interrupted step gives the agent its edit back.
     let reverted = match undo {
         Some(p) if !verdict.status.counts_for_best() && !opts.no_revert => {
-            let keep = verdict.reason.as_deref() == Some("interrupted");
+            let keep = verdict.reason.as_deref() == Some(INTERRUPTED);
             let (reverted, flag) = revert(loaded, &plan.branch, commit, p, keep, on);
             verdict.flags.extend(flag.map(str::to_string));
             reverted

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::Stamp;
 use super::head::{Head, HeadLine, parse_head};
 use super::stream::Visit;
-use super::{CACHE_FORMAT, Line, Record, Status, parse_line};
+use super::{CACHE_FORMAT, INTERRUPTED, Line, Record, Status, parse_line};
 use crate::config::Direction;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,14 @@ impl Scope {
     /// Add one record of this scope, in ledger order; `last` is left to the caller so a record
     /// folded into several scopes is cloned once, not once per scope.
     fn fold(&mut self, rec: &Record, direction: Direction) {
-        self.fold_parts(rec.status, rec.metric, &mut || Some(rec.clone()), direction);
+        let interrupted = rec.reason.as_deref() == Some(INTERRUPTED);
+        self.fold_parts(
+            rec.status,
+            rec.metric,
+            interrupted,
+            &mut || Some(rec.clone()),
+            direction,
+        );
     }
 
     /// The fold from a record's status and metric; `full` makes the whole record, and is only
@@ -83,6 +90,7 @@ impl Scope {
         &mut self,
         status: Status,
         metric: Option<f64>,
+        interrupted: bool,
         full: &mut dyn FnMut() -> Option<Record>,
         direction: Direction,
     ) {
@@ -112,6 +120,8 @@ impl Scope {
                 }
                 self.since_keep = 0;
             }
+            // Stopped by Ctrl-C or SIGTERM: not an idea that failed, so not part of a streak.
+            _ if interrupted => {}
             _ => self.since_keep += 1,
         }
     }
@@ -213,7 +223,7 @@ impl Summary {
             .as_deref()
             .unwrap_or(self.default_branch.as_bytes());
         let (branch, last) = lasts.branch(name);
-        self.fold_fields(h.run, h.status, h.metric, branch, &mut full);
+        self.fold_fields(h.run, h.status, h.metric, h.interrupted, branch, &mut full);
         let first = no == 1;
         last.set(raw.clone(), first);
         lasts.all.set(raw, first);
@@ -221,11 +231,13 @@ impl Summary {
 
     /// The fold of one record from the fields it needs; `full` makes the whole record, and is
     /// only called when it becomes a baseline or a best.
+    #[allow(clippy::too_many_arguments)] // the fields of a line, as the readers have them
     pub(super) fn fold_fields(
         &mut self,
         run: u64,
         status: Status,
         metric: Option<f64>,
+        interrupted: bool,
         branch: &str,
         full: &mut dyn FnMut() -> Option<Record>,
     ) {
@@ -234,12 +246,13 @@ impl Summary {
             Some(m) if run <= m => self.out_of_order += 1,
             _ => self.max_run = Some(run),
         }
-        self.all.fold_parts(status, metric, full, self.direction);
+        self.all
+            .fold_parts(status, metric, interrupted, full, self.direction);
         let scope = match self.branches.get_mut(branch) {
             Some(s) => s,
             None => self.branches.entry(branch.to_string()).or_default(),
         };
-        scope.fold_parts(status, metric, full, self.direction);
+        scope.fold_parts(status, metric, interrupted, full, self.direction);
     }
 
     /// Set the `last` of the whole ledger, or of `branch`, from a line's bytes.

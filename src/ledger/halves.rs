@@ -200,11 +200,11 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
         match entry.kind {
             Kind::Blank => {}
             Kind::Bad => s.bad(no),
-            Kind::Record(status) => {
+            Kind::Record(status, interrupted) => {
                 let mut full = || half.full.get(&j).cloned().flatten();
                 let metric = (!entry.metric.is_nan()).then_some(entry.metric);
                 let branch = &half.branches[entry.branch as usize].0;
-                s.fold_fields(entry.run, status, metric, branch, &mut full);
+                s.fold_fields(entry.run, status, metric, interrupted, branch, &mut full);
             }
         }
         at = Start {
@@ -242,7 +242,8 @@ struct Entry {
 enum Kind {
     Blank,
     Bad,
-    Record(Status),
+    /// The status, and whether the run was interrupted.
+    Record(Status, bool),
 }
 
 /// The second half, read.
@@ -427,7 +428,7 @@ impl Visit for HalfReader<'_> {
                         run: h.run,
                         metric: h.metric.unwrap_or(f64::NAN),
                         branch,
-                        kind: Kind::Record(h.status),
+                        kind: Kind::Record(h.status, h.interrupted),
                     }
                 }
             },

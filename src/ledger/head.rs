@@ -138,6 +138,8 @@ pub struct Head<'a> {
     /// The branch name's text (valid UTF-8), as bytes: the fold compares it with the previous
     /// line's before it needs it as a string.
     pub branch: Option<Cow<'a, [u8]>>,
+    /// The reason is `interrupted` (not a failed idea: it does not lengthen a no-keep streak).
+    pub interrupted: bool,
 }
 
 /// Mirrors `Record` field for field; only `run`, `status`, `metric` and `branch` are kept.
@@ -196,6 +198,7 @@ pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
             status: f.status,
             metric: f.metric,
             branch: f.branch.map(Cow::Borrowed),
+            interrupted: f.interrupted,
         };
         return HeadLine::Head(head, bytes);
     }
@@ -220,6 +223,7 @@ fn serde_head(bytes: &[u8]) -> HeadLine<'_> {
                     Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
                     Cow::Owned(s) => Cow::Owned(s.into_bytes()),
                 }),
+                interrupted: h.reason.is_some_and(|r| r.0 == super::INTERRUPTED),
             },
             bytes,
         ),
@@ -238,14 +242,20 @@ mod tests {
     enum Seen {
         Blank,
         Bad,
-        Rec(u64, Status, Option<u64>, Option<String>),
+        Rec(u64, Status, Option<u64>, Option<String>, bool),
     }
 
     fn by_record(line: &[u8]) -> Seen {
         match parse_line(line, false) {
             Line::Blank => Seen::Blank,
             Line::Bad => Seen::Bad,
-            Line::Record(r) => Seen::Rec(r.run, r.status, r.metric.map(f64::to_bits), r.branch),
+            Line::Record(r) => Seen::Rec(
+                r.run,
+                r.status,
+                r.metric.map(f64::to_bits),
+                r.branch,
+                r.reason.as_deref() == Some(crate::ledger::INTERRUPTED),
+            ),
         }
     }
 
@@ -258,6 +268,7 @@ mod tests {
                 h.status,
                 h.metric.map(f64::to_bits),
                 h.branch.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                h.interrupted,
             ),
         }
     }
@@ -270,6 +281,7 @@ mod tests {
                 f.status,
                 f.metric.map(f64::to_bits),
                 f.branch.map(|b| String::from_utf8_lossy(b).into_owned()),
+                f.interrupted,
             )
         })
     }
@@ -305,6 +317,10 @@ mod tests {
             r#"{"run":0,"status":"kept","id":null}"#,
             r#"{"run":0,"status":"kept","source":null}"#,
             r#"{"run":0,"status":"kept","branch":null,"commit":null,"reason":null}"#,
+            r#"{"run":0,"status":"crash","reason":"interrupted"}"#,
+            r#"{"run":0,"status":"crash","reason":"interr\u0075pted"}"#,
+            r#"{"run":0,"status":"crash","reason":"interrupted "}"#,
+            r#"{"run":0,"status":"crash","reason":5}"#,
             r#"{"run":0,"status":"kept","metrics":null}"#,
             r#"{"run":0,"status":"kept","metrics":[1]}"#,
             r#"{"run":0,"status":"kept","metrics":{"a":"x","b":[1],"c":1}}"#,

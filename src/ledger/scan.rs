@@ -20,6 +20,8 @@ pub struct Fast<'a> {
     pub metric: Option<f64>,
     /// Valid UTF-8 without escapes (the whole line was checked).
     pub branch: Option<&'a [u8]>,
+    /// The reason is `interrupted`: the run is not a failed idea (see `Scope::fold_parts`).
+    pub interrupted: bool,
 }
 
 /// Scan one line (already trimmed of BOM and `\r`, at most `MAX_LINE` long). `Some` only when
@@ -58,7 +60,7 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
     c.lit(b",\"exit_code\":")?;
     c.opt(Cursor::exit_code)?;
     c.lit(b",\"reason\":")?;
-    c.opt(Cursor::string)?;
+    let reason = c.opt(Cursor::string)?;
     c.lit(b",\"flags\":")?;
     c.array(Cursor::string)?;
     c.lit(b",\"source\":")?;
@@ -69,6 +71,8 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
         status,
         metric,
         branch,
+        // Raw bytes: with an escape in it, the text could not equal the literal anyway.
+        interrupted: reason == Some(super::INTERRUPTED.as_bytes()),
     })
 }
 
@@ -416,7 +420,8 @@ mod tests {
                 run: 3,
                 status: Status::Kept,
                 metric: Some(0.5),
-                branch: Some(&b"b"[..])
+                branch: Some(&b"b"[..]),
+                interrupted: false,
             }
         );
     }
