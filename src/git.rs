@@ -49,27 +49,13 @@ pub fn resolve_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commi
         })
 }
 
-/// Pin `oid` at `refs/autoresearch/runs/<run>`. An existing ref is never moved: a run number is
-/// never reused, so a ref that points elsewhere belongs to another record (a hand-edited or
-/// merged ledger) and is left as it is — an error says so.
+/// Pin `oid` at `refs/autoresearch/runs/<run>`, before the record is written: the writers call
+/// it under the ledger lock, for the number the append is about to take, which no record owns
+/// (numbers follow the highest run). A ref already there is a leftover of a writer killed
+/// between pinning and writing, and is replaced; a ref owned by a record is never touched.
 pub fn set_run_ref(repo: &Repository, run: u64, oid: Oid) -> Result<()> {
     let name = run_ref_name(run);
-    if let Ok(existing) = repo.find_reference(&name) {
-        return match existing.target() {
-            Some(t) if t == oid => Ok(()),
-            other => Err(AppError::new(
-                Code::GitError,
-                format!(
-                    "`{name}` already points at {}, not at {oid}; it was left as it is.",
-                    other.map_or_else(|| "something else".to_string(), |t| t.to_string())
-                ),
-                format!(
-                    "Check which record owns run #{run} (`autoresearch log --all`); the evaluated commit is {oid}."
-                ),
-            )),
-        };
-    }
-    repo.reference(&name, oid, false, &format!("autoresearch: run {run}"))
+    repo.reference(&name, oid, true, &format!("autoresearch: run {run}"))
         .map(|_| ())
         .map_err(|e| AppError::git(format!("creating `{name}`"), &e))
 }

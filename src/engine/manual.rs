@@ -77,7 +77,10 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
         duration_s,
         ..
     } = report;
+    let mut pinned = None;
     let (record, before) = loaded.ledger.append(|run, summary_before| {
+        // Pinned before the line is written: a recorded run always has its commit.
+        pinned = commit_id.map(|oid| git::set_run_ref(repo, run, oid));
         let best = summary_before.scope(Some(&scope_branch)).best_metric();
         let mut flags = Vec::new();
         if status == Status::Kept
@@ -106,13 +109,14 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));
-    let run_ref = commit_id.and_then(|oid| match git::set_run_ref(repo, record.run, oid) {
-        Ok(()) => Some(git::run_ref_name(record.run)),
-        Err(e) => {
+    let run_ref = match pinned {
+        Some(Ok(())) => Some(git::run_ref_name(record.run)),
+        Some(Err(e)) => {
             warnings.push(format!("The record is saved, but {}", e.message));
             None
         }
-    });
+        None => None,
+    };
     let scope_before = before.scope(Some(&scope_branch));
     let best_before = scope_before.best.as_ref().map(Brief::from);
     let kept_not_better = record.flags.iter().any(|f| f == "kept_not_better");

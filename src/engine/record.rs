@@ -48,9 +48,12 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
     } else {
         d.summary.to_string()
     };
+    let mut pin_failed = None;
     let (record, before) = loaded
         .ledger
         .append(|run, sb| {
+            // Pinned before the line is written: a recorded run always has its commit.
+            pin_failed = git::set_run_ref(&loaded.project.repo, run, d.commit).err();
             let best = sb.scope(Some(branch)).best_metric();
             Ok(Record {
                 run,

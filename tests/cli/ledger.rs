@@ -384,3 +384,38 @@ fn a_duplicated_line_never_makes_a_run_number_reused() {
     assert_eq!((ref_of(1), ref_of(2)), pinned, "an existing run ref moved");
     assert_eq!(ref_of(3), Some(head));
 }
+
+/// The run ref is pinned under the lock before the line is written, so a recorded run always
+/// has its commit; a writer killed in between leaves only a ref for a number no record owns,
+/// which the next writer of that number replaces.
+#[test]
+fn a_run_is_pinned_before_it_is_recorded() {
+    let sb = Sandbox::new();
+    sb.init();
+    let first = sb.head();
+    let mut child = writer_holding_the_lock(&sb, "30000");
+    let ref_0 = || {
+        sb.repo()
+            .find_reference("refs/autoresearch/runs/0")
+            .ok()
+            .and_then(|r| r.target())
+            .map(|o| o.to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ref_0().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the ref was not pinned before the write"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sb.ledger_lines().is_empty(), "pinned first, written second");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(ref_0(), Some(first));
+    sb.write("train.py", "x = 2\n");
+    let second = sb.commit_all("a second commit");
+    let d = sb.record("baseline", Some("1"), "after the kill");
+    assert_eq!(d["record"]["run"], 0);
+    assert_eq!(ref_0(), Some(second), "the leftover ref was replaced");
+}
