@@ -486,6 +486,34 @@ pub fn ensure_no_operation(repo: &Repository) -> Result<()> {
     ))
 }
 
+/// The commit hooks the repository would run on `git commit` (executable files named like
+/// `pre-commit` in `core.hooksPath`, else in the repository's `hooks/`). libgit2 runs none.
+pub fn commit_hooks(repo: &Repository) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = repo
+        .config()
+        .ok()
+        .and_then(|c| c.get_path("core.hooksPath").ok())
+        .map(|p| match repo.workdir() {
+            Some(w) if p.is_relative() => w.join(p),
+            _ => p,
+        })
+        .unwrap_or_else(|| repo.commondir().join("hooks"));
+    [
+        "pre-commit",
+        "prepare-commit-msg",
+        "commit-msg",
+        "post-commit",
+    ]
+    .iter()
+    .filter(|name| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+    .map(|name| name.to_string())
+    .collect()
+}
+
 /// Does `refs/heads/<name>` exist?
 pub fn branch_exists(repo: &Repository, name: &str) -> bool {
     repo.find_branch(name, git2::BranchType::Local).is_ok()

@@ -28,9 +28,9 @@ use crate::output::{Human, Output, Printer, Spinner};
 
 #[derive(Debug, Args)]
 #[command(
-    after_long_help = "Checks: git_repo, identity, config_found, config_valid, targets, protected,
-program, branch, clean_tree, eval_runs, metric_found, constraints_found, runtime, ledger,
-loop_lock, state_ignored, skill_installed.
+    after_long_help = "Checks: git_repo, identity, hooks, config_found, config_valid, targets,
+protected, program, branch, clean_tree, eval_runs, metric_found, constraints_found, runtime,
+ledger, loop_lock, state_ignored, skill_installed.
 
 Examples:
   autoresearch doctor              everything, running the eval once (killed at the budget)
@@ -92,10 +92,9 @@ impl Output for DoctorOutput {
             .iter()
             .find(|c| c.code.is_some_and(|code| code.exit_code() == 2));
         let lead = setup.unwrap_or(first);
-        let code = match setup {
-            Some(c) => c.code.unwrap_or(Code::ConfigInvalid),
-            None => Code::EvalFailed,
-        };
+        // Each failing check carries the code of what failed (`eval_failed` for the eval,
+        // `io_error` for an unreadable ledger...): the lead check's code is the call's.
+        let code = lead.code.unwrap_or(Code::EvalFailed);
         Some(AppError::new(
             code,
             format!(
@@ -190,11 +189,17 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
         }
         Err(e) => {
             r.fail_with("git_repo", &e);
-            for id in ["identity", "config_found", "config_valid", "program"]
-                .iter()
-                .chain(CONFIG_CHECKS)
-                .chain(EVAL_CHECKS)
-                .chain(STATE_CHECKS)
+            for id in [
+                "identity",
+                "hooks",
+                "config_found",
+                "config_valid",
+                "program",
+            ]
+            .iter()
+            .chain(CONFIG_CHECKS)
+            .chain(EVAL_CHECKS)
+            .chain(STATE_CHECKS)
             {
                 r.skip(id, "needs a git repository");
             }
@@ -203,6 +208,7 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
         }
     };
     identity_check(&mut r, &project);
+    hooks_check(&mut r, &project);
     let config = config_checks(&mut r, &project);
     program_check(&mut r, &project);
     let ledger = Ledger::new(
@@ -321,6 +327,24 @@ fn identity_check(r: &mut Report, project: &Project) {
             "Set one with `git config user.name \"Your Name\" && git config user.email you@example.com` (optional).",
         );
     }
+}
+
+/// Commit hooks the repository configures: experiment commits are made through libgit2, which
+/// runs no hooks, so a `pre-commit` check (a formatter, a linter) never sees them.
+fn hooks_check(r: &mut Report, project: &Project) {
+    let hooks = git::commit_hooks(&project.repo);
+    if hooks.is_empty() {
+        r.pass("hooks", "no commit hooks configured");
+        return;
+    }
+    r.warn(
+        "hooks",
+        format!(
+            "{} configured, but experiment commits are made without running hooks",
+            code_list(hooks.iter().map(String::as_str))
+        ),
+        "If a hook guards the code (formatting, lint, secrets), run the same check in the eval command, or check kept commits yourself.",
+    );
 }
 
 /// config_found and config_valid; the config when it loads.

@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const IDS: [&str; 17] = [
+const IDS: [&str; 18] = [
     "git_repo",
     "identity",
+    "hooks",
     "config_found",
     "config_valid",
     "program",
@@ -126,10 +127,7 @@ fn a_healthy_project_passes_with_every_check() {
         assert_eq!(status_of(&v, id), "pass", "{id}");
     }
     assert!(
-        d["checks"][10]["message"]
-            .as_str()
-            .unwrap()
-            .contains("`score` = 1"),
+        message_of(&v, "metric_found").contains("`score` = 1"),
         "{d}"
     );
     assert!(d["next"].as_str().unwrap().contains("baseline"), "{d}");
@@ -198,7 +196,7 @@ fn a_broken_config_exits_2() {
     let v = sb.run(&["--json", "doctor"]).err("config_invalid", 2);
     assert_eq!(status_of(&v, "config_valid"), "fail");
     assert_eq!(status_of(&v, "eval_runs"), "skip");
-    assert_eq!(checks(&v).len(), 17);
+    assert_eq!(checks(&v).len(), IDS.len());
 
     let sb = Sandbox::new();
     let v = sb.run(&["--json", "doctor"]).err("not_initialized", 2);
@@ -207,7 +205,7 @@ fn a_broken_config_exits_2() {
 
     let sb = Sandbox::no_git();
     let v = sb.run(&["--json", "doctor"]).err("not_git_repo", 2);
-    assert_eq!(checks(&v).len(), 17);
+    assert_eq!(checks(&v).len(), IDS.len());
 }
 
 #[test]
@@ -336,4 +334,31 @@ fn the_clean_tree_check_tells_notes_from_changes() {
         msg.starts_with("no tracked file other than `program.md` is modified"),
         "{msg}"
     );
+}
+
+/// A failing check that is not the eval gives its own code: an unreadable ledger is an
+/// `io_error` (exit 1), not `eval_failed`, even with `--no-eval`.
+#[test]
+fn a_failing_ledger_check_gives_its_own_code() {
+    let sb = healthy();
+    std::fs::create_dir_all(sb.path(".autoresearch/experiments.jsonl")).unwrap();
+    let out = sb.run(&["--json", "doctor", "--no-eval"]);
+    let v = out.err("io_error", 1);
+    assert_eq!(status_of(&v, "ledger"), "fail");
+}
+
+/// Commit hooks are named: experiment commits never run them.
+#[test]
+fn configured_commit_hooks_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = healthy();
+    let d = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&d, "hooks"), "pass");
+    let hook = sb.path(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&d, "hooks"), "warn");
+    assert!(message_of(&d, "hooks").contains("`pre-commit`"), "{d}");
 }
