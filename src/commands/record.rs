@@ -40,6 +40,9 @@ pub struct RecordArgs {
     /// The commit that was evaluated (default: HEAD).
     #[arg(long, value_name = "REV")]
     pub commit: Option<String>,
+    /// The branch the run belongs to (default: the current one; required on a detached HEAD).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
     /// Wall time of the evaluation, in seconds (or a duration like 4m30s).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<String>,
@@ -80,6 +83,15 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
     let metric = metric_for(ctx, args.metric.as_deref(), status)?;
     let metrics = secondary_metrics(&args.metrics)?;
     let duration_s = args.duration.as_deref().map(parse_duration_s).transpose()?;
+    if let Some(b) = &args.branch
+        && !autoresearch::config::valid_branch_name(b)
+    {
+        return Err(AppError::new(
+            Code::InvalidName,
+            format!("`{b}` is not a valid branch name."),
+            "Pass the name of the branch the run belongs to, e.g. `--branch autoresearch`.",
+        ));
+    }
     let summary = args.summary.read(ctx)?;
     let mut done = manual::record(
         &loaded,
@@ -89,6 +101,7 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
             metrics,
             summary,
             commit: args.commit.clone(),
+            branch: args.branch.clone(),
             duration_s,
         },
     )?;

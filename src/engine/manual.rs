@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{AppError, Result};
 use crate::git;
 use crate::ledger::{self, Brief, Record, Scope, Status};
 use crate::project::Loaded;
@@ -21,6 +21,9 @@ pub struct Report {
     pub summary: String,
     /// The evaluated commit (a revision `git rev-parse` accepts); HEAD when `None`.
     pub commit: Option<String>,
+    /// The branch the run belongs to; the current one when `None` (required on a detached
+    /// HEAD, where a record without a branch would silently count as the configured branch's).
+    pub branch: Option<String>,
     pub duration_s: Option<f64>,
 }
 
@@ -63,10 +66,19 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
         .as_ref()
         .and_then(|c| c.parent_ids().next())
         .map(|p| p.to_string());
-    let branch = git::current_branch(repo);
-    let scope_branch = branch
-        .clone()
-        .unwrap_or_else(|| loaded.config.branch.clone());
+    let branch = match report.branch.clone().or_else(|| git::current_branch(repo)) {
+        Some(b) => b,
+        None => {
+            return Err(AppError::usage(
+                "HEAD is detached, so this run belongs to no branch.",
+                format!(
+                    "Pass the branch it belongs to, e.g. `autoresearch record --branch {} ...`, or check out a branch first.",
+                    loaded.config.branch
+                ),
+            ));
+        }
+    };
+    let scope_branch = branch.clone();
     loaded.project.ensure_state_dir()?;
     let direction = loaded.config.metric_direction;
     let Report {
@@ -100,7 +112,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             summary,
             commit: commit_id.map(|c| c.to_string()),
             parent,
-            branch: branch.clone(),
+            branch: Some(branch.clone()),
             duration_s,
             exit_code: None,
             reason: None,

@@ -236,3 +236,35 @@ fn record_needs_a_config_and_a_known_commit() {
     ])
     .err("usage", 2);
 }
+
+/// On a detached HEAD a record would belong to no branch (and silently count as the configured
+/// branch's): `record` asks for `--branch` instead, and records it when given.
+#[test]
+fn record_on_a_detached_head_needs_a_branch() {
+    let sb = Sandbox::new();
+    sb.init();
+    let repo = sb.repo();
+    let head = repo.head().unwrap().target().unwrap();
+    repo.set_head_detached(head).unwrap();
+    let v = sb
+        .run(&["--json", "record", "--status", "baseline", "--metric", "1"])
+        .err("usage", 2);
+    assert!(
+        v["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("--branch"),
+        "{v}"
+    );
+    assert!(sb.ledger_lines().is_empty());
+    let d = sb
+        .run(&[
+            "--json", "record", "--status", "baseline", "--metric", "1", "--branch", "night-2",
+        ])
+        .ok();
+    assert_eq!(d["record"]["branch"], "night-2");
+    sb.run(&[
+        "--json", "record", "--status", "kept", "--metric", "1", "--branch", "a..b",
+    ])
+    .err("invalid_name", 2);
+}
