@@ -1,5 +1,8 @@
-//! `loop.json`: who is running the loop right now. Written by `run` while it holds the loop
-//! lock, read by `status` and `doctor`. A holder whose process is gone is *stale*.
+//! `loop.json`: who is running the loop right now, and what its step owns. Written by `run`
+//! while it holds the loop lock, read by `status` and `doctor`. A holder whose process is gone
+//! is *stale*; the step it left is *abandoned*, and the next `run` cleans it up
+//! (`engine::recover`) from what `loop.json` says the step owned: its experiment commit and
+//! parent, and its eval's process group.
 //!
 //! The lock itself is an exclusive `flock` on `.autoresearch/loop.lock`, held for the whole
 //! step ([`LoopLock`]): it dies with its holder, so two `run`s racing cannot both get it and a
@@ -37,12 +40,66 @@ pub struct LoopState {
     /// The run number being evaluated, when known.
     #[serde(default)]
     pub run: Option<u64>,
+    /// What the step in progress owns, written as it acquires it.
+    #[serde(default)]
+    pub owns: Owned,
+}
+
+/// What a step owns, so that the next step can clean up after one that died.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Owned {
+    /// The branch the step runs on.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The experiment commit the step made, and its parent (only when it made one).
+    #[serde(default)]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The eval's process group, and its leader's start time: a number the kernel may give to
+    /// another process later, so the group is ours only while the start time matches.
+    #[serde(default)]
+    pub pgid: Option<i32>,
+    #[serde(default)]
+    pub pgid_start: Option<u64>,
 }
 
 /// Read `loop.json`; `None` when absent or unreadable (it is advisory, never trusted blindly).
 pub fn read(path: &Path) -> Option<LoopState> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    read_checked(path).ok().flatten()
+}
+
+/// Read `loop.json`, saying why when it exists but cannot be read (a reader warns about it).
+pub fn read_checked(path: &Path) -> std::result::Result<Option<LoopState>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("`loop.json` cannot be read ({e})")),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        format!(
+            "`loop.json` is not valid ({e}); if a `run` died, what its step owned is unknown: check `git log` for an unrecorded `autoresearch #<run>` commit"
+        )
+    })
+}
+
+/// When process `pid` started, in clock ticks since boot (Linux: field 22 of `/proc/<pid>/stat`);
+/// `None` when it is gone or the system does not say.
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kill the process group `pgid` if its leader is still the process that started at `start`
+/// (a recycled number belongs to someone else). Returns whether it was killed.
+pub fn kill_group_if_ours(pgid: i32, start: u64) -> bool {
+    if pgid <= 0 || process_start(pgid) != Some(start) {
+        return false;
+    }
+    // SAFETY: plain syscall; the group's leader was checked to be the one we started.
+    unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
 }
 
 /// This machine's name, for telling a holder on another host from a dead one.
@@ -94,6 +151,15 @@ fn age(timestamp: &str) -> Option<Duration> {
         .ok()
 }
 
+/// What taking the lock found.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// The previous holder died during a step: what `loop.json` says it was doing.
+    pub abandoned: Option<LoopState>,
+    /// `loop.json` could not be read.
+    pub warning: Option<String>,
+}
+
 /// The loop lock of one `run` step. Dropping it marks `loop.json` idle (best effort) and
 /// releases the flock.
 pub struct LoopLock {
@@ -106,8 +172,9 @@ pub struct LoopLock {
 
 impl LoopLock {
     /// Take the lock in `state_dir` without waiting: a live holder is `loop_running`. Returns
-    /// the lock and, when a dead holder's step was taken over, a warning saying so.
-    pub fn acquire(state_dir: &Path) -> Result<(LoopLock, Option<String>)> {
+    /// the lock and, when the previous holder died during a step, what that step owned (the
+    /// caller cleans it up). A `loop.json` that cannot be read is a warning.
+    pub fn acquire(state_dir: &Path) -> Result<(LoopLock, Taken)> {
         let lock_path = state_dir.join("loop.lock");
         let path = state_dir.join("loop.json");
         let mut file = OpenOptions::new()
@@ -142,8 +209,14 @@ impl LoopLock {
         let _ = file.seek(SeekFrom::Start(0));
         let _ = file.write_all(format!("{}\n", std::process::id()).as_bytes());
 
-        let previous = read(&path);
-        let mut warning = None;
+        let mut taken = Taken::default();
+        let previous = match read_checked(&path) {
+            Ok(p) => p,
+            Err(why) => {
+                taken.warning = Some(why);
+                None
+            }
+        };
         if let Some(p) = previous.as_ref().filter(|p| p.active) {
             let here = hostname();
             if p.host != here && age(&p.heartbeat_at).is_some_and(|a| a < REMOTE_ALIVE) {
@@ -153,11 +226,7 @@ impl LoopLock {
                 )));
             }
             // On this host the flock is the truth: the holder is gone, whatever its pid is now.
-            let run = p.run.map(|r| format!(" (run #{r})")).unwrap_or_default();
-            warning = Some(format!(
-                "Took over the loop from process {} on `{}`, which stopped during a step{run}; that step was not recorded.",
-                p.pid, p.host
-            ));
+            taken.abandoned = Some(p.clone());
         }
         Ok((
             LoopLock {
@@ -167,8 +236,38 @@ impl LoopLock {
                 state: None,
                 last_beat: Instant::now(),
             },
-            warning,
+            taken,
         ))
+    }
+
+    /// The step's experiment commit exists: record it (and its branch and parent) before
+    /// anything else can happen to it, so a step that dies from here on can be undone.
+    pub fn own_commit(&mut self, branch: &str, commit: &str, parent: &str) -> Result<()> {
+        self.update(|o| {
+            o.branch = Some(branch.to_string());
+            o.commit = Some(commit.to_string());
+            o.parent = Some(parent.to_string());
+        })
+    }
+
+    /// The eval's process group was spawned (`None`: it is over and reaped).
+    pub fn own_eval(&mut self, pgid: Option<i32>) -> Result<()> {
+        let start = pgid.and_then(process_start);
+        self.update(|o| {
+            o.pgid = pgid.filter(|_| start.is_some());
+            o.pgid_start = start;
+        })
+    }
+
+    fn update(&mut self, change: impl FnOnce(&mut Owned)) -> Result<()> {
+        let Some(mut s) = self.state.take() else {
+            return Ok(());
+        };
+        change(&mut s.owns);
+        s.heartbeat_at = now();
+        let written = self.write(&s);
+        self.state = Some(s);
+        written
     }
 
     /// Mark a step in progress for `run`: the iteration after the previous holder's.
@@ -182,6 +281,7 @@ impl LoopLock {
             heartbeat_at: stamp,
             active: true,
             run: Some(run),
+            owns: Owned::default(),
         };
         self.write(&state)?;
         self.state = Some(state);
@@ -210,6 +310,7 @@ impl LoopLock {
         };
         s.active = false;
         s.run = Some(run);
+        s.owns = Owned::default();
         s.heartbeat_at = now();
         self.write(&s)
     }
@@ -240,6 +341,7 @@ fn running_error(who: &str) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt;
 
     #[test]
     fn liveness() {
@@ -252,6 +354,7 @@ mod tests {
             heartbeat_at: String::new(),
             active: true,
             run: None,
+            owns: Owned::default(),
         };
         assert!(s.running() && !s.stale());
         s.pid = 0;
@@ -264,7 +367,7 @@ mod tests {
     fn lock_is_exclusive_and_counts_iterations() {
         let dir = tempfile::tempdir().unwrap();
         let (mut a, w) = LoopLock::acquire(dir.path()).unwrap();
-        assert!(w.is_none());
+        assert!(w.abandoned.is_none() && w.warning.is_none());
         let err = LoopLock::acquire(dir.path()).err().unwrap();
         assert_eq!(err.code, Code::LoopRunning);
         assert!(
@@ -278,7 +381,7 @@ mod tests {
         a.finish(0).unwrap();
         drop(a);
         let (mut b, w) = LoopLock::acquire(dir.path()).unwrap();
-        assert!(w.is_none());
+        assert!(w.abandoned.is_none() && w.warning.is_none());
         b.start(1).unwrap();
         drop(b);
         let s = read(&dir.path().join("loop.json")).unwrap();
@@ -296,6 +399,7 @@ mod tests {
             heartbeat_at: now(),
             active: true,
             run: Some(3),
+            owns: Owned::default(),
         };
         std::fs::write(
             dir.path().join("loop.json"),
@@ -303,7 +407,7 @@ mod tests {
         )
         .unwrap();
         let (mut l, w) = LoopLock::acquire(dir.path()).unwrap();
-        assert!(w.unwrap().contains("Took over"));
+        assert_eq!(w.abandoned.map(|a| a.run), Some(Some(3)));
         l.start(4).unwrap();
         assert_eq!(read(&dir.path().join("loop.json")).unwrap().iteration, 8);
         // A live-looking holder on another host is respected.
@@ -319,5 +423,33 @@ mod tests {
         .unwrap();
         let err = LoopLock::acquire(dir.path()).err().unwrap();
         assert_eq!(err.code, Code::LoopRunning);
+    }
+
+    #[test]
+    fn an_unreadable_loop_json_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("loop.json"), b"{not json").unwrap();
+        let (_l, taken) = LoopLock::acquire(dir.path()).unwrap();
+        assert!(taken.warning.unwrap().contains("not valid"));
+        assert!(read_checked(&dir.path().join("loop.json")).is_err());
+        assert_eq!(read_checked(&dir.path().join("missing.json")), Ok(None));
+    }
+
+    #[test]
+    fn only_our_own_group_is_killed() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let start = process_start(pgid).expect("a live process has a start time");
+        assert!(
+            !kill_group_if_ours(pgid, start + 1),
+            "another start time: not ours"
+        );
+        assert!(kill_group_if_ours(pgid, start));
+        child.wait().unwrap();
+        assert!(process_start(pgid).is_none());
     }
 }

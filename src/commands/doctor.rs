@@ -805,25 +805,43 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
 }
 
 fn loop_check(r: &mut Report, project: &Project) {
-    match loopfile::read(&project.loop_path()) {
+    let state = match loopfile::read_checked(&project.loop_path()) {
+        Ok(s) => s,
+        Err(why) => {
+            return r.warn(
+                "loop_lock",
+                why,
+                "Delete `.autoresearch/loop.json` once you have checked `git log` (no `run` is in progress).",
+            );
+        }
+    };
+    match state {
         None => r.pass("loop_lock", "no loop has run yet"),
-        Some(l) if l.stale() => r.warn(
-            "loop_lock",
-            format!(
-                "stale: process {} stopped during a step; the next `autoresearch run` takes the loop over",
-                l.pid
-            ),
-            "Nothing to do: the next `autoresearch run` takes it over (with a warning).",
-        ),
+        Some(l) if l.stale() => {
+            let run = l.run.map(|n| format!(" during run #{n}")).unwrap_or_default();
+            let commit = l.owns.commit.as_ref().map_or_else(String::new, |c| {
+                format!("; its commit {c} was never evaluated")
+            });
+            r.warn(
+                "loop_lock",
+                format!("abandoned: process {} stopped{run}{commit}", l.pid),
+                "The next `autoresearch run` cleans it up: kills its eval if still running, puts the branch back, and records the run as a crash (`abandoned`).",
+            )
+        }
         Some(l) if l.running() => r.warn(
             "loop_lock",
             format!(
-                "a `run` is in progress (pid {} on `{}`, iteration {}): the doctor's eval competed with it",
-                l.pid, l.host, l.iteration
+                "a `run` is in progress (pid {} on `{}`, run #{}): the doctor's eval competed with it",
+                l.pid,
+                l.host,
+                l.run.map_or_else(|| "?".to_string(), |n| n.to_string())
             ),
             "Run `autoresearch doctor` again when the loop is idle (`autoresearch status` shows it).",
         ),
-        Some(l) => r.pass("loop_lock", format!("idle after iteration {}", l.iteration)),
+        Some(l) => r.pass(
+            "loop_lock",
+            l.run.map_or_else(|| "idle".to_string(), |n| format!("idle after run #{n}")),
+        ),
     }
 }
 

@@ -39,6 +39,8 @@ pub struct LoopView {
     pub started_at: String,
     pub heartbeat_at: String,
     pub run: Option<u64>,
+    /// A stale step's experiment commit, never evaluated nor recorded (null otherwise).
+    pub abandoned_commit: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,9 +100,19 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
     let summary = ctx.summary(&ledger)?;
     let out = status(&project, cfg, &summary);
+    if let Err(why) = loopfile::read_checked(&project.loop_path()) {
+        ctx.warn(why);
+    }
     if let Some(l) = out.loop_state.as_ref().filter(|l| l.stale) {
+        let run = l
+            .run
+            .map(|r| format!(" during run #{r}"))
+            .unwrap_or_default();
+        let commit = l.abandoned_commit.as_ref().map_or_else(String::new, |c| {
+            format!("; its commit {c} was never evaluated: the next `autoresearch run` puts the branch back and records it as a crash (`abandoned`)")
+        });
         ctx.warn(format!(
-            "`loop.json` names process {} which is gone; the next `autoresearch run` takes the loop over.",
+            "The `run` of process {} stopped{run} and is gone{commit}; the next `autoresearch run` takes the loop over.",
             l.pid
         ));
     }
@@ -174,6 +186,7 @@ pub fn status(project: &Project, cfg: Config, summary: &Summary) -> StatusOutput
     out.ledger.torn_tail = summary.torn_tail.is_some();
     out.ledger.out_of_order_runs = summary.out_of_order;
     out.loop_state = loopfile::read(&project.loop_path()).map(|l| LoopView {
+        abandoned_commit: l.owns.commit.clone().filter(|_| l.stale()),
         running: l.running(),
         stale: l.stale(),
         pid: l.pid,

@@ -43,6 +43,7 @@ pub mod manual;
 mod measure;
 mod prepare;
 mod record;
+mod recover;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,6 +53,7 @@ use serde::Serialize;
 
 pub use measure::{Measured, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
+pub use recover::ABANDONED;
 
 use crate::error::Result;
 use crate::git;
@@ -153,10 +155,13 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let (cfg, project) = (&loaded.config, &loaded.project);
     project.ensure_state_dir()?;
 
-    // 1. The loop lock, for the whole step.
-    let (mut lock, takeover) = LoopLock::acquire(&project.state_dir())?;
-    if let Some(w) = takeover {
+    // 1. The loop lock, for the whole step; and a step that died before, cleaned up.
+    let (mut lock, taken) = LoopLock::acquire(&project.state_dir())?;
+    if let Some(w) = taken.warning {
         on(Event::Warning(w));
+    }
+    if let Some(dead) = &taken.abandoned {
+        recover::recover(loaded, dead, on)?;
     }
 
     // 2–4. The branch, baseline or experiment, and what changed.
@@ -168,6 +173,13 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let (commit, parent) = if plan.target_changed {
         let message = commit_message(reserved, &opts.summary);
         let oid = git::commit_targets(&project.repo, &cfg.target_files, &message)?;
+        // Owned from now on: if this process dies, the next step undoes and records it.
+        if let Err(e) = lock.own_commit(&plan.branch, &oid.to_string(), &plan.head.to_string()) {
+            on(Event::Warning(format!(
+                "`loop.json` could not record the experiment commit: {}",
+                e.message
+            )));
+        }
         (oid, Some(plan.head))
     } else {
         (plan.head, plan.head_parent)

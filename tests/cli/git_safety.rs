@@ -245,3 +245,73 @@ fn untracked_files_inside_a_submodule_do_not_count() {
     sb.run(&["--json", "run", "-m", "a tracked change in the submodule"])
         .err("out_of_scope", 2);
 }
+
+/// A `run` killed mid-step (SIGKILL, the OOM killer, a harness timeout) leaves its experiment
+/// commit on the branch, unrecorded. The next `run` puts the branch back, records the orphan as
+/// a crash with reason `abandoned` (pinned at its run ref), and evaluates the change itself, so
+/// never-evaluated code never becomes the base of later experiments.
+#[test]
+fn a_killed_run_is_recovered_by_the_next() {
+    let (sb, parent) = project(
+        "while [ ! -f .go ]; do sleep 0.02; done\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n",
+    );
+    sb.write("train.py", "x = 0.5\n");
+    let mut first = sb.cmd(&["--json", "run", "-m", "halve x"]);
+    first.stdout(std::process::Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let loop_json = sb.path(".autoresearch/loop.json");
+    let t = std::time::Instant::now();
+    let orphan = loop {
+        let owned: Option<String> = std::fs::read_to_string(&loop_json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["owns"]["commit"].as_str().map(str::to_string));
+        if let Some(c) = owned {
+            break c;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "no commit owned"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(sb.head(), orphan, "the orphan is on the branch");
+    let status = sb.run(&["--json", "status"]).json();
+    assert!(
+        status["warnings"].to_string().contains("never evaluated"),
+        "{status}"
+    );
+    assert_eq!(status["data"]["loop"]["abandoned_commit"], orphan.as_str());
+
+    sb.write(".go", "");
+    let out = sb.run(&["--json", "run", "-m", "after the kill"]);
+    let v = out.json();
+    let d = out.ok();
+    let lines = sb.ledger_lines();
+    let abandoned = &lines[lines.len() - 2];
+    assert_eq!(abandoned["status"], "crash");
+    assert_eq!(abandoned["reason"], "abandoned");
+    assert_eq!(abandoned["commit"], orphan.as_str());
+    assert_eq!(abandoned["summary"], "halve x");
+    let run = abandoned["run"].as_u64().unwrap();
+    let pinned = sb
+        .repo()
+        .find_reference(&format!("refs/autoresearch/runs/{run}"))
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string();
+    assert_eq!(pinned, orphan);
+    // The change was evaluated by this run, on top of the real parent.
+    assert_eq!(d["status"], "kept", "{v}");
+    assert_eq!(d["metric"], 0.5);
+    let repo = sb.repo();
+    let tip = repo.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(tip.parent_id(0).unwrap().to_string(), parent);
+    assert!(v["warnings"].to_string().contains("Took over"), "{v}");
+    let lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
+    assert_eq!(lp["active"], false);
+    assert_eq!(lp["owns"]["commit"], Value::Null);
+}

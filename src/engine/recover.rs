@@ -1,0 +1,141 @@
+//! Cleaning up after a step that died (SIGKILL, the OOM killer, an agent harness's timeout),
+//! before the next step starts (docs/RELIABILITY.md 27). `loop.json` says what the dead step
+//! owned; this phase kills the eval it left running, puts the branch back if it still points at
+//! the never-recorded experiment commit (compare-and-swap: a branch someone else moved is left
+//! alone), pins that commit at its run ref and records it as a `crash` with reason
+//! `abandoned`, so that never-evaluated code cannot slip into later experiments.
+
+use git2::Oid;
+
+use super::Event;
+use crate::error::Result;
+use crate::git::{self, Undo, UndoSpec};
+use crate::ledger::{self, Record, Status};
+use crate::loopfile::{self, LoopState};
+use crate::project::Loaded;
+
+/// The `reason` of a run whose step died before it recorded it.
+pub const ABANDONED: &str = "abandoned";
+
+/// Clean up after `dead`, the state a step left when its process died.
+pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Event)) -> Result<()> {
+    let who = format!("process {} on `{}`", dead.pid, dead.host);
+    let run = dead
+        .run
+        .map(|r| format!(" during run #{r}"))
+        .unwrap_or_default();
+    on(Event::Warning(format!(
+        "Took over the loop from {who}, which stopped{run}."
+    )));
+    let owns = &dead.owns;
+    if let (Some(pgid), Some(start)) = (owns.pgid, owns.pgid_start)
+        && loopfile::kill_group_if_ours(pgid, start)
+    {
+        on(Event::Warning(format!(
+            "Killed the eval it left running (process group {pgid})."
+        )));
+    }
+    let (Some(branch), Some(commit), Some(parent)) = (&owns.branch, &owns.commit, &owns.parent)
+    else {
+        // It had made no commit yet: nothing on the branch to undo, nothing to record.
+        return Ok(());
+    };
+    let (Ok(commit), Ok(parent)) = (Oid::from_str(commit), Oid::from_str(parent)) else {
+        on(Event::Warning(format!(
+            "`loop.json` names commits that are not object ids (`{commit}`, `{parent}`); nothing was undone."
+        )));
+        return Ok(());
+    };
+    // Killed after its record was written: the step is complete but for `loop.json`.
+    let summary = loaded.ledger.summary()?;
+    let recorded = summary
+        .scope(Some(branch))
+        .last
+        .is_some_and(|r| r.commit.as_deref() == Some(&commit.to_string()));
+    if recorded {
+        return Ok(());
+    }
+    undo(loaded, branch, commit, parent, on);
+    record(loaded, branch, commit, parent, dead, on)
+}
+
+/// The branch back to the parent if it still points at the orphan; the edit stays in the work
+/// tree, uncommitted, so the next evaluation includes it.
+fn undo(loaded: &Loaded, branch: &str, commit: Oid, parent: Oid, on: &mut dyn FnMut(Event)) {
+    let spec = UndoSpec {
+        branch,
+        experiment: commit,
+        parent,
+        targets: &loaded.config.target_files,
+        keep_worktree: true,
+    };
+    let said = match git::undo_experiment(&loaded.project.repo, &spec) {
+        Ok(Undo::Done) => format!(
+            "Its commit {commit} was never evaluated: `{branch}` is back at {parent}, and the change is in the work tree, uncommitted."
+        ),
+        Ok(Undo::BranchOnly { .. }) => format!(
+            "Its commit {commit} was never evaluated: `{branch}` is back at {parent} (HEAD is elsewhere; the work tree was not touched)."
+        ),
+        Ok(Undo::Skipped { .. }) => format!(
+            "Its commit {commit} was never evaluated; `{branch}` has moved since, so it was left as it is."
+        ),
+        Err(e) => format!(
+            "Its commit {commit} was never evaluated, but: {} {}",
+            e.message, e.suggestion
+        ),
+    };
+    on(Event::Warning(said));
+}
+
+/// The orphan as a `crash` with reason `abandoned`, pinned at its run ref.
+fn record(
+    loaded: &Loaded,
+    branch: &str,
+    commit: Oid,
+    parent: Oid,
+    dead: &LoopState,
+    on: &mut dyn FnMut(Event),
+) -> Result<()> {
+    let repo = &loaded.project.repo;
+    // The summary the dead step committed under: `autoresearch #<run>: <summary>`.
+    let summary = repo
+        .find_commit(commit)
+        .ok()
+        .and_then(|c| c.summary().map(str::to_string))
+        .and_then(|m| m.split_once(": ").map(|(_, s)| s.to_string()))
+        .unwrap_or_default();
+    let mut pin_failed = None;
+    let (rec, _) = loaded.ledger.append(|run, _| {
+        pin_failed = git::set_run_ref(repo, run, commit).err();
+        Ok(Record {
+            run,
+            id: ledger::new_id(),
+            timestamp: ledger::now_timestamp(),
+            status: Status::Crash,
+            metric: None,
+            metrics: Default::default(),
+            samples: Vec::new(),
+            delta: None,
+            summary: summary.clone(),
+            commit: Some(commit.to_string()),
+            parent: Some(parent.to_string()),
+            branch: Some(branch.to_string()),
+            duration_s: None,
+            exit_code: None,
+            reason: Some(ABANDONED.to_string()),
+            flags: Vec::new(),
+            source: "run".to_string(),
+        })
+    })?;
+    if let Some(e) = pin_failed {
+        on(Event::Warning(format!(
+            "The abandoned run is recorded, but {}",
+            e.message
+        )));
+    }
+    on(Event::Warning(format!(
+        "Recorded it as run #{} (crash, reason `{ABANDONED}`; the step of process {} never finished).",
+        rec.run, dead.pid
+    )));
+    Ok(())
+}
