@@ -268,10 +268,17 @@ pub fn head_commit(repo: &Repository) -> Result<git2::Commit<'_>> {
         })
 }
 
-/// Commit the target files as they are in the work tree (a deleted target is committed as a
-/// deletion) on top of HEAD, moving the current branch. Only the targets are staged: the caller
-/// has checked that nothing else differs from HEAD, so the index is HEAD's plus the targets.
-pub fn commit_targets(repo: &Repository, targets: &[String], message: &str) -> Result<Oid> {
+/// Write the experiment commit: the target files as they are in the work tree (a deleted target
+/// is committed as a deletion) on top of `parent`. No ref moves yet: the caller records that it
+/// owns the commit first, then moves the branch with [`advance_branch`], so a process killed in
+/// between leaves nothing on the branch it did not write down. Only the targets are staged: the
+/// caller has checked that nothing else differs from HEAD.
+pub fn write_experiment(
+    repo: &Repository,
+    targets: &[String],
+    parent: Oid,
+    message: &str,
+) -> Result<Oid> {
     let git_err = |e: git2::Error| AppError::git("committing the experiment", &e);
     let workdir = repo.workdir().ok_or_else(|| {
         AppError::new(
@@ -289,14 +296,33 @@ pub fn commit_targets(repo: &Repository, targets: &[String], message: &str) -> R
             index.remove_path(path).map_err(git_err)?;
         }
     }
-    index.write().map_err(git_err)?;
+    with_index_retry(|| index.write()).map_err(git_err)?;
     let tree = repo
         .find_tree(index.write_tree().map_err(git_err)?)
         .map_err(git_err)?;
-    let parent = head_commit(repo)?;
+    let parent = repo.find_commit(parent).map_err(git_err)?;
     let sig = signature(repo);
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
+    repo.commit(None, &sig, &sig, message, &tree, &[&parent])
         .map_err(git_err)
+}
+
+/// Move `refs/heads/<branch>` from `from` to `to`, only if it still points at `from`.
+pub fn advance_branch(repo: &Repository, branch: &str, from: Oid, to: Oid) -> Result<()> {
+    let refname = format!("refs/heads/{branch}");
+    repo.reference_matching(&refname, to, true, from, &format!("autoresearch: {to}"))
+        .map(|_| ())
+        .map_err(|e| {
+            AppError::new(
+                Code::GitError,
+                format!(
+                    "`{branch}` moved while the experiment was being committed ({}); nothing was evaluated.",
+                    e.message()
+                ),
+                format!(
+                    "Check `git log {branch}`; the experiment is commit {to}, on top of {from}. Retry when the branch is yours again."
+                ),
+            )
+        })
 }
 
 /// How an experiment was undone (docs/CONTRACT.md §7 step 8).

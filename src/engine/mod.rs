@@ -172,14 +172,11 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     lock.start(reserved)?;
     let (commit, parent) = if plan.target_changed {
         let message = commit_message(reserved, &opts.summary);
-        let oid = git::commit_targets(&project.repo, &cfg.target_files, &message)?;
-        // Owned from now on: if this process dies, the next step undoes and records it.
-        if let Err(e) = lock.own_commit(&plan.branch, &oid.to_string(), &plan.head.to_string()) {
-            on(Event::Warning(format!(
-                "`loop.json` could not record the experiment commit: {}",
-                e.message
-            )));
-        }
+        let oid = git::write_experiment(&project.repo, &cfg.target_files, plan.head, &message)?;
+        // Owned before it reaches the branch: if this process dies from here on, the next step
+        // knows the commit, undoes it and records it (`recover`).
+        lock.own_commit(&plan.branch, &oid.to_string(), &plan.head.to_string())?;
+        git::advance_branch(&project.repo, &plan.branch, plan.head, oid)?;
         (oid, Some(plan.head))
     } else {
         (plan.head, plan.head_parent)

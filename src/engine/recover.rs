@@ -46,12 +46,14 @@ pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Even
         )));
         return Ok(());
     };
-    // Killed after its record was written: the step is complete but for `loop.json`.
-    let summary = loaded.ledger.summary()?;
-    let recorded = summary
-        .scope(Some(branch))
-        .last
-        .is_some_and(|r| r.commit.as_deref() == Some(&commit.to_string()));
+    // Killed after its record was written: the step is complete but for `loop.json`. Only a
+    // step's own record counts (a manual `record` of the same commit does not evaluate it).
+    let hash = commit.to_string();
+    let mut recorded = false;
+    loaded.ledger.for_each(|_, r| {
+        recorded |= r.source == "run" && r.commit.as_deref() == Some(hash.as_str());
+        !recorded
+    })?;
     if recorded {
         return Ok(());
     }
@@ -76,6 +78,9 @@ fn undo(loaded: &Loaded, branch: &str, commit: Oid, parent: Oid, on: &mut dyn Fn
         Ok(Undo::BranchOnly { .. }) => format!(
             "Its commit {commit} was never evaluated: `{branch}` is back at {parent} (HEAD is elsewhere; the work tree was not touched)."
         ),
+        Ok(Undo::Skipped { branch_at }) if branch_at == Some(parent) => {
+            format!("Its commit {commit} was never evaluated and never reached `{branch}`.")
+        }
         Ok(Undo::Skipped { .. }) => format!(
             "Its commit {commit} was never evaluated; `{branch}` has moved since, so it was left as it is."
         ),
