@@ -315,3 +315,44 @@ fn a_killed_run_is_recovered_by_the_next() {
     assert_eq!(lp["active"], false);
     assert_eq!(lp["owns"]["commit"], Value::Null);
 }
+
+/// A manual `record` of the orphan commit (HEAD, after the kill) does not evaluate it: the next
+/// `run` still takes it off the branch.
+#[test]
+fn a_manual_record_of_an_orphan_does_not_keep_it_on_the_branch() {
+    let (sb, parent) = project(
+        "while [ ! -f .go ]; do sleep 0.02; done\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n",
+    );
+    sb.write("train.py", "x = 0.5\n");
+    let mut first = sb.cmd(&["--json", "run", "-m", "halve x"]);
+    let mut first = first.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let t = std::time::Instant::now();
+    while sb.head() == parent {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "never committed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let orphan = sb.head();
+    sb.record("discarded", Some("3"), "recorded by hand");
+    sb.write(".go", "");
+    sb.run(&["--json", "run", "--allow-empty", "-m", "after the kill"])
+        .ok();
+    let lines = sb.ledger_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["reason"] == "abandoned" && l["commit"] == orphan.as_str()),
+        "{lines:?}"
+    );
+    let repo = sb.repo();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    assert!(
+        walk.map(|o| o.unwrap().to_string()).all(|c| c != orphan),
+        "the orphan is still on the branch"
+    );
+}
