@@ -673,6 +673,44 @@ mod tests {
         assert!(s.len() <= MAX_SUMMARY);
     }
 
+    /// A full disk (a 1 MiB tmpfs; needs root, else skipped with a note): the append says "no
+    /// space left on device", leaves the ledger exactly as it was, and works once there is room.
+    #[test]
+    fn a_full_disk_fails_the_append_cleanly() {
+        let Some(fs) = crate::fsutil::tiny_fs::TinyFs::mount() else {
+            return;
+        };
+        let l = Ledger::new(fs.path(), Direction::Lower, "autoresearch");
+        append(&l, Status::Baseline, Some(1.0));
+        let before = std::fs::read(&l.path).unwrap();
+        // Fill every free page; the ledger's last page keeps its slack, so the big record
+        // below is written in part and then refused: a short write.
+        let filler = fs.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+        let _ = f.write_all(&[0u8; 1]);
+        drop(f);
+        let e = l
+            .append(|run, _| {
+                let mut r = rec(run, Status::Kept, Some(0.5));
+                r.summary = "s".repeat(MAX_SUMMARY);
+                Ok(r)
+            })
+            .unwrap_err();
+        assert_eq!(e.code, crate::error::Code::IoError);
+        assert!(
+            e.message.contains("no space left on device"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("failed fdatasync"), "{}", e.message);
+        // tmpfs takes what fits in the last page, then refuses the rest: the short-write path.
+        assert!(e.message.contains("a short write"), "{}", e.message);
+        assert_eq!(std::fs::read(&l.path).unwrap(), before);
+        std::fs::remove_file(&filler).unwrap();
+        assert_eq!(append(&l, Status::Kept, Some(0.5)).run, 1);
+    }
+
     mod prop {
         use super::*;
         use proptest::prelude::*;

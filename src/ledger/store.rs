@@ -13,6 +13,7 @@ use super::halves;
 use super::stream::{self, Visit};
 use super::{Ledger, Line, MAX_LINE, Record, parse_line};
 use crate::error::{AppError, Code, Result};
+use crate::fsutil;
 
 /// How a summary was obtained: from the cache alone, by folding what followed a verified
 /// cache, or from scratch. For tests and for reasoning about cost.
@@ -198,19 +199,18 @@ impl Ledger {
             std::thread::sleep(Duration::from_millis(ms));
         }
         // One write call: a record is never split across syscalls (docs/RELIABILITY.md 3).
-        let written = file.write(&line);
-        let ok = matches!(written, Ok(n) if n == line.len());
-        let synced = ok && file.sync_data().is_ok();
-        if !synced {
+        let outcome = match file.write(&line) {
+            Ok(n) if n == line.len() => file.sync_data(),
+            Ok(n) => Err(short_write(&mut file, n, &line)),
+            Err(e) => Err(e),
+        };
+        if let Err(err) = outcome {
             // No fragment may stay behind (docs/RELIABILITY.md 5).
             let _ = file.set_len(old_len);
             let _ = file.sync_data();
-            let err = match written {
-                Err(e) => e,
-                Ok(_) => std::io::Error::other("short write or failed fdatasync"),
-            };
-            return Err(AppError::io(
+            return Err(fsutil::io_error(
                 format!("appending to `{}`", self.path.display()),
+                &self.path,
                 &err,
             ));
         }
@@ -285,14 +285,21 @@ impl Ledger {
             .and_then(|_| file.read_exact(&mut torn))
             .map_err(|e| self.io_err(&e))?;
         torn.push(b'\n');
+        let torn_err = |e: std::io::Error| {
+            fsutil::io_error(
+                format!("moving a torn tail to `{}`", self.torn_path.display()),
+                &self.torn_path,
+                &e,
+            )
+        };
         let mut out = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.torn_path)
-            .map_err(|e| AppError::io(self.torn_path.display(), &e))?;
+            .map_err(torn_err)?;
         out.write_all(&torn)
             .and_then(|_| out.sync_data())
-            .map_err(|e| AppError::io(self.torn_path.display(), &e))?;
+            .map_err(torn_err)?;
         file.set_len(cut)
             .and_then(|_| file.sync_data())
             .map_err(|e| self.io_err(&e))?;
@@ -356,6 +363,21 @@ impl Ledger {
         let _ = f.seek(SeekFrom::Start(0));
         let _ = f.write_all(format!("{}\n", std::process::id()).as_bytes());
         Ok(f)
+    }
+}
+
+/// Why a `write` took only `n` of `line`'s bytes. On a regular file that means the file system
+/// ran out of room part-way (a full disk or a quota): one more write of the rest returns the
+/// kernel's reason, where a bare "short write" would leave the user guessing. Whatever that
+/// write adds goes with the truncate-back that follows.
+fn short_write(file: &mut File, n: usize, line: &[u8]) -> std::io::Error {
+    let what = format!("a short write: {n} of {} bytes", line.len());
+    match file.write(&line[n..]) {
+        Err(e) if fsutil::is_storage_full(&e) => {
+            std::io::Error::new(std::io::ErrorKind::StorageFull, what)
+        }
+        Err(e) => std::io::Error::new(e.kind(), format!("{what}, then: {e}")),
+        Ok(_) => std::io::Error::other(what),
     }
 }
 
