@@ -38,6 +38,7 @@ mod stream;
 mod tail;
 
 pub use fold::{Counts, Scope, Summary};
+pub use store::{Appended, TornTails};
 pub use tail::Tail;
 
 /// A record's line is at most this long (docs/CONTRACT.md §5); readers skip longer lines.
@@ -610,6 +611,56 @@ mod tests {
         }
         let torn = std::fs::read_to_string(dir.path().join("experiments.jsonl.torn")).unwrap();
         assert_eq!(torn, "{\"run\":2,\"status\":\"ke\n");
+    }
+
+    /// The writer that moves a torn tail aside says so, and says whether the bytes were a whole
+    /// record that only lacked its newline; `torn_tails` counts what the file holds.
+    #[test]
+    fn a_moved_torn_tail_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        assert_eq!(l.torn_tails().unwrap(), None);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Baseline, Some(1.0))))
+            .unwrap();
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+        // A writer killed mid-line.
+        let mut f = OpenOptions::new().append(true).open(&l.path).unwrap();
+        f.write_all(b"{\"run\":1,\"status\":\"ke").unwrap();
+        drop(f);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Kept, Some(0.9))))
+            .unwrap();
+        assert_eq!(a.record.run, 1);
+        assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
+        let w = &a.warnings[0];
+        assert!(w.contains("line 2 was torn (21 bytes"), "{w}");
+        assert!(w.contains("experiments.jsonl.torn"), "{w}");
+        assert!(w.contains("No complete record was lost"), "{w}");
+        // A whole record whose newline is missing (an editor, another tool).
+        let whole = serde_json::to_string(&rec(2, Status::Kept, Some(0.8))).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&l.path).unwrap();
+        f.write_all(whole.as_bytes()).unwrap();
+        drop(f);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Discarded, Some(0.95))))
+            .unwrap();
+        let w = &a.warnings[0];
+        assert!(
+            w.contains("line 3 was a complete record (run #2) without its final newline"),
+            "{w}"
+        );
+        assert!(w.contains("no longer counts"), "{w}");
+        // The next append has nothing to report.
+        assert!(
+            l.append_with_warnings(|run, _| Ok(rec(run, Status::Crash, None)))
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+        let t = l.torn_tails().unwrap().unwrap();
+        assert_eq!((t.tails, t.records, t.runs), (2, 1, vec![2]));
+        assert_eq!(t.path, dir.path().join("experiments.jsonl.torn"));
     }
 
     #[test]

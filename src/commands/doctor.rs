@@ -17,11 +17,11 @@ use autoresearch::config::{self, Config, Direction};
 use autoresearch::engine::{self, Event};
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git;
-use autoresearch::ledger::Ledger;
+use autoresearch::ledger::{Ledger, TornTails};
 use autoresearch::loopfile;
 use autoresearch::metric::MetricRead;
 use autoresearch::project::{self, Project};
-use autoresearch::text::{code_list, count, format_duration, shell_words};
+use autoresearch::text::{code_list, count, format_duration, shell_word, shell_words};
 
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, Spinner};
@@ -738,7 +738,11 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
         Ok(s) => s,
         Err(e) => return r.fail_with("ledger", &e),
     };
-    if !ledger.path.exists() {
+    let torn = match ledger.torn_tails() {
+        Ok(t) => t,
+        Err(e) => return r.fail_with("ledger", &e),
+    };
+    if !ledger.path.exists() && torn.is_none() {
         r.pass("ledger", "no experiments yet");
         return;
     }
@@ -762,6 +766,15 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
             count(s.out_of_order as usize, "record", "records")
         ));
     }
+    let mut suggestions = Vec::new();
+    if !problems.is_empty() {
+        suggestions.push("Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.".to_string());
+    }
+    if let Some(t) = &torn {
+        let (problem, suggestion) = torn_tails_problem(t);
+        problems.push(problem);
+        suggestions.push(suggestion);
+    }
     if problems.is_empty() {
         r.pass(
             "ledger",
@@ -775,9 +788,38 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
                 count(s.valid as usize, "record", "records"),
                 problems.join("; ")
             ),
-            "Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.",
+            suggestions.join(" "),
         );
     }
+}
+
+/// `experiments.jsonl.torn` exists: what earlier writers moved out of the ledger counts
+/// nowhere, and some of it may be whole records (docs/RELIABILITY.md 4). The problem, and what
+/// to do about it.
+fn torn_tails_problem(t: &TornTails) -> (String, String) {
+    let whole = match t.records {
+        0 => String::new(),
+        n => {
+            let runs: Vec<String> = t.runs.iter().map(|run| format!("#{run}")).collect();
+            let more = if n > t.runs.len() as u64 { ", ..." } else { "" };
+            format!(
+                ", {n} of them {} (run {}{more})",
+                are(n as usize, "a complete record", "complete records"),
+                runs.join(", ")
+            )
+        }
+    };
+    let path = t.path.display().to_string();
+    (
+        format!(
+            "`experiments.jsonl.torn` holds {} moved out of the ledger by earlier writes{whole}; none of it counts",
+            count(t.tails as usize, "torn tail", "torn tails"),
+        ),
+        format!(
+            "Look at `{path}`, copy back any complete record that should count, then delete it: `rm {}`.",
+            shell_word(&path)
+        ),
+    )
 }
 
 fn loop_check(r: &mut Report, project: &Project) {
