@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::error::{AppError, Code, Result};
 
@@ -128,6 +129,67 @@ fn replace(
         return Err(io_error(format!("writing `{}`", path.display()), path, &e));
     }
     Ok(())
+}
+
+/// A temp file this old is stale whoever wrote it: a writer takes milliseconds to fill and
+/// rename one.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+/// A temp file younger than this is left alone even when its pid is not alive here: the
+/// directory may be shared with another host, whose pids mean nothing in our process table.
+const TEMP_GRACE: Duration = Duration::from_secs(5);
+
+/// Remove the temp files `<prefix><pid>-<nonce>` in `dir` that their writers left behind
+/// (killed between write and rename, or stopped by a full disk). Best effort: a file is removed
+/// when it is at least a minute old, or when its pid is not alive on this host and it is a few
+/// seconds old; a file a live writer may still be filling is never touched (at worst that
+/// writer's rename fails, which a best-effort writer already tolerates).
+pub fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `DirEntry::metadata` does not follow links: only regular files are ours to remove.
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // A time in the future (clock skew) counts as new.
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or(Duration::ZERO);
+        if age >= STALE_TEMP || (age >= TEMP_GRACE && !pid_alive(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Is process `pid` alive on this host? (`loopfile::pid_alive` is the same test; the ledger
+/// cannot use it, as `loopfile` depends on the ledger.)
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Is this what a full disk returns? `ENOSPC`, which std calls `StorageFull`.

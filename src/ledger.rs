@@ -663,6 +663,48 @@ mod tests {
         assert_eq!(t.path, dir.path().join("experiments.jsonl.torn"));
     }
 
+    /// Temp files of the cache that never reached their rename are removed by the next save,
+    /// except those a live writer may still be filling.
+    #[test]
+    fn stale_cache_temps_are_removed_by_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        append(&l, Status::Baseline, Some(1.0));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let now = std::time::SystemTime::now();
+        let secs = std::time::Duration::from_secs;
+        let temp = |name: String, age: u64| {
+            let p = dir.path().join(name);
+            let f = std::fs::File::create(&p).unwrap();
+            f.set_modified(now - secs(age)).unwrap();
+            p
+        };
+        let dead_old = temp(format!("summary.json.tmp-{dead}-1"), 10);
+        let dead_new = temp(format!("summary.json.tmp-{dead}-2"), 0);
+        // Process 1 is always alive.
+        let live_recent = temp("summary.json.tmp-1-3".to_string(), 10);
+        let live_stale = temp("summary.json.tmp-1-4".to_string(), 120);
+        let other = temp("summary.json.tmp-notes".to_string(), 120);
+        // A reader that folds saves the cache.
+        std::fs::remove_file(dir.path().join("summary.json")).unwrap();
+        l.summary().unwrap();
+        assert!(!dead_old.exists(), "a dead writer's temp file stays");
+        assert!(!live_stale.exists(), "a temp file a minute old stays");
+        assert!(dead_new.exists() && live_recent.exists() && other.exists());
+        // The appender sweeps too.
+        std::fs::File::options()
+            .write(true)
+            .open(&dead_new)
+            .unwrap()
+            .set_modified(now - secs(10))
+            .unwrap();
+        append(&l, Status::Kept, Some(0.5));
+        assert!(!dead_new.exists());
+        assert!(live_recent.exists() && other.exists());
+    }
+
     #[test]
     fn tail_reads_backwards_across_chunks() {
         let dir = tempfile::tempdir().unwrap();

@@ -103,7 +103,7 @@ impl Ledger {
         s.torn_tail = end.partial.then_some(end.lines + 1);
         s.stamp = fence.and_then(|f| Stamp::settled(FileId::of(&meta), f));
         if save {
-            self.save_cache(&s);
+            self.save_cache_sweeping(&s);
         }
         Ok((s, how))
     }
@@ -286,7 +286,18 @@ impl Ledger {
                 break;
             }
         }
-        self.save_cache(&after);
+        self.save_cache_sweeping(&after);
+    }
+
+    /// Save the cache, first removing the temp files of earlier saves that never reached their
+    /// rename (a writer killed in between, a full disk): docs/RELIABILITY.md 20.
+    fn save_cache_sweeping(&self, s: &Summary) {
+        if let (Some(dir), Some(name)) = (self.cache_path.parent(), self.cache_path.file_name()) {
+            // `save_cache` names them `summary.json.tmp-<pid>-<nonce>`.
+            let prefix = format!("{}.tmp-", name.to_string_lossy());
+            fsutil::remove_stale_temps(dir, &prefix);
+        }
+        self.save_cache(s);
     }
 
     /// Move bytes after the last newline to `experiments.jsonl.torn` and truncate them away;
