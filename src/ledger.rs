@@ -705,6 +705,31 @@ mod tests {
         assert!(live_recent.exists() && other.exists());
     }
 
+    /// The last run number there is: the append is refused, never numbered 0 by wrapping.
+    #[test]
+    fn a_run_number_at_the_maximum_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        let line = serde_json::to_string(&rec(u64::MAX, Status::Baseline, Some(1.0))).unwrap();
+        std::fs::write(&l.path, format!("{line}\n")).unwrap();
+        let before = std::fs::read(&l.path).unwrap();
+        let e = l
+            .append(|run, _| Ok(rec(run, Status::Kept, Some(0.5))))
+            .unwrap_err();
+        assert_eq!(e.code, crate::error::Code::IoError);
+        assert!(e.message.contains("18446744073709551615"), "{}", e.message);
+        assert!(
+            e.suggestion.contains("experiments.jsonl"),
+            "{}",
+            e.suggestion
+        );
+        assert_eq!(std::fs::read(&l.path).unwrap(), before);
+        // One below the maximum still gets the maximum.
+        let line = serde_json::to_string(&rec(u64::MAX - 1, Status::Baseline, Some(1.0))).unwrap();
+        std::fs::write(&l.path, format!("{line}\n")).unwrap();
+        assert_eq!(append(&l, Status::Kept, Some(0.5)).run, u64::MAX);
+    }
+
     #[test]
     fn tail_reads_backwards_across_chunks() {
         let dir = tempfile::tempdir().unwrap();

@@ -195,7 +195,7 @@ impl Ledger {
             .map(|m| self.moved_warning(&m, summary.lines + 1))
             .into_iter()
             .collect();
-        let record = build(summary.next_run(), &summary)?;
+        let record = build(self.next_run(&summary)?, &summary)?;
         let mut line = serde_json::to_vec(&record).map_err(AppError::internal)?;
         line.push(b'\n');
         if line.len() > MAX_LINE {
@@ -242,6 +242,32 @@ impl Ledger {
             record,
             before: summary,
             warnings,
+        })
+    }
+
+    /// The run number the next record gets: the last valid record's + 1 (docs/CONTRACT.md §5),
+    /// refused rather than wrapped to 0 after `u64::MAX`, which only a hand-edited ledger (or
+    /// another tool) can hold. `io_error`, exit 1: no code names a ledger that cannot be
+    /// appended to; `internal` would call it a bug, `config_invalid` and `usage` (exit 2) would
+    /// blame the config or the call, which are fine, and the same call does pass once the
+    /// ledger is fixed, which is what exit 1 means.
+    fn next_run(&self, summary: &Summary) -> Result<u64> {
+        let Some(last) = &summary.all.last else {
+            return Ok(0);
+        };
+        last.run.checked_add(1).ok_or_else(|| {
+            AppError::new(
+                Code::IoError,
+                format!(
+                    "Cannot append to `{}`: its last record has run number {}, the largest there is, so the next record would have none (run numbers never wrap to 0).",
+                    self.path.display(),
+                    last.run
+                ),
+                format!(
+                    "That number was written by hand or by another tool: give that record its intended run number in `{}`, then run the command again.",
+                    self.path.display()
+                ),
+            )
         })
     }
 

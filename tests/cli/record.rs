@@ -236,3 +236,25 @@ fn record_needs_a_config_and_a_known_commit() {
     ])
     .err("usage", 2);
 }
+
+/// A hand-edited ledger whose last run is `u64::MAX`: `record` is refused with `io_error` and
+/// writes nothing; no record is numbered 0 by wrapping.
+#[test]
+fn a_run_number_at_the_maximum_is_refused_not_wrapped() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("1"), "b");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let text = text.replacen("{\"run\":0,", "{\"run\":18446744073709551615,", 1);
+    std::fs::write(&ledger, &text).unwrap();
+    let v = sb
+        .run(&[
+            "--json", "record", "--status", "kept", "--metric", "0.5", "-m", "next",
+        ])
+        .err("io_error", 1);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("18446744073709551615"), "{msg}");
+    assert!(msg.contains("never wrap"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), text);
+}
