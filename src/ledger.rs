@@ -342,8 +342,44 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("source", "string", "run, record, or import:<format>"),
 ];
 
-/// Keep text printable: strip control characters and escape sequences (docs/RELIABILITY.md 14)
-/// so a summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
+/// Invisible formatting characters a summary must not carry (docs/RELIABILITY.md 14): each can
+/// reorder the text around it or hide text, in a terminal or in whatever reads the ledger,
+/// without showing itself.
+/// - bidi controls, which reorder what follows on the line (the "Trojan Source" trick): the
+///   embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069, and the implicit marks
+///   U+200E, U+200F and U+061C (Arabic letter mark);
+/// - zero-width characters that only hide or split words: U+200B (zero-width space), U+2060
+///   (word joiner), U+FEFF (BOM / zero-width no-break space), U+180E (Mongolian vowel
+///   separator), U+2061–U+2064 (invisible math operators);
+/// - the deprecated format controls U+206A–U+206F (symmetric swapping, digit shapes);
+/// - interlinear annotation U+FFF9–U+FFFB, whose annotation text most renderers hide;
+/// - tag characters U+E0000–U+E007F, invisible ASCII lookalikes that an agent reading the
+///   ledger still sees ("ASCII smuggling"). The cost: a subdivision flag such as England's
+///   becomes a plain black flag.
+///
+/// Kept: U+200C and U+200D (zero-width non-joiner and joiner), which Persian and Indic scripts
+/// and emoji sequences need and which cannot reorder or hide text; variation selectors; the
+/// soft hyphen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// Keep text printable: strip control characters, escape sequences and invisible formatting
+/// characters (docs/RELIABILITY.md 14) so a summary cannot inject terminal escapes into `log`
+/// or reorder its line; cap it at 4 KiB on a char boundary.
 /// Returns the clean text and whether it was truncated.
 pub fn clean_summary(raw: &str) -> (String, bool) {
     let mut out = String::with_capacity(raw.len().min(MAX_SUMMARY));
@@ -374,8 +410,9 @@ pub fn clean_summary(raw: &str) -> (String, bool) {
                     _ => {}
                 }
             }
-            '\n' | '\t' => out.push(' '),
-            c if c.is_control() => {}
+            // U+2028 and U+2029 are line and paragraph separators: line breaks, like `\n`.
+            '\n' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {}
             c => out.push(c),
         }
     }
@@ -827,6 +864,35 @@ mod tests {
         assert_eq!(std::fs::read(&l.path).unwrap(), before);
         std::fs::remove_file(&filler).unwrap();
         assert_eq!(append(&l, Status::Kept, Some(0.5)).run, 1);
+    }
+
+    #[test]
+    fn clean_summary_strips_invisible_formatting() {
+        // A right-to-left override would show `tfel` as `left`, and the rest of the line
+        // reversed; isolates, marks, zero-width characters, a BOM and tags hide or reorder.
+        let (s, _) = clean_summary(
+            "a\u{202E}tfel\u{202C}b\u{2067}c\u{2069}\u{200B}d\u{FEFF}e\u{200E}f\u{200F}g\u{061C}h\u{2060}i\u{E0041}\u{E0042}j\u{206A}k\u{FFF9}l",
+        );
+        assert_eq!(s, "atfelbcdefghijkl");
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            assert_eq!(
+                clean_summary(&format!("x{c}y")).0,
+                "xy",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        // Line and paragraph separators are line breaks.
+        assert_eq!(clean_summary("x\u{2028}y\u{2029}z").0, "x y z");
+        // Joiners that real text needs stay: an emoji sequence, a Persian word.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(clean_summary(family).0, family);
+        let persian = "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}";
+        assert_eq!(clean_summary(persian).0, persian);
+        assert_eq!(
+            clean_summary("caf\u{0065}\u{0301} \u{2764}\u{FE0F}").0,
+            "caf\u{0065}\u{0301} \u{2764}\u{FE0F}"
+        );
     }
 
     mod prop {

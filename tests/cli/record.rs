@@ -258,3 +258,19 @@ fn a_run_number_at_the_maximum_is_refused_not_wrapped() {
     assert!(msg.contains("never wrap"), "{msg}");
     assert_eq!(std::fs::read_to_string(&ledger).unwrap(), text);
 }
+
+/// A summary cannot reorder `log`'s line: bidi controls and other invisible formatting are
+/// stripped before the record is stored.
+#[test]
+fn summaries_lose_bidi_controls_and_invisible_formatting() {
+    let sb = Sandbox::new();
+    sb.init();
+    let d = sb.record(
+        "baseline",
+        Some("1"),
+        "keep \u{202E}gnitset\u{202C} \u{2066}x\u{2069}\u{200B}\u{FEFF}\u{200F}y",
+    );
+    assert_eq!(d["record"]["summary"], "keep gnitset xy");
+    let stored = sb.ledger_lines()[0]["summary"].clone();
+    assert_eq!(stored, "keep gnitset xy");
+}
