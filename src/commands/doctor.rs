@@ -19,7 +19,7 @@ use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git;
 use autoresearch::ledger::{Ledger, TornTails};
 use autoresearch::loopfile;
-use autoresearch::metric::MetricRead;
+use autoresearch::metric::{self, MetricRead};
 use autoresearch::project::{self, Project};
 use autoresearch::text::{code_list, count, format_duration, shell_word, shell_words};
 
@@ -584,7 +584,7 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
         return Ok(());
     }
     exit_check(r, cfg, &m, &log);
-    metric_check(r, cfg, &m, &log);
+    metric_check(r, cfg, &m, &log_path, &log);
     constraints_check(r, cfg, &m, &log);
     runtime_check(r, cfg, &m);
     Ok(())
@@ -648,9 +648,15 @@ fn exit_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
     }
 }
 
-/// metric_found: the metric, read as `run` reads it.
-fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
+/// metric_found: the metric, read as `run` reads it. When it is missing, the eval's output is
+/// read again to say whether the name was there with a value the grammar refuses.
+fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log_path: &Path, log: &str) {
     let name = &cfg.metric_name;
+    let unreadable = || {
+        // The last 1 MiB, as `run` reads a sample (docs/RELIABILITY.md 12).
+        let text = metric::read_log_tail(log_path, 1 << 20).ok()?;
+        metric::unreadable_value(&text, name)
+    };
     match m.primary() {
         MetricRead::Found(v) => r.pass("metric_found", format!("`{name}` = {v}")),
         MetricRead::NonFinite => r.fail(
@@ -659,14 +665,24 @@ fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
             format!("`{name}` is not a finite number (nan, inf or an overflow)"),
             format!("Fix the eval so `{name}` is a finite number; its output is in `{log}`."),
         ),
-        MetricRead::Missing => r.fail(
-            "metric_found",
-            Code::EvalFailed,
-            format!("no `{name}` in the eval's output"),
-            format!(
-                "Make the eval print `{name}: <number>` (or `{name}=<number>`, or a JSON line {{\"{name}\": <number>}}); its output is in `{log}`."
+        MetricRead::Missing => match unreadable() {
+            Some(u) => r.fail(
+                "metric_found",
+                Code::EvalFailed,
+                u.to_string(),
+                format!(
+                    "Make the eval print `{name}` as a plain number (`{name}: 1234.5`: digits, an optional `.` and exponent, no separators); its output is in `{log}`."
+                ),
             ),
-        ),
+            None => r.fail(
+                "metric_found",
+                Code::EvalFailed,
+                format!("no `{name}` in the eval's output"),
+                format!(
+                    "Make the eval print `{name}: <number>` (or `{name}=<number>`, or a JSON line {{\"{name}\": <number>}}); its output is in `{log}`."
+                ),
+            ),
+        },
     }
 }
 

@@ -377,3 +377,17 @@ fn a_torn_tails_file_is_a_ledger_warning() {
     let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
     assert_eq!(status_of(&v, "ledger"), "pass", "{v}");
 }
+
+/// `score: 1,234` is still no metric, but the doctor says the number is the problem.
+#[test]
+fn a_number_with_thousands_separators_is_named_by_the_metric_check() {
+    let sb = healthy();
+    set_eval(&sb, "echo 'score: 1,234'", "10s");
+    let v = sb.run(&["--json", "doctor"]).err("eval_failed", 1);
+    assert_eq!(status_of(&v, "metric_found"), "fail");
+    assert_eq!(
+        message_of(&v, "metric_found"),
+        "`score` is followed by `1,234`, which is not a number in the metric grammar (no thousands separators)"
+    );
+    assert!(v["hints"].to_string().contains("no separators"), "{v}");
+}
