@@ -38,6 +38,7 @@ mod stream;
 mod tail;
 
 pub use fold::{Counts, Scope, Summary};
+pub use store::{Appended, TornTails};
 pub use tail::Tail;
 
 /// The `reason` of a run stopped by Ctrl-C or SIGTERM: not a failed idea, so it does not
@@ -345,8 +346,44 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("source", "string", "run, record, or import:<format>"),
 ];
 
-/// Keep text printable: strip control characters and escape sequences (docs/RELIABILITY.md 14)
-/// so a summary cannot inject terminal escapes into `log`; cap it at 4 KiB on a char boundary.
+/// Invisible formatting characters a summary must not carry (docs/RELIABILITY.md 14): each can
+/// reorder the text around it or hide text, in a terminal or in whatever reads the ledger,
+/// without showing itself.
+/// - bidi controls, which reorder what follows on the line (the "Trojan Source" trick): the
+///   embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069, and the implicit marks
+///   U+200E, U+200F and U+061C (Arabic letter mark);
+/// - zero-width characters that only hide or split words: U+200B (zero-width space), U+2060
+///   (word joiner), U+FEFF (BOM / zero-width no-break space), U+180E (Mongolian vowel
+///   separator), U+2061–U+2064 (invisible math operators);
+/// - the deprecated format controls U+206A–U+206F (symmetric swapping, digit shapes);
+/// - interlinear annotation U+FFF9–U+FFFB, whose annotation text most renderers hide;
+/// - tag characters U+E0000–U+E007F, invisible ASCII lookalikes that an agent reading the
+///   ledger still sees ("ASCII smuggling"). The cost: a subdivision flag such as England's
+///   becomes a plain black flag.
+///
+/// Kept: U+200C and U+200D (zero-width non-joiner and joiner), which Persian and Indic scripts
+/// and emoji sequences need and which cannot reorder or hide text; variation selectors; the
+/// soft hyphen.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// Keep text printable: strip control characters, escape sequences and invisible formatting
+/// characters (docs/RELIABILITY.md 14) so a summary cannot inject terminal escapes into `log`
+/// or reorder its line; cap it at 4 KiB on a char boundary.
 /// Returns the clean text and whether it was truncated.
 pub fn clean_summary(raw: &str) -> (String, bool) {
     let mut out = String::with_capacity(raw.len().min(MAX_SUMMARY));
@@ -377,8 +414,9 @@ pub fn clean_summary(raw: &str) -> (String, bool) {
                     _ => {}
                 }
             }
-            '\n' | '\t' => out.push(' '),
-            c if c.is_control() => {}
+            // U+2028 and U+2029 are line and paragraph separators: line breaks, like `\n`.
+            '\n' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if c.is_control() || is_invisible_format(c) => {}
             c => out.push(c),
         }
     }
@@ -554,7 +592,7 @@ mod tests {
         assert_eq!(s.all.counts.crash, 1);
         assert_eq!(s.all.since_keep, 2);
         assert_eq!(s.all.runs_to_best(), Some(1));
-        assert_eq!(s.next_run(), 4);
+        assert_eq!(s.next_run(), Some(4));
         // The cache and a fresh fold agree.
         std::fs::remove_file(dir.path().join("summary.json")).unwrap();
         let fresh = l.summary().unwrap();
@@ -598,7 +636,7 @@ mod tests {
         let line =
             |run: u64| serde_json::to_string(&rec(run, Status::Discarded, Some(1.0))).unwrap();
         std::fs::write(&l.path, format!("{}\n{}\n{}\n", line(0), line(5), line(2))).unwrap();
-        assert_eq!(l.summary().unwrap().next_run(), 6);
+        assert_eq!(l.summary().unwrap().next_run(), Some(6));
         assert_eq!(append(&l, Status::Kept, Some(0.5)).run, 6);
     }
 
@@ -654,6 +692,123 @@ mod tests {
         }
         let torn = std::fs::read_to_string(dir.path().join("experiments.jsonl.torn")).unwrap();
         assert_eq!(torn, "{\"run\":2,\"status\":\"ke\n");
+    }
+
+    /// The writer that moves a torn tail aside says so, and says whether the bytes were a whole
+    /// record that only lacked its newline; `torn_tails` counts what the file holds.
+    #[test]
+    fn a_moved_torn_tail_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        assert_eq!(l.torn_tails().unwrap(), None);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Baseline, Some(1.0))))
+            .unwrap();
+        assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+        // A writer killed mid-line.
+        let mut f = OpenOptions::new().append(true).open(&l.path).unwrap();
+        f.write_all(b"{\"run\":1,\"status\":\"ke").unwrap();
+        drop(f);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Kept, Some(0.9))))
+            .unwrap();
+        assert_eq!(a.record.run, 1);
+        assert_eq!(a.warnings.len(), 1, "{:?}", a.warnings);
+        let w = &a.warnings[0];
+        assert!(w.contains("line 2 was torn (21 bytes"), "{w}");
+        assert!(w.contains("experiments.jsonl.torn"), "{w}");
+        assert!(w.contains("No complete record was lost"), "{w}");
+        // A whole record whose newline is missing (an editor, another tool).
+        let whole = serde_json::to_string(&rec(2, Status::Kept, Some(0.8))).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&l.path).unwrap();
+        f.write_all(whole.as_bytes()).unwrap();
+        drop(f);
+        let a = l
+            .append_with_warnings(|run, _| Ok(rec(run, Status::Discarded, Some(0.95))))
+            .unwrap();
+        let w = &a.warnings[0];
+        assert!(
+            w.contains("line 3 was a complete record (run #2) without its final newline"),
+            "{w}"
+        );
+        assert!(w.contains("no longer counts"), "{w}");
+        // The next append has nothing to report.
+        assert!(
+            l.append_with_warnings(|run, _| Ok(rec(run, Status::Crash, None)))
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
+        let t = l.torn_tails().unwrap().unwrap();
+        assert_eq!((t.tails, t.records, t.runs), (2, 1, vec![2]));
+        assert_eq!(t.path, dir.path().join("experiments.jsonl.torn"));
+    }
+
+    /// Temp files of the cache that never reached their rename are removed by the next save,
+    /// except those a live writer may still be filling.
+    #[test]
+    fn stale_cache_temps_are_removed_by_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        append(&l, Status::Baseline, Some(1.0));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let now = std::time::SystemTime::now();
+        let secs = std::time::Duration::from_secs;
+        let temp = |name: String, age: u64| {
+            let p = dir.path().join(name);
+            let f = std::fs::File::create(&p).unwrap();
+            f.set_modified(now - secs(age)).unwrap();
+            p
+        };
+        let dead_old = temp(format!("summary.json.tmp-{dead}-1"), 10);
+        let dead_new = temp(format!("summary.json.tmp-{dead}-2"), 0);
+        // Process 1 is always alive.
+        let live_recent = temp("summary.json.tmp-1-3".to_string(), 10);
+        let live_stale = temp("summary.json.tmp-1-4".to_string(), 120);
+        let other = temp("summary.json.tmp-notes".to_string(), 120);
+        // A reader that folds saves the cache.
+        std::fs::remove_file(dir.path().join("summary.json")).unwrap();
+        l.summary().unwrap();
+        assert!(!dead_old.exists(), "a dead writer's temp file stays");
+        assert!(!live_stale.exists(), "a temp file a minute old stays");
+        assert!(dead_new.exists() && live_recent.exists() && other.exists());
+        // The appender sweeps too.
+        std::fs::File::options()
+            .write(true)
+            .open(&dead_new)
+            .unwrap()
+            .set_modified(now - secs(10))
+            .unwrap();
+        append(&l, Status::Kept, Some(0.5));
+        assert!(!dead_new.exists());
+        assert!(live_recent.exists() && other.exists());
+    }
+
+    /// The last run number there is: the append is refused, never numbered 0 by wrapping.
+    #[test]
+    fn a_run_number_at_the_maximum_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::new(dir.path(), Direction::Lower, "autoresearch");
+        let line = serde_json::to_string(&rec(u64::MAX, Status::Baseline, Some(1.0))).unwrap();
+        std::fs::write(&l.path, format!("{line}\n")).unwrap();
+        let before = std::fs::read(&l.path).unwrap();
+        let e = l
+            .append(|run, _| Ok(rec(run, Status::Kept, Some(0.5))))
+            .unwrap_err();
+        assert_eq!(e.code, crate::error::Code::IoError);
+        assert!(e.message.contains("18446744073709551615"), "{}", e.message);
+        assert!(
+            e.suggestion.contains("experiments.jsonl"),
+            "{}",
+            e.suggestion
+        );
+        assert_eq!(std::fs::read(&l.path).unwrap(), before);
+        // One below the maximum still gets the maximum.
+        let line = serde_json::to_string(&rec(u64::MAX - 1, Status::Baseline, Some(1.0))).unwrap();
+        std::fs::write(&l.path, format!("{line}\n")).unwrap();
+        assert_eq!(append(&l, Status::Kept, Some(0.5)).run, u64::MAX);
     }
 
     #[test]
@@ -715,6 +870,73 @@ mod tests {
         let (s, cut) = clean_summary(&"é".repeat(3000));
         assert!(cut);
         assert!(s.len() <= MAX_SUMMARY);
+    }
+
+    /// A full disk (a 1 MiB tmpfs; needs root, else skipped with a note): the append says "no
+    /// space left on device", leaves the ledger exactly as it was, and works once there is room.
+    #[test]
+    fn a_full_disk_fails_the_append_cleanly() {
+        let Some(fs) = crate::fsutil::tiny_fs::TinyFs::mount() else {
+            return;
+        };
+        let l = Ledger::new(fs.path(), Direction::Lower, "autoresearch");
+        append(&l, Status::Baseline, Some(1.0));
+        let before = std::fs::read(&l.path).unwrap();
+        // Fill every free page; the ledger's last page keeps its slack, so the big record
+        // below is written in part and then refused: a short write.
+        let filler = fs.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+        let _ = f.write_all(&[0u8; 1]);
+        drop(f);
+        let e = l
+            .append(|run, _| {
+                let mut r = rec(run, Status::Kept, Some(0.5));
+                r.summary = "s".repeat(MAX_SUMMARY);
+                Ok(r)
+            })
+            .unwrap_err();
+        assert_eq!(e.code, crate::error::Code::IoError);
+        assert!(
+            e.message.contains("no space left on device"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("failed fdatasync"), "{}", e.message);
+        // tmpfs takes what fits in the last page, then refuses the rest: the short-write path.
+        assert!(e.message.contains("a short write"), "{}", e.message);
+        assert_eq!(std::fs::read(&l.path).unwrap(), before);
+        std::fs::remove_file(&filler).unwrap();
+        assert_eq!(append(&l, Status::Kept, Some(0.5)).run, 1);
+    }
+
+    #[test]
+    fn clean_summary_strips_invisible_formatting() {
+        // A right-to-left override would show `tfel` as `left`, and the rest of the line
+        // reversed; isolates, marks, zero-width characters, a BOM and tags hide or reorder.
+        let (s, _) = clean_summary(
+            "a\u{202E}tfel\u{202C}b\u{2067}c\u{2069}\u{200B}d\u{FEFF}e\u{200E}f\u{200F}g\u{061C}h\u{2060}i\u{E0041}\u{E0042}j\u{206A}k\u{FFF9}l",
+        );
+        assert_eq!(s, "atfelbcdefghijkl");
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            assert_eq!(
+                clean_summary(&format!("x{c}y")).0,
+                "xy",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        // Line and paragraph separators are line breaks.
+        assert_eq!(clean_summary("x\u{2028}y\u{2029}z").0, "x y z");
+        // Joiners that real text needs stay: an emoji sequence, a Persian word.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(clean_summary(family).0, family);
+        let persian = "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}";
+        assert_eq!(clean_summary(persian).0, persian);
+        assert_eq!(
+            clean_summary("caf\u{0065}\u{0301} \u{2764}\u{FE0F}").0,
+            "caf\u{0065}\u{0301} \u{2764}\u{FE0F}"
+        );
     }
 
     mod prop {

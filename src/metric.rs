@@ -549,6 +549,176 @@ pub fn tail_lines(text: &str, lines: usize, max_bytes: usize) -> String {
     tail.to_string()
 }
 
+/// A value after `<name><sep>` that is not a number in the grammar: why a metric the output
+/// plainly holds still reads as missing (`loss: 1,234`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub name: String,
+    /// What follows the separator, up to the next space (at most 40 characters).
+    pub text: String,
+    /// The rule it breaks, when it is a common one.
+    pub rule: Option<&'static str>,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is followed by `{}`, which is not a number in the metric grammar",
+            self.name, self.text
+        )?;
+        match self.rule {
+            Some(rule) => write!(f, " ({rule})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why [`find_metric`] found no `name` in `output` (already cleaned) although the name is
+/// there: the value after its last occurrence with a separator, when that value is not a
+/// number. After `:` or `=` any value counts (`loss: None`); after spaces alone only one that
+/// starts like a number, since `loss improved` is prose, not a value. `None` when there is no
+/// such occurrence. Meant for after `find_metric` returned [`MetricRead::Missing`]; it does not
+/// change what is read.
+pub fn unreadable_value(output: &str, name: &str) -> Option<Unreadable> {
+    if name.is_empty() {
+        return None;
+    }
+    output
+        .rsplit(['\n', '\r'])
+        .find_map(|line| unreadable_in_line(line, name))
+}
+
+/// The last occurrence of `<name><sep><value>` in `line` whose value is not a number.
+fn unreadable_in_line(line: &str, name: &str) -> Option<Unreadable> {
+    let bytes = line.as_bytes();
+    let step = name.chars().next().map_or(1, char::len_utf8);
+    let mut last = None;
+    let mut from = 0;
+    while let Some(off) = line.get(from..).and_then(|s| s.find(name)) {
+        let pos = from + off;
+        from = pos + step;
+        if pos > 0 && is_name_byte(bytes[pos - 1]) {
+            continue;
+        }
+        // The separator, as `text_match_at` reads it: spaces, then `:` or `=` and spaces, or
+        // spaces alone. Only ASCII is skipped, so `at` stays on a char boundary.
+        let is_space = |c: &u8| matches!(*c, b' ' | b'\t');
+        let mut at = pos + name.len();
+        let lead = bytes[at..].iter().take_while(|c| is_space(c)).count();
+        at += lead;
+        let mark = matches!(bytes.get(at), Some(b':' | b'='));
+        if mark {
+            at += 1;
+            at += bytes[at..].iter().take_while(|c| is_space(c)).count();
+        } else if lead == 0 {
+            continue;
+        }
+        let rest = &line[at..];
+        let text = &rest[..rest.find([' ', '\t']).unwrap_or(rest.len())];
+        let numeric_start = {
+            let t = text.trim_start_matches(['+', '-', '.']);
+            t.starts_with(|c: char| c.is_ascii_digit())
+        };
+        if text.is_empty() || (!mark && !numeric_start) || read_value(rest.as_bytes()).is_some() {
+            continue;
+        }
+        last = Some(Unreadable {
+            name: name.to_string(),
+            text: text.chars().take(40).collect(),
+            rule: broken_rule(text),
+        });
+    }
+    last
+}
+
+/// The common ways a number breaks the grammar, in words.
+fn broken_rule(text: &str) -> Option<&'static str> {
+    let b = text.as_bytes();
+    let digit_mark_digit = |mark: u8| {
+        b.windows(3)
+            .any(|w| w[0].is_ascii_digit() && w[1] == mark && w[2].is_ascii_digit())
+    };
+    let unsigned = text.trim_start_matches(['+', '-']);
+    if digit_mark_digit(b',') {
+        // `1,234` and `12,345,678.5` group thousands; `0,5` is a decimal comma.
+        let int = unsigned.split(['.', 'e', 'E']).next().unwrap_or("");
+        let groups: Vec<&str> = int.split(',').collect();
+        let grouped = groups.len() > 1
+            && (1..=3).contains(&groups[0].len())
+            && groups[1..].iter().all(|g| g.len() == 3)
+            && groups.iter().all(|g| g.bytes().all(|c| c.is_ascii_digit()));
+        return Some(if grouped {
+            "no thousands separators"
+        } else {
+            "the decimal mark is `.`, not `,`"
+        });
+    }
+    if digit_mark_digit(b'_') {
+        return Some("no `_` between digits");
+    }
+    if unsigned.starts_with("0x") || unsigned.starts_with("0X") {
+        return Some("no hexadecimal");
+    }
+    None
+}
+
+#[cfg(test)]
+mod unreadable_tests {
+    use super::*;
+
+    fn why(output: &str, name: &str) -> Option<String> {
+        unreadable_value(&clean_output(output), name).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn a_number_with_thousands_separators_is_named_as_the_problem() {
+        let out = "epoch 3\nloss: 1,234\n";
+        assert_eq!(find_metric(out, "loss"), MetricRead::Missing);
+        assert_eq!(
+            why(out, "loss").as_deref(),
+            Some(
+                "`loss` is followed by `1,234`, which is not a number in the metric grammar (no thousands separators)"
+            )
+        );
+        for (out, text, rule) in [
+            (
+                "loss=12,345,678.5 ok",
+                "12,345,678.5",
+                Some("no thousands separators"),
+            ),
+            ("loss 0,5", "0,5", Some("the decimal mark is `.`, not `,`")),
+            ("loss: 1_000", "1_000", Some("no `_` between digits")),
+            ("loss: 0x10", "0x10", Some("no hexadecimal")),
+            ("loss: None", "None", None),
+            ("loss: 12:30", "12:30", None),
+            ("METRIC loss=1.2.3", "1.2.3", None),
+        ] {
+            assert_eq!(find_metric(out, "loss"), MetricRead::Missing, "{out}");
+            let u = unreadable_value(out, "loss").unwrap_or_else(|| panic!("{out}"));
+            assert_eq!((u.text.as_str(), u.rule), (text, rule), "{out}");
+        }
+        // The last occurrence is named; a long value is cut.
+        let u = unreadable_value(&format!("loss: 1,0\nloss: {}", "9,".repeat(50)), "loss").unwrap();
+        assert_eq!(u.text.chars().count(), 40);
+    }
+
+    #[test]
+    fn nothing_is_blamed_without_a_value() {
+        for out in [
+            "",
+            "hello",
+            "loss improved a lot",
+            "val_loss: 1,234",
+            "loss:",
+            "{\"loss\": \"1,234\"}",
+        ] {
+            assert_eq!(unreadable_value(out, "loss"), None, "{out}");
+        }
+        assert_eq!(unreadable_value("loss: 1,2", ""), None);
+    }
+}
+
 /// The grammar in words, for `agent-info` (docs/CONTRACT.md §6).
 pub const GRAMMAR: &[&str] = &[
     "the eval's stdout and stderr go to .autoresearch/runs/<run>.log; ANSI escapes are stripped and \\r ends a line",

@@ -17,11 +17,11 @@ use autoresearch::config::{self, Config, Direction};
 use autoresearch::engine::{self, Event};
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git;
-use autoresearch::ledger::Ledger;
+use autoresearch::ledger::{Ledger, TornTails};
 use autoresearch::loopfile;
-use autoresearch::metric::MetricRead;
+use autoresearch::metric::{self, MetricRead};
 use autoresearch::project::{self, Project};
-use autoresearch::text::{code_list, count, format_duration, shell_words};
+use autoresearch::text::{code_list, count, format_duration, shell_word, shell_words};
 
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, Spinner};
@@ -608,7 +608,7 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
         return Ok(());
     }
     exit_check(r, cfg, &m, &log);
-    metric_check(r, cfg, &m, &log);
+    metric_check(r, cfg, &m, &log_path, &log);
     constraints_check(r, cfg, &m, &log);
     runtime_check(r, cfg, &m);
     Ok(())
@@ -672,9 +672,15 @@ fn exit_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
     }
 }
 
-/// metric_found: the metric, read as `run` reads it.
-fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
+/// metric_found: the metric, read as `run` reads it. When it is missing, the eval's output is
+/// read again to say whether the name was there with a value the grammar refuses.
+fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log_path: &Path, log: &str) {
     let name = &cfg.metric_name;
+    let unreadable = || {
+        // The last 1 MiB, as `run` reads a sample (docs/RELIABILITY.md 12).
+        let text = metric::read_log_tail(log_path, 1 << 20).ok()?;
+        metric::unreadable_value(&text, name)
+    };
     match m.primary() {
         MetricRead::Found(v) => r.pass("metric_found", format!("`{name}` = {v}")),
         MetricRead::NonFinite => r.fail(
@@ -683,14 +689,24 @@ fn metric_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
             format!("`{name}` is not a finite number (nan, inf or an overflow)"),
             format!("Fix the eval so `{name}` is a finite number; its output is in `{log}`."),
         ),
-        MetricRead::Missing => r.fail(
-            "metric_found",
-            Code::EvalFailed,
-            format!("no `{name}` in the eval's output"),
-            format!(
-                "Make the eval print `{name}: <number>` (or `{name}=<number>`, or a JSON line {{\"{name}\": <number>}}); its output is in `{log}`."
+        MetricRead::Missing => match unreadable() {
+            Some(u) => r.fail(
+                "metric_found",
+                Code::EvalFailed,
+                u.to_string(),
+                format!(
+                    "Make the eval print `{name}` as a plain number (`{name}: 1234.5`: digits, an optional `.` and exponent, no separators); its output is in `{log}`."
+                ),
             ),
-        ),
+            None => r.fail(
+                "metric_found",
+                Code::EvalFailed,
+                format!("no `{name}` in the eval's output"),
+                format!(
+                    "Make the eval print `{name}: <number>` (or `{name}=<number>`, or a JSON line {{\"{name}\": <number>}}); its output is in `{log}`."
+                ),
+            ),
+        },
     }
 }
 
@@ -762,7 +778,11 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
         Ok(s) => s,
         Err(e) => return r.fail_with("ledger", &e),
     };
-    if !ledger.path.exists() {
+    let torn = match ledger.torn_tails() {
+        Ok(t) => t,
+        Err(e) => return r.fail_with("ledger", &e),
+    };
+    if !ledger.path.exists() && torn.is_none() {
         r.pass("ledger", "no experiments yet");
         return;
     }
@@ -786,6 +806,15 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
             count(s.out_of_order as usize, "record", "records")
         ));
     }
+    let mut suggestions = Vec::new();
+    if !problems.is_empty() {
+        suggestions.push("Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.".to_string());
+    }
+    if let Some(t) = &torn {
+        let (problem, suggestion) = torn_tails_problem(t);
+        problems.push(problem);
+        suggestions.push(suggestion);
+    }
     if problems.is_empty() {
         r.pass(
             "ledger",
@@ -799,9 +828,38 @@ fn ledger_check(r: &mut Report, ledger: &Ledger, summary: Result<autoresearch::l
                 count(s.valid as usize, "record", "records"),
                 problems.join("; ")
             ),
-            "Nothing is lost: readers skip bad lines. To clean up, fix or delete those lines in `.autoresearch/experiments.jsonl`.",
+            suggestions.join(" "),
         );
     }
+}
+
+/// `experiments.jsonl.torn` exists: what earlier writers moved out of the ledger counts
+/// nowhere, and some of it may be whole records (docs/RELIABILITY.md 4). The problem, and what
+/// to do about it.
+fn torn_tails_problem(t: &TornTails) -> (String, String) {
+    let whole = match t.records {
+        0 => String::new(),
+        n => {
+            let runs: Vec<String> = t.runs.iter().map(|run| format!("#{run}")).collect();
+            let more = if n > t.runs.len() as u64 { ", ..." } else { "" };
+            format!(
+                ", {n} of them {} (run {}{more})",
+                are(n as usize, "a complete record", "complete records"),
+                runs.join(", ")
+            )
+        }
+    };
+    let path = t.path.display().to_string();
+    (
+        format!(
+            "`experiments.jsonl.torn` holds {} moved out of the ledger by earlier writes{whole}; none of it counts",
+            count(t.tails as usize, "torn tail", "torn tails"),
+        ),
+        format!(
+            "Look at `{path}`, copy back any complete record that should count, then delete it: `rm {}`.",
+            shell_word(&path)
+        ),
+    )
 }
 
 fn loop_check(r: &mut Report, project: &Project) {

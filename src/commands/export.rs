@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -38,6 +40,9 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
     /// Write to this file (atomically) instead of stdout, and print an envelope.
+    ///
+    /// A symlink's target is replaced and the link kept; a FIFO or a device is written in
+    /// place; `-o /dev/stdout` prints the data as without `-o`.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -259,7 +264,11 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExportOutput> {
     let loaded = ctx.load()?;
     let ledger = &loaded.ledger;
     let mut writer = writer_for(args.format, ledger)?;
-    let Some(path) = &args.output else {
+    let file = match &args.output {
+        Some(path) => Some(output_path(ctx, path)?),
+        None => None,
+    };
+    let Some(abs) = file.filter(|p| !is_our_stdout(p)) else {
         let mut out = Stdout::new();
         let (count, warnings) = write_all(ledger, writer.as_mut(), &mut out).map_err(|e| {
             crate::output::quiet_exit_on_broken_pipe(&e);
@@ -276,8 +285,27 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExportOutput> {
             printed: true,
         });
     };
+    let mut done = (0, Vec::new());
+    // Atomic for a regular file; a symlink's target is replaced and the link kept; a FIFO or
+    // a device is written in place (docs/RELIABILITY.md 7).
+    autoresearch::fsutil::write_atomic_with(&abs, |w| {
+        done = write_all(ledger, writer.as_mut(), w)?;
+        Ok(())
+    })?;
+    ctx.warn_all(done.1);
+    Ok(ExportOutput {
+        path: Some(abs.display().to_string()),
+        format: args.format,
+        count: done.0,
+        printed: false,
+    })
+}
+
+/// `-o`'s path made absolute, refused (`usage`) when it cannot be a file to write: its
+/// directory is missing, or it is a directory (or a link to one).
+fn output_path(ctx: &Ctx, path: &Path) -> Result<PathBuf> {
     let abs = if path.is_absolute() {
-        path.clone()
+        path.to_path_buf()
     } else {
         ctx.cwd.join(path)
     };
@@ -291,18 +319,23 @@ pub fn run(ctx: &Ctx, args: &ExportArgs) -> Result<ExportOutput> {
             "Pass `-o` a file path in an existing directory, e.g. `-o experiments.csv`.",
         ));
     }
-    let mut done = (0, Vec::new());
-    autoresearch::fsutil::write_atomic_with(&abs, |w| {
-        done = write_all(ledger, writer.as_mut(), w)?;
-        Ok(())
-    })?;
-    ctx.warn_all(done.1);
-    Ok(ExportOutput {
-        path: Some(abs.display().to_string()),
-        format: args.format,
-        count: done.0,
-        printed: false,
-    })
+    Ok(abs)
+}
+
+/// Is `path` the very file our stdout is (`-o /dev/stdout`, `-o /proc/self/fd/1`, or the file
+/// stdout is redirected to)? Then the data goes to stdout as without `-o`: writing it there and
+/// then printing the envelope on the same stream would mix the two.
+fn is_our_stdout(path: &Path) -> bool {
+    let Ok(target) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    let Ok(ours) = std::fs::File::from(fd).metadata() else {
+        return false;
+    };
+    (target.dev(), target.ino()) == (ours.dev(), ours.ino())
 }
 
 #[cfg(test)]

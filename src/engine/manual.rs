@@ -90,7 +90,11 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
         ..
     } = report;
     let mut pinned = None;
-    let (record, before) = loaded.ledger.append(|run, summary_before| {
+    let ledger::Appended {
+        record,
+        before,
+        warnings: moved,
+    } = loaded.ledger.append_with_warnings(|run, summary_before| {
         // Pinned before the line is written: a recorded run always has its commit.
         pinned = commit_id.map(|oid| git::set_run_ref(repo, run, oid));
         let best = summary_before.scope(Some(&scope_branch)).best_metric();
@@ -121,6 +125,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));
+    warnings.extend(moved);
     let run_ref = match pinned {
         Some(Ok(())) => Some(git::run_ref_name(record.run)),
         Some(Err(e)) => {

@@ -168,7 +168,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let plan = prepare::prepare(loaded, opts, on)?;
 
     // 5. Commit the change, under the reserved run number.
-    let reserved = plan.summary.next_run();
+    let reserved = plan.reserved;
     lock.start(reserved)?;
     let (commit, parent) = if plan.target_changed {
         let message = commit_message(reserved, &opts.summary);

@@ -9,7 +9,6 @@ use crate::config::Config;
 use crate::error::{AppError, Code, Result};
 use crate::eval;
 use crate::git;
-use crate::ledger::Summary;
 use crate::project::Loaded;
 use crate::text::{code_list, shell_words};
 
@@ -24,8 +23,8 @@ pub(super) struct Plan {
     /// HEAD before the step, and its parent.
     pub head: Oid,
     pub head_parent: Option<Oid>,
-    /// The ledger's fold before the step.
-    pub summary: Summary,
+    /// The run number the step reserves (a concurrent `record` may still take it).
+    pub reserved: u64,
 }
 
 /// Check the branch and the change; create the experiment branch once every check passed.
@@ -58,6 +57,10 @@ pub(super) fn prepare(
     if eval::interrupted() {
         return Err(interrupted_before());
     }
+    // The number this step will record (and name its commit after); none after `u64::MAX`.
+    let reserved = summary
+        .next_run()
+        .ok_or_else(|| loaded.ledger.numbers_exhausted())?;
     if create {
         git::create_and_switch(repo, &cfg.branch)?;
         on(Event::BranchCreated(cfg.branch.clone()));
@@ -68,7 +71,7 @@ pub(super) fn prepare(
         target_changed,
         head: head.id(),
         head_parent: head.parent_ids().next(),
-        summary,
+        reserved,
     })
 }
 

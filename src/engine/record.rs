@@ -49,9 +49,13 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
         d.summary.to_string()
     };
     let mut pin_failed = None;
-    let (record, before) = loaded
+    let ledger::Appended {
+        record,
+        before,
+        warnings,
+    } = loaded
         .ledger
-        .append(|run, sb| {
+        .append_with_warnings(|run, sb| {
             // Pinned before the line is written: a recorded run always has its commit.
             pin_failed = git::set_run_ref(&loaded.project.repo, run, d.commit).err();
             let best = sb.scope(Some(branch)).best_metric();
@@ -88,7 +92,11 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
             ));
             e
         })?;
-    for w in before.health_warnings("`experiments.jsonl`") {
+    for w in before
+        .health_warnings("`experiments.jsonl`")
+        .into_iter()
+        .chain(warnings)
+    {
         on(Event::Warning(w));
     }
     if let Err(e) = git::set_run_ref(&loaded.project.repo, record.run, d.commit) {

@@ -110,7 +110,7 @@ fn record(
         .and_then(|m| m.split_once(": ").map(|(_, s)| s.to_string()))
         .unwrap_or_default();
     let mut pin_failed = None;
-    let (rec, _) = loaded.ledger.append(|run, _| {
+    let appended = loaded.ledger.append_with_warnings(|run, _| {
         pin_failed = git::set_run_ref(repo, run, commit).err();
         Ok(Record {
             run,
@@ -132,6 +132,10 @@ fn record(
             source: "run".to_string(),
         })
     })?;
+    for w in appended.warnings {
+        on(Event::Warning(w));
+    }
+    let rec = appended.record;
     if let Some(e) = pin_failed {
         on(Event::Warning(format!(
             "The abandoned run is recorded, but {}",

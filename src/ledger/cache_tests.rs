@@ -164,7 +164,7 @@ fn a_foreign_append_is_folded_incrementally() {
     assert_eq!((s.valid, s.lines), (4, 4));
     assert_eq!(s.all.best_metric(), Some(0.25));
     assert_eq!(s.all.last.as_ref().map(|r| r.run), Some(3));
-    assert_eq!(s.next_run(), 4);
+    assert_eq!(s.next_run(), Some(4));
     // Exactly what a fold from scratch gives.
     std::fs::remove_file(dir.path().join("summary.json")).unwrap();
     let (fresh, how) = l.summary_how().unwrap();

@@ -313,9 +313,12 @@ impl Summary {
 
     /// The run number the next append gets: the highest valid run + 1 (docs/CONTRACT.md §5).
     /// The highest, not the last: after a hand edit or a duplicated line, the last record's
-    /// number may already be taken. (At `u64::MAX` it saturates; the appender refuses that.)
-    pub fn next_run(&self) -> u64 {
-        self.max_run.map_or(0, |m| m.saturating_add(1))
+    /// number may already be taken. `None` after `u64::MAX`: numbers never wrap to 0.
+    pub fn next_run(&self) -> Option<u64> {
+        match self.max_run {
+            None => Some(0),
+            Some(m) => m.checked_add(1),
+        }
     }
 
     /// Warnings a reader reports about the file's health.

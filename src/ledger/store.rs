@@ -3,7 +3,7 @@
 //! (`summary.json`, see `cache`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use super::halves;
 use super::stream::{self, Visit};
 use super::{Ledger, Line, MAX_LINE, Record, parse_line};
 use crate::error::{AppError, Code, Result};
+use crate::fsutil;
 
 /// How a summary was obtained: from the cache alone, by folding what followed a verified
 /// cache, or from scratch. For tests and for reasoning about cost.
@@ -102,7 +103,7 @@ impl Ledger {
         s.torn_tail = end.partial.then_some(end.lines + 1);
         s.stamp = fence.and_then(|f| Stamp::settled(FileId::of(&meta), f));
         if save {
-            self.save_cache(&s);
+            self.save_cache_sweeping(&s);
         }
         Ok((s, how))
     }
@@ -162,13 +163,24 @@ impl Ledger {
         )
     }
 
-    /// Append one record under the lock. `build` gets the next run number and the summary as it
-    /// stood before this record, and returns the record to write. Returns the record as written
-    /// and that summary.
+    /// [`Ledger::append_with_warnings`] without its warnings: the record as written and the
+    /// summary before it. A torn tail moved aside goes unreported here, so callers that
+    /// surface warnings should call `append_with_warnings`.
     pub fn append(
         &self,
         build: impl FnOnce(u64, &Summary) -> Result<Record>,
     ) -> Result<(Record, Summary)> {
+        self.append_with_warnings(build)
+            .map(|a| (a.record, a.before))
+    }
+
+    /// Append one record under the lock. `build` gets the next run number and the summary as it
+    /// stood before this record, and returns the record to write. Returns the record as written,
+    /// that summary, and what the writer did besides (a torn tail moved aside) as warnings.
+    pub fn append_with_warnings(
+        &self,
+        build: impl FnOnce(u64, &Summary) -> Result<Record>,
+    ) -> Result<Appended> {
         let _lock = self.lock()?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -176,9 +188,14 @@ impl Ledger {
             .create(true)
             .open(&self.path)
             .map_err(|e| self.io_err(&e))?;
-        self.repair_torn_tail(&mut file)?;
+        let moved = self.repair_torn_tail(&mut file)?;
         let (summary, _) = self.summary_of(&file, false).map_err(|e| self.io_err(&e))?;
-        let record = build(summary.next_run(), &summary)?;
+        // The torn line was the one after the last complete line.
+        let warnings = moved
+            .map(|m| self.moved_warning(&m, summary.lines + 1))
+            .into_iter()
+            .collect();
+        let record = build(self.next_run(&summary)?, &summary)?;
         let mut line = serde_json::to_vec(&record).map_err(AppError::internal)?;
         line.push(b'\n');
         if line.len() > MAX_LINE {
@@ -198,19 +215,18 @@ impl Ledger {
             std::thread::sleep(Duration::from_millis(ms));
         }
         // One write call: a record is never split across syscalls (docs/RELIABILITY.md 3).
-        let written = file.write(&line);
-        let ok = matches!(written, Ok(n) if n == line.len());
-        let synced = ok && file.sync_data().is_ok();
-        if !synced {
+        let outcome = match file.write(&line) {
+            Ok(n) if n == line.len() => file.sync_data(),
+            Ok(n) => Err(short_write(&mut file, n, &line)),
+            Err(e) => Err(e),
+        };
+        if let Err(err) = outcome {
             // No fragment may stay behind (docs/RELIABILITY.md 5).
             let _ = file.set_len(old_len);
             let _ = file.sync_data();
-            let err = match written {
-                Err(e) => e,
-                Ok(_) => std::io::Error::other("short write or failed fdatasync"),
-            };
-            return Err(AppError::io(
+            return Err(fsutil::io_error(
                 format!("appending to `{}`", self.path.display()),
+                &self.path,
                 &err,
             ));
         }
@@ -222,7 +238,54 @@ impl Ledger {
             fold_line(&mut after, &line);
             self.save_appended(&file, after);
         }
-        Ok((record, summary))
+        Ok(Appended {
+            record,
+            before: summary,
+            warnings,
+        })
+    }
+
+    /// The run number the next record gets: the last valid record's + 1 (docs/CONTRACT.md §5),
+    /// refused rather than wrapped to 0 after `u64::MAX`, which only a hand-edited ledger (or
+    /// another tool) can hold. `io_error`, exit 1: no code names a ledger that cannot be
+    /// appended to; `internal` would call it a bug, `config_invalid` and `usage` (exit 2) would
+    /// blame the config or the call, which are fine, and the same call does pass once the
+    /// ledger is fixed, which is what exit 1 means.
+    fn next_run(&self, summary: &Summary) -> Result<u64> {
+        summary.next_run().ok_or_else(|| self.numbers_exhausted())
+    }
+
+    /// The ledger's highest run is `u64::MAX`: no next number (they never wrap to 0).
+    pub fn numbers_exhausted(&self) -> AppError {
+        AppError::new(
+            Code::IoError,
+            format!(
+                "Cannot append to `{}`: a record has run number {}, the largest there is, so the next record would have none (run numbers never wrap to 0).",
+                self.path.display(),
+                u64::MAX
+            ),
+            format!(
+                "That number was written by hand or by another tool: give that record its intended run number in `{}`, then run the command again.",
+                self.path.display()
+            ),
+        )
+    }
+
+    /// What happened to a torn tail, and where its bytes are now (docs/RELIABILITY.md 4).
+    fn moved_warning(&self, m: &Moved, line: u64) -> String {
+        let label = self.label();
+        let torn = self.torn_path.display();
+        match m.run {
+            // Not lost, but no longer counted: someone (an editor that drops the final
+            // newline, another tool) wrote a whole record, and it should not vanish silently.
+            Some(run) => format!(
+                "{label}: line {line} was a complete record (run #{run}) without its final newline; like any torn tail it was moved to the end of `{torn}` and no longer counts. Copy it back into the ledger if it should count (its run number may be taken since)."
+            ),
+            None => format!(
+                "{label}: line {line} was torn ({}, not a complete record: a writer was probably stopped mid-write); it was moved to the end of `{torn}`. No complete record was lost.",
+                count_bytes(m.bytes)
+            ),
+        }
     }
 
     /// Save the cache after an append, stamped once the ledger's ctime is settled (strictly
@@ -249,21 +312,33 @@ impl Ledger {
                 break;
             }
         }
-        self.save_cache(&after);
+        self.save_cache_sweeping(&after);
     }
 
-    /// Move bytes after the last newline to `experiments.jsonl.torn` and truncate them away.
-    fn repair_torn_tail(&self, file: &mut File) -> Result<()> {
+    /// Save the cache, first removing the temp files of earlier saves that never reached their
+    /// rename (a writer killed in between, a full disk): docs/RELIABILITY.md 20.
+    fn save_cache_sweeping(&self, s: &Summary) {
+        if let (Some(dir), Some(name)) = (self.cache_path.parent(), self.cache_path.file_name()) {
+            // `save_cache` names them `summary.json.tmp-<pid>-<nonce>`.
+            let prefix = format!("{}.tmp-", name.to_string_lossy());
+            fsutil::remove_stale_temps(dir, &prefix);
+        }
+        self.save_cache(s);
+    }
+
+    /// Move bytes after the last newline to `experiments.jsonl.torn` and truncate them away;
+    /// says what was moved, if anything.
+    fn repair_torn_tail(&self, file: &mut File) -> Result<Option<Moved>> {
         let len = file.metadata().map_err(|e| self.io_err(&e))?.len();
         if len == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let mut last = [0u8; 1];
         file.seek(SeekFrom::Start(len - 1))
             .and_then(|_| file.read_exact(&mut last))
             .map_err(|e| self.io_err(&e))?;
         if last[0] == b'\n' {
-            return Ok(());
+            return Ok(None);
         }
         // Find the last newline, reading backwards in chunks.
         let mut cut = 0u64;
@@ -284,19 +359,79 @@ impl Ledger {
         file.seek(SeekFrom::Start(cut))
             .and_then(|_| file.read_exact(&mut torn))
             .map_err(|e| self.io_err(&e))?;
+        let moved = Moved {
+            bytes: torn.len() as u64,
+            run: match parse_line(&torn, cut == 0) {
+                Line::Record(r) => Some(r.run),
+                Line::Blank | Line::Bad => None,
+            },
+        };
         torn.push(b'\n');
+        let torn_err = |e: std::io::Error| {
+            fsutil::io_error(
+                format!("moving a torn tail to `{}`", self.torn_path.display()),
+                &self.torn_path,
+                &e,
+            )
+        };
         let mut out = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.torn_path)
-            .map_err(|e| AppError::io(self.torn_path.display(), &e))?;
+            .map_err(torn_err)?;
         out.write_all(&torn)
             .and_then(|_| out.sync_data())
-            .map_err(|e| AppError::io(self.torn_path.display(), &e))?;
+            .map_err(torn_err)?;
         file.set_len(cut)
             .and_then(|_| file.sync_data())
             .map_err(|e| self.io_err(&e))?;
-        Ok(())
+        Ok(Some(moved))
+    }
+
+    /// What `experiments.jsonl.torn` holds: one line per torn tail a writer moved aside
+    /// (docs/RELIABILITY.md 4). `None` when there is no such file. Streams, and parses at most
+    /// 64 KiB of a line, like the ledger's readers.
+    pub fn torn_tails(&self) -> Result<Option<TornTails>> {
+        let file = match File::open(&self.torn_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AppError::io(self.torn_path.display(), &e)),
+        };
+        let mut found = TornTails {
+            path: self.torn_path.clone(),
+            tails: 0,
+            records: 0,
+            runs: Vec::new(),
+        };
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+        let mut line = Vec::new();
+        let mut long = false;
+        loop {
+            let buf = reader
+                .fill_buf()
+                .map_err(|e| AppError::io(self.torn_path.display(), &e))?;
+            if buf.is_empty() {
+                break;
+            }
+            let (part, used, end) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (&buf[..i], i + 1, true),
+                None => (buf, buf.len(), false),
+            };
+            if line.len() + part.len() <= MAX_LINE {
+                line.extend_from_slice(part);
+            } else {
+                long = true;
+            }
+            reader.consume(used);
+            if end {
+                found.add(&line, long);
+                line.clear();
+                long = false;
+            }
+        }
+        // A last line without its newline (a hand edit) is a tail too.
+        found.add(&line, long);
+        Ok((found.tails > 0).then_some(found))
     }
 
     /// The writers' lock: `flock` on `experiments.lock`, which dies with its holder.
@@ -356,6 +491,79 @@ impl Ledger {
         let _ = f.seek(SeekFrom::Start(0));
         let _ = f.write_all(format!("{}\n", std::process::id()).as_bytes());
         Ok(f)
+    }
+}
+
+/// What `append_with_warnings` wrote and found.
+#[derive(Debug)]
+pub struct Appended {
+    /// The record as written.
+    pub record: Record,
+    /// The ledger's fold just before it.
+    pub before: Summary,
+    /// What the writer did besides, for the envelope: a torn tail moved aside.
+    pub warnings: Vec<String>,
+}
+
+/// A torn tail the writer moved to `experiments.jsonl.torn`.
+struct Moved {
+    /// Its length, without the newline the move added.
+    bytes: u64,
+    /// Its run number when the bytes are a complete record that only lacked its newline.
+    run: Option<u64>,
+}
+
+/// `12 bytes`, `1 byte`.
+fn count_bytes(n: u64) -> String {
+    if n == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// What `experiments.jsonl.torn` holds, for `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTails {
+    pub path: std::path::PathBuf,
+    /// Torn tails (non-blank lines) in it.
+    pub tails: u64,
+    /// How many of them are complete records that only lacked their newline.
+    pub records: u64,
+    /// Those records' run numbers, the first 20.
+    pub runs: Vec<u64>,
+}
+
+impl TornTails {
+    fn add(&mut self, line: &[u8], long: bool) {
+        if !long && line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.tails += 1;
+        if long {
+            return;
+        }
+        if let Line::Record(r) = parse_line(line, false) {
+            self.records += 1;
+            if self.runs.len() < 20 {
+                self.runs.push(r.run);
+            }
+        }
+    }
+}
+
+/// Why a `write` took only `n` of `line`'s bytes. On a regular file that means the file system
+/// ran out of room part-way (a full disk or a quota): one more write of the rest returns the
+/// kernel's reason, where a bare "short write" would leave the user guessing. Whatever that
+/// write adds goes with the truncate-back that follows.
+fn short_write(file: &mut File, n: usize, line: &[u8]) -> std::io::Error {
+    let what = format!("a short write: {n} of {} bytes", line.len());
+    match file.write(&line[n..]) {
+        Err(e) if fsutil::is_storage_full(&e) => {
+            std::io::Error::new(std::io::ErrorKind::StorageFull, what)
+        }
+        Err(e) => std::io::Error::new(e.kind(), format!("{what}, then: {e}")),
+        Ok(_) => std::io::Error::other(what),
     }
 }
 

@@ -362,3 +362,57 @@ fn configured_commit_hooks_are_named() {
     assert_eq!(status_of(&d, "hooks"), "warn");
     assert!(message_of(&d, "hooks").contains("`pre-commit`"), "{d}");
 }
+
+/// Torn tails moved out of the ledger count nowhere: while `experiments.jsonl.torn` exists, the
+/// ledger check warns, says how many it holds and which are whole records.
+#[test]
+fn a_torn_tails_file_is_a_ledger_warning() {
+    let sb = healthy();
+    sb.record("baseline", Some("1"), "b");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let append = |bytes: &str| {
+        let mut text = std::fs::read_to_string(&ledger).unwrap();
+        text.push_str(bytes);
+        std::fs::write(&ledger, text).unwrap();
+    };
+    append("{\"run\":1,\"status\":\"ke");
+    sb.record("kept", Some("0.9"), "moves the torn tail aside");
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(v["status"], "success");
+    assert_eq!(status_of(&v, "ledger"), "warn", "{v}");
+    let msg = message_of(&v, "ledger");
+    assert!(
+        msg.contains("`experiments.jsonl.torn` holds 1 torn tail moved out of the ledger"),
+        "{msg}"
+    );
+    assert!(!msg.contains("complete record"), "{msg}");
+    assert!(v["hints"].to_string().contains("rm "), "{v}");
+
+    append(r#"{"run":2,"status":"kept","metric":0.8}"#);
+    sb.record("discarded", Some("0.95"), "moves a whole record aside");
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    let msg = message_of(&v, "ledger");
+    assert!(msg.starts_with("3 records; "), "{msg}");
+    assert!(
+        msg.contains("holds 2 torn tails moved out of the ledger by earlier writes, 1 of them a complete record (run #2)"),
+        "{msg}"
+    );
+
+    std::fs::remove_file(sb.path(".autoresearch/experiments.jsonl.torn")).unwrap();
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "ledger"), "pass", "{v}");
+}
+
+/// `score: 1,234` is still no metric, but the doctor says the number is the problem.
+#[test]
+fn a_number_with_thousands_separators_is_named_by_the_metric_check() {
+    let sb = healthy();
+    set_eval(&sb, "echo 'score: 1,234'", "10s");
+    let v = sb.run(&["--json", "doctor"]).err("eval_failed", 1);
+    assert_eq!(status_of(&v, "metric_found"), "fail");
+    assert_eq!(
+        message_of(&v, "metric_found"),
+        "`score` is followed by `1,234`, which is not a number in the metric grammar (no thousands separators)"
+    );
+    assert!(v["hints"].to_string().contains("no separators"), "{v}");
+}

@@ -141,3 +141,139 @@ fn export_into_a_closed_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn is_link(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p)
+        .unwrap()
+        .file_type()
+        .is_symlink()
+}
+
+fn c_path(p: &std::path::Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// A character device node in the sandbox (root only: `mknod`); false where not permitted.
+fn mknod_char(p: &std::path::Path, major: u32, minor: u32) -> bool {
+    // SAFETY: a valid NUL-terminated path.
+    unsafe {
+        libc::mknod(
+            c_path(p).as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(major, minor),
+        ) == 0
+    }
+}
+
+fn is_char_device(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).unwrap().file_type().is_char_device()
+}
+
+#[test]
+fn export_to_a_symlink_writes_its_target_and_keeps_the_link() {
+    let sb = seeded();
+    std::fs::create_dir_all(sb.path("exports")).unwrap();
+    std::fs::write(sb.path("exports/all.jsonl"), "old\n").unwrap();
+    std::os::unix::fs::symlink("exports/all.jsonl", sb.path("latest.jsonl")).unwrap();
+    let d = sb
+        .run(&[
+            "--json",
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            "latest.jsonl",
+        ])
+        .ok();
+    assert_eq!(d["count"], 3);
+    assert!(is_link(&sb.path("latest.jsonl")), "the link was replaced");
+    let text = std::fs::read_to_string(sb.path("exports/all.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+}
+
+#[test]
+fn export_to_a_fifo_writes_in_place() {
+    let sb = seeded();
+    let fifo = sb.path("pipe");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path(&fifo).as_ptr(), 0o600) }, 0);
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(reader_path).unwrap());
+    let d = sb
+        .run(&["--json", "export", "--format", "jsonl", "-o", "pipe"])
+        .ok();
+    assert_eq!(d["count"], 3);
+    {
+        use std::os::unix::fs::FileTypeExt;
+        // Checked before joining: had the FIFO been replaced, the reader would wait forever.
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+    assert_eq!(reader.join().unwrap().lines().count(), 3);
+}
+
+/// `-o /dev/stdout` prints the data, exactly as without `-o`, and no envelope after it. A
+/// private link to `/proc/self/fd/1` is tried first, so a regression replaces that link, never
+/// the real `/dev/stdout`.
+#[test]
+fn export_to_dev_stdout_prints_the_data() {
+    let sb = seeded();
+    let plain = sb.run(&["export"]);
+    assert_eq!(plain.code, 0);
+    std::os::unix::fs::symlink("/proc/self/fd/1", sb.path("out")).unwrap();
+    for target in ["out", "/dev/stdout"] {
+        for mode in ["--json", "--human"] {
+            let o = sb.run(&[mode, "export", "-o", target]);
+            assert_eq!(o.code, 0, "{target} {mode}: {}", o.stderr);
+            assert_eq!(o.stdout, plain.stdout, "{target} {mode}");
+            assert!(is_link(&sb.path("out")), "the link was replaced");
+        }
+    }
+}
+
+/// A device stays a device: a private null device first (root only), then `/dev/null`.
+#[test]
+fn export_to_a_device_keeps_the_node() {
+    let sb = seeded();
+    let node = sb.path("null");
+    let targets: Vec<String> = if mknod_char(&node, 1, 3) {
+        vec![node.display().to_string(), "/dev/null".into()]
+    } else {
+        vec!["/dev/null".into()]
+    };
+    for t in &targets {
+        let d = sb.run(&["--json", "export", "-o", t]).ok();
+        assert_eq!(d["count"], 3);
+        assert!(is_char_device(std::path::Path::new(t)), "{t} was replaced");
+    }
+}
+
+/// A full device: the error says so; the node stays.
+#[test]
+fn export_to_a_full_device_says_no_space_left() {
+    let sb = seeded();
+    let node = sb.path("full");
+    if !mknod_char(&node, 1, 7) {
+        return;
+    }
+    let v = sb
+        .run(&["--json", "export", "-o", "full"])
+        .err("io_error", 1);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("no space left on device"), "{msg}");
+    assert!(is_char_device(&node));
+}
+
+#[test]
+fn export_onto_a_directory_is_usage_and_leaves_it() {
+    let sb = seeded();
+    std::fs::create_dir_all(sb.path("dir")).unwrap();
+    std::fs::write(sb.path("dir/keep"), "x").unwrap();
+    std::os::unix::fs::symlink("dir", sb.path("dirlink")).unwrap();
+    for t in ["dir", "dirlink"] {
+        sb.run(&["--json", "export", "-o", t]).err("usage", 2);
+    }
+    assert_eq!(sb.read("dir/keep"), "x");
+    assert!(is_link(&sb.path("dirlink")));
+}

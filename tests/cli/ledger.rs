@@ -419,3 +419,34 @@ fn a_run_is_pinned_before_it_is_recorded() {
     assert_eq!(d["record"]["run"], 0);
     assert_eq!(ref_0(), Some(second), "the leftover ref was replaced");
 }
+
+/// The writer that moves a torn tail aside says so in its envelope.
+#[test]
+fn the_writer_that_moves_a_torn_tail_warns() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("1"), "a");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&ledger)
+        .unwrap();
+    f.write_all(b"{\"run\":1,\"status\":\"kep").unwrap();
+    drop(f);
+    let v = sb
+        .run(&[
+            "--json",
+            "record",
+            "--status",
+            "discarded",
+            "--metric",
+            "2",
+            "-m",
+            "b",
+        ])
+        .json();
+    assert!(
+        v["warnings"].to_string().contains("experiments.jsonl.torn"),
+        "{v}"
+    );
+}

@@ -268,3 +268,53 @@ fn record_on_a_detached_head_needs_a_branch() {
     ])
     .err("invalid_name", 2);
 }
+
+/// A hand-edited ledger whose last run is `u64::MAX`: `record` is refused with `io_error` and
+/// writes nothing; no record is numbered 0 by wrapping.
+#[test]
+fn a_run_number_at_the_maximum_is_refused_not_wrapped() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("1"), "b");
+    let ledger = sb.path(".autoresearch/experiments.jsonl");
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    let text = text.replacen("{\"run\":0,", "{\"run\":18446744073709551615,", 1);
+    std::fs::write(&ledger, &text).unwrap();
+    let v = sb
+        .run(&[
+            "--json", "record", "--status", "kept", "--metric", "0.5", "-m", "next",
+        ])
+        .err("io_error", 1);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("18446744073709551615"), "{msg}");
+    assert!(msg.contains("never wrap"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), text);
+    // `run` refuses before it commits anything, rather than reserving a wrapped number.
+    let head = sb.head();
+    sb.run(&["--json", "run", "--allow-empty", "-m", "next"])
+        .err("io_error", 1);
+    assert_eq!(sb.head(), head);
+    assert!(
+        sb.repo()
+            .find_branch("autoresearch", git2::BranchType::Local)
+            .is_err(),
+        "no branch"
+    );
+    assert_eq!(std::fs::read_to_string(&ledger).unwrap(), text);
+}
+
+/// A summary cannot reorder `log`'s line: bidi controls and other invisible formatting are
+/// stripped before the record is stored.
+#[test]
+fn summaries_lose_bidi_controls_and_invisible_formatting() {
+    let sb = Sandbox::new();
+    sb.init();
+    let d = sb.record(
+        "baseline",
+        Some("1"),
+        "keep \u{202E}gnitset\u{202C} \u{2066}x\u{2069}\u{200B}\u{FEFF}\u{200F}y",
+    );
+    assert_eq!(d["record"]["summary"], "keep gnitset xy");
+    let stored = sb.ledger_lines()[0]["summary"].clone();
+    assert_eq!(stored, "keep gnitset xy");
+}
