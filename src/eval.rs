@@ -8,21 +8,34 @@
 //! - the budget on the monotonic clock, and stopping the whole group: SIGTERM + SIGCONT, the
 //!   grace period, then SIGKILL (docs/RELIABILITY.md 9);
 //! - the clean-up after the leader exits: anything of the group still alive is reported as
-//!   leaked and killed, and everything is reaped (docs/RELIABILITY.md 10);
+//!   leaked and killed, and everything is reaped; then the same for the processes of the eval
+//!   that left its group (`setsid`, `setpgid`, a double fork) (docs/RELIABILITY.md 10);
 //! - the process-wide SIGINT/SIGTERM flag, so Ctrl-C stops the eval the same way
 //!   (docs/RELIABILITY.md 11).
 //!
-//! Unix only. Linux is the primary target: there the process becomes a *child subreaper* so the
-//! eval's orphaned grandchildren are re-parented to us and can be reaped (otherwise a zombie
-//! would still count as a member of the group). Elsewhere (macOS) orphans go to launchd, and the
-//! clean-up is best effort: kill the group and wait briefly until it is gone.
+//! Unix only. Linux is the primary target: there the process becomes a *child subreaper*, so
+//! every orphan of the eval, whatever its group or session, is re-parented to us: it can be
+//! reaped (otherwise a zombie would still count as a member of the group) and found. Elsewhere
+//! (macOS) orphans go to launchd and the clean-up is best effort: kill the group and wait
+//! briefly until it is gone; a process that left the group is out of reach there.
 //!
-//! Limits, by design: a process that leaves the group (`setsid`, `setpgid`, a shell with job
-//! control) is out of our reach; and as a subreaper, orphans that left the group stay zombies
-//! of this process until it exits (harmless for a short-lived CLI). Once the leader is reaped
-//! and no member is left, the group id is free; if the kernel handed that exact number to a new
-//! group leader in the microseconds before our existence check, we would signal it. Avoiding
-//! that would need a `/proc` scan while holding the leader as a zombie; the risk (a full pid
+//! **Who belongs to the eval.** Linux forgets where a re-parented process came from. Once the
+//! group is gone, a process of the eval that left it is a child of ours that is not in our own
+//! process group, started no earlier than the eval's leader (start times from
+//! `/proc/<pid>/stat`, in clock ticks), and was not our child when the leader was spawned. That
+//! rule holds only while evals do not overlap and nothing else in this process starts children
+//! with a group of their own during one: the CLI does neither, and [`run_eval`] takes a
+//! process-wide lock so that concurrent callers (the unit tests run in threads) take turns.
+//!
+//! Limits, by design: a process of the eval that is re-parented elsewhere is out of reach,
+//! neither killed nor flagged: one adopted by another subreaper on the way (a process that
+//! declared itself one, a container's init) or handed to a service manager (`systemd-run`, `at`).
+//! A process stuck in uninterruptible sleep longer than [`KILL_WAIT`] is flagged but left. As a
+//! subreaper on a system without `/proc`, orphans that left the group stay zombies of this
+//! process until it exits (harmless for a short-lived CLI). Once the leader is reaped and no
+//! member is left, the group id is free; if the kernel handed that exact number to a new group
+//! leader in the microseconds before our existence check, we would signal it. Avoiding that
+//! would need a `/proc` scan while holding the leader as a zombie; the risk (a full pid
 //! wrap-around in that window) is accepted.
 
 use std::fs::{File, OpenOptions};
@@ -30,8 +43,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -73,7 +86,8 @@ pub struct EvalOutcome {
     /// This process got SIGINT/SIGTERM (before or while the eval ran); the group was stopped.
     pub interrupted: bool,
     /// After the leader exited on its own, something of its group was still alive (it was
-    /// killed); or, after a stop, something outlived SIGKILL for [`KILL_WAIT`].
+    /// killed); or, after a stop, something outlived SIGKILL for [`KILL_WAIT`]; or, either way,
+    /// a process of the eval that had left its group was still alive (it was killed).
     pub leaked_processes: bool,
     /// Monotonic time from spawn to the leader's exit (grace period included).
     pub duration: Duration,
@@ -86,6 +100,10 @@ pub struct EvalOutcome {
 /// Count of SIGINT/SIGTERM received since [`install_interrupt_handler`]. A counter rather than
 /// a flag so that a second Ctrl-C during the grace period can skip the rest of it.
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// One eval at a time in this process: while it runs, every process re-parented to us that is
+/// not in our group is taken for one of its own (see the module header).
+static ONE_EVAL: Mutex<()> = Mutex::new(());
 
 extern "C" fn on_interrupt(_signal: libc::c_int) {
     // Only an atomic add: async-signal-safe (lock-free on every target we build for).
@@ -122,7 +140,7 @@ pub fn interrupted() -> bool {
     INTERRUPTS.load(Ordering::SeqCst) > 0
 }
 
-/// Makes this process a child subreaper (Linux), once: orphaned members of an eval's group are
+/// Makes this process a child subreaper (Linux), once: orphaned processes of an eval are
 /// re-parented to us, so we can reap them and tell "still running" from "zombie".
 fn become_subreaper() {
     #[cfg(target_os = "linux")]
@@ -171,33 +189,13 @@ fn reap_group(pgid: i32) {
     }
 }
 
-/// After the leader was reaped: kill and reap whatever is left of the group, waiting at most
-/// [`KILL_WAIT`]. Returns true if something was alive (with `stopping`, only if something
-/// outlived SIGKILL: a stop already signalled everyone).
-fn finish_group(pgid: i32, stopping: bool) -> bool {
-    reap_group(pgid);
-    if !group_alive(pgid) {
-        return false;
-    }
-    signal_group(pgid, libc::SIGKILL);
-    let until = Instant::now() + KILL_WAIT;
-    loop {
-        reap_group(pgid);
-        if !group_alive(pgid) {
-            return !stopping;
-        }
-        if Instant::now() >= until {
-            return true;
-        }
-        sleep(Duration::from_millis(2));
-    }
-}
-
-/// Owns the running leader; if `run_eval` leaves early (an I/O error, a panicking progress
-/// callback), dropping it still kills and reaps the whole group.
+/// Owns the running leader and what tells the eval's processes apart; if
+/// `run_eval` leaves early (an I/O error, a panicking progress callback), dropping it still
+/// kills and reaps every process of the eval.
 struct Running {
     child: Child,
     pgid: i32,
+    lineage: escapes::Lineage,
     finished: bool,
 }
 
@@ -209,7 +207,76 @@ impl Drop for Running {
         signal_group(self.pgid, libc::SIGKILL);
         // SIGKILL cannot be caught, so this wait ends; an error leaves nothing more to do.
         let _ = self.child.wait();
-        finish_group(self.pgid, true);
+        self.finish_group(true);
+        self.sweep_escapes();
+    }
+}
+
+impl Running {
+    /// After the leader was reaped: kill and reap whatever is left of the group, waiting at most
+    /// [`KILL_WAIT`]. Returns true if something was alive (with `stopping`, only if something
+    /// outlived SIGKILL: a stop already signalled everyone).
+    fn finish_group(&mut self, stopping: bool) -> bool {
+        reap_group(self.pgid);
+        if !group_alive(self.pgid) {
+            return false;
+        }
+        signal_group(self.pgid, libc::SIGKILL);
+        let until = Instant::now() + KILL_WAIT;
+        loop {
+            reap_group(self.pgid);
+            if !group_alive(self.pgid) {
+                return !stopping;
+            }
+            if Instant::now() >= until {
+                return true;
+            }
+            sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Once the group is gone: kill and reap the processes of the eval that left it. True if
+    /// one of them was still alive.
+    fn sweep_escapes(&mut self) -> bool {
+        self.lineage.sweep()
+    }
+
+    /// SIGTERM + SIGCONT (a stopped process must run to act on SIGTERM) to the group, then wait
+    /// up to `grace` for the *whole group* to go away — not just the leader, so a child that
+    /// cleans up after its parent died is not cut short — then SIGKILL. Returns the leader's
+    /// status.
+    fn stop_group(&mut self, grace: Duration) -> io::Result<ExitStatus> {
+        signal_group(self.pgid, libc::SIGTERM);
+        signal_group(self.pgid, libc::SIGCONT);
+        let presses = INTERRUPTS.load(Ordering::SeqCst);
+        let grace_end = Instant::now().checked_add(grace);
+        let mut leader = None;
+        let mut nap = Duration::from_millis(1);
+        loop {
+            if leader.is_none() {
+                leader = self.child.try_wait()?;
+            }
+            if leader.is_some() {
+                reap_group(self.pgid);
+                if !group_alive(self.pgid) {
+                    break;
+                }
+            }
+            let now = Instant::now();
+            // Another Ctrl-C (or SIGTERM) means "now": skip the rest of the grace.
+            let impatient = INTERRUPTS.load(Ordering::SeqCst) > presses;
+            if impatient || grace_end.is_some_and(|end| now >= end) {
+                signal_group(self.pgid, libc::SIGKILL);
+                break;
+            }
+            let left = grace_end.map_or(MAX_NAP, |end| end - now);
+            sleep(nap.min(left));
+            nap = (nap * 2).min(MAX_NAP);
+        }
+        match leader {
+            Some(status) => Ok(status),
+            None => self.child.wait(),
+        }
     }
 }
 
@@ -228,7 +295,24 @@ enum Stop {
 ///
 /// An interrupt already pending when this is called still spawns the command, and stops it at
 /// once: the outcome then has a real `pgid` and the same shape as any interrupted eval.
+///
+/// Calls from several threads take turns: one eval runs at a time in a process.
 pub fn run_eval(
+    spec: &EvalSpec,
+    progress: &mut dyn FnMut(Duration, Option<&str>),
+) -> io::Result<EvalOutcome> {
+    let _one = one_eval();
+    run_eval_alone(spec, progress)
+}
+
+/// Waits for the turn to run an eval. A panic in an earlier caller's progress callback poisons
+/// the lock; the guard in `Running` had cleaned up after it all the same.
+fn one_eval() -> std::sync::MutexGuard<'static, ()> {
+    ONE_EVAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// [`run_eval`], for a caller that holds [`one_eval`].
+fn run_eval_alone(
     spec: &EvalSpec,
     progress: &mut dyn FnMut(Duration, Option<&str>),
 ) -> io::Result<EvalOutcome> {
@@ -254,12 +338,14 @@ pub fn run_eval(
         .process_group(0)
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
 
+    let before = escapes::Before::now();
     let start = Instant::now();
     let child = command.spawn()?;
     let pgid = i32::try_from(child.id()).expect("a pid always fits in pid_t");
     let mut run = Running {
         child,
         pgid,
+        lineage: escapes::Lineage::new(before, pgid),
         finished: false,
     };
     // No deadline for a budget too large to represent.
@@ -279,7 +365,7 @@ pub fn run_eval(
             stop = Some(Stop::Timeout);
         }
         if stop.is_some() {
-            break (stop_group(&mut run, spec.grace)?, true);
+            break (run.stop_group(spec.grace)?, true);
         }
         if now >= next_progress {
             progress(now - start, last_line(&mut tail_reader).as_deref());
@@ -290,7 +376,8 @@ pub fn run_eval(
         nap = (nap * 2).min(MAX_NAP);
     };
     let duration = start.elapsed();
-    let leaked_processes = finish_group(pgid, stopping);
+    let leaked_in_group = run.finish_group(stopping);
+    let escaped = run.sweep_escapes();
     run.finished = true;
 
     Ok(EvalOutcome {
@@ -298,47 +385,10 @@ pub fn run_eval(
         signal: status.signal(),
         timed_out: stop == Some(Stop::Timeout),
         interrupted: interrupted(),
-        leaked_processes,
+        leaked_processes: leaked_in_group || escaped,
         duration,
         pgid,
     })
-}
-
-/// SIGTERM + SIGCONT (a stopped process must run to act on SIGTERM) to the group, then wait up
-/// to `grace` for the *whole group* to go away — not just the leader, so a child that cleans
-/// up after its parent died is not cut short — then SIGKILL. Returns the leader's status.
-fn stop_group(run: &mut Running, grace: Duration) -> io::Result<ExitStatus> {
-    signal_group(run.pgid, libc::SIGTERM);
-    signal_group(run.pgid, libc::SIGCONT);
-    let presses = INTERRUPTS.load(Ordering::SeqCst);
-    let grace_end = Instant::now().checked_add(grace);
-    let mut leader = None;
-    let mut nap = Duration::from_millis(1);
-    loop {
-        if leader.is_none() {
-            leader = run.child.try_wait()?;
-        }
-        if leader.is_some() {
-            reap_group(run.pgid);
-            if !group_alive(run.pgid) {
-                break;
-            }
-        }
-        let now = Instant::now();
-        // Another Ctrl-C (or SIGTERM) means "now": skip the rest of the grace.
-        let impatient = INTERRUPTS.load(Ordering::SeqCst) > presses;
-        if impatient || grace_end.is_some_and(|end| now >= end) {
-            signal_group(run.pgid, libc::SIGKILL);
-            break;
-        }
-        let left = grace_end.map_or(MAX_NAP, |end| end - now);
-        sleep(nap.min(left));
-        nap = (nap * 2).min(MAX_NAP);
-    }
-    match leader {
-        Some(status) => Ok(status),
-        None => run.child.wait(),
-    }
 }
 
 /// The latest non-empty line of the log, from its last [`PROGRESS_TAIL`] bytes. Errors mean
@@ -358,6 +408,182 @@ fn last_line(reader: &mut File) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The processes of an eval that left its group, found through `/proc` (see the module header).
+#[cfg(target_os = "linux")]
+mod escapes {
+    use std::time::{Duration, Instant};
+
+    use super::KILL_WAIT;
+
+    /// What `/proc/<pid>/stat` says about a process.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(super) struct Stat {
+        pub pid: i32,
+        /// `R`, `S`, `D`, `T`, `Z` (zombie), `X` (dead), ...
+        pub state: u8,
+        pub ppid: i32,
+        pub pgrp: i32,
+        /// Clock ticks after boot.
+        pub start: u64,
+    }
+
+    /// Parses one `/proc/<pid>/stat` line. The command name (field 2) is in parentheses and may
+    /// itself hold spaces and parentheses, so the fields after it are counted from the last `)`.
+    pub(super) fn parse_stat(line: &str) -> Option<Stat> {
+        let open = line.find('(')?;
+        let close = line.rfind(')')?;
+        let pid = line.get(..open)?.trim().parse().ok()?;
+        // Fields 3 and on: state, ppid, pgrp, session, ..., starttime (field 22).
+        let rest: Vec<&str> = line.get(close + 1..)?.split_ascii_whitespace().collect();
+        Some(Stat {
+            pid,
+            state: *rest.first()?.as_bytes().first()?,
+            ppid: rest.get(1)?.parse().ok()?,
+            pgrp: rest.get(2)?.parse().ok()?,
+            start: rest.get(19)?.parse().ok()?,
+        })
+    }
+
+    fn stat_of(pid: i32) -> Option<Stat> {
+        parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    /// True if this process has any child, running or exited. `WNOWAIT` leaves every status
+    /// where it is, for whoever waits for it.
+    fn have_children() -> bool {
+        // SAFETY: a zeroed `siginfo_t` is a valid out-parameter; the call reaps nothing.
+        let rc = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let options = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            libc::waitid(libc::P_ALL, 0, &mut info, options)
+        };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ECHILD)
+    }
+
+    /// Every process we can see whose parent is this process. A process that ends while the
+    /// directory is read is skipped: it is gone or a zombie the next scan sees. Without any
+    /// child (the CLI between evals, and after most of them), `/proc` is not read at all.
+    pub(super) fn our_children() -> Vec<Stat> {
+        if !have_children() {
+            return Vec::new();
+        }
+        // SAFETY: plain syscall, no arguments.
+        let me = unsafe { libc::getpid() };
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(stat_of)
+            .filter(|s| s.ppid == me)
+            .collect()
+    }
+
+    /// Our children just before the leader is spawned: none of them is the eval's.
+    pub(super) struct Before(Vec<(i32, u64)>);
+
+    impl Before {
+        pub fn now() -> Before {
+            Before(our_children().iter().map(|s| (s.pid, s.start)).collect())
+        }
+    }
+
+    /// What tells a process of this eval from the other children of this process.
+    pub(super) struct Lineage {
+        before: Before,
+        /// The leader's start time; `None` without `/proc`, which turns the sweep off.
+        leader_start: Option<u64>,
+        our_pgrp: i32,
+    }
+
+    impl Lineage {
+        /// Right after the spawn: the leader is alive or an unreaped zombie, so its stat is
+        /// there to read.
+        pub fn new(before: Before, leader: i32) -> Lineage {
+            Lineage {
+                before,
+                leader_start: stat_of(leader).map(|s| s.start),
+                // SAFETY: plain syscall, no arguments.
+                our_pgrp: unsafe { libc::getpgrp() },
+            }
+        }
+
+        fn owns(&self, s: &Stat) -> bool {
+            self.leader_start.is_some_and(|t| s.start >= t)
+                && s.pgrp != self.our_pgrp
+                && !self.before.0.contains(&(s.pid, s.start))
+        }
+
+        /// Kills and reaps, within [`KILL_WAIT`], every process of the eval that is still
+        /// around once its group is gone. True if one of them was
+        /// alive (a zombie only needed reaping). Only our own children are signalled by pid, so
+        /// a pid cannot have been reused under us: a deeper process is re-parented to us when
+        /// its parent dies, and found by the next scan. A process that leads its own group
+        /// takes that group with it (what it started there, reached at once).
+        pub fn sweep(&self) -> bool {
+            let until = Instant::now() + KILL_WAIT;
+            let mut leaked = false;
+            loop {
+                let found: Vec<Stat> = our_children()
+                    .into_iter()
+                    .filter(|s| self.owns(s))
+                    .collect();
+                if found.is_empty() {
+                    return leaked;
+                }
+                for s in found.iter().filter(|s| !matches!(s.state, b'Z' | b'X')) {
+                    leaked = true;
+                    // SAFETY: plain syscalls. `s.pid` is our unreaped child, so the number is
+                    // still its own; a group it leads exists as long as it does.
+                    unsafe {
+                        libc::kill(s.pid, libc::SIGKILL);
+                        if s.pgrp == s.pid {
+                            libc::killpg(s.pgrp, libc::SIGKILL);
+                        }
+                    }
+                }
+                for s in &found {
+                    let mut status = 0;
+                    // SAFETY: plain syscall with a valid out-pointer, for our own child only
+                    // (never `-1`, which could take a status another thread waits for).
+                    unsafe {
+                        libc::waitpid(s.pid, &mut status, libc::WNOHANG);
+                    }
+                }
+                if Instant::now() >= until {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// Without `/proc` (macOS), a process that left the group cannot be told from others: the
+/// clean-up stays with the group (see the module header).
+#[cfg(not(target_os = "linux"))]
+mod escapes {
+    pub(super) struct Before;
+
+    impl Before {
+        pub fn now() -> Before {
+            Before
+        }
+    }
+
+    pub(super) struct Lineage;
+
+    impl Lineage {
+        pub fn new(_before: Before, _leader: i32) -> Lineage {
+            Lineage
+        }
+
+        pub fn sweep(&self) -> bool {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,18 +597,30 @@ mod tests {
     /// Runs `command` in a temp dir; returns the outcome, the log text, and the wall time.
     fn run(command: &str, budget_ms: u64, grace_ms: u64) -> (EvalOutcome, String, Duration) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("run.log");
+        run_in(dir.path(), command, budget_ms, grace_ms)
+    }
+
+    /// [`run`] in `dir`, which the caller keeps (to read what the eval left there).
+    fn run_in(
+        dir: &Path,
+        command: &str,
+        budget_ms: u64,
+        grace_ms: u64,
+    ) -> (EvalOutcome, String, Duration) {
+        let log = dir.join("run.log");
         let spec = EvalSpec {
             command,
-            cwd: dir.path(),
+            cwd: dir,
             budget: Duration::from_millis(budget_ms),
             grace: Duration::from_millis(grace_ms),
             log_path: &log,
             append: false,
             env: &[],
         };
+        // The wall time is this eval's, not the wait for another test's to end.
+        let _one = one_eval();
         let t = Instant::now();
-        let outcome = run_eval(&spec, &mut |_, _| {}).expect("run_eval");
+        let outcome = run_eval_alone(&spec, &mut |_, _| {}).expect("run_eval");
         let wall = t.elapsed();
         let text = std::fs::read_to_string(&log).expect("read log");
         assert!(group_gone(outcome.pgid), "group {} survived", outcome.pgid);
@@ -656,5 +894,144 @@ mod tests {
         assert!(o.interrupted && !o.timed_out);
         assert_eq!(o.signal, Some(libc::SIGKILL));
         assert!(wall < Duration::from_secs(3), "{wall:?}");
+    }
+    /// True while `pid` exists, zombie or not.
+    fn exists(pid: i32) -> bool {
+        // SAFETY: signal 0 only checks existence.
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    /// The pids an eval wrote to `pids`, one a line; a test that fails kills them on the way
+    /// out, so a `sleep 1000` does not outlive it.
+    struct Pids(Vec<i32>);
+
+    impl Pids {
+        fn read(dir: &Path) -> Pids {
+            let text = std::fs::read_to_string(dir.join("pids")).expect("read pids");
+            Pids(
+                text.lines()
+                    .map(|l| l.trim().parse().expect("a pid"))
+                    .collect(),
+            )
+        }
+    }
+
+    impl Drop for Pids {
+        fn drop(&mut self) {
+            for &pid in &self.0 {
+                // SAFETY: plain syscalls on processes this test started.
+                unsafe {
+                    if libc::kill(pid, libc::SIGKILL) == 0 {
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Leaves the group by `setsid`, by a double fork into a new session, by `setsid` twice
+    /// over (the inner one is re-parented to us only when its parent dies), and by `setpgid`
+    /// (through perl, when there is one).
+    const ESCAPES: &str = r#"n=3
+setsid sh -c 'echo $$ >> pids; exec sleep 1000' &
+(setsid sh -c 'echo $$ >> pids; setsid sh -c "echo \$\$ >> pids; exec sleep 1000" & exec sleep 1000' &)
+if command -v perl > /dev/null; then
+  n=4
+  perl -e 'setpgrp(0, 0); open(my $f, ">>", "pids"); print $f "$$\n"; close($f); sleep 1000' &
+fi
+while [ "$(cat pids 2> /dev/null | wc -l)" -lt $n ]; do sleep 0.01; done
+echo "score: 1""#;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn processes_that_leave_the_group_are_killed_and_flagged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (o, log, wall) = run_in(dir.path(), ESCAPES, 10_000, 1_000);
+        let pids = Pids::read(dir.path());
+        assert!(pids.0.len() >= 3, "{:?}", pids.0);
+        assert_eq!(o.exit_code, Some(0));
+        assert!(o.leaked_processes);
+        assert_eq!(log, "score: 1\n");
+        for &pid in &pids.0 {
+            assert!(!exists(pid), "{pid} survived the eval (or was not reaped)");
+        }
+        assert!(wall < Duration::from_secs(2), "{wall:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_process_that_left_the_group_is_killed_after_a_timeout_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let command = "setsid sh -c 'echo $$ >> pids; exec sleep 1000' &
+            while [ ! -s pids ]; do sleep 0.01; done; sleep 1000";
+        let (o, _, wall) = run_in(dir.path(), command, 300, 1_000);
+        let pids = Pids::read(dir.path());
+        assert!(o.timed_out);
+        assert!(o.leaked_processes, "it escaped the stop");
+        assert!(!exists(pids.0[0]), "{} survived the stop", pids.0[0]);
+        assert!(wall < Duration::from_secs(2), "{wall:?}");
+    }
+
+    /// Only what descends from the eval is killed: not a child of this process in a group of
+    /// its own that was there before the eval (spawned in the same clock tick as the leader, as
+    /// like as not), nor one in our own group that a callback starts during it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn other_children_of_this_process_are_left_alone() {
+        let spawn = |own_group: bool| {
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            if own_group {
+                c.process_group(0);
+            }
+            c.spawn().expect("spawn sleep")
+        };
+        // Under the lock, so that no other test's eval runs between this spawn and its own
+        // snapshot of our children.
+        let mut before = {
+            let _one = one_eval();
+            spawn(true)
+        };
+        let mut during = None;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("run.log");
+        let spec = EvalSpec {
+            command: "sleep 0.3; setsid sh -c 'echo $$ > pids; exec sleep 1000' &
+                while [ ! -s pids ]; do sleep 0.01; done",
+            cwd: dir.path(),
+            budget: Duration::from_secs(10),
+            grace: Duration::from_secs(1),
+            log_path: &log,
+            append: false,
+            env: &[],
+        };
+        let o = run_eval(&spec, &mut |_, _| {
+            during.get_or_insert_with(|| spawn(false));
+        })
+        .expect("run_eval");
+        let _escaped = Pids::read(dir.path());
+        let mut during = during.expect("progress ran");
+        let before_alive = before.try_wait().expect("try_wait").is_none();
+        let during_alive = during.try_wait().expect("try_wait").is_none();
+        for child in [&mut before, &mut during] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(o.leaked_processes, "the eval's own escape was found");
+        assert!(before_alive, "a child from before the eval was killed");
+        assert!(during_alive, "a child in our own group was killed");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stat_lines_are_read_past_odd_command_names() {
+        let line = "4242 (a) b (c)) S 7 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 0 0";
+        let s = escapes::parse_stat(line).expect("parses");
+        assert_eq!(
+            (s.pid, s.state, s.ppid, s.pgrp, s.start),
+            (4242, b'S', 7, 4242, 98765)
+        );
+        assert!(escapes::parse_stat("4242 (sh) S 7").is_none());
+        assert!(escapes::parse_stat("").is_none());
     }
 }
