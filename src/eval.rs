@@ -1,5 +1,6 @@
-//! The eval runner (docs/CONTRACT.md §7 step 6, docs/RELIABILITY.md 8–11): runs the eval command
-//! once, under a time budget, and guarantees that no process of it survives the call.
+//! The eval runner (docs/CONTRACT.md §7 step 6, docs/RELIABILITY.md 8–12): runs the eval command
+//! once, under a time budget, keeps its log under a cap, and guarantees that no process of it
+//! survives the call.
 //!
 //! This module owns:
 //! - spawning `/bin/sh -c <command>` in its own process group, stdin from `/dev/null`, stdout and
@@ -10,6 +11,8 @@
 //! - the clean-up after the leader exits: anything of the group still alive is reported as
 //!   leaked and killed, and everything is reaped; then the same for the processes of the eval
 //!   that left its group (`setsid`, `setpgid`, a double fork) (docs/RELIABILITY.md 10);
+//! - the log cap: each evaluation keeps the first [`LOG_HEAD`] and the last [`LOG_TAIL`] bytes of
+//!   its output, and the middle is dropped while it runs (docs/RELIABILITY.md 12);
 //! - the process-wide SIGINT/SIGTERM flag, so Ctrl-C stops the eval the same way
 //!   (docs/RELIABILITY.md 11).
 //!
@@ -27,6 +30,16 @@
 //! with a group of their own during one: the CLI does neither, and [`run_eval`] takes a
 //! process-wide lock so that concurrent callers (the unit tests run in threads) take turns.
 //!
+//! **The log cap.** The eval writes to the log itself, so the cap works on the file, not on a
+//! stream. Each poll punches a hole (`fallocate(FALLOC_FL_PUNCH_HOLE)`) over what lies between
+//! the head and the last [`LOG_TAIL`] bytes: the blocks are freed, the size stays, so the eval's
+//! `O_APPEND` writes go on at the end. Once every process is gone, the file is compacted: head,
+//! one line `--- autoresearch: <N> bytes of output cut here ---`, tail. A file system that cannot
+//! punch holes (and macOS) gets the fallback: every [`ROTATE_SLACK`] bytes, the tail is moved
+//! down beside the head and the file truncated. Bytes the eval appends in the microseconds
+//! between the last size check and that truncation are lost; they belong to the dropped middle
+//! unless the eval stops printing at that very moment.
+//!
 //! Limits, by design: a process of the eval that is re-parented elsewhere is out of reach,
 //! neither killed nor flagged: one adopted by another subreaper on the way (a process that
 //! declared itself one, a container's init) or handed to a service manager (`systemd-run`, `at`).
@@ -40,6 +53,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -59,6 +73,27 @@ const MAX_NAP: Duration = Duration::from_millis(20);
 const KILL_WAIT: Duration = Duration::from_millis(500);
 /// How much of the log's end the progress callback reads.
 const PROGRESS_TAIL: u64 = 4096;
+
+/// The first bytes of each evaluation's output that its log keeps: how it started (the
+/// configuration it printed, the first error of a cascade).
+pub const LOG_HEAD: u64 = 1 << 20;
+/// The last bytes of each evaluation's output that its log keeps. 16 times the 1 MiB the metric
+/// is read from (so a cut never reaches the metric's window), and far more than a human reads
+/// back after a crash: a few hundred thousand lines of a training log. Head and tail together,
+/// 17 MiB, are the most an evaluation's output takes in the log (plus the slack below); with
+/// repeats, each evaluation has its own.
+pub const LOG_TAIL: u64 = 16 << 20;
+/// A hole is punched once it would free at least this much: fewer system calls, and the slack
+/// the log may hold beyond its cap between two polls (plus what the eval writes in one poll).
+const PUNCH_STEP: u64 = 1 << 20;
+/// Without holes, the tail is moved down once the output is this much over the cap: each move
+/// copies [`LOG_TAIL`] bytes, so a smaller step costs more copying.
+const ROTATE_SLACK: u64 = 16 << 20;
+/// The smallest cut that is made (and marked). A cut spans at least this much, so the marker
+/// line (under 100 bytes) written at its start never reaches the tail it precedes.
+const MIN_CUT: u64 = 4096;
+/// The tail is moved in pieces of this size.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// What to run and how.
 pub struct EvalSpec<'a> {
@@ -95,6 +130,13 @@ pub struct EvalOutcome {
     /// Only the tests read it (to prove that), so it is dead code in the binary.
     #[cfg_attr(not(test), allow(dead_code))]
     pub pgid: i32,
+    /// Bytes the eval wrote to the log, whether or not the log still holds them.
+    pub output_bytes: u64,
+    /// Of those, the bytes cut from the middle to keep the log under its cap.
+    pub cut_bytes: u64,
+    /// The log could not be compacted after a cut, and why: its middle then still holds a hole
+    /// (read as NUL bytes) or older output, but its head and its tail are intact.
+    pub compact_error: Option<String>,
 }
 
 /// Count of SIGINT/SIGTERM received since [`install_interrupt_handler`]. A counter rather than
@@ -138,6 +180,18 @@ pub fn install_interrupt_handler() {
 /// True once SIGINT or SIGTERM was received (sticky: the whole step is being interrupted).
 pub fn interrupted() -> bool {
     INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// Why a file operation failed, in words for a message. A full disk is named as such, in the
+/// words a user searches for, whichever call ran into it.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::StorageFull => "no space left on device".to_string(),
+        io::ErrorKind::QuotaExceeded => {
+            "no space left on device (the disk quota is exceeded)".to_string()
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// Makes this process a child subreaper (Linux), once: orphaned processes of an eval are
@@ -189,13 +243,14 @@ fn reap_group(pgid: i32) {
     }
 }
 
-/// Owns the running leader and what tells the eval's processes apart; if
+/// Owns the running leader, the log's cap and what tells the eval's processes apart; if
 /// `run_eval` leaves early (an I/O error, a panicking progress callback), dropping it still
 /// kills and reaps every process of the eval.
 struct Running {
     child: Child,
     pgid: i32,
     lineage: escapes::Lineage,
+    cap: LogCap,
     finished: bool,
 }
 
@@ -231,6 +286,7 @@ impl Running {
             if Instant::now() >= until {
                 return true;
             }
+            self.cap.trim();
             sleep(Duration::from_millis(2));
         }
     }
@@ -238,7 +294,10 @@ impl Running {
     /// Once the group is gone: kill and reap the processes of the eval that left it. True if
     /// one of them was still alive.
     fn sweep_escapes(&mut self) -> bool {
-        self.lineage.sweep()
+        let Running { lineage, cap, .. } = self;
+        lineage.sweep(&mut || {
+            cap.trim();
+        })
     }
 
     /// SIGTERM + SIGCONT (a stopped process must run to act on SIGTERM) to the group, then wait
@@ -268,6 +327,10 @@ impl Running {
             if impatient || grace_end.is_some_and(|end| now >= end) {
                 signal_group(self.pgid, libc::SIGKILL);
                 break;
+            }
+            // A group that ignores SIGTERM may go on printing for the whole grace period.
+            if self.cap.trim() {
+                nap = Duration::from_millis(1);
             }
             let left = grace_end.map_or(MAX_NAP, |end| end - now);
             sleep(nap.min(left));
@@ -324,6 +387,7 @@ fn run_eval_alone(
     if !spec.append {
         log.set_len(0)?;
     }
+    let cap = LogCap::new(spec.log_path, log.metadata()?.len())?;
     let log_for_stderr = log.try_clone()?;
     let mut tail_reader = File::open(spec.log_path)?;
 
@@ -346,6 +410,7 @@ fn run_eval_alone(
         child,
         pgid,
         lineage: escapes::Lineage::new(before, pgid),
+        cap,
         finished: false,
     };
     // No deadline for a budget too large to represent.
@@ -367,6 +432,9 @@ fn run_eval_alone(
         if stop.is_some() {
             break (run.stop_group(spec.grace)?, true);
         }
+        if run.cap.trim() {
+            nap = Duration::from_millis(1);
+        }
         if now >= next_progress {
             progress(now - start, last_line(&mut tail_reader).as_deref());
             next_progress = now + PROGRESS_EVERY;
@@ -379,6 +447,8 @@ fn run_eval_alone(
     let leaked_in_group = run.finish_group(stopping);
     let escaped = run.sweep_escapes();
     run.finished = true;
+    // Every process of the eval is gone: nothing appends to the log while it is compacted.
+    let cut = run.cap.compact();
 
     Ok(EvalOutcome {
         exit_code: status.code(),
@@ -388,6 +458,9 @@ fn run_eval_alone(
         leaked_processes: leaked_in_group || escaped,
         duration,
         pgid,
+        output_bytes: cut.output_bytes,
+        cut_bytes: cut.cut_bytes,
+        compact_error: cut.error,
     })
 }
 
@@ -515,12 +588,12 @@ mod escapes {
         }
 
         /// Kills and reaps, within [`KILL_WAIT`], every process of the eval that is still
-        /// around once its group is gone. True if one of them was
+        /// around once its group is gone; `trim` runs while waiting. True if one of them was
         /// alive (a zombie only needed reaping). Only our own children are signalled by pid, so
         /// a pid cannot have been reused under us: a deeper process is re-parented to us when
         /// its parent dies, and found by the next scan. A process that leads its own group
         /// takes that group with it (what it started there, reached at once).
-        pub fn sweep(&self) -> bool {
+        pub fn sweep(&self, trim: &mut dyn FnMut()) -> bool {
             let until = Instant::now() + KILL_WAIT;
             let mut leaked = false;
             loop {
@@ -553,6 +626,7 @@ mod escapes {
                 if Instant::now() >= until {
                     return true;
                 }
+                trim();
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -578,10 +652,206 @@ mod escapes {
             Lineage
         }
 
-        pub fn sweep(&self) -> bool {
+        pub fn sweep(&self, _trim: &mut dyn FnMut()) -> bool {
             false
         }
     }
+}
+
+/// Keeps one evaluation's output in its log under the cap (see the module header).
+struct LogCap {
+    /// Read and write, *not* append: on Linux a positioned write to an `O_APPEND` file goes to
+    /// the end whatever its offset.
+    file: File,
+    /// Where this evaluation's output starts in the log.
+    from: u64,
+    /// Holes reach up to here.
+    punched: u64,
+    /// The file system frees punched ranges; once it refuses, the tail is moved instead.
+    punch: bool,
+    /// Bytes that moving the tail took out of the file: the eval printed `len - from + moved`.
+    moved: u64,
+    /// The log's length at the last trim.
+    seen: u64,
+}
+
+/// What the cap did to one evaluation's output.
+struct Cut {
+    output_bytes: u64,
+    cut_bytes: u64,
+    error: Option<String>,
+}
+
+impl LogCap {
+    fn new(path: &Path, from: u64) -> io::Result<LogCap> {
+        Ok(LogCap {
+            file: OpenOptions::new().read(true).write(true).open(path)?,
+            from,
+            punched: from + LOG_HEAD,
+            punch: cfg!(target_os = "linux"),
+            moved: 0,
+            seen: from,
+        })
+    }
+
+    /// Frees what lies between the head and the tail, while the eval may still be writing.
+    /// Called at every poll; a failure is tried again at the next one. True when the log grew
+    /// by [`PUNCH_STEP`] or more since the last call: the caller then polls again at once, so
+    /// that a flood of output (1 GB in 0.85 s from `yes | head -c`, *measured*) does not pile
+    /// up for a whole nap.
+    fn trim(&mut self) -> bool {
+        self.try_trim().unwrap_or(false)
+    }
+
+    fn try_trim(&mut self) -> io::Result<bool> {
+        let len = self.file.metadata()?.len();
+        let flooding = len >= self.seen + PUNCH_STEP;
+        self.seen = len;
+        let Some(middle_end) = len.checked_sub(LOG_TAIL) else {
+            return Ok(flooding);
+        };
+        if self.punch && middle_end >= self.punched + PUNCH_STEP {
+            match punch_hole(&self.file, self.punched, middle_end - self.punched) {
+                Ok(()) => self.punched = middle_end,
+                // Unsupported here (or failing): the tail is moved from now on, which works on
+                // any file system.
+                Err(_) => self.punch = false,
+            }
+        }
+        // Saturating: an eval may truncate its own log below where its output started.
+        if !self.punch && len.saturating_sub(self.from) > LOG_HEAD + LOG_TAIL + ROTATE_SLACK {
+            self.move_tail(len)?;
+            self.seen = self.file.metadata()?.len();
+        }
+        Ok(flooding)
+    }
+
+    /// The fallback: the last [`LOG_TAIL`] bytes go down to [`MIN_CUT`] past the head (the cut
+    /// that stays there is dropped by [`Self::compact`]), and the file is truncated after them.
+    /// Whatever was appended meanwhile is moved too, until the size holds still between two
+    /// checks; an eval printing faster than that is caught at a later poll.
+    fn move_tail(&mut self, len: u64) -> io::Result<()> {
+        let mut src = len - LOG_TAIL;
+        let mut dst = self.from + LOG_HEAD + MIN_CUT;
+        let mut end = len;
+        for _ in 0..4 {
+            copy_down(&self.file, src..end, dst, None)?;
+            dst += end - src;
+            src = end;
+            let now = self.file.metadata()?.len();
+            if now == end {
+                // The window named in the module header: an append landing between that size
+                // check and this truncation is lost.
+                self.file.set_len(dst)?;
+                self.moved += end - dst;
+                return Ok(());
+            }
+            if now < end {
+                // Someone else shortened the file: leave it alone.
+                return Ok(());
+            }
+            end = now;
+        }
+        Ok(())
+    }
+
+    /// After every process of the eval is gone: head, a line saying how much was cut, tail.
+    fn compact(&mut self) -> Cut {
+        // `fstat` of an open file does not fail in practice; the last length seen will do.
+        let len = self.file.metadata().map_or(self.seen, |md| md.len());
+        let in_file = len.saturating_sub(self.from);
+        let output_bytes = in_file + self.moved;
+        if in_file < LOG_HEAD + LOG_TAIL + MIN_CUT {
+            // Nothing was cut: a move always leaves at least `MIN_CUT` to cut, a hole more.
+            return Cut {
+                output_bytes,
+                cut_bytes: 0,
+                error: None,
+            };
+        }
+        let cut_bytes = output_bytes - LOG_HEAD - LOG_TAIL;
+        let error = self.splice(len, cut_bytes).err().map(|e| io_reason(&e));
+        Cut {
+            output_bytes,
+            cut_bytes,
+            error,
+        }
+    }
+
+    /// Writes the marker after the head, moves the tail after it and truncates the file.
+    fn splice(&self, len: u64, cut_bytes: u64) -> io::Result<()> {
+        let head_end = self.from + LOG_HEAD;
+        let mut last = [0u8; 1];
+        self.file.read_exact_at(&mut last, head_end - 1)?;
+        // The marker is a line of its own even when the head ends inside a line.
+        let newline = if last[0] == b'\n' { "" } else { "\n" };
+        let marker =
+            format!("{newline}--- autoresearch: {cut_bytes} bytes of output cut here ---\n");
+        self.file.write_all_at(marker.as_bytes(), head_end)?;
+        let tail_at = head_end + marker.len() as u64;
+        let new_len = tail_at + LOG_TAIL;
+        copy_down(
+            &self.file,
+            len - LOG_TAIL..len,
+            tail_at,
+            self.punch.then_some(new_len),
+        )?;
+        self.file.set_len(new_len)
+    }
+}
+
+/// Copies the bytes in `range` to `dst`, which lies below `range.start`: front to back, so a
+/// piece is always read before anything is written over it.
+///
+/// With `free_from`, each piece once copied is punched out where it lies at or past that
+/// offset (the file is to be cut there): the copy then needs one piece of free disk, not a
+/// whole tail. Only copied pieces are punched, so if a write fails, everything not yet copied,
+/// and with it the end of the file, is still in place.
+fn copy_down(
+    file: &File,
+    range: std::ops::Range<u64>,
+    dst: u64,
+    free_from: Option<u64>,
+) -> io::Result<()> {
+    debug_assert!(dst <= range.start);
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut at = range.start;
+    while at < range.end {
+        let n = usize::try_from(range.end - at).map_or(COPY_CHUNK, |left| left.min(COPY_CHUNK));
+        file.read_exact_at(&mut buf[..n], at)?;
+        file.write_all_at(&buf[..n], dst + (at - range.start))?;
+        let end = at + n as u64;
+        if let Some(cut) = free_from {
+            let from = at.max(cut);
+            if from < end {
+                // Only disk space is at stake: a failure leaves the bytes for the truncation.
+                let _ = punch_hole(file, from, end - from);
+            }
+        }
+        at = end;
+    }
+    Ok(())
+}
+
+/// Frees the blocks of `len` bytes at `offset` without changing the file's size.
+#[cfg(target_os = "linux")]
+fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let too_big = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let offset = libc::off_t::try_from(offset).map_err(too_big)?;
+    let len = libc::off_t::try_from(len).map_err(too_big)?;
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: plain syscall on a descriptor we own.
+    if unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn punch_hole(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 #[cfg(test)]
@@ -1033,5 +1303,179 @@ echo "score: 1""#;
         );
         assert!(escapes::parse_stat("4242 (sh) S 7").is_none());
         assert!(escapes::parse_stat("").is_none());
+    }
+
+    /// What `yes 0123456789 | head -c <n>; echo score: 1` prints.
+    fn digits_then_score(n: usize) -> Vec<u8> {
+        let mut out: Vec<u8> = b"0123456789\n".iter().copied().cycle().take(n).collect();
+        out.extend_from_slice(b"score: 1\n");
+        out
+    }
+
+    /// `output` as the capped log holds it: the head, the marker on a line of its own, the tail.
+    fn capped(output: &[u8]) -> Vec<u8> {
+        let (head, tail) = (LOG_HEAD as usize, LOG_TAIL as usize);
+        let cut = output.len() - head - tail;
+        let mut out = output[..head].to_vec();
+        if out.last() != Some(&b'\n') {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(
+            format!("--- autoresearch: {cut} bytes of output cut here ---\n").as_bytes(),
+        );
+        out.extend_from_slice(&output[output.len() - tail..]);
+        out
+    }
+
+    /// Disk space in use by a file (holes excluded).
+    fn on_disk(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map_or(0, |md| md.blocks() * 512)
+    }
+
+    #[test]
+    fn huge_output_is_cut_to_head_and_tail_while_the_eval_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("run.log");
+        let n = 11 * 3_800_000;
+        let command = format!("yes 0123456789 | head -c {n}; sleep 0.3; echo score: 1");
+        let spec = EvalSpec {
+            command: &command,
+            cwd: dir.path(),
+            budget: Duration::from_secs(20),
+            grace: Duration::from_secs(1),
+            log_path: &log,
+            append: false,
+            env: &[],
+        };
+        // The progress callback runs on the polling thread, right after a trim.
+        let (mut most_on_disk, mut longest) = (0, 0);
+        let o = run_eval(&spec, &mut |_, _| {
+            most_on_disk = most_on_disk.max(on_disk(&log));
+            longest = longest.max(std::fs::metadata(&log).map_or(0, |md| md.len()));
+        })
+        .expect("run_eval");
+        assert_eq!(o.exit_code, Some(0));
+        assert!(
+            longest >= n as u64,
+            "progress never saw the whole output: {longest}"
+        );
+        let cap = LOG_HEAD + LOG_TAIL;
+        // Holes on Linux; elsewhere the tail is moved, which lets the log run further over.
+        let slack = if cfg!(target_os = "linux") {
+            2 * PUNCH_STEP
+        } else {
+            ROTATE_SLACK + PUNCH_STEP
+        };
+        assert!(
+            most_on_disk <= cap + slack,
+            "{most_on_disk} bytes on disk while the eval ran, cap {cap}"
+        );
+        let output = digits_then_score(n);
+        assert_eq!(o.output_bytes, output.len() as u64);
+        assert_eq!(o.cut_bytes, output.len() as u64 - cap);
+        assert_eq!(o.compact_error, None);
+        let text = std::fs::read(&log).expect("read log");
+        assert!(
+            text == capped(&output),
+            "the log is not head + marker + tail"
+        );
+        assert!(
+            on_disk(&log) <= text.len() as u64 + (64 << 10),
+            "{}",
+            on_disk(&log)
+        );
+    }
+
+    /// The cap on its own, with an in-process writer standing in for the eval: punching holes,
+    /// and the fallback that moves the tail (file systems without holes, macOS).
+    #[test]
+    fn the_log_cap_holds_with_holes_and_without() {
+        let output: Vec<u8> = (0..4_000_000u32)
+            .flat_map(|i| format!("line {i:07}\n").into_bytes())
+            .collect();
+        let modes: &[bool] = if cfg!(target_os = "linux") {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        for &punch in modes {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("run.log");
+            let before = b"sample 1 output\n--- sample 2 ---\n";
+            std::fs::write(&path, before).expect("seed log");
+            let mut writer = OpenOptions::new().append(true).open(&path).expect("open");
+            let mut cap = LogCap::new(&path, before.len() as u64).expect("cap");
+            cap.punch = punch;
+            let bound = LOG_HEAD + LOG_TAIL + if punch { 4 * PUNCH_STEP } else { ROTATE_SLACK };
+            for chunk in output.chunks(300_000) {
+                std::io::Write::write_all(&mut writer, chunk).expect("write");
+                cap.trim();
+                let used = if punch {
+                    on_disk(&path)
+                } else {
+                    std::fs::metadata(&path).expect("metadata").len()
+                };
+                assert!(used <= bound, "punch {punch}: {used} > {bound}");
+            }
+            let cut = cap.compact();
+            assert_eq!(cut.error, None);
+            assert_eq!(cut.output_bytes, output.len() as u64, "punch {punch}");
+            assert_eq!(cut.cut_bytes, output.len() as u64 - LOG_HEAD - LOG_TAIL);
+            let mut want = before.to_vec();
+            want.extend_from_slice(&capped(&output));
+            let text = std::fs::read(&path).expect("read log");
+            assert!(
+                text == want,
+                "punch {punch}: the log is not head + marker + tail"
+            );
+        }
+    }
+
+    #[test]
+    fn output_under_the_cap_is_left_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.log");
+        let output = digits_then_score((LOG_HEAD + LOG_TAIL) as usize);
+        std::fs::write(&path, &output).expect("write");
+        let mut cap = LogCap::new(&path, 0).expect("cap");
+        cap.trim();
+        let cut = cap.compact();
+        assert_eq!((cut.output_bytes, cut.cut_bytes), (output.len() as u64, 0));
+        assert!(std::fs::read(&path).expect("read") == output);
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_such() {
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            let reason = io_reason(&io::Error::from_raw_os_error(errno));
+            assert!(reason.starts_with("no space left on device"), "{reason}");
+        }
+        let reason = io_reason(&io::Error::from_raw_os_error(libc::EACCES));
+        assert!(reason.contains("Permission denied"), "{reason}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn moving_a_tail_down_frees_what_is_past_the_cut_as_it_goes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("run.log");
+        let mib = 1 << 20;
+        let data: Vec<u8> = (0..8 * mib).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let (mib, len) = (mib as u64, data.len() as u64);
+        copy_down(&file, 4 * mib..len, 2 * mib, Some(6 * mib)).expect("copy");
+        let text = std::fs::read(&path).expect("read");
+        assert!(text[2 << 20..6 << 20] == data[4 << 20..]);
+        assert!(
+            text[6 << 20..].iter().all(|&b| b == 0),
+            "past the cut: holes"
+        );
+        assert!(on_disk(&path) <= 6 * mib + (64 << 10), "{}", on_disk(&path));
     }
 }

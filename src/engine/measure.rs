@@ -16,6 +16,9 @@ use crate::text::format_duration;
 /// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md
 /// 12).
 pub(super) const SCAN_BYTES: u64 = 1 << 20;
+// The log keeps the last `LOG_TAIL` bytes of each sample: the window must fit inside them, with
+// the byte before it that tells whether its first line was cut.
+const _: () = assert!(SCAN_BYTES < eval::LOG_TAIL);
 
 /// A secondary metric that could not be read in some sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,17 +102,24 @@ pub fn measure(
             budget: cfg.time_budget,
         });
         let outcome = evaluate_once(cfg, root, log_path, run, sample, on)?;
+        if let Some(reason) = &outcome.compact_error {
+            on(Event::Warning(format!(
+                "The log `{}` could not be compacted after its middle was cut ({reason}): its head and tail are intact, the part between them is not.",
+                log_path.display()
+            )));
+        }
         m.duration += outcome.duration;
         m.leaked |= outcome.leaked_processes;
         m.interrupted = outcome.interrupted;
         m.timed_out = outcome.timed_out;
         m.exit_code = outcome.exit_code;
         m.signal = outcome.signal;
+        // The cap keeps the last `LOG_TAIL` bytes, far more than this window: a cut is never
+        // inside what is read here.
         let text = metric::read_log_range(log_path, from, SCAN_BYTES).unwrap_or_default();
         read_metrics(&text, cfg, &names, &mut m, &mut secondary);
         // The footer goes in after the metrics were read, so it can never be mistaken for one.
-        let bytes = std::fs::metadata(log_path).map_or(0, |md| md.len().saturating_sub(from));
-        append_line(log_path, &footer(&outcome, cfg.time_budget, bytes)).map_err(log_err)?;
+        append_line(log_path, &footer(&outcome, cfg.time_budget)).map_err(log_err)?;
         if !m.clean() {
             break;
         }
@@ -180,9 +190,9 @@ fn read_metrics(
     }
 }
 
-/// The last line of each evaluation in its log: how it ended, how much it printed, how long
-/// it took (docs/CONTRACT.md §7).
-pub(super) fn footer(o: &EvalOutcome, budget: Duration, bytes: u64) -> String {
+/// The last line of each evaluation in its log: how it ended, how much it printed (all of it,
+/// with how much of that the cap cut), how long it took (docs/CONTRACT.md §6).
+pub(super) fn footer(o: &EvalOutcome, budget: Duration) -> String {
     let how = if o.interrupted {
         "interrupted, stopped".to_string()
     } else if o.timed_out {
@@ -194,8 +204,14 @@ pub(super) fn footer(o: &EvalOutcome, budget: Duration, bytes: u64) -> String {
             (None, None) => "exit status unknown".to_string(),
         }
     };
+    let cut = if o.cut_bytes > 0 {
+        format!(" ({} cut)", o.cut_bytes)
+    } else {
+        String::new()
+    };
     format!(
-        "--- autoresearch: {how}; {bytes} bytes of output in {:.2}s ---",
+        "--- autoresearch: {how}; {} bytes of output{cut} in {:.2}s ---",
+        o.output_bytes,
         o.duration.as_secs_f64()
     )
 }
@@ -262,6 +278,9 @@ mod tests {
             leaked_processes: false,
             duration: Duration::from_millis(1520),
             pgid: 0,
+            output_bytes: 0,
+            cut_bytes: 0,
+            compact_error: None,
         }
     }
 
@@ -276,9 +295,12 @@ mod tests {
     #[test]
     fn footers_say_how_the_eval_ended() {
         let budget = Duration::from_secs(300);
-        let o = outcome();
+        let o = EvalOutcome {
+            output_bytes: 1234,
+            ..outcome()
+        };
         assert_eq!(
-            footer(&o, budget, 1234),
+            footer(&o, budget),
             "--- autoresearch: exit code 0; 1234 bytes of output in 1.52s ---"
         );
         let o = EvalOutcome {
@@ -286,18 +308,18 @@ mod tests {
             signal: Some(9),
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": killed by signal 9;"));
+        assert!(footer(&o, budget).contains(": killed by signal 9;"));
         let o = EvalOutcome {
             timed_out: true,
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": timed out after 5m, stopped;"));
+        assert!(footer(&o, budget).contains(": timed out after 5m, stopped;"));
         let o = EvalOutcome {
             interrupted: true,
             timed_out: true,
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": interrupted, stopped;"));
+        assert!(footer(&o, budget).contains(": interrupted, stopped;"));
     }
 
     #[test]
@@ -310,6 +332,19 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "no newline\n--- x ---\n--- y ---\n"
+        );
+    }
+
+    #[test]
+    fn footers_give_every_byte_printed_and_say_how_many_were_cut() {
+        let o = EvalOutcome {
+            output_bytes: 966_367_641,
+            cut_bytes: 948_541_177,
+            ..outcome()
+        };
+        assert_eq!(
+            footer(&o, Duration::from_secs(300)),
+            "--- autoresearch: exit code 0; 966367641 bytes of output (948541177 cut) in 1.52s ---"
         );
     }
 }

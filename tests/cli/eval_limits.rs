@@ -1,5 +1,6 @@
-//! The eval's limits, end to end (docs/RELIABILITY.md 10): a process that leaves the eval's
-//! group does not survive the step.
+//! The eval's limits, end to end (docs/RELIABILITY.md 10 and 12): a process that leaves the
+//! eval's group does not survive the step; a huge output is cut to its head and tail on disk,
+//! per sample, with every separator and footer intact and the metric still read.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -57,4 +58,80 @@ fn a_process_that_leaves_the_group_is_killed_and_flagged() {
         "the process that left the group survived the run"
     );
     assert!(wall < Duration::from_secs(5), "{wall:?}");
+}
+
+/// What `yes 0123456789 | head -c <n>; echo "score: <sample>"` prints.
+fn sample_output(n: usize, sample: u32) -> Vec<u8> {
+    let mut out: Vec<u8> = b"0123456789\n".iter().copied().cycle().take(n).collect();
+    out.extend_from_slice(format!("score: {sample}\n").as_bytes());
+    out
+}
+
+#[test]
+fn a_huge_output_is_cut_per_sample_and_every_byte_is_counted() {
+    const HEAD: usize = 1 << 20;
+    const TAIL: usize = 16 << 20;
+    // Whole lines, so that the score starts a line of its own.
+    let n = 11 * 3_800_000;
+    let sb = project(
+        &format!("yes 0123456789 | head -c {n}\necho \"score: $AUTORESEARCH_SAMPLE\"\n"),
+        "repeats = 2\n",
+    );
+    let d = sb.run(&["--json", "run", "-m", "baseline"]).ok();
+    assert_eq!(d["status"], "baseline");
+    assert_eq!(
+        d["samples"],
+        json!([1.0, 2.0]),
+        "the metric is read past the cut"
+    );
+    let path = sb.path(".autoresearch/runs/0.log");
+    let log = std::fs::read(&path).unwrap();
+    assert!(log.len() < 2 * (HEAD + TAIL) + 1024, "{} bytes", log.len());
+    let mut rest = &log[..];
+    for sample in 1..=2u32 {
+        let output = sample_output(n, sample);
+        let cut = output.len() - HEAD - TAIL;
+        let separator = format!("--- sample {sample} ---\n");
+        assert!(rest.starts_with(separator.as_bytes()), "sample {sample}");
+        rest = &rest[separator.len()..];
+        // The head ends inside a line: the marker starts a line of its own.
+        assert!(
+            rest[..HEAD] == output[..HEAD],
+            "the head of sample {sample}"
+        );
+        rest = &rest[HEAD..];
+        let marker = format!("\n--- autoresearch: {cut} bytes of output cut here ---\n");
+        assert!(
+            rest.starts_with(marker.as_bytes()),
+            "the marker of sample {sample}"
+        );
+        rest = &rest[marker.len()..];
+        assert!(
+            rest[..TAIL] == output[output.len() - TAIL..],
+            "the tail of sample {sample}"
+        );
+        rest = &rest[TAIL..];
+        let footer_end = rest.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let footer = String::from_utf8_lossy(&rest[..footer_end]);
+        let want = format!(
+            "--- autoresearch: exit code 0; {} bytes of output ({cut} cut) in ",
+            output.len()
+        );
+        assert!(
+            footer.starts_with(&want) && footer.ends_with("s ---\n"),
+            "{footer}"
+        );
+        rest = &rest[footer_end..];
+    }
+    assert!(
+        rest.is_empty(),
+        "{} bytes after the last footer",
+        rest.len()
+    );
+    use std::os::unix::fs::MetadataExt;
+    let on_disk = std::fs::metadata(&path).unwrap().blocks() * 512;
+    assert!(
+        on_disk < log.len() as u64 + (1 << 20),
+        "{on_disk} bytes on disk"
+    );
 }
