@@ -3,12 +3,13 @@
 //! same function, so what it checks is exactly what `run` will do.
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
 
 use super::Event;
 use crate::config::{Config, Constraint};
-use crate::error::{AppError, Result};
+use crate::error::{AppError, Code, Result};
 use crate::eval::{self, EvalOutcome, EvalSpec};
 use crate::metric::{self, MetricRead};
 use crate::text::format_duration;
@@ -77,6 +78,10 @@ impl Measured {
 
 /// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
 /// does not end cleanly. `run` is passed to the eval as `AUTORESEARCH_RUN` when given.
+///
+/// Only a log that cannot be created, or an eval that cannot be spawned, is an error. Once the
+/// log exists, a line of ours that cannot be written to it (a full disk) is a warning: the
+/// samples are still measured, so the step can still decide and record.
 pub fn measure(
     cfg: &Config,
     root: &Path,
@@ -85,14 +90,14 @@ pub fn measure(
     repeats: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<Measured> {
-    let log_err = |e: std::io::Error| AppError::io(log_path.display(), &e);
-    std::fs::write(log_path, b"").map_err(log_err)?;
+    std::fs::write(log_path, b"").map_err(|e| log_error(log_path, &e))?;
     let names = constraint_metrics(&cfg.constraints);
     let mut m = Measured::default();
     let mut secondary: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for sample in 1..=repeats {
         if repeats > 1 {
-            append_line(log_path, &format!("--- sample {sample} ---")).map_err(log_err)?;
+            let line = format!("--- sample {sample} ---");
+            append_or_warn(log_path, &line, "the separator of a sample", on);
         }
         let from = std::fs::metadata(log_path).map_or(0, |md| md.len());
         on(Event::EvalStarted {
@@ -119,7 +124,12 @@ pub fn measure(
         let text = metric::read_log_range(log_path, from, SCAN_BYTES).unwrap_or_default();
         read_metrics(&text, cfg, &names, &mut m, &mut secondary);
         // The footer goes in after the metrics were read, so it can never be mistaken for one.
-        append_line(log_path, &footer(&outcome, cfg.time_budget)).map_err(log_err)?;
+        append_or_warn(
+            log_path,
+            &footer(&outcome, cfg.time_budget),
+            "the footer",
+            on,
+        );
         if !m.clean() {
             break;
         }
@@ -130,6 +140,33 @@ pub fn measure(
         }
     }
     Ok(m)
+}
+
+/// A log that cannot be written, with a full disk named as such.
+fn log_error(log_path: &Path, e: &std::io::Error) -> AppError {
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => AppError::new(
+            Code::IoError,
+            format!(
+                "writing the log `{}`: {}",
+                log_path.display(),
+                eval::io_reason(e)
+            ),
+            "Free some disk space, then run the command again.",
+        ),
+        _ => AppError::io(log_path.display(), e),
+    }
+}
+
+/// Appends one of our lines (`what`: a separator, a footer) to the log; a failure is a warning.
+fn append_or_warn(log_path: &Path, line: &str, what: &str, on: &mut dyn FnMut(Event)) {
+    if let Err(e) = append_line(log_path, line) {
+        on(Event::Warning(format!(
+            "Could not write {what} to the log `{}`: {}; the eval's own output may be missing too.",
+            log_path.display(),
+            eval::io_reason(&e)
+        )));
+    }
 }
 
 /// One evaluation of the eval command under the budget.
@@ -157,7 +194,10 @@ fn evaluate_once(
     eval::run_eval(&spec, &mut |elapsed, line| {
         on(Event::Tick { elapsed, line })
     })
-    .map_err(|e| AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e))
+    .map_err(|e| match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => log_error(log_path, &e),
+        _ => AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e),
+    })
 }
 
 /// The primary metric and each constraint metric of one sample's output.
@@ -334,7 +374,6 @@ mod tests {
             "no newline\n--- x ---\n--- y ---\n"
         );
     }
-
     #[test]
     fn footers_give_every_byte_printed_and_say_how_many_were_cut() {
         let o = EvalOutcome {
@@ -345,6 +384,59 @@ mod tests {
         assert_eq!(
             footer(&o, Duration::from_secs(300)),
             "--- autoresearch: exit code 0; 966367641 bytes of output (948541177 cut) in 1.52s ---"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_named_in_the_error() {
+        let path = Path::new("/tmp/x/1.log");
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            let e = log_error(path, &std::io::Error::from_raw_os_error(errno));
+            assert_eq!(e.code, Code::IoError);
+            assert!(
+                e.message
+                    .starts_with("writing the log `/tmp/x/1.log`: no space left on device"),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("os error"), "{}", e.message);
+            assert!(e.suggestion.contains("disk space"), "{}", e.suggestion);
+        }
+        let e = log_error(path, &std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(e.message.contains("Permission denied"), "{}", e.message);
+    }
+
+    /// `/dev/full` fails every write with ENOSPC: the eval's output and our lines are lost, and
+    /// the samples are still measured, with warnings that name the cause.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_a_warning_and_the_sample_is_still_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = "target_file = \"t.py\"\neval_command = \"echo score: 1; true\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\nrepeats = 2\n";
+        let (cfg, _) = Config::parse("autoresearch.toml", toml).unwrap();
+        let mut warnings = Vec::new();
+        let m = measure(
+            &cfg,
+            dir.path(),
+            Path::new("/dev/full"),
+            None,
+            2,
+            &mut |e| {
+                if let Event::Warning(w) = e {
+                    warnings.push(w);
+                }
+            },
+        )
+        .expect("a full disk is not an error once the log exists");
+        assert_eq!(m.exit_code, Some(0));
+        assert_eq!(m.primary(), MetricRead::Missing, "the output was lost");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("Could not write the separator of a sample to the log `/dev/full`: no space left on device;"), "{warnings:?}");
+        assert!(
+            warnings[1].starts_with(
+                "Could not write the footer to the log `/dev/full`: no space left on device;"
+            ),
+            "{warnings:?}"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The eval's limits, end to end (docs/RELIABILITY.md 10 and 12): a process that leaves the
 //! eval's group does not survive the step; a huge output is cut to its head and tail on disk,
-//! per sample, with every separator and footer intact and the metric still read.
+//! per sample, with every separator and footer intact and the metric still read; a full disk
+//! is named, and the run is still decided and recorded.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -133,5 +134,38 @@ fn a_huge_output_is_cut_per_sample_and_every_byte_is_counted() {
     assert!(
         on_disk < log.len() as u64 + (1 << 20),
         "{on_disk} bytes on disk"
+    );
+}
+
+/// `/dev/full` fails every write with "no space left on device": the run's log is linked to
+/// it, so the eval's output and our footer are lost the way a full disk loses them.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_named_and_the_run_is_still_recorded() {
+    let sb = project(
+        "echo \"score: $(sed -n 's/^x = //p' train.py)\"\ntrue\n",
+        "",
+    );
+    sb.run(&["--json", "run", "-m", "baseline"]).ok();
+    sb.write("train.py", "x = 0.5\n");
+    std::os::unix::fs::symlink("/dev/full", sb.path(".autoresearch/runs/1.log")).unwrap();
+    let out = sb.run(&["--json", "run", "-m", "on a full disk"]);
+    let v = out.json();
+    let d = out.ok();
+    assert_eq!(d["run"], 1);
+    assert_eq!(d["status"], "crash");
+    assert_eq!(d["reason"], "no_metric", "the eval's output was lost");
+    assert_eq!(d["reverted"], true);
+    assert_eq!(d["log_tail"], "");
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("Could not write the footer to the log")
+            && warnings.contains("no space left on device;"),
+        "{warnings}"
+    );
+    let last = sb.ledger_lines().pop().unwrap();
+    assert_eq!(
+        (last["run"].clone(), last["status"].clone()),
+        (json!(1), json!("crash"))
     );
 }
