@@ -496,8 +496,9 @@ fn skip_string_sequence(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 ///
 /// A cut line is dropped rather than kept: its start could look like a name boundary
 /// (`my_val_bpb` cut to `val_bpb`). If the whole window is one unbroken line, the result is
-/// empty. Only `max_bytes` (+1 to look at the byte before the cut) are ever read, even if the
-/// file grows meanwhile.
+/// empty. Only `max_bytes` (+1 to look at the byte before the cut) are ever read, and never
+/// past the length the file had when the read began: not what is appended meanwhile, and not
+/// the endless zeros of a device (a log linked to `/dev/full` says its length is 0).
 pub fn read_log_tail(path: &Path, max_bytes: u64) -> std::io::Result<String> {
     read_log_range(path, 0, max_bytes)
 }
@@ -513,8 +514,7 @@ pub fn read_log_range(path: &Path, from: u64, max_bytes: u64) -> std::io::Result
     let start = if cut { len - max_bytes - 1 } else { from };
     file.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::new();
-    file.take(max_bytes + u64::from(cut))
-        .read_to_end(&mut buf)?;
+    file.take(len - start).read_to_end(&mut buf)?;
     let body: &[u8] = if cut {
         // `buf[0]` is the byte just before the window: a line break there means no line was cut.
         match buf.iter().position(|&c| c == b'\n' || c == b'\r') {
@@ -1052,5 +1052,18 @@ mod tests {
         assert_eq!(read_log_range(&path, 0, 10).expect("read"), "steps\n");
         // Past the end: nothing.
         assert_eq!(read_log_range(&path, 1000, 10).expect("read"), "");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_log_that_is_a_device_reads_as_its_length_says() {
+        assert_eq!(
+            read_log_tail(Path::new("/dev/full"), 1 << 20).expect("read"),
+            ""
+        );
+        assert_eq!(
+            read_log_tail(Path::new("/dev/zero"), 1 << 20).expect("read"),
+            ""
+        );
     }
 }

@@ -3,12 +3,13 @@
 //! same function, so what it checks is exactly what `run` will do.
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
 
 use super::Event;
 use crate::config::{Config, Constraint};
-use crate::error::{AppError, Result};
+use crate::error::{AppError, Code, Result};
 use crate::eval::{self, EvalOutcome, EvalSpec};
 use crate::metric::{self, MetricRead};
 use crate::text::format_duration;
@@ -16,6 +17,9 @@ use crate::text::format_duration;
 /// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md
 /// 12).
 pub(super) const SCAN_BYTES: u64 = 1 << 20;
+// The log keeps the last `LOG_TAIL` bytes of each sample: the window must fit inside them, with
+// the byte before it that tells whether its first line was cut.
+const _: () = assert!(SCAN_BYTES < eval::LOG_TAIL);
 
 /// A secondary metric that could not be read in some sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,6 +78,10 @@ impl Measured {
 
 /// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
 /// does not end cleanly. `run` is passed to the eval as `AUTORESEARCH_RUN` when given.
+///
+/// Only a log that cannot be created, or an eval that cannot be spawned, is an error. Once the
+/// log exists, a line of ours that cannot be written to it (a full disk) is a warning: the
+/// samples are still measured, so the step can still decide and record.
 pub fn measure(
     cfg: &Config,
     root: &Path,
@@ -82,14 +90,14 @@ pub fn measure(
     repeats: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<Measured> {
-    let log_err = |e: std::io::Error| AppError::io(log_path.display(), &e);
-    std::fs::write(log_path, b"").map_err(log_err)?;
+    std::fs::write(log_path, b"").map_err(|e| log_error(log_path, &e))?;
     let names = constraint_metrics(&cfg.constraints);
     let mut m = Measured::default();
     let mut secondary: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for sample in 1..=repeats {
         if repeats > 1 {
-            append_line(log_path, &format!("--- sample {sample} ---")).map_err(log_err)?;
+            let line = format!("--- sample {sample} ---");
+            append_or_warn(log_path, &line, "the separator of a sample", on);
         }
         let from = std::fs::metadata(log_path).map_or(0, |md| md.len());
         on(Event::EvalStarted {
@@ -99,17 +107,29 @@ pub fn measure(
             budget: cfg.time_budget,
         });
         let outcome = evaluate_once(cfg, root, log_path, run, sample, on)?;
+        if let Some(reason) = &outcome.compact_error {
+            on(Event::Warning(format!(
+                "The log `{}` could not be compacted after its middle was cut ({reason}): its head and tail are intact, the part between them is not.",
+                log_path.display()
+            )));
+        }
         m.duration += outcome.duration;
         m.leaked |= outcome.leaked_processes;
         m.interrupted = outcome.interrupted;
         m.timed_out = outcome.timed_out;
         m.exit_code = outcome.exit_code;
         m.signal = outcome.signal;
+        // The cap keeps the last `LOG_TAIL` bytes, far more than this window: a cut is never
+        // inside what is read here.
         let text = metric::read_log_range(log_path, from, SCAN_BYTES).unwrap_or_default();
         read_metrics(&text, cfg, &names, &mut m, &mut secondary);
         // The footer goes in after the metrics were read, so it can never be mistaken for one.
-        let bytes = std::fs::metadata(log_path).map_or(0, |md| md.len().saturating_sub(from));
-        append_line(log_path, &footer(&outcome, cfg.time_budget, bytes)).map_err(log_err)?;
+        append_or_warn(
+            log_path,
+            &footer(&outcome, cfg.time_budget),
+            "the footer",
+            on,
+        );
         if !m.clean() {
             break;
         }
@@ -120,6 +140,33 @@ pub fn measure(
         }
     }
     Ok(m)
+}
+
+/// A log that cannot be written, with a full disk named as such.
+fn log_error(log_path: &Path, e: &std::io::Error) -> AppError {
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => AppError::new(
+            Code::IoError,
+            format!(
+                "writing the log `{}`: {}",
+                log_path.display(),
+                eval::io_reason(e)
+            ),
+            "Free some disk space, then run the command again.",
+        ),
+        _ => AppError::io(log_path.display(), e),
+    }
+}
+
+/// Appends one of our lines (`what`: a separator, a footer) to the log; a failure is a warning.
+fn append_or_warn(log_path: &Path, line: &str, what: &str, on: &mut dyn FnMut(Event)) {
+    if let Err(e) = append_line(log_path, line) {
+        on(Event::Warning(format!(
+            "Could not write {what} to the log `{}`: {}; the eval's own output may be missing too.",
+            log_path.display(),
+            eval::io_reason(&e)
+        )));
+    }
 }
 
 /// One evaluation of the eval command under the budget.
@@ -147,7 +194,10 @@ fn evaluate_once(
     eval::run_eval(&spec, &mut |elapsed, line| {
         on(Event::Tick { elapsed, line })
     })
-    .map_err(|e| AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e))
+    .map_err(|e| match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => log_error(log_path, &e),
+        _ => AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e),
+    })
 }
 
 /// The primary metric and each constraint metric of one sample's output.
@@ -180,9 +230,9 @@ fn read_metrics(
     }
 }
 
-/// The last line of each evaluation in its log: how it ended, how much it printed, how long
-/// it took (docs/CONTRACT.md §7).
-pub(super) fn footer(o: &EvalOutcome, budget: Duration, bytes: u64) -> String {
+/// The last line of each evaluation in its log: how it ended, how much it printed (all of it,
+/// with how much of that the cap cut), how long it took (docs/CONTRACT.md §6).
+pub(super) fn footer(o: &EvalOutcome, budget: Duration) -> String {
     let how = if o.interrupted {
         "interrupted, stopped".to_string()
     } else if o.timed_out {
@@ -194,8 +244,14 @@ pub(super) fn footer(o: &EvalOutcome, budget: Duration, bytes: u64) -> String {
             (None, None) => "exit status unknown".to_string(),
         }
     };
+    let cut = if o.cut_bytes > 0 {
+        format!(" ({} cut)", o.cut_bytes)
+    } else {
+        String::new()
+    };
     format!(
-        "--- autoresearch: {how}; {bytes} bytes of output in {:.2}s ---",
+        "--- autoresearch: {how}; {} bytes of output{cut} in {:.2}s ---",
+        o.output_bytes,
         o.duration.as_secs_f64()
     )
 }
@@ -262,6 +318,9 @@ mod tests {
             leaked_processes: false,
             duration: Duration::from_millis(1520),
             pgid: 0,
+            output_bytes: 0,
+            cut_bytes: 0,
+            compact_error: None,
         }
     }
 
@@ -276,9 +335,12 @@ mod tests {
     #[test]
     fn footers_say_how_the_eval_ended() {
         let budget = Duration::from_secs(300);
-        let o = outcome();
+        let o = EvalOutcome {
+            output_bytes: 1234,
+            ..outcome()
+        };
         assert_eq!(
-            footer(&o, budget, 1234),
+            footer(&o, budget),
             "--- autoresearch: exit code 0; 1234 bytes of output in 1.52s ---"
         );
         let o = EvalOutcome {
@@ -286,18 +348,18 @@ mod tests {
             signal: Some(9),
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": killed by signal 9;"));
+        assert!(footer(&o, budget).contains(": killed by signal 9;"));
         let o = EvalOutcome {
             timed_out: true,
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": timed out after 5m, stopped;"));
+        assert!(footer(&o, budget).contains(": timed out after 5m, stopped;"));
         let o = EvalOutcome {
             interrupted: true,
             timed_out: true,
             ..outcome()
         };
-        assert!(footer(&o, budget, 0).contains(": interrupted, stopped;"));
+        assert!(footer(&o, budget).contains(": interrupted, stopped;"));
     }
 
     #[test]
@@ -310,6 +372,71 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "no newline\n--- x ---\n--- y ---\n"
+        );
+    }
+    #[test]
+    fn footers_give_every_byte_printed_and_say_how_many_were_cut() {
+        let o = EvalOutcome {
+            output_bytes: 966_367_641,
+            cut_bytes: 948_541_177,
+            ..outcome()
+        };
+        assert_eq!(
+            footer(&o, Duration::from_secs(300)),
+            "--- autoresearch: exit code 0; 966367641 bytes of output (948541177 cut) in 1.52s ---"
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_named_in_the_error() {
+        let path = Path::new("/tmp/x/1.log");
+        for errno in [libc::ENOSPC, libc::EDQUOT] {
+            let e = log_error(path, &std::io::Error::from_raw_os_error(errno));
+            assert_eq!(e.code, Code::IoError);
+            assert!(
+                e.message
+                    .starts_with("writing the log `/tmp/x/1.log`: no space left on device"),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("os error"), "{}", e.message);
+            assert!(e.suggestion.contains("disk space"), "{}", e.suggestion);
+        }
+        let e = log_error(path, &std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(e.message.contains("Permission denied"), "{}", e.message);
+    }
+
+    /// `/dev/full` fails every write with ENOSPC: the eval's output and our lines are lost, and
+    /// the samples are still measured, with warnings that name the cause.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_a_warning_and_the_sample_is_still_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = "target_file = \"t.py\"\neval_command = \"echo score: 1; true\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\nrepeats = 2\n";
+        let (cfg, _) = Config::parse("autoresearch.toml", toml).unwrap();
+        let mut warnings = Vec::new();
+        let m = measure(
+            &cfg,
+            dir.path(),
+            Path::new("/dev/full"),
+            None,
+            2,
+            &mut |e| {
+                if let Event::Warning(w) = e {
+                    warnings.push(w);
+                }
+            },
+        )
+        .expect("a full disk is not an error once the log exists");
+        assert_eq!(m.exit_code, Some(0));
+        assert_eq!(m.primary(), MetricRead::Missing, "the output was lost");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("Could not write the separator of a sample to the log `/dev/full`: no space left on device;"), "{warnings:?}");
+        assert!(
+            warnings[1].starts_with(
+                "Could not write the footer to the log `/dev/full`: no space left on device;"
+            ),
+            "{warnings:?}"
         );
     }
 }

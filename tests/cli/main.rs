@@ -14,6 +14,7 @@ mod demo;
 mod diff;
 mod docs;
 mod doctor;
+mod eval_limits;
 mod export;
 mod fixture;
 mod git_safety;
