@@ -364,8 +364,19 @@ pub fn run_eval(
     spec: &EvalSpec,
     progress: &mut dyn FnMut(Duration, Option<&str>),
 ) -> io::Result<EvalOutcome> {
+    run_eval_owned(spec, &mut |_| {}, progress)
+}
+
+/// [`run_eval`], telling `spawned` the eval's process group as soon as it exists, so that a
+/// caller can write down that it owns it: if this process dies during the eval, the next step
+/// kills the group it left behind (docs/RELIABILITY.md 27).
+pub fn run_eval_owned(
+    spec: &EvalSpec,
+    spawned: &mut dyn FnMut(i32),
+    progress: &mut dyn FnMut(Duration, Option<&str>),
+) -> io::Result<EvalOutcome> {
     let _one = one_eval();
-    run_eval_alone(spec, progress)
+    run_eval_alone(spec, spawned, progress)
 }
 
 /// Waits for the turn to run an eval. A panic in an earlier caller's progress callback poisons
@@ -377,6 +388,7 @@ fn one_eval() -> std::sync::MutexGuard<'static, ()> {
 /// [`run_eval`], for a caller that holds [`one_eval`].
 fn run_eval_alone(
     spec: &EvalSpec,
+    spawned: &mut dyn FnMut(i32),
     progress: &mut dyn FnMut(Duration, Option<&str>),
 ) -> io::Result<EvalOutcome> {
     become_subreaper();
@@ -413,6 +425,7 @@ fn run_eval_alone(
         cap,
         finished: false,
     };
+    spawned(pgid);
     // No deadline for a budget too large to represent.
     let deadline = start.checked_add(spec.budget);
     let mut next_progress = start + PROGRESS_EVERY;
@@ -890,7 +903,7 @@ mod tests {
         // The wall time is this eval's, not the wait for another test's to end.
         let _one = one_eval();
         let t = Instant::now();
-        let outcome = run_eval_alone(&spec, &mut |_, _| {}).expect("run_eval");
+        let outcome = run_eval_alone(&spec, &mut |_| {}, &mut |_, _| {}).expect("run_eval");
         let wall = t.elapsed();
         let text = std::fs::read_to_string(&log).expect("read log");
         assert!(group_gone(outcome.pgid), "group {} survived", outcome.pgid);

@@ -56,6 +56,11 @@ pub struct Owned {
     pub commit: Option<String>,
     #[serde(default)]
     pub parent: Option<String>,
+    /// A token unique to the step, in the environment of every process its eval starts
+    /// (`AUTORESEARCH_STEP`): how the next step finds them, even those that left the group or
+    /// were started before the group was written down.
+    #[serde(default)]
+    pub step: Option<String>,
     /// The eval's process group, and its leader's start time: a number the kernel may give to
     /// another process later, so the group is ours only while the start time matches.
     #[serde(default)]
@@ -90,6 +95,35 @@ pub fn process_start(pid: i32) -> Option<u64> {
     // The command name (field 2) is in parentheses and may hold spaces: count after its end.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The environment variable that marks every process of a step's eval.
+pub const STEP_VAR: &str = "AUTORESEARCH_STEP";
+
+/// Kill every process (but this one) whose environment says it belongs to step `token`: what a
+/// dead step's eval left running (Linux: `/proc/<pid>/environ`). Returns how many were killed.
+pub fn kill_step_processes(token: &str) -> usize {
+    let needle = format!("{STEP_VAR}={token}");
+    let me = std::process::id();
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if u32::try_from(pid).ok() == Some(me) {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            // SAFETY: plain syscall; the process carries this step's token.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    killed
 }
 
 /// Kill the process group `pgid` if its leader is still the process that started at `start`
@@ -239,6 +273,11 @@ impl LoopLock {
         })
     }
 
+    /// The step's token, for its eval's environment (`STEP_VAR`).
+    pub fn step_token(&self) -> Option<&str> {
+        self.state.as_ref().and_then(|s| s.owns.step.as_deref())
+    }
+
     /// The eval's process group was spawned (`None`: it is over and reaped).
     pub fn own_eval(&mut self, pgid: Option<i32>) -> Result<()> {
         let start = pgid.and_then(process_start);
@@ -270,7 +309,10 @@ impl LoopLock {
             heartbeat_at: stamp,
             active: true,
             run: Some(run),
-            owns: Owned::default(),
+            owns: Owned {
+                step: Some(crate::ledger::new_id()),
+                ..Owned::default()
+            },
         };
         self.write(&state)?;
         self.state = Some(state);
@@ -440,5 +482,28 @@ mod tests {
         assert!(kill_group_if_ours(pgid, start));
         child.wait().unwrap();
         assert!(process_start(pgid).is_none());
+    }
+
+    #[test]
+    fn a_step_token_finds_its_processes_and_no_others() {
+        let token = crate::ledger::new_id();
+        let mut ours = std::process::Command::new("sleep")
+            .arg("1000")
+            .env(STEP_VAR, &token)
+            .spawn()
+            .unwrap();
+        let mut other = std::process::Command::new("sleep")
+            .arg("1000")
+            .env(STEP_VAR, format!("{token}x"))
+            .spawn()
+            .unwrap();
+        assert_eq!(kill_step_processes(&token), 1);
+        ours.wait().unwrap();
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "another step's process was killed"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 }

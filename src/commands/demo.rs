@@ -323,7 +323,7 @@ fn experiments(dir: &Path, say: &dyn Fn(String)) -> Result<Vec<DemoStep>> {
         let out = engine::step(&loaded, &opts, &mut |e| match e {
             Event::Warning(w) => warnings.push(w),
             Event::BranchCreated(b) => hints.push(coach::branch_created(&b)),
-            Event::EvalStarted { .. } | Event::Tick { .. } => {}
+            Event::EvalStarted { .. } | Event::EvalSpawned { .. } | Event::Tick { .. } => {}
         })?;
         hints.extend(coach::after_run(&out, false));
         say(step_line(&out, &edit));

@@ -76,8 +76,16 @@ impl Measured {
     }
 }
 
+/// Which step an evaluation belongs to: passed to the eval as `AUTORESEARCH_RUN` and
+/// `AUTORESEARCH_STEP` (the token that lets the next step find a dead step's processes).
+#[derive(Debug, Clone, Copy)]
+pub struct StepId<'a> {
+    pub run: u64,
+    pub token: Option<&'a str>,
+}
+
 /// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
-/// does not end cleanly. `run` is passed to the eval as `AUTORESEARCH_RUN` when given.
+/// does not end cleanly. A `step` is passed to the eval in its environment.
 ///
 /// Only a log that cannot be created, or an eval that cannot be spawned, is an error. Once the
 /// log exists, a line of ours that cannot be written to it (a full disk) is a warning: the
@@ -86,7 +94,7 @@ pub fn measure(
     cfg: &Config,
     root: &Path,
     log_path: &Path,
-    run: Option<u64>,
+    step: Option<StepId>,
     repeats: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<Measured> {
@@ -101,12 +109,12 @@ pub fn measure(
         }
         let from = std::fs::metadata(log_path).map_or(0, |md| md.len());
         on(Event::EvalStarted {
-            run,
+            run: step.map(|s| s.run),
             sample,
             samples: repeats,
             budget: cfg.time_budget,
         });
-        let outcome = evaluate_once(cfg, root, log_path, run, sample, on)?;
+        let outcome = evaluate_once(cfg, root, log_path, step, sample, on)?;
         if let Some(reason) = &outcome.compact_error {
             on(Event::Warning(format!(
                 "The log `{}` could not be compacted after its middle was cut ({reason}): its head and tail are intact, the part between them is not.",
@@ -174,13 +182,16 @@ fn evaluate_once(
     cfg: &Config,
     root: &Path,
     log_path: &Path,
-    run: Option<u64>,
+    step: Option<StepId>,
     sample: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<EvalOutcome> {
     let mut env = vec![("AUTORESEARCH_SAMPLE".to_string(), sample.to_string())];
-    if let Some(run) = run {
-        env.push(("AUTORESEARCH_RUN".to_string(), run.to_string()));
+    if let Some(step) = step {
+        env.push(("AUTORESEARCH_RUN".to_string(), step.run.to_string()));
+        if let Some(token) = step.token {
+            env.push((crate::loopfile::STEP_VAR.to_string(), token.to_string()));
+        }
     }
     let spec = EvalSpec {
         command: &cfg.eval_command,
@@ -191,9 +202,13 @@ fn evaluate_once(
         append: true,
         env: &env,
     };
-    eval::run_eval(&spec, &mut |elapsed, line| {
-        on(Event::Tick { elapsed, line })
-    })
+    // Two callbacks share the caller's: never at the same time, so a `RefCell` suffices.
+    let on = std::cell::RefCell::new(on);
+    eval::run_eval_owned(
+        &spec,
+        &mut |pgid| (on.borrow_mut())(Event::EvalSpawned { pgid }),
+        &mut |elapsed, line| (on.borrow_mut())(Event::Tick { elapsed, line }),
+    )
     .map_err(|e| match e.kind() {
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => log_error(log_path, &e),
         _ => AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e),

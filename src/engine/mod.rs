@@ -51,7 +51,7 @@ use std::time::Duration;
 use git2::Oid;
 use serde::Serialize;
 
-pub use measure::{Measured, measure};
+pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
 pub use recover::ABANDONED;
 
@@ -70,6 +70,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "AUTORESEARCH_SAMPLE",
         "set for the eval by `run` and `doctor`: the evaluation's number, 1..repeats",
+    ),
+    (
+        "AUTORESEARCH_STEP",
+        "set for the eval by `run`: a token unique to the step, by which the next `run` finds what a dead step's eval left running",
     ),
 ];
 
@@ -105,6 +109,8 @@ pub enum Event<'a> {
         samples: u32,
         budget: Duration,
     },
+    /// The eval's process group exists (the step writes down that it owns it).
+    EvalSpawned { pgid: i32 },
     /// About every 100 ms: time since the sample started and the latest output line.
     Tick {
         elapsed: Duration,
@@ -187,17 +193,29 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     // 6. Evaluate. A failure to even start the eval undoes the commit.
     let log_path = project.runs_dir().join(format!("{reserved}.log"));
     let repeats = opts.repeats.unwrap_or(cfg.repeats).max(1);
+    let token = lock.step_token().map(str::to_string);
     let measured = measure::measure(
         cfg,
         &project.root,
         &log_path,
-        Some(reserved),
+        Some(StepId {
+            run: reserved,
+            token: token.as_deref(),
+        }),
         repeats,
         &mut |e| {
-            lock.beat();
+            match &e {
+                // Owned while it runs: if this process dies, the next step kills the group.
+                Event::EvalSpawned { pgid } => {
+                    let _ = lock.own_eval(Some(*pgid));
+                }
+                _ => lock.beat(),
+            }
             on(e);
         },
     );
+    // The group is gone (reaped, or killed by the runner): nothing left to own.
+    let _ = lock.own_eval(None);
     let measured = match measured {
         Ok(m) => m,
         Err(e) => {

@@ -28,11 +28,20 @@ pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Even
         "Took over the loop from {who}, which stopped{run}."
     )));
     let owns = &dead.owns;
-    if let (Some(pgid), Some(start)) = (owns.pgid, owns.pgid_start)
-        && loopfile::kill_group_if_ours(pgid, start)
-    {
+    // Its eval's group, then any process still carrying its step's token (one that left the
+    // group, or was started before the group was written down).
+    let group = matches!((owns.pgid, owns.pgid_start), (Some(g), Some(s)) if loopfile::kill_group_if_ours(g, s));
+    let strays = owns
+        .step
+        .as_deref()
+        .map_or(0, loopfile::kill_step_processes);
+    if group || strays > 0 {
         on(Event::Warning(format!(
-            "Killed the eval it left running (process group {pgid})."
+            "Killed what its eval left running ({}).",
+            match (group, strays) {
+                (true, 0) => format!("process group {}", owns.pgid.unwrap_or_default()),
+                (_, n) => format!("{n} process{}", if n == 1 { "" } else { "es" }),
+            }
         )));
     }
     let (Some(branch), Some(commit), Some(parent)) = (&owns.branch, &owns.commit, &owns.parent)

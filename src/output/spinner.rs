@@ -50,7 +50,7 @@ impl Spinner {
                 self.start(label, *budget);
             }
             Event::Tick { elapsed, line } => self.tick(*elapsed, *line),
-            Event::Warning(_) | Event::BranchCreated(_) => {}
+            Event::Warning(_) | Event::BranchCreated(_) | Event::EvalSpawned { .. } => {}
         }
     }
 

@@ -10,6 +10,7 @@ mod agent_info;
 mod best;
 mod coaching;
 mod colour;
+mod crash;
 mod demo;
 mod diff;
 mod docs;
