@@ -92,7 +92,7 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
     }
     if out.flags.iter().any(|f| f == "leaked_processes") {
         h.add(
-            "The eval left processes running (they were killed): make the eval command wait for its children (e.g. `wait` in sh) so one run cannot disturb the next.",
+            "The eval left processes running (they were killed): make the eval command wait for its children (e.g. `wait` in sh) and do not detach them (`setsid`, `nohup ... &`), so one run cannot disturb the next.",
         );
     }
     stuck_hints(&mut h, after);

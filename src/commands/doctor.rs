@@ -76,6 +76,10 @@ pub struct DoctorOutput {
     pub checks: Vec<Check>,
     /// The one next thing to do.
     pub next: String,
+    /// What the eval's run warned about (a full disk, a log that could not be compacted): the
+    /// envelope's warnings, not part of `data`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Output for DoctorOutput {
@@ -115,6 +119,7 @@ impl Output for DoctorOutput {
 #[derive(Default)]
 struct Report {
     checks: Vec<Check>,
+    warnings: Vec<String>,
 }
 
 impl Report {
@@ -171,7 +176,8 @@ pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
     // The eval runs in its own process group: without the handler, Ctrl-C would kill us and
     // orphan it.
     autoresearch::eval::install_interrupt_handler();
-    let (out, has_baseline) = check(&ctx.cwd, args)?;
+    let (mut out, has_baseline) = check(&ctx.cwd, args)?;
+    ctx.warn_all(std::mem::take(&mut out.warnings));
     hints(ctx, &out, has_baseline);
     Ok(out)
 }
@@ -305,6 +311,7 @@ fn finish(r: Report, project: Option<&Project>, has_baseline: bool) -> DoctorOut
         skipped: count(CheckStatus::Skip),
         next,
         checks: r.checks,
+        warnings: r.warnings,
     }
 }
 
@@ -582,9 +589,19 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
     let log_path = project.runs_dir().join("doctor.log");
     let log = project.rel(&log_path);
     let mut spinner = Spinner::new();
-    let measured = engine::measure(cfg, &project.root, &log_path, None, 1, &mut |e: Event| {
-        spinner.follow("doctor: running the eval", &e)
-    });
+    let mut warnings = Vec::new();
+    let measured = engine::measure(
+        cfg,
+        &project.root,
+        &log_path,
+        None,
+        1,
+        &mut |e: Event| match e {
+            Event::Warning(w) => warnings.push(w),
+            e => spinner.follow("doctor: running the eval", &e),
+        },
+    );
+    r.warnings.extend(warnings);
     spinner.finish();
     let m = match measured {
         Ok(m) => m,
@@ -650,7 +667,7 @@ fn exit_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
         (Some(0), _) if m.leaked => r.warn(
             "eval_runs",
             format!("exited 0 in {secs:.2}s but left processes running (they were killed)"),
-            "Make the eval wait for its children (e.g. `wait` in sh) so one run cannot disturb the next.",
+            "Make the eval wait for its children (e.g. `wait` in sh) and do not detach them (`setsid`, `nohup ... &`), so one run cannot disturb the next.",
         ),
         (Some(0), _) => r.pass("eval_runs", format!("`{}` exited 0 in {secs:.2}s", cfg.eval_command)),
         (Some(code), _) => r.fail(

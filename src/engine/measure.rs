@@ -38,6 +38,8 @@ pub struct Measured {
     pub signal: Option<i32>,
     /// The metric of the last sample evaluated, when it was not a finite number.
     pub unreadable: Option<MetricRead>,
+    /// Without a metric: the value the output gives it that the grammar refuses, if any.
+    pub unreadable_value: Option<metric::Unreadable>,
     /// The finite metric of every sample evaluated.
     pub samples: Vec<f64>,
     /// Secondary metrics (median over samples) that were read.
@@ -226,9 +228,14 @@ fn read_metrics(
     match metric::find_metric(text, &cfg.metric_name) {
         MetricRead::Found(v) => {
             m.unreadable = None;
+            m.unreadable_value = None;
             m.samples.push(v);
         }
-        other => m.unreadable = Some(other),
+        other => {
+            m.unreadable = Some(other);
+            // No match, but maybe a value the grammar refuses (`loss: 1,234`): say which.
+            m.unreadable_value = metric::unreadable_value(text, &cfg.metric_name);
+        }
     }
     for name in names {
         match metric::find_metric(text, name) {

@@ -235,6 +235,11 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         plan.baseline,
         &now.scope(Some(&plan.branch)),
     );
+    if verdict.reason.as_deref() == Some("no_metric")
+        && let Some(u) = &measured.unreadable_value
+    {
+        on(Event::Warning(format!("No metric: {u}.")));
+    }
     if verdict.status == Status::Baseline
         && let Some(c) = decide::violated(&cfg.constraints, &measured.metrics)
     {

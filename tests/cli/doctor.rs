@@ -416,3 +416,18 @@ fn a_number_with_thousands_separators_is_named_by_the_metric_check() {
     );
     assert!(v["hints"].to_string().contains("no separators"), "{v}");
 }
+
+/// What the eval's run warns about (here: its log on a full disk) reaches `doctor`'s envelope.
+#[test]
+fn the_evals_warnings_reach_the_doctors_envelope() {
+    let sb = healthy();
+    std::fs::create_dir_all(sb.path(".autoresearch/runs")).unwrap();
+    std::os::unix::fs::symlink("/dev/full", sb.path(".autoresearch/runs/doctor.log")).unwrap();
+    let v = sb.run(&["--json", "doctor"]).json();
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("no space left on device"),
+        "{v}"
+    );
+}

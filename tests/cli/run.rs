@@ -931,3 +931,16 @@ fn a_footer_is_never_read_as_a_metric() {
         "{text}"
     );
 }
+
+/// A metric the output plainly holds, in a form the grammar refuses, is still `no_metric`, and a
+/// warning names the value and the rule it breaks.
+#[test]
+fn a_refused_metric_value_is_named() {
+    let (sb, _) = with_baseline("");
+    sb.write("eval.sh", "echo \"score: 1,234\"\n");
+    sb.commit_all("an eval with a thousands separator");
+    let v = run(&sb, &["--allow-empty", "-m", "separator"]).json();
+    assert_eq!(v["data"]["reason"], "no_metric");
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("`score` is followed by `1,234`"), "{v}");
+}
