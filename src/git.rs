@@ -296,7 +296,7 @@ pub fn write_experiment(
             index.remove_path(path).map_err(git_err)?;
         }
     }
-    with_index_retry(|| index.write()).map_err(git_err)?;
+    with_index_retry(|| index.write()).map_err(|e| index_error(repo, e))?;
     let tree = repo
         .find_tree(index.write_tree().map_err(git_err)?)
         .map_err(git_err)?;
@@ -423,6 +423,55 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
         )
     })?;
     Ok(Undo::Done)
+}
+
+/// Remove `index.lock` when no process has it open: what a step killed while it wrote the
+/// index leaves behind (git and libgit2 keep the lock file open while they hold it). Returns
+/// what was done, for a warning. Linux only (it reads `/proc/*/fd`); elsewhere nothing is
+/// removed.
+pub fn remove_stale_index_lock(repo: &Repository) -> Option<String> {
+    let lock = repo.path().join("index.lock");
+    if !lock.exists() || !cfg!(target_os = "linux") {
+        return None;
+    }
+    let held = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|p| {
+            std::fs::read_dir(p.path().join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock))
+        });
+    if held {
+        return None;
+    }
+    std::fs::remove_file(&lock).ok()?;
+    Some(format!(
+        "Removed `{}`, left by the dead step (no process had it open).",
+        lock.display()
+    ))
+}
+
+/// An index that could not be written: when it is locked, say which file and what to do.
+fn index_error(repo: &Repository, e: git2::Error) -> AppError {
+    if e.code() != git2::ErrorCode::Locked {
+        return AppError::git("committing the experiment", &e);
+    }
+    let lock = repo.path().join("index.lock");
+    AppError::new(
+        Code::GitError,
+        format!(
+            "The index is locked by `{}` (held for more than 2 s); nothing was committed.",
+            lock.display()
+        ),
+        format!(
+            "If no git command or editor is working in this repository, the lock is stale: `rm {}`, then retry.",
+            crate::text::shell_word(&lock.to_string_lossy())
+        ),
+    )
 }
 
 /// Run an index operation, waiting while another process holds `index.lock` (an editor's
@@ -561,4 +610,31 @@ pub fn in_head(repo: &Repository, rel: &str) -> bool {
         .ok()
         .and_then(|c| c.tree().ok())
         .is_some_and(|t| t.get_path(std::path::Path::new(rel)).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_lock_nobody_holds_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let lock = repo.path().join("index.lock");
+        assert_eq!(
+            remove_stale_index_lock(&repo),
+            None,
+            "no lock, nothing to do"
+        );
+        let held = std::fs::File::create(&lock).unwrap();
+        assert_eq!(
+            remove_stale_index_lock(&repo),
+            None,
+            "an open lock is someone's"
+        );
+        assert!(lock.exists());
+        drop(held);
+        assert!(remove_stale_index_lock(&repo).is_some());
+        assert!(!lock.exists());
+    }
 }

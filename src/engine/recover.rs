@@ -44,6 +44,9 @@ pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Even
             }
         )));
     }
+    if let Some(said) = git::remove_stale_index_lock(&loaded.project.repo) {
+        on(Event::Warning(said));
+    }
     let (Some(branch), Some(commit), Some(parent)) = (&owns.branch, &owns.commit, &owns.parent)
     else {
         // It had made no commit yet: nothing on the branch to undo, nothing to record.

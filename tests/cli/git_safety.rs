@@ -356,3 +356,24 @@ fn a_manual_record_of_an_orphan_does_not_keep_it_on_the_branch() {
         "the orphan is still on the branch"
     );
 }
+
+/// A step killed while it wrote the index leaves `index.lock`; the next `run`, cleaning up after
+/// that step, removes it when no process has it open (an open one is someone else's).
+#[test]
+fn a_dead_steps_index_lock_is_removed_by_the_next_run() {
+    let (sb, _) = project("echo \"score: $(sed -n 's/^x = //p' train.py)\"\n");
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    dead.wait().unwrap();
+    let path = sb.path(".autoresearch/loop.json");
+    let mut lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
+    lp["active"] = serde_json::json!(true);
+    lp["pid"] = serde_json::json!(dead.id());
+    std::fs::write(&path, lp.to_string()).unwrap();
+    std::fs::write(sb.path(".git/index.lock"), "").unwrap();
+    sb.write("train.py", "x = 0.5\n");
+    let out = sb.run(&["--json", "run", "-m", "after a dead step"]);
+    let v = out.json();
+    assert_eq!(out.ok()["status"], "kept", "{v}");
+    assert!(v["warnings"].to_string().contains("index.lock"), "{v}");
+    assert!(!sb.path(".git/index.lock").exists());
+}
