@@ -92,7 +92,7 @@ fn a_branch_switched_during_the_eval_is_never_rewound() {
 #[test]
 fn a_commit_made_during_the_eval_is_never_dropped() {
     let (sb, _) = project(
-        "git -c user.name=a -c user.email=a@a commit -q --allow-empty -m 'made during the eval'\necho \"score: 2\"\n",
+        "git -c user.name=a -c user.email=a@a -c gc.auto=0 -c maintenance.auto=false commit -q --allow-empty -m 'made during the eval'\necho \"score: 2\"\n",
     );
     let (d, v) = experiment(&sb);
     assert_eq!(d["status"], "discarded");
@@ -266,7 +266,8 @@ fn a_killed_run_is_recovered_by_the_next() {
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v["owns"]["commit"].as_str().map(str::to_string));
-        if let Some(c) = owned {
+        // Owned first, then on the branch: wait for both, so the kill leaves an orphan there.
+        if let Some(c) = owned.filter(|c| *c == sb.head()) {
             break c;
         }
         assert!(
