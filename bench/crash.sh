@@ -12,5 +12,5 @@ start=$(date +%s)
 AUTORESEARCH_CRASH_TRIALS=$trials AUTORESEARCH_CRASH_SEED=$seed \
   cargo test --release --locked --test cli killed_runs_and_records_keep_every_invariant \
   -- --exact crash::killed_runs_and_records_keep_every_invariant --nocapture 2>&1 \
-  | grep -E "crash injection|test result|panicked|left|never kept|recorded" || true
+  | grep -E -A2 "crash injection|test result|panicked" || true
 echo "wall time: $(( $(date +%s) - start )) s (build included)"

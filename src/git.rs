@@ -55,9 +55,11 @@ pub fn resolve_commit<'r>(repo: &'r Repository, rev: &str) -> Result<git2::Commi
 /// between pinning and writing, and is replaced; a ref owned by a record is never touched.
 pub fn set_run_ref(repo: &Repository, run: u64, oid: Oid) -> Result<()> {
     let name = run_ref_name(run);
-    repo.reference(&name, oid, true, &format!("autoresearch: run {run}"))
-        .map(|_| ())
-        .map_err(|e| AppError::git(format!("creating `{name}`"), &e))
+    with_lock_retry(&ref_lock(repo, &name), || {
+        repo.reference(&name, oid, true, &format!("autoresearch: run {run}"))
+    })
+    .map(|_| ())
+    .map_err(|e| AppError::git(format!("creating `{name}`"), &e))
 }
 
 /// The identity for commits: the repository's configured one, else `GIT_AUTHOR_*`, else
@@ -296,7 +298,7 @@ pub fn write_experiment(
             index.remove_path(path).map_err(git_err)?;
         }
     }
-    with_index_retry(|| index.write()).map_err(|e| index_error(repo, e))?;
+    with_index_retry(repo, || index.write()).map_err(|e| index_error(repo, e))?;
     let tree = repo
         .find_tree(index.write_tree().map_err(git_err)?)
         .map_err(git_err)?;
@@ -309,8 +311,10 @@ pub fn write_experiment(
 /// Move `refs/heads/<branch>` from `from` to `to`, only if it still points at `from`.
 pub fn advance_branch(repo: &Repository, branch: &str, from: Oid, to: Oid) -> Result<()> {
     let refname = format!("refs/heads/{branch}");
-    repo.reference_matching(&refname, to, true, from, &format!("autoresearch: {to}"))
-        .map(|_| ())
+    with_lock_retry(&ref_lock(repo, &refname), || {
+        repo.reference_matching(&refname, to, true, from, &format!("autoresearch: {to}"))
+    })
+    .map(|_| ())
         .map_err(|e| {
             AppError::new(
                 Code::GitError,
@@ -367,7 +371,10 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
         return Ok(Undo::Skipped { branch_at: at });
     }
     let message = format!("autoresearch: undo {}", spec.experiment);
-    match repo.reference_matching(&refname, spec.parent, true, spec.experiment, &message) {
+    let swapped = with_lock_retry(&ref_lock(repo, &refname), || {
+        repo.reference_matching(&refname, spec.parent, true, spec.experiment, &message)
+    });
+    match swapped {
         Ok(_) => {}
         // Moved between the look and the swap: someone else owns the branch now.
         Err(e) if e.code() == git2::ErrorCode::Modified => {
@@ -394,7 +401,7 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
     let parent = repo
         .find_commit(spec.parent)
         .map_err(|e| AppError::git("reading the parent commit", &e))?;
-    with_index_retry(|| {
+    with_index_retry(repo, || {
         repo.reset_default(Some(parent.as_object()), spec.targets.iter())
     })
     .map_err(|e| {
@@ -426,13 +433,24 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
 }
 
 /// Remove `index.lock` when no process has it open: what a step killed while it wrote the
-/// index leaves behind (git and libgit2 keep the lock file open while they hold it). Returns
-/// what was done, for a warning. Linux only (it reads `/proc/*/fd`); elsewhere nothing is
-/// removed.
+/// index leaves behind. Returns what was done, for a warning.
 pub fn remove_stale_index_lock(repo: &Repository) -> Option<String> {
     let lock = repo.path().join("index.lock");
-    if !lock.exists() || !cfg!(target_os = "linux") {
-        return None;
+    remove_if_stale(&lock).then(|| {
+        format!(
+            "Removed `{}`, left by the dead step (no process had it open).",
+            lock.display()
+        )
+    })
+}
+
+/// Remove the lock file `lock` if it exists and no process has it open. git and libgit2 keep a
+/// lock file open from the moment they create it until they rename it into place, so a lock
+/// nobody holds is a leftover of a killed process. Linux only (it reads `/proc/*/fd`);
+/// elsewhere nothing is removed.
+fn remove_if_stale(lock: &std::path::Path) -> bool {
+    if !cfg!(target_os = "linux") || !lock.exists() {
+        return false;
     }
     let held = std::fs::read_dir("/proc")
         .into_iter()
@@ -445,14 +463,13 @@ pub fn remove_stale_index_lock(repo: &Repository) -> Option<String> {
                 .flatten()
                 .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == lock))
         });
-    if held {
-        return None;
-    }
-    std::fs::remove_file(&lock).ok()?;
-    Some(format!(
-        "Removed `{}`, left by the dead step (no process had it open).",
-        lock.display()
-    ))
+    !held && std::fs::remove_file(lock).is_ok()
+}
+
+/// The lock file of a loose ref (`refs/heads/x` → `.git/refs/heads/x.lock`, in the common
+/// directory that linked worktrees share).
+fn ref_lock(repo: &Repository, refname: &str) -> std::path::PathBuf {
+    repo.commondir().join(format!("{refname}.lock"))
 }
 
 /// An index that could not be written: when it is locked, say which file and what to do.
@@ -474,18 +491,30 @@ fn index_error(repo: &Repository, e: git2::Error) -> AppError {
     )
 }
 
-/// Run an index operation, waiting while another process holds `index.lock` (an editor's
-/// `git status` takes it for a moment): up to about two seconds.
+/// Run an index operation, waiting while another process holds `index.lock`.
 fn with_index_retry(
-    mut op: impl FnMut() -> std::result::Result<(), git2::Error>,
+    repo: &Repository,
+    op: impl FnMut() -> std::result::Result<(), git2::Error>,
 ) -> std::result::Result<(), git2::Error> {
+    with_lock_retry(&repo.path().join("index.lock"), op)
+}
+
+/// Run `op`, which takes the lock file `lock`: while another process holds it (an editor's
+/// `git status` takes the index for a moment), wait and retry for about two seconds; if it is
+/// still there and nobody holds it open, it is a killed process's leftover: remove it and try
+/// once more.
+fn with_lock_retry<T>(
+    lock: &std::path::Path,
+    mut op: impl FnMut() -> std::result::Result<T, git2::Error>,
+) -> std::result::Result<T, git2::Error> {
     let mut wait = std::time::Duration::from_millis(5);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         match op() {
-            Err(e)
-                if e.code() == git2::ErrorCode::Locked && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if e.code() == git2::ErrorCode::Locked => {
+                if std::time::Instant::now() >= deadline {
+                    return if remove_if_stale(lock) { op() } else { Err(e) };
+                }
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(std::time::Duration::from_millis(200));
             }
@@ -599,9 +628,12 @@ pub fn branch_exists(repo: &Repository, name: &str) -> bool {
 pub fn create_and_switch(repo: &Repository, name: &str) -> Result<()> {
     let git_err = |e: git2::Error| AppError::git(format!("creating branch `{name}`"), &e);
     let head = head_commit(repo)?;
-    repo.branch(name, &head, false).map_err(git_err)?;
-    repo.set_head(&format!("refs/heads/{name}"))
-        .map_err(git_err)
+    let refname = format!("refs/heads/{name}");
+    with_lock_retry(&ref_lock(repo, &refname), || {
+        repo.branch(name, &head, false)
+    })
+    .map_err(git_err)?;
+    with_lock_retry(&repo.path().join("HEAD.lock"), || repo.set_head(&refname)).map_err(git_err)
 }
 
 /// Is `rel` tracked in HEAD?
@@ -615,6 +647,34 @@ pub fn in_head(repo: &Repository, rel: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_ref_lock_is_removed_and_the_update_goes_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = repo
+            .find_tree(repo.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        let a = repo
+            .commit(Some("HEAD"), &sig, &sig, "a", &tree, &[])
+            .unwrap();
+        let parent = repo.find_commit(a).unwrap();
+        let b = repo
+            .commit(None, &sig, &sig, "b", &tree, &[&parent])
+            .unwrap();
+        let branch = current_branch(&repo).unwrap();
+        let lock = ref_lock(&repo, &format!("refs/heads/{branch}"));
+        std::fs::write(&lock, "").unwrap();
+        advance_branch(&repo, &branch, a, b).unwrap();
+        assert!(!lock.exists());
+        assert_eq!(head_oid(&repo), Some(b));
+        // A lock someone holds open is waited for, then reported, never removed.
+        let held = std::fs::File::create(&lock).unwrap();
+        assert!(advance_branch(&repo, &branch, b, a).is_err());
+        assert!(lock.exists());
+        drop(held);
+    }
 
     #[test]
     fn only_a_lock_nobody_holds_is_stale() {

@@ -130,12 +130,30 @@ fn a_briefly_locked_index_is_waited_for() {
     assert_eq!(sb.read("train.py"), "x = 1\n");
 }
 
-/// An index that stays locked: the branch is back, the change is left staged, and the warning
-/// says so with the exact command — never `HEAD~1`, which would drop one commit too many.
+/// An index that stays locked (another process holds `index.lock` open throughout): the branch
+/// is back, the change is left staged, and the warning says so with the exact command — never
+/// `HEAD~1`, which would drop one commit too many.
 #[test]
 fn a_stuck_index_lock_leaves_a_described_state() {
     let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    let lock = sb.path(".git/index.lock");
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        while !lock.exists() && t.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // Held open, like a live git process: not a leftover to clean up.
+        let file = std::fs::File::open(&lock).unwrap();
+        held_tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+        drop(file);
+    });
     let (d, v) = experiment(&sb);
+    held_rx.recv().unwrap();
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
     std::fs::remove_file(sb.path(".git/index.lock")).unwrap();
     assert_eq!(d["reverted"], false);
     assert_eq!(d["flags"], serde_json::json!(["revert_incomplete"]), "{d}");
@@ -356,6 +374,17 @@ fn a_manual_record_of_an_orphan_does_not_keep_it_on_the_branch() {
         walk.map(|o| o.unwrap().to_string()).all(|c| c != orphan),
         "the orphan is still on the branch"
     );
+}
+
+/// A lock file nobody holds open (a killed process's leftover, here the eval's) is removed after
+/// the wait, and the revert goes through.
+#[test]
+fn a_lock_nobody_holds_is_cleaned_up_by_the_revert() {
+    let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    let (d, _) = experiment(&sb);
+    assert_eq!(d["reverted"], true, "{d}");
+    assert_eq!(sb.head(), parent);
+    assert!(!sb.path(".git/index.lock").exists());
 }
 
 /// A step killed while it wrote the index leaves `index.lock`; the next `run`, cleaning up after
