@@ -364,8 +364,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if s.is_empty() {
         return None;
     }
+    // "Above 0" is about the Duration, not the float: `1e-10` seconds rounds to 0 ns, an
+    // eval budget no eval can meet (and a kill grace that is none).
+    let positive = |secs: f64| {
+        Some(secs)
+            .filter(|s| *s > 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+            .filter(|d| !d.is_zero())
+    };
     if let Some(Ok(secs)) = crate::metric::parse_number(s) {
-        return (secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs));
+        return positive(secs);
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -394,7 +402,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit.len()..];
         total += value * factor;
     }
-    (total > 0.0 && total < 1e9).then(|| Duration::from_secs_f64(total))
+    positive(total)
 }
 
 /// Byte offset → 1-based (line, column).
@@ -573,7 +581,7 @@ impl Reader<'_> {
             self.err(
                 v.span(),
                 format!(
-                    "`{key}` entry `{p}` must be a path relative to the project root, inside it"
+                    "`{key}` entry `{p}` must be a path relative to the project root, inside it (no leading `/`, no `..`, no spaces around a `/`-part)"
                 ),
             )
         })
@@ -723,7 +731,9 @@ fn hex_escape(
 }
 
 /// Normalise a repo-relative path as written in the config: `./a/b` → `a/b`, no absolute paths,
-/// no `..` escaping the root.
+/// no `..` escaping the root. Spaces around the whole path are dropped as a typo; spaces around
+/// a `/`-part refuse it: `train.py /` would otherwise name `train.py ` (a file the user did not
+/// mean), and a normalised path must normalise to itself.
 pub fn normalize_rel_path(p: &str) -> Option<String> {
     let p = p.trim();
     if p.is_empty() || p.starts_with('/') {
@@ -734,6 +744,7 @@ pub fn normalize_rel_path(p: &str) -> Option<String> {
         match part {
             "" | "." => {}
             ".." => return None,
+            other if other.trim() != other => return None,
             other => parts.push(other),
         }
     }
@@ -913,6 +924,9 @@ branch = "autoresearch"
             ("min_improvement = \"-1%\"", "min_improvement"),
             ("min_improvement = \"abc\"", "min_improvement"),
             ("protected = [\"train.py\"]", "both"),
+            ("target_file = \"train.py /\"", "target_file"),
+            ("target_file = \"./ a\"", "target_file"),
+            ("protected = \"a/.. /b\"", "protected"),
         ] {
             let key = bad.split(' ').next().unwrap();
             let text: String = GOOD
@@ -969,6 +983,12 @@ branch = "autoresearch"
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("0s"), None);
+        // Above 0 once it is a Duration: less than a nanosecond is 0.
+        assert_eq!(parse_duration("1e-10"), None);
+        assert_eq!(parse_duration("0.0000000001s"), None);
+        assert_eq!(parse_duration("1e-9"), Some(Duration::from_nanos(1)));
+        let e = err_of(&with("time_budget", "time_budget = 5e-53"));
+        assert!(e.message.contains("time_budget"), "{}", e.message);
     }
 
     #[test]
