@@ -321,6 +321,20 @@ pub fn branch_name_problem(name: &str) -> Option<String> {
     Some(problem)
 }
 
+/// Why `command` cannot be the `eval_command`, or `None` when it can: the config's rule, for
+/// `init --eval-command`, which must refuse up front what the config it writes would refuse.
+pub fn eval_command_problem(command: &str) -> Option<String> {
+    let command = command.replace("\r\n", "\n");
+    if command.trim().is_empty() {
+        return Some("is empty".to_string());
+    }
+    let c = command.chars().find(|c| forbidden_char(*c, true))?;
+    Some(format!(
+        "contains {}; only tabs and line breaks may appear in a command",
+        describe_char(c)
+    ))
+}
+
 /// Characters a config string may not hold: control characters (`sh -c` and git take their
 /// arguments as C strings, so a NUL cannot even be passed; the others are invisible in a
 /// terminal, or rewrite it, and no path or name needs them) and the bidirectional overrides
@@ -1121,6 +1135,24 @@ branch = "autoresearch"
         .replace('\n', "\r\n");
         let (c, _) = Config::parse("autoresearch.toml", &crlf).unwrap();
         assert_eq!(c.eval_command, "set -e\n\tpython3 train.py\n");
+    }
+
+    #[test]
+    fn eval_command_problem_is_the_config_rule() {
+        for (command, ok) in [
+            ("python3 train.py", true),
+            ("set -e\n\tpython3 train.py\r\n", true),
+            ("  ", false),
+            ("echo \u{1b}[2J", false),
+            ("echo a\rb", false),
+            ("echo \u{0}", false),
+            ("echo \u{202e}", false),
+        ] {
+            assert_eq!(eval_command_problem(command).is_none(), ok, "{command:?}");
+            let line = format!("eval_command = {}", toml_string(command));
+            let loaded = Config::parse("autoresearch.toml", &with("eval_command", &line));
+            assert_eq!(loaded.is_ok(), ok, "{command:?}");
+        }
     }
 
     #[test]
