@@ -416,12 +416,14 @@ fn prop_the_last_metric_line_is_the_metric_read() {
         strategy,
         |(before, name, sep, (expected, value), after)| {
             let line = format!("{sep}{value}{after}");
-            prop_assume!(!line.contains(name.as_str()));
             let text = format!("{before}\n{name}{line}\n");
-            prop_assert_eq!(
-                metric::find_metric(&metric::clean_output(&text), &name),
-                expected
-            );
+            let read = metric::find_metric(&metric::clean_output(&text), &name);
+            // The name again after the value (`e: 1e5 e 3`) is a later match: nothing to
+            // predict. Not a rejection: those are capped, and 10^6 cases would pass the cap.
+            if line.contains(name.as_str()) {
+                return Ok(());
+            }
+            prop_assert_eq!(read, expected);
             std::fs::write(&log, &text).map_err(fail)?;
             let window = metric::read_log_tail(&log, 1 << 20).map_err(fail)?;
             prop_assert_eq!(metric::find_metric(&window, &name), expected);
