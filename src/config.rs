@@ -259,12 +259,117 @@ pub fn valid_metric_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
 }
 
+/// The longest `branch`, in bytes (docs/CONTRACT.md §4).
+pub const MAX_BRANCH: usize = 200;
+
+/// The longest last `/`-part of `branch`. Git keeps a branch as a file named by that part, and
+/// locks it as `<part>.lock`; a fork, `<branch>-fork-<name>` with a name of up to 50 bytes
+/// (`names::valid_name`), must still fit in a file name (255 bytes on Linux and macOS).
+pub const MAX_BRANCH_LAST_PART: usize = 255 - "-fork-".len() - 50 - ".lock".len();
+
 /// A branch name git accepts that cannot be mistaken for a flag.
 pub fn valid_branch_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('-')
-        && name.len() <= 200
-        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+    branch_name_problem(name).is_none()
+}
+
+/// Why `name` cannot be the experiment branch, or `None` when it can. The rules are those of
+/// `git check-ref-format --branch` (refs.c: `check_refname_component`), checked here rather
+/// than left to libgit2 because libgit2 accepts `HEAD` and `refs/...` as branch names and
+/// panics on a NUL; plus our own: no leading `-` (it reads as an option in any git command a
+/// user copies from a message), no `refs/` prefix, and room for the fork suffix.
+pub fn branch_name_problem(name: &str) -> Option<String> {
+    const GIT_REFUSES: &[char] = &[' ', '~', '^', ':', '?', '*', '[', '\\'];
+    let last_part = name.rsplit('/').next().unwrap_or(name);
+    let problem = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.starts_with('-') {
+        "starts with `-`, which reads as an option".to_string()
+    } else if name == "HEAD" || name == "@" {
+        format!("is `{name}`, which git reads as the current commit, not a branch")
+    } else if name.starts_with("refs/") {
+        "starts with `refs/`; write the branch name alone (`autoresearch`, not `refs/heads/autoresearch`)".to_string()
+    } else if name.len() > MAX_BRANCH {
+        format!(
+            "is {} bytes long; at most {MAX_BRANCH} are allowed",
+            name.len()
+        )
+    } else if let Some(c) = name.chars().find(|c| forbidden_char(*c, false)) {
+        format!("contains {}", describe_char(c))
+    } else if let Some(c) = name.chars().find(|c| GIT_REFUSES.contains(c)) {
+        format!("contains `{c}`, which git refuses in a branch name")
+    } else if let Some(seq) = ["..", "@{", "//"].into_iter().find(|s| name.contains(s)) {
+        format!("contains `{seq}`, which git refuses in a branch name")
+    } else if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
+        "starts or ends with `/`, or ends with `.`; git refuses that".to_string()
+    } else if name
+        .split('/')
+        .any(|p| p.starts_with('.') || p.ends_with(".lock"))
+    {
+        "has a `/`-part that starts with `.` or ends with `.lock`; git refuses that".to_string()
+    } else if last_part.len() > MAX_BRANCH_LAST_PART {
+        format!(
+            "ends in a part of {} bytes; at most {MAX_BRANCH_LAST_PART} leave room for a fork `-fork-<name>` in a file name",
+            last_part.len()
+        )
+    } else if !git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
+        // Not reached by any name we know of: a net for a rule libgit2 has and we lack. The
+        // NUL check above runs first, so this call cannot panic.
+        "is not a name git accepts for a branch".to_string()
+    } else {
+        return None;
+    };
+    Some(problem)
+}
+
+/// Why `command` cannot be the `eval_command`, or `None` when it can: the config's rule, for
+/// `init --eval-command`, which must refuse up front what the config it writes would refuse.
+pub fn eval_command_problem(command: &str) -> Option<String> {
+    let command = command.replace("\r\n", "\n");
+    if command.trim().is_empty() {
+        return Some("is empty".to_string());
+    }
+    let c = command.chars().find(|c| forbidden_char(*c, true))?;
+    Some(format!(
+        "contains {}; only tabs and line breaks may appear in a command",
+        describe_char(c)
+    ))
+}
+
+/// Characters a config string may not hold: control characters (`sh -c` and git take their
+/// arguments as C strings, so a NUL cannot even be passed; the others are invisible in a
+/// terminal, or rewrite it, and no path or name needs them) and the bidirectional overrides
+/// and isolates, which make text display in another order than it runs. `multiline`: a shell
+/// command may hold tabs and line breaks (a script of several lines).
+fn forbidden_char(c: char, multiline: bool) -> bool {
+    if multiline && matches!(c, '\t' | '\n') {
+        return false;
+    }
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `a NUL byte (U+0000)`, `the control character U+001B`: a character the reader cannot see.
+fn describe_char(c: char) -> String {
+    let code = format!("U+{:04X}", u32::from(c));
+    match c {
+        '\0' => format!("a NUL byte ({code})"),
+        '\r' => format!("a carriage return ({code}) that does not end a line"),
+        c if c.is_control() => format!("the control character {code}"),
+        _ => format!("the bidirectional control {code}"),
+    }
+}
+
+/// `text` with control characters (and bidi controls) written as Rust escapes (`\0`,
+/// `\u{1b}`), for messages: a config value echoed into an error must not reach a terminal raw.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if forbidden_char(c, false) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `250ms`, `30s`, `5m`, `1h30m`, `1.5s`, or a bare number of seconds. Must be positive.
@@ -273,8 +378,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if s.is_empty() {
         return None;
     }
+    // "Above 0" is about the Duration, not the float: `1e-10` seconds rounds to 0 ns, an
+    // eval budget no eval can meet (and a kill grace that is none).
+    let positive = |secs: f64| {
+        Some(secs)
+            .filter(|s| *s > 0.0 && *s < 1e9)
+            .map(Duration::from_secs_f64)
+            .filter(|d| !d.is_zero())
+    };
     if let Some(Ok(secs)) = crate::metric::parse_number(s) {
-        return (secs > 0.0 && secs < 1e9).then(|| Duration::from_secs_f64(secs));
+        return positive(secs);
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -303,12 +416,16 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         rest = &rest[unit.len()..];
         total += value * factor;
     }
-    (total > 0.0 && total < 1e9).then(|| Duration::from_secs_f64(total))
+    positive(total)
 }
 
 /// Byte offset → 1-based (line, column).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    // A span from the TOML parser could end inside a character; slicing there would panic.
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let col = before
@@ -331,7 +448,7 @@ impl Reader<'_> {
         let (line, col) = line_col(self.text, span.start);
         AppError::new(
             Code::ConfigInvalid,
-            format!("{}:{line}:{col}: {msg}", self.file),
+            format!("{}:{line}:{col}: {}", self.file, shown(&msg.to_string())),
             format!(
                 "Edit `{}` at line {line}, column {col}, then run `autoresearch doctor --no-eval`.",
                 self.file
@@ -341,7 +458,7 @@ impl Reader<'_> {
 
     fn string(&self, v: &toml::Spanned<DeValue>, key: &str) -> Result<String> {
         match v.get_ref() {
-            DeValue::String(s) => Ok(s.to_string()),
+            DeValue::String(s) => self.checked(v, key, s.to_string(), false),
             other => Err(self.err(
                 v.span(),
                 format!("`{key}` must be a string, found {}", other.type_str()),
@@ -349,13 +466,70 @@ impl Reader<'_> {
         }
     }
 
+    /// `s`, the string value `v`, refused when it holds a character no config string may
+    /// (`forbidden_char`), with the position of that character in the file.
+    fn checked(&self, v: &Value, key: &str, s: String, multiline: bool) -> Result<String> {
+        let Some(c) = s.chars().find(|c| forbidden_char(*c, multiline)) else {
+            return Ok(s);
+        };
+        let at = self.source_of_char(v.span(), multiline).unwrap_or(v.span());
+        let allowed = if multiline {
+            "only tabs and line breaks may appear in a command"
+        } else {
+            "control characters are not allowed here"
+        };
+        Err(self.err(
+            at,
+            format!("`{key}` contains {}; {allowed}", describe_char(c)),
+        ))
+    }
+
+    /// Where, inside the TOML string at `span`, the first forbidden character is written: as
+    /// itself, or as an escape (`\u0000`, `\e`, `\b`...). `None` when it cannot be found,
+    /// and then the caller points at the string.
+    fn source_of_char(
+        &self,
+        span: std::ops::Range<usize>,
+        multiline: bool,
+    ) -> Option<std::ops::Range<usize>> {
+        let raw = self.text.get(span.clone())?;
+        // Escapes exist only in basic strings (`"..."`, `"""..."""`), not literal ones.
+        let escapes = raw.starts_with('"');
+        let mut it = raw.char_indices().peekable();
+        while let Some((i, c)) = it.next() {
+            let decoded = if c == '\\' && escapes {
+                match it.next() {
+                    Some((_, 'u')) => hex_escape(&mut it, 4),
+                    Some((_, 'U')) => hex_escape(&mut it, 8),
+                    Some((_, 'x')) => hex_escape(&mut it, 2),
+                    Some((_, 'b')) => Some('\u{8}'),
+                    Some((_, 'f')) => Some('\u{c}'),
+                    Some((_, 'e')) => Some('\u{1b}'),
+                    Some((_, 'r')) => Some('\r'),
+                    Some((_, 't')) => Some('\t'),
+                    Some((_, 'n')) => Some('\n'),
+                    _ => None,
+                }
+            } else if c == '\r' && multiline && it.peek().is_some_and(|(_, n)| *n == '\n') {
+                // A CRLF line ending inside a multi-line command is read as `\n`.
+                None
+            } else {
+                Some(c)
+            };
+            if decoded.is_some_and(|d| forbidden_char(d, multiline)) {
+                return Some(span.start + i..span.start + i + 1);
+            }
+        }
+        None
+    }
+
     fn string_list(&self, v: &toml::Spanned<DeValue>, key: &str) -> Result<Vec<String>> {
         match v.get_ref() {
-            DeValue::String(s) => Ok(vec![s.to_string()]),
+            DeValue::String(s) => Ok(vec![self.checked(v, key, s.to_string(), false)?]),
             DeValue::Array(items) => items
                 .iter()
                 .map(|item| match item.get_ref() {
-                    DeValue::String(s) => Ok(s.to_string()),
+                    DeValue::String(s) => self.checked(item, key, s.to_string(), false),
                     other => Err(self.err(
                         item.span(),
                         format!(
@@ -408,7 +582,7 @@ impl Reader<'_> {
                 format!(
                     "{}:{line}:{col}: unknown key `{}` is ignored (known keys: {})",
                     self.file,
-                    k.get_ref(),
+                    shown(k.get_ref()),
                     known.join(", ")
                 )
             })
@@ -421,7 +595,7 @@ impl Reader<'_> {
             self.err(
                 v.span(),
                 format!(
-                    "`{key}` entry `{p}` must be a path relative to the project root, inside it"
+                    "`{key}` entry `{p}` must be a path relative to the project root, inside it (no leading `/`, no `..`, no spaces around a `/`-part)"
                 ),
             )
         })
@@ -443,7 +617,13 @@ impl Reader<'_> {
     }
 
     fn eval_command(&self, v: &Value) -> Result<String> {
-        let s = self.string(v, "eval_command")?;
+        let DeValue::String(s) = v.get_ref() else {
+            return self.string(v, "eval_command");
+        };
+        // A multi-line command in a file saved with CRLF endings keeps the `\r`s (TOML leaves
+        // newline normalisation to the parser); `sh` would read each as part of a word
+        // (`train.py\r`), so a CRLF is a line break here like anywhere else.
+        let s = self.checked(v, "eval_command", s.replace("\r\n", "\n"), true)?;
         if s.trim().is_empty() {
             return Err(self.err(v.span(), "`eval_command` must not be empty"));
         }
@@ -473,10 +653,10 @@ impl Reader<'_> {
 
     fn branch(&self, v: &Value) -> Result<String> {
         let s = self.string(v, "branch")?;
-        if !valid_branch_name(&s) {
+        if let Some(problem) = branch_name_problem(&s) {
             return Err(self.err(
                 v.span(),
-                format!("`branch` = `{s}` is not a valid git branch name"),
+                format!("`branch` = `{s}` is not a valid git branch name: it {problem}"),
             ));
         }
         Ok(s)
@@ -551,8 +731,23 @@ impl Reader<'_> {
     }
 }
 
+/// The character of a `\u`/`\U`/`\x` escape whose `digits` hex digits follow in `it`.
+fn hex_escape(
+    it: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+    digits: usize,
+) -> Option<char> {
+    let mut code = 0u32;
+    for _ in 0..digits {
+        let d = it.next_if(|(_, c)| c.is_ascii_hexdigit())?.1.to_digit(16)?;
+        code = code.checked_mul(16)?.checked_add(d)?;
+    }
+    char::from_u32(code)
+}
+
 /// Normalise a repo-relative path as written in the config: `./a/b` → `a/b`, no absolute paths,
-/// no `..` escaping the root.
+/// no `..` escaping the root. Spaces around the whole path are dropped as a typo; spaces around
+/// a `/`-part refuse it: `train.py /` would otherwise name `train.py ` (a file the user did not
+/// mean), and a normalised path must normalise to itself.
 pub fn normalize_rel_path(p: &str) -> Option<String> {
     let p = p.trim();
     if p.is_empty() || p.starts_with('/') {
@@ -563,6 +758,7 @@ pub fn normalize_rel_path(p: &str) -> Option<String> {
         match part {
             "" | "." => {}
             ".." => return None,
+            other if other.trim() != other => return None,
             other => parts.push(other),
         }
     }
@@ -572,22 +768,31 @@ pub fn normalize_rel_path(p: &str) -> Option<String> {
 impl Config {
     /// Read and validate `path`. Returns the config and warnings (unknown keys).
     pub fn load(path: &Path) -> Result<(Config, Vec<String>)> {
-        let meta = std::fs::metadata(path).map_err(|e| AppError::io(path.display(), &e))?;
+        let io = |e: std::io::Error| AppError::io(path.display(), &e);
         let name = path.file_name().map_or_else(
             || FILE_NAME.to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        if meta.len() > MAX_BYTES {
-            return Err(AppError::new(
+        let too_big = |len: String| {
+            AppError::new(
                 Code::ConfigInvalid,
-                format!(
-                    "`{name}` is {} bytes; a config over 1 MiB is refused.",
-                    meta.len()
-                ),
+                format!("`{name}` is {len} bytes; a config over 1 MiB is refused."),
                 format!("Restore `{name}` to the small TOML file `autoresearch init` writes."),
-            ));
+            )
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_BYTES {
+            return Err(too_big(len.to_string()));
         }
-        let bytes = std::fs::read(path).map_err(|e| AppError::io(path.display(), &e))?;
+        // Read at most one byte past the cap whatever the size said: a file that grows, a FIFO
+        // or a link to `/dev/zero` must not fill memory.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_BYTES + 1), &mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(too_big("over 1048576".to_string()));
+        }
         let text = String::from_utf8(bytes).map_err(|e| {
             AppError::new(
                 Code::ConfigInvalid,
@@ -733,6 +938,9 @@ branch = "autoresearch"
             ("min_improvement = \"-1%\"", "min_improvement"),
             ("min_improvement = \"abc\"", "min_improvement"),
             ("protected = [\"train.py\"]", "both"),
+            ("target_file = \"train.py /\"", "target_file"),
+            ("target_file = \"./ a\"", "target_file"),
+            ("protected = \"a/.. /b\"", "protected"),
         ] {
             let key = bad.split(' ').next().unwrap();
             let text: String = GOOD
@@ -789,6 +997,12 @@ branch = "autoresearch"
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("0s"), None);
+        // Above 0 once it is a Duration: less than a nanosecond is 0.
+        assert_eq!(parse_duration("1e-10"), None);
+        assert_eq!(parse_duration("0.0000000001s"), None);
+        assert_eq!(parse_duration("1e-9"), Some(Duration::from_nanos(1)));
+        let e = err_of(&with("time_budget", "time_budget = 5e-53"));
+        assert!(e.message.contains("time_budget"), "{}", e.message);
     }
 
     #[test]
@@ -798,5 +1012,298 @@ branch = "autoresearch"
         assert!(c.is_experiment_branch("autoresearch-fork-wide"));
         assert!(!c.is_experiment_branch("autoresearch-fork-"));
         assert!(!c.is_experiment_branch("main"));
+    }
+
+    #[test]
+    fn load_reads_no_more_than_the_cap() {
+        // The size a file reports is not a bound: `/dev/zero` reports 0 and never ends. Without
+        // a bounded read this test does not fail, it fills memory.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let e = Config::load(&path).expect_err("an endless file");
+        assert_eq!(e.code, Code::ConfigInvalid);
+        assert!(e.message.contains("1 MiB"), "{}", e.message);
+    }
+
+    /// `GOOD` without its `key` line, with `line` appended.
+    fn with(key: &str, line: &str) -> String {
+        GOOD.lines()
+            .filter(|l| !l.starts_with(&format!("{key} ")))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            + line
+            + "\n"
+    }
+
+    /// The 1-based line and column of byte `offset` of `text`, counted independently of
+    /// `line_col` (ASCII test inputs: a byte is a column).
+    fn position(text: &str, offset: usize) -> (usize, usize) {
+        let before = &text[..offset];
+        let line = before.split('\n').count();
+        let col = offset - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+        (line, col)
+    }
+
+    #[test]
+    fn refuses_control_characters_in_every_string_key_at_their_position() {
+        // A line, and the text in it the error must point at (the escape, or the raw byte).
+        for (line, at) in [
+            (r#"branch = "auto\u0000research""#, r"\u0000"),
+            (r#"branch = "a\u001bb""#, r"\u001b"),
+            (r#"target_file = "train\u0000.py""#, r"\u0000"),
+            (r#"target_file = ["a.py", "b\u0000.py"]"#, r"\u0000"),
+            (r#"target_file = "a	b.py""#, "\t"),
+            (r#"protected = "p\u0000""#, r"\u0000"),
+            (r#"protected = ["ok.py", "p\u001b[31m"]"#, r"\u001b"),
+            (r#"eval_command = "python3\u0000 train.py""#, r"\u0000"),
+            (r#"eval_command = "echo \u001b[2J""#, r"\u001b"),
+            (r#"eval_command = "echo\b x""#, r"\b"),
+            (r#"eval_command = "echo x\ry""#, r"\r"),
+            (r#"eval_command = "echo \u007f""#, r"\u007f"),
+            (r#"eval_command = "echo \U00000085""#, r"\U00000085"),
+            (r#"eval_command = "echo \u202e gnp.exe""#, r"\u202e"),
+            (
+                "eval_command = \"\"\"\necho a\n\\u0000echo b\n\"\"\"",
+                r"\u0000",
+            ),
+            (r#"eval_command = 'echo \u0000 is literal' # fine"#, ""),
+            (r#"metric_name = "val\u0000bpb""#, r"\u0000"),
+            (r#"metric_direction = "lower\u0000""#, r"\u0000"),
+            (r#"constraints = ["mem\u0000 <= 1"]"#, r"\u0000"),
+            (r#"constraints = ["mem <= 1", "x <= 1\u0000"]"#, r"\u0000"),
+        ] {
+            let key = line.split(' ').next().unwrap();
+            let text = with(key, line);
+            if at.is_empty() {
+                Config::parse("autoresearch.toml", &text).expect("a literal string has no escapes");
+                continue;
+            }
+            let e = err_of(&text);
+            assert_eq!(e.code, Code::ConfigInvalid, "{line}");
+            let offset = text.rfind(line).unwrap() + line.find(at).unwrap();
+            let (l, c) = position(&text, offset);
+            assert!(
+                e.message
+                    .starts_with(&format!("autoresearch.toml:{l}:{c}: `{key}` contains ")),
+                "{line}: {}",
+                e.message
+            );
+            assert!(e.message.contains("U+"), "{line}: {}", e.message);
+            assert!(
+                e.suggestion.contains(&format!("line {l}, column {c}")),
+                "{line}: {}",
+                e.suggestion
+            );
+        }
+    }
+
+    #[test]
+    fn messages_never_echo_control_characters() {
+        for line in [
+            r#"time_budget = "5m\u0000""#,
+            r#"kill_grace = "\u001b[2J""#,
+            r#"min_improvement = "\u0000""#,
+            r#"metric_direction = "\u001b]0;x\u0007""#,
+        ] {
+            let e = err_of(&with(line.split(' ').next().unwrap(), line));
+            assert_eq!(e.code, Code::ConfigInvalid, "{line}");
+            assert!(
+                !e.message.chars().any(char::is_control),
+                "{line}: {:?}",
+                e.message
+            );
+        }
+        let (_, w) = Config::parse(
+            "autoresearch.toml",
+            &format!("{GOOD}\"x\\u001b[31m\" = 1\n"),
+        )
+        .unwrap();
+        assert!(w[0].contains(r"x\u{1b}[31m"), "{}", w[0]);
+    }
+
+    #[test]
+    fn eval_command_may_be_a_script_of_several_lines() {
+        let script = "eval_command = \"\"\"\nset -e\n\tpython3 train.py\t--fast\n\"\"\"";
+        let (c, _) = Config::parse("autoresearch.toml", &with("eval_command", script)).unwrap();
+        assert_eq!(c.eval_command, "set -e\n\tpython3 train.py\t--fast\n");
+        // The same file saved with CRLF line endings runs the same script: no `\r` reaches sh.
+        let crlf = with(
+            "eval_command",
+            "eval_command = \"\"\"\nset -e\n\tpython3 train.py\n\"\"\"",
+        )
+        .replace('\n', "\r\n");
+        let (c, _) = Config::parse("autoresearch.toml", &crlf).unwrap();
+        assert_eq!(c.eval_command, "set -e\n\tpython3 train.py\n");
+    }
+
+    #[test]
+    fn eval_command_problem_is_the_config_rule() {
+        for (command, ok) in [
+            ("python3 train.py", true),
+            ("set -e\n\tpython3 train.py\r\n", true),
+            ("  ", false),
+            ("echo \u{1b}[2J", false),
+            ("echo a\rb", false),
+            ("echo \u{0}", false),
+            ("echo \u{202e}", false),
+        ] {
+            assert_eq!(eval_command_problem(command).is_none(), ok, "{command:?}");
+            let line = format!("eval_command = {}", toml_string(command));
+            let loaded = Config::parse("autoresearch.toml", &with("eval_command", &line));
+            assert_eq!(loaded.is_ok(), ok, "{command:?}");
+        }
+    }
+
+    #[test]
+    fn branch_names_follow_git_check_ref_format_branch() {
+        let long = "x".repeat(201);
+        for bad in [
+            "",
+            "-x",
+            "HEAD",
+            "@",
+            "refs/heads/x",
+            "refs/x",
+            "a..b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[b",
+            "a\\b",
+            "a b",
+            "a\u{1}b",
+            "a\u{7f}",
+            "a\u{85}",
+            "a\u{202e}b",
+            "x.lock",
+            "x.lock/y",
+            "x/y.lock",
+            "x/",
+            "/x",
+            "a//b",
+            "a.",
+            ".a",
+            "a/.b",
+            "a@{1}",
+            "@{-1}",
+            &long,
+        ] {
+            assert!(!valid_branch_name(bad), "{bad:?} must be refused");
+            let text = with("branch", &format!("branch = {}", toml_string(bad)));
+            let e = err_of(&text);
+            assert_eq!(e.code, Code::ConfigInvalid, "{bad:?}");
+            assert!(e.message.contains("`branch`"), "{bad:?}: {}", e.message);
+            assert!(!e.message.chars().any(char::is_control), "{:?}", e.message);
+        }
+        for good in [
+            "autoresearch",
+            "a",
+            "exp/lr-sweep",
+            "a@b",
+            "@a",
+            "a/@",
+            "a.b",
+            "a./b",
+            "ü",
+            "HEADS",
+            "a-fork-b",
+            "x/y/z",
+            "a_b+c=d,e",
+        ] {
+            assert!(valid_branch_name(good), "{good:?} must be accepted");
+            let text = with("branch", &format!("branch = {}", toml_string(good)));
+            let (c, _) = Config::parse("autoresearch.toml", &text).expect(good);
+            assert_eq!(c.branch, good);
+        }
+    }
+
+    /// `s` as a TOML basic string, every control character escaped.
+    fn toml_string(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn the_longest_accepted_branch_still_has_room_for_a_fork() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("T", "t@example.com").unwrap();
+        let tree = repo
+            .find_tree(repo.index().unwrap().write_tree().unwrap())
+            .unwrap();
+        let commit = repo.commit(None, &sig, &sig, "c", &tree, &[]).unwrap();
+        let commit = repo.find_commit(commit).unwrap();
+        for prefix in ["", "dir/"] {
+            let longest = (1..=300)
+                .rev()
+                .map(|n| format!("{prefix}{}", "x".repeat(n)))
+                .find(|b| valid_branch_name(b))
+                .unwrap();
+            let fork = format!("{longest}-fork-{}", "y".repeat(50));
+            assert!(crate::names::valid_name(&"y".repeat(50)).is_ok());
+            repo.branch(&longest, &commit, false).expect("the branch");
+            repo.branch(&fork, &commit, false)
+                .unwrap_or_else(|e| panic!("the fork of a {}-byte branch: {e}", longest.len()));
+        }
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Branch names near the edge of git's rules: glued from pieces git treats specially.
+        fn branch() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("a".to_string()),
+                Just("autoresearch".to_string()),
+                Just("/".to_string()),
+                Just(".".to_string()),
+                Just("-".to_string()),
+                Just("@".to_string()),
+                Just("{".to_string()),
+                Just("lock".to_string()),
+                Just("HEAD".to_string()),
+                Just("refs".to_string()),
+                Just("ü".to_string()),
+                (0usize..120).prop_map(|n| "x".repeat(n)),
+                any::<char>().prop_map(String::from),
+            ];
+            proptest::collection::vec(piece, 1..8).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+            /// Any branch the config accepts can be forked: `<branch>-fork-<name>` is a branch
+            /// git accepts, fits in a file name, and counts as an experiment branch.
+            #[test]
+            fn every_accepted_branch_can_be_forked(b in branch(), name in "[a-z0-9]([a-z0-9_-]|\\.[a-z0-9]){0,24}") {
+                prop_assert!(crate::names::valid_name(&name).is_ok(), "{}", name);
+                let text = with("branch", &format!("branch = {}", toml_string(&b)));
+                let Ok((c, _)) = Config::parse("autoresearch.toml", &text) else {
+                    prop_assert!(!valid_branch_name(&b));
+                    return Ok(());
+                };
+                prop_assert!(valid_branch_name(&b));
+                let fork = format!("{b}-fork-{name}");
+                prop_assert!(c.is_experiment_branch(&fork), "{}", fork);
+                prop_assert!(git2::Reference::is_valid_name(&format!("refs/heads/{fork}")), "{}", fork);
+                let last = fork.rsplit('/').next().unwrap();
+                prop_assert!(last.len() + ".lock".len() <= 255, "{}", fork);
+            }
+        }
     }
 }
