@@ -108,7 +108,6 @@ fn default_source() -> String {
 /// One experiment. Field order is the ledger's column order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    #[serde(deserialize_with = "de_run")]
     pub run: u64,
     #[serde(default)]
     pub id: String,
@@ -167,20 +166,6 @@ impl Record {
             source: String::new(),
         }
     }
-}
-
-/// The largest run number a record may have: `u64::MAX` has no next run number (`last + 1`
-/// would overflow when the next writer numbers its record), so a line carrying it is bad.
-pub const MAX_RUN: u64 = u64::MAX - 1;
-
-/// `run`: an integer from 0 to [`MAX_RUN`]. `head` reads it with this function too, and `scan`
-/// leaves a larger one to serde, so every road refuses the same lines.
-pub(crate) fn de_run<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    let run = u64::deserialize(d)?;
-    if run > MAX_RUN {
-        return Err(serde::de::Error::custom("run number has no successor"));
-    }
-    Ok(run)
 }
 
 /// Timestamps are RFC 3339 strings; tolerate epoch milliseconds from other tools. A visitor,

@@ -146,7 +146,6 @@ pub struct Head<'a> {
 #[derive(Deserialize)]
 #[allow(dead_code)] // the checked-only fields exist for validation, not to be read
 struct SerdeHead<'a> {
-    #[serde(deserialize_with = "super::de_run")]
     pub run: u64,
     #[serde(default, borrow)]
     id: Str<'a>,

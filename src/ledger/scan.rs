@@ -239,12 +239,9 @@ impl<'a> Cursor<'a> {
         if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        d.iter()
-            .try_fold(0u64, |n, &c| {
-                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-            })
-            // Above `MAX_RUN` the record is bad; saying so is serde's job (`de_run`).
-            .filter(|n| *n <= super::MAX_RUN)
+        d.iter().try_fold(0u64, |n, &c| {
+            n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        })
     }
 
     /// `exit_code`: an integer that fits i32. `-0` is left to serde, which reads it as a
