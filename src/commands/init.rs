@@ -290,10 +290,10 @@ fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Confi
         }
         protected.push(p);
     }
-    if a.eval_command.trim().is_empty() {
+    if let Some(problem) = config::eval_command_problem(&a.eval_command) {
         return Err(bad(
-            "`--eval-command` is empty.".into(),
-            "Pass the command that prints the metric, e.g. `--eval-command 'python3 train.py'`.",
+            format!("`--eval-command` {problem}."),
+            "Pass the command that prints the metric, e.g. `--eval-command 'python3 train.py'` (tabs and line breaks are fine; control characters are not).",
         ));
     }
     if !config::valid_metric_name(&a.metric_name) {
@@ -320,11 +320,14 @@ fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Confi
             "Use e.g. `--time-budget 5m`, `30s`, `250ms`, `1h30m` or a number of seconds.",
         ));
     }
-    if !config::valid_branch_name(&a.branch) {
+    if let Some(problem) = config::branch_name_problem(&a.branch) {
         return Err(AppError::new(
             Code::InvalidName,
-            format!("`{}` is not a valid branch name.", a.branch),
-            "Pass `--branch autoresearch` or another name git accepts (no spaces, `..`, `~`, `^`, `:`; not starting with `-`).",
+            format!(
+                "`{}` is not a valid branch name: it {problem}.",
+                a.branch.escape_debug()
+            ),
+            "Pass `--branch autoresearch` or another name `git check-ref-format --branch` accepts.",
         ));
     }
     let text = render_toml(

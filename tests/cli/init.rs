@@ -228,3 +228,42 @@ fn interactive_init_asks_for_the_time_budget_too() {
         assert!(config.contains(expected), "{config}");
     }
 }
+
+/// `init` refuses up front what the config it would write refuses: a control character in the
+/// eval command, a branch name git would not take.
+#[test]
+fn init_refuses_what_the_config_would_refuse() {
+    let sb = Sandbox::new();
+    let base = [
+        "--json",
+        "init",
+        "--target-file",
+        "train.py",
+        "--metric-name",
+        "score",
+        "--metric-direction",
+        "lower",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        sb.run(&args)
+    };
+    let v = with(&["--eval-command", "echo \u{1b}[2J"]).err("usage", 2);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("U+001B"),
+        "{v}"
+    );
+    assert!(
+        !v.to_string().contains('\u{1b}'),
+        "no raw escape in the envelope"
+    );
+    let v = with(&["--eval-command", "sh eval.sh", "--branch", "HEAD"]).err("invalid_name", 2);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("HEAD"),
+        "{v}"
+    );
+    assert!(!sb.path("autoresearch.toml").exists());
+    // A multi-line script is fine.
+    with(&["--eval-command", "cd .\n\tsh eval.sh"]).ok();
+}
