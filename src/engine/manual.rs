@@ -45,11 +45,14 @@ pub struct Recorded {
     pub warnings: Vec<String>,
 }
 
-/// Append `report` to the ledger and pin its commit.
-pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
-    let repo = &loaded.project.repo;
-    let mut warnings = Vec::new();
-    let commit = match &report.commit {
+/// The evaluated commit (the one named, else HEAD) and its parent; `None` in a repository
+/// without commits, with a warning.
+fn evaluated(
+    repo: &git2::Repository,
+    rev: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(git2::Oid, Option<String>)>> {
+    let commit = match rev {
         Some(rev) => Some(git::resolve_commit(repo, rev)?),
         None => match git::head_oid(repo) {
             Some(oid) => repo.find_commit(oid).ok(),
@@ -61,23 +64,34 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             }
         },
     };
-    let commit_id = commit.as_ref().map(|c| c.id());
-    let parent = commit
-        .as_ref()
-        .and_then(|c| c.parent_ids().next())
-        .map(|p| p.to_string());
-    let branch = match report.branch.clone().or_else(|| git::current_branch(repo)) {
-        Some(b) => b,
-        None => {
-            return Err(AppError::usage(
+    Ok(commit.map(|c| (c.id(), c.parent_ids().next().map(|p| p.to_string()))))
+}
+
+/// The branch the run belongs to: the one named, else the current one; a detached HEAD without
+/// `--branch` is refused (the record would silently count as the configured branch's).
+fn branch_of(loaded: &Loaded, named: Option<&str>) -> Result<String> {
+    named
+        .map(str::to_string)
+        .or_else(|| git::current_branch(&loaded.project.repo))
+        .ok_or_else(|| {
+            AppError::usage(
                 "HEAD is detached, so this run belongs to no branch.",
                 format!(
                     "Pass the branch it belongs to, e.g. `autoresearch record --branch {} ...`, or check out a branch first.",
                     loaded.config.branch
                 ),
-            ));
-        }
-    };
+            )
+        })
+}
+
+/// Append `report` to the ledger and pin its commit.
+pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
+    let repo = &loaded.project.repo;
+    let mut warnings = Vec::new();
+    let evaluated = evaluated(repo, report.commit.as_deref(), &mut warnings)?;
+    let commit_id = evaluated.as_ref().map(|(c, _)| *c);
+    let parent = evaluated.and_then(|(_, p)| p);
+    let branch = branch_of(loaded, report.branch.as_deref())?;
     let scope_branch = branch.clone();
     loaded.project.ensure_state_dir()?;
     let direction = loaded.config.metric_direction;

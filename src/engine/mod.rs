@@ -158,11 +158,10 @@ impl RunOutput {
 
 /// One experiment, start to finish. See the module header.
 pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> Result<RunOutput> {
-    let (cfg, project) = (&loaded.config, &loaded.project);
-    project.ensure_state_dir()?;
+    loaded.project.ensure_state_dir()?;
 
     // 1. The loop lock, for the whole step; and a step that died before, cleaned up.
-    let (mut lock, taken) = LoopLock::acquire(&project.state_dir())?;
+    let (mut lock, taken) = LoopLock::acquire(&loaded.project.state_dir())?;
     if let Some(w) = taken.warning {
         on(Event::Warning(w));
     }
@@ -172,54 +171,22 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 2–4. The branch, baseline or experiment, and what changed.
     let plan = prepare::prepare(loaded, opts, on)?;
+    lock.start(plan.reserved)?;
 
     // 5. Commit the change, under the reserved run number.
-    let reserved = plan.reserved;
-    lock.start(reserved)?;
-    let (commit, parent) = if plan.target_changed {
-        let message = commit_message(reserved, &opts.summary);
-        let oid = git::write_experiment(&project.repo, &cfg.target_files, plan.head, &message)?;
-        // Owned before it reaches the branch: if this process dies from here on, the next step
-        // knows the commit, undoes it and records it (`recover`).
-        lock.own_commit(&plan.branch, &oid.to_string(), &plan.head.to_string())?;
-        git::advance_branch(&project.repo, &plan.branch, plan.head, oid)?;
-        (oid, Some(plan.head))
-    } else {
-        (plan.head, plan.head_parent)
-    };
+    let (commit, parent) = commit(loaded, &plan, &opts.summary, &mut lock)?;
     // What a revert would put back: only a commit this step made.
     let undo = plan.target_changed.then_some(parent).flatten();
 
-    // 6. Evaluate. A failure to even start the eval undoes the commit.
-    let log_path = project.runs_dir().join(format!("{reserved}.log"));
-    let repeats = opts.repeats.unwrap_or(cfg.repeats).max(1);
-    let token = lock.step_token().map(str::to_string);
-    let measured = measure::measure(
-        cfg,
-        &project.root,
-        &log_path,
-        Some(StepId {
-            run: reserved,
-            token: token.as_deref(),
-        }),
-        repeats,
-        &mut |e| {
-            match &e {
-                // Owned while it runs: if this process dies, the next step kills the group.
-                Event::EvalSpawned { pgid } => {
-                    let _ = lock.own_eval(Some(*pgid));
-                }
-                _ => lock.beat(),
-            }
-            on(e);
-        },
-    );
-    // The group is gone (reaped, or killed by the runner): nothing left to own.
-    let _ = lock.own_eval(None);
-    let measured = match measured {
+    // 6. Evaluate. A failure to even start the eval gives the agent its edit back.
+    let log_path = loaded
+        .project
+        .runs_dir()
+        .join(format!("{}.log", plan.reserved));
+    let repeats = opts.repeats.unwrap_or(loaded.config.repeats).max(1);
+    let measured = match evaluate(loaded, &plan, &log_path, repeats, &mut lock, on) {
         Ok(m) => m,
         Err(e) => {
-            // Nothing was evaluated: the agent gets its edit back, uncommitted.
             if let Some(p) = undo {
                 let _ = revert(loaded, &plan.branch, commit, p, true, on);
             }
@@ -228,26 +195,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     };
 
     // 7. Decide, against the ledger as it is now, not as it was before a long eval.
-    let now = loaded.ledger.summary()?;
-    let mut verdict = decide::decide(
-        &measured,
-        cfg,
-        plan.baseline,
-        &now.scope(Some(&plan.branch)),
-    );
-    if verdict.reason.as_deref() == Some("no_metric")
-        && let Some(u) = &measured.unreadable_value
-    {
-        on(Event::Warning(format!("No metric: {u}.")));
-    }
-    if verdict.status == Status::Baseline
-        && let Some(c) = decide::violated(&cfg.constraints, &measured.metrics)
-    {
-        on(Event::Warning(format!(
-            "The baseline fails {}: every later experiment is held to it; check the constraint or the code.",
-            decide::constraint_reason(c, &measured)
-        )));
-    }
+    let mut verdict = judge(loaded, &plan, &measured, on)?;
 
     // 8. Revert what is not kept. An interrupted step gives the agent its edit back.
     let reverted = match undo {
@@ -261,21 +209,18 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     };
 
     // 9. Record, pin the commit, say the loop is idle.
-    let written = record::write(
-        loaded,
-        &record::Draft {
-            verdict: &verdict,
-            measured: &measured,
-            plan: &plan,
-            summary: &opts.summary,
-            repeats,
-            commit,
-            parent,
-            reserved,
-            log_path,
-        },
-        on,
-    )?;
+    let draft = record::Draft {
+        verdict: &verdict,
+        measured: &measured,
+        plan: &plan,
+        summary: &opts.summary,
+        repeats,
+        commit,
+        parent,
+        reserved: plan.reserved,
+        log_path,
+    };
+    let written = record::write(loaded, &draft, on)?;
     if let Err(e) = lock.finish(written.record.run) {
         on(Event::Warning(format!(
             "`loop.json` could not be updated: {}",
@@ -286,6 +231,90 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 10. Report.
     Ok(record::report(loaded, written, reverted, opts.tail))
+}
+
+/// Step 5: the experiment commit and its parent. With a target change: written, recorded in
+/// `loop.json` as owned, then put on the branch by compare-and-swap (so a process killed in
+/// between leaves nothing on the branch the next step does not know about). Without one: HEAD.
+fn commit(
+    loaded: &Loaded,
+    plan: &prepare::Plan,
+    summary: &str,
+    lock: &mut LoopLock,
+) -> Result<(Oid, Option<Oid>)> {
+    if !plan.target_changed {
+        return Ok((plan.head, plan.head_parent));
+    }
+    let repo = &loaded.project.repo;
+    let message = commit_message(plan.reserved, summary);
+    let oid = git::write_experiment(repo, &loaded.config.target_files, plan.head, &message)?;
+    lock.own_commit(&plan.branch, &oid.to_string(), &plan.head.to_string())?;
+    git::advance_branch(repo, &plan.branch, plan.head, oid)?;
+    Ok((oid, Some(plan.head)))
+}
+
+/// Step 6: the evaluations, with the eval's process group owned in `loop.json` while it runs
+/// (if this process dies, the next step kills it) and the heartbeat kept up.
+fn evaluate(
+    loaded: &Loaded,
+    plan: &prepare::Plan,
+    log_path: &std::path::Path,
+    repeats: u32,
+    lock: &mut LoopLock,
+    on: &mut dyn FnMut(Event),
+) -> Result<Measured> {
+    let token = lock.step_token().map(str::to_string);
+    let step = StepId {
+        run: plan.reserved,
+        token: token.as_deref(),
+    };
+    let cfg = &loaded.config;
+    let measured = measure::measure(
+        cfg,
+        &loaded.project.root,
+        log_path,
+        Some(step),
+        repeats,
+        &mut |e| {
+            match &e {
+                Event::EvalSpawned { pgid } => {
+                    let _ = lock.own_eval(Some(*pgid));
+                }
+                _ => lock.beat(),
+            }
+            on(e);
+        },
+    );
+    // The group is gone (reaped, or killed by the runner): nothing left to own.
+    let _ = lock.own_eval(None);
+    measured
+}
+
+/// Step 7: the verdict, against the ledger as it is now; and the warnings a person should see
+/// about it (a metric value the grammar refuses; a baseline that breaks a constraint).
+fn judge(
+    loaded: &Loaded,
+    plan: &prepare::Plan,
+    measured: &Measured,
+    on: &mut dyn FnMut(Event),
+) -> Result<decide::Verdict> {
+    let cfg = &loaded.config;
+    let now = loaded.ledger.summary()?;
+    let verdict = decide::decide(measured, cfg, plan.baseline, &now.scope(Some(&plan.branch)));
+    if verdict.reason.as_deref() == Some("no_metric")
+        && let Some(u) = &measured.unreadable_value
+    {
+        on(Event::Warning(format!("No metric: {u}.")));
+    }
+    if verdict.status == Status::Baseline
+        && let Some(c) = decide::violated(&cfg.constraints, &measured.metrics)
+    {
+        on(Event::Warning(format!(
+            "The baseline fails {}: every later experiment is held to it; check the constraint or the code.",
+            decide::constraint_reason(c, measured)
+        )));
+    }
+    Ok(verdict)
 }
 
 /// Step 8: undo the experiment commit, by compare-and-swap (`git::undo_experiment`). Returns
