@@ -198,18 +198,21 @@ fn last_match_in_line(line: &str, name: &str) -> Option<MetricRead> {
         return Some(read);
     }
     let bytes = line.as_bytes();
+    occurrences(line, name)
+        .filter_map(|pos| text_match_at(bytes, pos, name.len()))
+        .last()
+}
+
+/// Every position of `name` in `line`, overlapping ones included (name `aa` in `aaa`), left to
+/// right.
+fn occurrences<'a>(line: &'a str, name: &'a str) -> impl Iterator<Item = usize> + 'a {
     let step = name.chars().next().map_or(1, char::len_utf8);
-    let mut last = None;
     let mut from = 0;
-    // Every occurrence, overlapping ones included (name `aa` in `aaa`), left to right.
-    while let Some(off) = line.get(from..).and_then(|s| s.find(name)) {
-        let pos = from + off;
-        if let Some(read) = text_match_at(bytes, pos, name.len()) {
-            last = Some(read);
-        }
+    std::iter::from_fn(move || {
+        let pos = from + line.get(from..)?.find(name)?;
         from = pos + step;
-    }
-    last
+        Some(pos)
+    })
 }
 
 /// Finds the LAST match of metric `name` in `output` (already cleaned), per docs/CONTRACT.md §6 and
@@ -592,12 +595,8 @@ pub fn unreadable_value(output: &str, name: &str) -> Option<Unreadable> {
 /// The last occurrence of `<name><sep><value>` in `line` whose value is not a number.
 fn unreadable_in_line(line: &str, name: &str) -> Option<Unreadable> {
     let bytes = line.as_bytes();
-    let step = name.chars().next().map_or(1, char::len_utf8);
     let mut last = None;
-    let mut from = 0;
-    while let Some(off) = line.get(from..).and_then(|s| s.find(name)) {
-        let pos = from + off;
-        from = pos + step;
+    for pos in occurrences(line, name) {
         if pos > 0 && is_name_byte(bytes[pos - 1]) {
             continue;
         }
