@@ -264,19 +264,16 @@ fn untracked_files_inside_a_submodule_do_not_count() {
         .err("out_of_scope", 2);
 }
 
-/// A `run` killed mid-step (SIGKILL, the OOM killer, a harness timeout) leaves its experiment
-/// commit on the branch, unrecorded. The next `run` puts the branch back, records the orphan as
-/// a crash with reason `abandoned` (pinned at its run ref), and evaluates the change itself, so
-/// never-evaluated code never becomes the base of later experiments.
-#[test]
-fn a_killed_run_is_recovered_by_the_next() {
+/// A `run` (of `x = 0.5`, summary "halve x") SIGKILLed while its eval waits for `.go`, once its
+/// commit is owned in `loop.json` and on the branch. Returns the sandbox, the parent and the
+/// orphan commit.
+fn a_run_killed_with_an_orphan_on_the_branch() -> (Sandbox, String, String) {
     let (sb, parent) = project(
         "while [ ! -f .go ]; do sleep 0.02; done\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n",
     );
     sb.write("train.py", "x = 0.5\n");
     let mut first = sb.cmd(&["--json", "run", "-m", "halve x"]);
-    first.stdout(std::process::Stdio::null());
-    let mut first = first.spawn().unwrap();
+    let mut first = first.stdout(std::process::Stdio::null()).spawn().unwrap();
     let loop_json = sb.path(".autoresearch/loop.json");
     let t = std::time::Instant::now();
     let orphan = loop {
@@ -296,6 +293,16 @@ fn a_killed_run_is_recovered_by_the_next() {
     };
     first.kill().unwrap();
     first.wait().unwrap();
+    (sb, parent, orphan)
+}
+
+/// A `run` killed mid-step (SIGKILL, the OOM killer, a harness timeout) leaves its experiment
+/// commit on the branch, unrecorded. The next `run` puts the branch back, records the orphan as
+/// a crash with reason `abandoned` (pinned at its run ref), and evaluates the change itself, so
+/// never-evaluated code never becomes the base of later experiments.
+#[test]
+fn a_killed_run_is_recovered_by_the_next() {
+    let (sb, parent, orphan) = a_run_killed_with_an_orphan_on_the_branch();
     assert_eq!(sb.head(), orphan, "the orphan is on the branch");
     let status = sb.run(&["--json", "status"]).json();
     assert!(
@@ -339,23 +346,7 @@ fn a_killed_run_is_recovered_by_the_next() {
 /// `run` still takes it off the branch.
 #[test]
 fn a_manual_record_of_an_orphan_does_not_keep_it_on_the_branch() {
-    let (sb, parent) = project(
-        "while [ ! -f .go ]; do sleep 0.02; done\necho \"score: $(sed -n 's/^x = //p' train.py)\"\n",
-    );
-    sb.write("train.py", "x = 0.5\n");
-    let mut first = sb.cmd(&["--json", "run", "-m", "halve x"]);
-    let mut first = first.stdout(std::process::Stdio::null()).spawn().unwrap();
-    let t = std::time::Instant::now();
-    while sb.head() == parent {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
-            "never committed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let orphan = sb.head();
+    let (sb, _, orphan) = a_run_killed_with_an_orphan_on_the_branch();
     sb.record("discarded", Some("3"), "recorded by hand");
     sb.write(".go", "");
     sb.run(&["--json", "run", "--allow-empty", "-m", "after the kill"])
