@@ -2,8 +2,8 @@
 //! `record` and `run`, so an agent that reads nothing but envelopes still works the loop well.
 //! The library decides and records; this turns its outcomes into next steps.
 
-use autoresearch::engine::RunOutput;
-use autoresearch::ledger::{INTERRUPTED, Record, Scope, Status};
+use autoresearch::engine::{RunOutput, SUSPICIOUS_JUMP};
+use autoresearch::ledger::{INTERRUPTED, Record, SIMPLIFICATION, Scope, Status};
 
 /// Hints, in the order they were thought of, without repeats.
 #[derive(Default)]
@@ -66,7 +66,18 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
     } else {
         String::new()
     };
+    let suspicious = flagged(SUSPICIOUS_JUMP);
+    if suspicious {
+        // Before anything that says "build on it".
+        h.add(format!(
+            "Run #{} gained far more than the usual step and the noise (suspicious_jump). Before building on it, rule out the usual causes: work moved out of the measured region, caching between evaluations, fewer inputs evaluated, a metric printed rather than computed, a changed eval harness or data. Re-check it (`autoresearch run --recheck -m \"recheck #{}\"`) and read `{log}`; see `autoresearch guide integrity`.",
+            out.run, out.run
+        ));
+    }
     match out.status {
+        Status::Discarded if reason.starts_with("within noise") => h.add(format!(
+            "Discarded ({reason}){undo}: the gain may be real but noise explains it. If the idea matters, apply the same edit again: identical code is judged on all its samples, old and new. Otherwise try a bolder idea."
+        )),
         Status::Discarded => h.add(format!(
             "Discarded ({reason}){undo}. Next: a different idea, then `autoresearch run -m \"<what and why>\"`."
         )),
@@ -82,14 +93,18 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
         Status::Timeout => h.add(format!(
             "Timed out{undo}: the change made the eval slower than the budget (output in `{log}`); make it cheaper or try another idea."
         )),
+        Status::Recheck => recheck_hint(&mut h, out),
+        Status::Kept if suspicious => h.add("Kept, but check it before building on it (see above)."),
+        Status::Kept if flagged(SIMPLIFICATION) => h.add(
+            "Kept as a simplification: it ties the best within the noise with less code. Build on it.",
+        ),
+        Status::Kept if noisy(out) => h.add(format!(
+            "Kept: the new best. Before building on it, re-check it once: `autoresearch run --recheck -m \"recheck #{}\"`. The best's level then rests on more samples, so later wins are easier to prove, and a lucky keep is pulled back.",
+            out.run
+        )),
         status => status_hint_for(&mut h, status, false),
     }
-    if out.flags.iter().any(|f| f == "suspicious_jump") {
-        h.add(format!(
-            "Run #{} improved far more than earlier keeps (suspicious_jump). Before building on it, check that the eval harness is unchanged, that no validation data leaks into training, and that the metric parser reads the right line of `{log}`; see `autoresearch guide integrity`.",
-            out.run
-        ));
-    }
+    noise_hints(&mut h, out);
     if out.flags.iter().any(|f| f == "leaked_processes") {
         h.add(
             "The eval left processes running (they were killed): make the eval command wait for its children (e.g. `wait` in sh) and do not detach them (`setsid`, `nohup ... &`), so one run cannot disturb the next.",
@@ -97,6 +112,70 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
     }
     stuck_hints(&mut h, after);
     h
+}
+
+/// After a re-check: what the code measures now, and whether the best changed hands.
+fn recheck_hint(h: &mut Hints, out: &RunOutput) {
+    let Some(r) = &out.recheck else { return };
+    let level = r.level.map_or_else(|| "-".to_string(), fmt_number);
+    let what = match (r.recorded_run, r.recorded) {
+        (Some(run), Some(m)) => format!(
+            "#{run} recorded {}, re-measured {level} over {} samples",
+            fmt_number(m),
+            r.samples
+        ),
+        _ => format!("this code measures {level} over {} samples", r.samples),
+    };
+    let (before, after) = (out.best_before.as_ref(), out.best_after.as_ref());
+    match (before, after) {
+        (Some(b), Some(a)) if b.run != a.run => {
+            let to = a.commit.as_deref().unwrap_or("<commit>");
+            h.add(format!(
+                "Re-check recorded (never kept): {what}. #{} is the best again, at {}; the branch still holds #{}'s code: go back with `git reset --keep {to}` unless you have reason to build on it.",
+                a.run,
+                metric_text(out.scope.best_level()),
+                b.run
+            ));
+        }
+        _ => h.add(format!(
+            "Re-check recorded (never kept): {what}. Its samples now count in every decision against this code, and in the noise estimate."
+        )),
+    }
+}
+
+/// The decision saw noise: a keep deserves a second look before it is built on.
+fn noisy(out: &RunOutput) -> bool {
+    out.decision
+        .as_ref()
+        .and_then(|d| d.noise)
+        .is_some_and(|n| n.sd > 0.0)
+}
+
+/// When the decision could not rely on the noise, or the noise swamps the metric.
+fn noise_hints(h: &mut Hints, out: &RunOutput) {
+    let Some(d) = &out.decision else { return };
+    match &d.noise {
+        None => h.add(
+            "The noise is not measured yet, so this decision may be noise: measure it once with `autoresearch run --recheck -m \"noise check\"` (evaluates HEAD several times; never kept).",
+        ),
+        Some(n) if d.best_level != 0.0 && n.sd > TOO_NOISY * d.best_level.abs() => h.add(format!(
+            "The eval is very noisy: one sample varies by ±{} on a metric of {}. Decisions need many samples; raise `max_repeats` (or `repeats`) in autoresearch.toml and commit that change alone, or make the eval steadier (more data, fixed seeds, a quiet machine). If it stays this noisy, tell the human the metric cannot separate small changes; see `autoresearch guide noise`.",
+            fmt_number(n.sd),
+            fmt_number(d.best_level)
+        )),
+        Some(_) => {}
+    }
+}
+
+/// One sample's noise above this share of the metric makes small changes unmeasurable.
+const TOO_NOISY: f64 = 0.25;
+
+fn fmt_number(v: f64) -> String {
+    autoresearch::text::short_number(v)
+}
+
+fn metric_text(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), fmt_number)
 }
 
 fn status_hint(h: &mut Hints, rec: &Record, kept_not_better: bool) {

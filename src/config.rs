@@ -51,11 +51,23 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     (
         "repeats",
-        "evaluations per experiment; the metric is their median (default 1)",
+        "evaluations per experiment, or \"auto\": until the change is hopeless or has max_repeats samples (default \"auto\"); the metric is their median",
+    ),
+    (
+        "max_repeats",
+        "the most evaluations \"auto\" makes for one experiment (default 5)",
+    ),
+    (
+        "baseline_repeats",
+        "evaluations of a baseline, so the noise is known from the start (default 3; 2 when time_budget is over 10m)",
     ),
     (
         "min_improvement",
         "needed over the best to keep: a number, or a string like \"0.5%\" (default 0)",
+    ),
+    (
+        "confidence",
+        "how sure a keep must be that the gain is more than noise, from 0.5 to 0.999 (default 0.95)",
     ),
     (
         "kill_grace",
@@ -235,8 +247,11 @@ pub struct Config {
     pub branch: String,
     pub protected: Vec<String>,
     pub constraints: Vec<Constraint>,
-    pub repeats: u32,
+    pub repeats: Repeats,
+    pub max_repeats: u32,
+    pub baseline_repeats: u32,
     pub min_improvement: MinImprovement,
+    pub confidence: f64,
     #[serde(serialize_with = "ser_secs")]
     pub kill_grace: Duration,
 }
@@ -246,6 +261,48 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::
 }
 
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(300);
+pub const DEFAULT_MAX_REPEATS: u32 = 5;
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+
+/// How many evaluations an experiment gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeats {
+    /// Exactly this many.
+    Fixed(u32),
+    /// Until the decision is clear, at most `max_repeats` (docs/CONTRACT.md §7).
+    Auto,
+}
+
+impl Repeats {
+    /// `auto` or a whole number from 1 to 1000, as `--repeat` takes it.
+    pub fn parse(s: &str) -> Option<Repeats> {
+        match s.trim() {
+            "auto" => Some(Repeats::Auto),
+            n => n
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .map(Repeats::Fixed),
+        }
+    }
+}
+
+impl Serialize for Repeats {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Repeats::Fixed(n) => s.serialize_u32(*n),
+            Repeats::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+/// Baselines get 3 evaluations, or 2 when one takes over this long.
+const LONG_BUDGET: Duration = Duration::from_secs(600);
+
+/// The default `baseline_repeats` for a time budget.
+pub fn default_baseline_repeats(budget: Duration) -> u32 {
+    if budget > LONG_BUDGET { 2 } else { 3 }
+}
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_BRANCH: &str = "autoresearch";
 
@@ -693,12 +750,30 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn repeats(&self, v: &Value) -> Result<u32> {
+    fn repeats(&self, v: &Value) -> Result<Repeats> {
+        match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "auto" => Ok(Repeats::Auto),
+            DeValue::Integer(_) => self.count(v, "repeats").map(Repeats::Fixed),
+            other => Err(self.err(
+                v.span(),
+                format!(
+                    "`repeats` must be a whole number from 1 to 1000 or \"auto\", found {}",
+                    match other {
+                        DeValue::String(s) => format!("\"{}\"", s.escape_debug()),
+                        o => o.type_str().to_string(),
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// A whole number from 1 to 1000.
+    fn count(&self, v: &Value, key: &str) -> Result<u32> {
         let DeValue::Integer(i) = v.get_ref() else {
             return Err(self.err(
                 v.span(),
                 format!(
-                    "`repeats` must be a whole number ≥ 1, found {}",
+                    "`{key}` must be a whole number ≥ 1, found {}",
                     v.get_ref().type_str()
                 ),
             ));
@@ -708,11 +783,24 @@ impl Reader<'_> {
             _ => Err(self.err(
                 v.span(),
                 format!(
-                    "`repeats` must be a whole number from 1 to 1000, found {}",
+                    "`{key}` must be a whole number from 1 to 1000, found {}",
                     i.as_str()
                 ),
             )),
         }
+    }
+
+    fn confidence(&self, v: &Value) -> Result<f64> {
+        let parsed = match v.get_ref() {
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => None,
+        };
+        parsed.filter(|c| (0.5..=0.999).contains(c)).ok_or_else(|| {
+            self.err(
+                v.span(),
+                "`confidence` must be a number from 0.5 to 0.999, like 0.99",
+            )
+        })
     }
 
     fn min_improvement(&self, v: &Value) -> Result<MinImprovement> {
@@ -842,9 +930,19 @@ impl Config {
             protected: get("protected")
                 .map_or(Ok(Vec::new()), |v| r.protected(v, &target_files))?,
             constraints: get("constraints").map_or(Ok(Vec::new()), |v| r.constraints(v))?,
-            repeats: get("repeats").map_or(Ok(1), |v| r.repeats(v))?,
+            repeats: get("repeats").map_or(Ok(Repeats::Auto), |v| r.repeats(v))?,
+            max_repeats: get("max_repeats")
+                .map_or(Ok(DEFAULT_MAX_REPEATS), |v| r.count(v, "max_repeats"))?,
+            baseline_repeats: match get("baseline_repeats") {
+                Some(v) => r.count(v, "baseline_repeats")?,
+                None => default_baseline_repeats(
+                    get("time_budget")
+                        .map_or(Ok(DEFAULT_BUDGET), |v| r.duration(v, "time_budget"))?,
+                ),
+            },
             min_improvement: get("min_improvement")
                 .map_or(Ok(MinImprovement::Absolute(0.0)), |v| r.min_improvement(v))?,
+            confidence: get("confidence").map_or(Ok(DEFAULT_CONFIDENCE), |v| r.confidence(v))?,
             kill_grace: get("kill_grace")
                 .map_or(Ok(DEFAULT_GRACE), |v| r.duration(v, "kill_grace"))?,
             target_files,
@@ -882,7 +980,9 @@ branch = "autoresearch"
         assert_eq!(c.target_files, vec!["train.py"]);
         assert_eq!(c.metric_direction, Direction::Lower);
         assert_eq!(c.time_budget, Duration::from_secs(300));
-        assert_eq!(c.repeats, 1);
+        assert_eq!(c.repeats, Repeats::Auto);
+        assert_eq!((c.max_repeats, c.baseline_repeats), (5, 3));
+        assert_eq!(c.confidence, 0.95);
         assert_eq!(c.kill_grace, DEFAULT_GRACE);
     }
 
@@ -931,6 +1031,12 @@ branch = "autoresearch"
             ("kill_grace = \"-1s\"", "kill_grace"),
             ("repeats = 0", "repeats"),
             ("repeats = 1.5", "repeats"),
+            ("repeats = \"sometimes\"", "\"auto\""),
+            ("max_repeats = 0", "max_repeats"),
+            ("baseline_repeats = 1001", "baseline_repeats"),
+            ("confidence = 1.0", "confidence"),
+            ("confidence = 0.4", "confidence"),
+            ("confidence = \"high\"", "confidence"),
             ("branch = \"-x\"", "branch"),
             ("branch = \"a..b\"", "branch"),
             ("constraints = [\"memory_gb\"]", "comparison"),
@@ -976,7 +1082,28 @@ branch = "autoresearch"
         assert_eq!(c.protected, vec!["prepare.py"]);
         assert_eq!(c.constraints[1].op, Op::Gt);
         assert_eq!(c.constraints[1].text, "mfu > 0.3");
-        assert_eq!(c.repeats, 3);
+        assert_eq!(c.repeats, Repeats::Fixed(3));
+        let auto = Config::parse(
+            "autoresearch.toml",
+            &format!(
+                "{GOOD}repeats = \"auto\"\nmax_repeats = 9\nbaseline_repeats = 4\nconfidence = 0.95\n"
+            ),
+        );
+        let (auto, _) = auto.expect("valid");
+        assert_eq!(
+            (auto.repeats, auto.max_repeats, auto.baseline_repeats),
+            (Repeats::Auto, 9, 4)
+        );
+        assert_eq!(auto.confidence, 0.95);
+        // A long budget makes the default baseline cheaper.
+        let long = Config::parse(
+            "autoresearch.toml",
+            &GOOD.replace("time_budget = \"5m\"", "time_budget = \"1h\""),
+        );
+        assert_eq!(long.expect("valid").0.baseline_repeats, 2);
+        assert_eq!(Repeats::parse("auto"), Some(Repeats::Auto));
+        assert_eq!(Repeats::parse("7"), Some(Repeats::Fixed(7)));
+        assert_eq!(Repeats::parse("0"), None);
         assert_eq!(c.min_improvement, MinImprovement::Percent(0.5));
         assert_eq!(c.kill_grace, Duration::from_millis(250));
         let (c, _) = Config::parse(

@@ -86,7 +86,7 @@ codes! {
     ConfigInvalid = "config_invalid", Fix, "autoresearch.toml is malformed or has an invalid value";
     AlreadyInitialized = "already_initialized", Fix, "init found an existing autoresearch.toml (use --force)";
     InvalidMetric = "invalid_metric", Fix, "a metric value is not a finite number in the metric grammar";
-    InvalidStatus = "invalid_status", Fix, "a status is not baseline|kept|discarded|crash|timeout";
+    InvalidStatus = "invalid_status", Fix, "a status is not baseline|kept|discarded|crash|timeout|recheck";
     RunNotFound = "run_not_found", Fix, "no experiment has that run number";
     NoExperiments = "no_experiments", Retry, "the ledger has no experiments (or none of the kind asked)";
     InvalidName = "invalid_name", Fix, "a branch or fork name breaks the naming rules";
@@ -95,6 +95,7 @@ codes! {
     ProtectedChanged = "protected_changed", Fix, "a protected file was changed";
     NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
     DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
+    RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
     OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";
     LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";

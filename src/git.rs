@@ -187,6 +187,34 @@ pub fn diff_commits(
     })
 }
 
+/// A short, stable digest of what `paths` hold in `commit` (their git object ids; a path
+/// that is absent counts as absent), salted with `salt`: two commits get the same digest
+/// exactly when those paths are byte-identical in both. 16 hex digits.
+pub fn paths_digest(
+    repo: &Repository,
+    commit: Oid,
+    paths: &[String],
+    salt: &str,
+) -> Result<String> {
+    let git_err = |e: git2::Error| AppError::git("reading the evaluated commit", &e);
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(git_err)?;
+    let mut sorted: Vec<&String> = paths.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut text = format!("{salt}\n");
+    for p in sorted {
+        let id = tree
+            .get_path(std::path::Path::new(p))
+            .map_or_else(|_| "absent".to_string(), |e| e.id().to_string());
+        text.push_str(&format!("{p}\0{id}\n"));
+    }
+    let oid = Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).map_err(git_err)?;
+    Ok(oid.to_string()[..16].to_string())
+}
+
 /// A commit the ledger names; a clear error when it is gone (e.g. garbage-collected).
 fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::Commit<'r>> {
     repo.revparse_single(hash)

@@ -37,7 +37,7 @@ mod store;
 mod stream;
 mod tail;
 
-pub use fold::{Counts, Scope, Summary};
+pub use fold::{Counts, Evidence, SIMPLIFICATION, Scope, Summary, evidence_key};
 pub use store::{Appended, TornTails};
 pub use tail::Tail;
 
@@ -50,7 +50,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (docs/RELIABILITY.md 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
 /// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
-const CACHE_FORMAT: u32 = 3;
+const CACHE_FORMAT: u32 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,15 +62,19 @@ pub enum Status {
     Discarded,
     Crash,
     Timeout,
+    /// A re-evaluation of code already measured: never kept, never the best; its samples join
+    /// the evidence for that code.
+    Recheck,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Baseline,
         Status::Kept,
         Status::Discarded,
         Status::Crash,
         Status::Timeout,
+        Status::Recheck,
     ];
 
     /// Parse a status as typed by a user, with the first generation's aliases.
@@ -81,6 +85,7 @@ impl Status {
             "discarded" | "discard" => Some(Status::Discarded),
             "crash" | "crashed" => Some(Status::Crash),
             "timeout" => Some(Status::Timeout),
+            "recheck" => Some(Status::Recheck),
             _ => None,
         }
     }
@@ -92,6 +97,7 @@ impl Status {
             Status::Discarded => "discarded",
             Status::Crash => "crash",
             Status::Timeout => "timeout",
+            Status::Recheck => "recheck",
         }
     }
 
@@ -140,6 +146,13 @@ pub struct Record {
     pub flags: Vec<String>,
     #[serde(default = "default_source")]
     pub source: String,
+    /// The code evaluated: a hash of the target files' contents (docs/CONTRACT.md §5). Records
+    /// with the same `setup` and `code` measured the same thing.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// How the number was made: a hash of the eval command, the metric and the protected files.
+    #[serde(default)]
+    pub setup: Option<String>,
 }
 
 #[cfg(test)]
@@ -164,6 +177,8 @@ impl Record {
             reason: None,
             flags: vec![],
             source: String::new(),
+            code: None,
+            setup: None,
         }
     }
 }
@@ -341,9 +356,19 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "flags",
         "array",
-        "integrity warnings: suspicious_jump, leaked_processes, kept_not_better",
+        "suspicious_jump, leaked_processes, kept_not_better, simplification, revert_skipped, revert_incomplete",
     ),
     ("source", "string", "run, record, or import:<format>"),
+    (
+        "code",
+        "string | null",
+        "hash of the target files' contents: the code evaluated",
+    ),
+    (
+        "setup",
+        "string | null",
+        "hash of the eval command, the metric and the protected files",
+    ),
 ];
 
 /// Invisible formatting characters a summary must not carry (docs/RELIABILITY.md 14): each can

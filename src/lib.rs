@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod loopfile;
 pub mod metric;
 pub mod names;
+pub mod noise;
 pub mod project;
 pub mod skills;
 pub mod text;

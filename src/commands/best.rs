@@ -10,6 +10,8 @@ use autoresearch::ledger::{self, Record, Summary};
 use autoresearch::project::Loaded;
 
 use super::args::DEFAULT_PATCH_BYTES;
+use super::noise::NoiseView;
+use super::status::noise_line;
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, metric_or_dash, run_line};
 
@@ -40,6 +42,9 @@ pub struct BestOutput {
     pub improvement_pct: Option<f64>,
     /// Experiments from the baseline to the best.
     pub runs_to_best: Option<u64>,
+    /// The noise of one sample under the best's setup, how it was measured, and the best's
+    /// level over all its samples (re-checks included).
+    pub noise: NoiseView,
     /// The code change from the baseline's commit to the best's.
     pub code: Option<CodeDiff>,
 }
@@ -123,6 +128,7 @@ pub fn best(
     let out = BestOutput {
         branch,
         runs_to_best: scope.runs_to_best(),
+        noise: NoiseView::of(&scope),
         baseline,
         best,
         improvement,
@@ -149,6 +155,7 @@ impl Human for BestOutput {
         if let Some(n) = self.runs_to_best {
             p.kv("runs to best", W, n.to_string())?;
         }
+        p.kv("noise", W, noise_line(&self.noise))?;
         p.kv("branch", W, &self.branch)?;
         if let Some(code) = &self.code {
             p.code_diff(code)?;

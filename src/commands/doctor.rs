@@ -600,6 +600,7 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
             Event::Warning(w) => warnings.push(w),
             e => spinner.follow("doctor: running the eval", &e),
         },
+        &mut |_| true,
     );
     r.warnings.extend(warnings);
     spinner.finish();

@@ -435,10 +435,16 @@ fn render_toml(
          {protected_line}\n\
          # Secondary metrics read from the same output; a run that violates one is discarded:\n\
          # constraints = [\"memory_gb <= 44\"]\n\
-         # Evaluations per experiment; the metric is their median:\n\
-         # repeats = 1\n\
+         # Evaluations per experiment (the metric is their median): a number, or \"auto\" to\n\
+         # sample until the change is hopeless or has max_repeats samples:\n\
+         # repeats = \"auto\"\n\
+         # max_repeats = 5\n\
+         # Evaluations of a baseline, so the noise is known before the first experiment:\n\
+         # baseline_repeats = 3\n\
          # Margin over the best needed to keep a change: a number, or a percentage like \"0.5%\":\n\
          # min_improvement = 0.0\n\
+         # How sure a keep must be that its gain is more than noise (raise it, never lower it):\n\
+         # confidence = 0.95\n\
          # Time between SIGTERM and SIGKILL when an eval runs over its budget:\n\
          # kill_grace = \"5s\"\n",
         eval_q = q(eval),

@@ -10,11 +10,14 @@ use serde::{Serialize, Serializer};
 
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary};
+use autoresearch::noise;
 use autoresearch::project::Loaded;
 
+use super::noise::NoiseView;
 use crate::ctx::Ctx;
 use crate::output::{
-    Cell, DASH, Human, Output, Printer, Style, Table, age, fmt_delta, fmt_metric, shorten,
+    Cell, DASH, Human, Output, Printer, Style, Table, age, fmt_approx, fmt_delta, fmt_metric,
+    shorten,
 };
 
 #[derive(Debug, Args)]
@@ -30,7 +33,7 @@ pub struct LogArgs {
     /// Show every experiment (overrides --limit).
     #[arg(long)]
     pub all: bool,
-    /// Only these statuses, comma-separated: baseline,kept,discarded,crash,timeout.
+    /// Only these statuses, comma-separated: baseline,kept,discarded,crash,timeout,recheck.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub status: Vec<String>,
     /// Only experiments run on this branch.
@@ -50,6 +53,9 @@ pub struct LogOutput {
     pub shown: u64,
     /// The best metric the `Δ best` column is measured against (null when not known).
     pub best_metric: Option<f64>,
+    /// The noise of one sample on the branch, as `status` shows it (null when the summary is
+    /// not at hand: `log -n` with no current cache).
+    pub noise: Option<NoiseView>,
     pub records: Records,
 }
 
@@ -132,7 +138,7 @@ pub fn parse_statuses(list: &[String]) -> Result<Vec<Status>> {
                 AppError::new(
                     Code::InvalidStatus,
                     format!("`{s}` is not a status."),
-                    "Use a comma-separated list of baseline, kept, discarded, crash, timeout, e.g. `--status kept,crash`.",
+                    "Use a comma-separated list of baseline, kept, discarded, crash, timeout, recheck, e.g. `--status kept,crash`.",
                 )
             })
         })
@@ -157,7 +163,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
     if args.all {
         let summary = ctx.summary(&loaded.ledger)?;
         let total = matching(&summary, &filter);
-        let best_metric = best_of(&loaded, &summary, args.branch.as_deref());
+        let (best_metric, noise) = best_of(&loaded, &summary, args.branch.as_deref());
         let records = if stream && !args.reverse {
             Records::Streamed {
                 ledger: loaded.ledger,
@@ -175,6 +181,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             total: Some(total),
             shown: total,
             best_metric,
+            noise,
             records,
         });
     }
@@ -193,9 +200,9 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         None if records.len() < args.limit => Some(records.len() as u64),
         None => None,
     };
-    let best_metric = summary
-        .as_ref()
-        .and_then(|s| best_of(&loaded, s, args.branch.as_deref()));
+    let (best_metric, noise) = summary.as_ref().map_or((None, None), |s| {
+        best_of(&loaded, s, args.branch.as_deref())
+    });
     if args.reverse {
         records.reverse();
     }
@@ -203,6 +210,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         total,
         shown: records.len() as u64,
         best_metric,
+        noise,
         records: Records::Read(records),
     })
 }
@@ -217,8 +225,13 @@ fn matching(summary: &Summary, filter: &Filter) -> u64 {
     }
 }
 
-/// The best metric of the branch asked for, else of the branch `status` would report on.
-fn best_of(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> Option<f64> {
+/// The best metric and the noise of the branch asked for, else of the branch `status` would
+/// report on.
+fn best_of(
+    loaded: &Loaded,
+    summary: &Summary,
+    branch: Option<&str>,
+) -> (Option<f64>, Option<NoiseView>) {
     let branch = match branch {
         Some(b) => b.to_string(),
         None => {
@@ -228,7 +241,11 @@ fn best_of(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> Option<f
             })
         }
     };
-    summary.scope(Some(&branch)).best_metric()
+    let scope = summary.scope(Some(&branch));
+    (
+        scope.best_metric(),
+        scope.best.is_some().then(|| NoiseView::of(&scope)),
+    )
 }
 
 fn hints(ctx: &Ctx, args: &LogArgs, out: &LogOutput) {
@@ -259,7 +276,11 @@ impl Human for LogOutput {
         self.records
             .each(|r| {
                 rows += 1;
-                t.row(row(r, self.best_metric));
+                t.row(row(
+                    r,
+                    self.best_metric,
+                    self.noise.as_ref().and_then(|n| n.sd),
+                ));
                 true
             })
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -270,23 +291,38 @@ impl Human for LogOutput {
         match self.total {
             Some(total) if rows < total => {
                 let note = p.paint.dim(&format!("{rows} of {total} shown"));
-                p.line(note)
+                p.line(note)?
             }
-            None => p.line(p.paint.dim(&format!("last {rows} shown"))),
-            _ => Ok(()),
+            None => p.line(p.paint.dim(&format!("last {rows} shown")))?,
+            _ => {}
+        }
+        match self.noise.as_ref().filter(|n| n.sd.is_some()) {
+            Some(n) => p.line(p.paint.dim(&format!(
+                "± is what noise alone can move a metric: {} per sample, less with more samples",
+                n.short()
+            ))),
+            None => Ok(()),
         }
     }
 }
 
-fn row(r: &Record, best: Option<f64>) -> Vec<Cell> {
+fn row(r: &Record, best: Option<f64>, sd: Option<f64>) -> Vec<Cell> {
     let delta = match (r.metric, best) {
         (Some(m), Some(b)) if m == b => "best".to_string(),
         (Some(m), Some(b)) => fmt_delta(m - b),
         _ => String::new(),
     };
+    let samples = r.samples.len().max(1);
     let metric = r.metric.map_or_else(
         || r.reason.clone().unwrap_or_else(|| DASH.to_string()),
-        fmt_metric,
+        |m| match sd {
+            Some(sd) if sd > 0.0 => format!(
+                "{} ±{}",
+                fmt_metric(m),
+                fmt_approx(sd * noise::level_se(samples))
+            ),
+            _ => fmt_metric(m),
+        },
     );
     vec![
         format!("#{}", r.run).into(),

@@ -14,6 +14,7 @@ pub mod guide;
 pub mod init;
 pub mod install;
 pub mod log;
+pub mod noise;
 pub mod record;
 pub mod run;
 pub mod status;

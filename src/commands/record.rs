@@ -119,13 +119,23 @@ pub fn run(ctx: &Ctx, args: &RecordArgs) -> Result<RecordOutput> {
 }
 
 fn parse_status(text: &str) -> Result<Status> {
-    Status::parse(text).ok_or_else(|| {
-        AppError::new(
+    const SUGGESTION: &str = "Pass `--status baseline`, `kept`, `discarded`, `crash` or `timeout` (or `keep`/`discard`).";
+    match Status::parse(text) {
+        // A re-check is only a re-check when the code measured is known to be the same.
+        Some(Status::Recheck) => Err(AppError::new(
+            Code::InvalidStatus,
+            "`recheck` cannot be recorded by hand: only `autoresearch run --recheck` knows the code it measured is the code measured before.",
+            format!(
+                "Re-measure with `autoresearch run --recheck -m \"<why>\"`, or record this evaluation as a normal run. {SUGGESTION}"
+            ),
+        )),
+        Some(s) => Ok(s),
+        None => Err(AppError::new(
             Code::InvalidStatus,
             format!("`{text}` is not a status."),
-            "Pass `--status baseline`, `kept`, `discarded`, `crash` or `timeout` (or `keep`/`discard`).",
-        )
-    })
+            SUGGESTION,
+        )),
+    }
 }
 
 /// `--metric`: required unless the run crashed or timed out (then it is checked and ignored).

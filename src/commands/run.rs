@@ -11,14 +11,17 @@
 
 use clap::Args;
 
-use autoresearch::engine::{self, Event, RunOutput, StepOptions};
+use autoresearch::config::Repeats;
+use autoresearch::engine::{self, Decision, Event, Recheck, RunOutput, StepOptions};
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::ledger::Status;
 
 use super::args::SummaryArgs;
 use crate::coach;
 use crate::ctx::Ctx;
-use crate::output::{Human, Output, Printer, Spinner, fmt_delta, fmt_metric, metric_or_dash};
+use crate::output::{
+    Human, Output, Printer, Spinner, fmt_approx, fmt_delta, fmt_metric, metric_or_dash,
+};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "What it does:
@@ -27,8 +30,11 @@ use crate::output::{Human, Output, Printer, Spinner, fmt_delta, fmt_metric, metr
   3. with no baseline on this branch, evaluates HEAD as the baseline
   4. otherwise refuses changes outside the target or to protected files
   5. commits the target change as `autoresearch #<run>: <summary>`
-  6. runs the eval `repeats` times under the time budget (whole process group, stdin /dev/null)
-  7. decides: timeout, crash, discarded, or kept (the median must beat the best)
+  6. runs the eval under the time budget (whole process group, stdin /dev/null): a baseline
+     `baseline_repeats` times; a change `repeats` times, or with \"auto\" until it is
+     hopeless or has `max_repeats` samples
+  7. decides: timeout, crash, recheck (code measured before), discarded, or kept (the gain over
+     the best must exceed both min_improvement and what the noise can explain)
   8. reverts a run that is not kept (the commit stays at refs/autoresearch/runs/<run>)
   9. records it in .autoresearch/experiments.jsonl
 
@@ -36,17 +42,28 @@ Examples:
   autoresearch run -m \"baseline\"
   autoresearch run -m \"halve the learning rate: loss plateaus early\"
   git diff | autoresearch run --summary-file -
-  autoresearch run --allow-empty --repeat 5 -m \"measure noise\"
+  autoresearch run --recheck -m \"noise check\"      re-measure HEAD; never kept
+  autoresearch run --recheck 12 -m \"is #12 real?\"
+  autoresearch run --simplify -m \"drop the warmup branch\"
   autoresearch run --baseline -m \"new GPU driver\"")]
 pub struct RunArgs {
     #[command(flatten)]
     pub summary: SummaryArgs,
-    /// Evaluations for this run (overrides `repeats`); the metric is their median.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub repeat: Option<u32>,
-    /// Evaluate HEAD even though the target has no changes (e.g. to measure noise).
+    /// Evaluations for this run, 1 to 1000 or `auto` (overrides `repeats`); the metric is their
+    /// median.
+    #[arg(long, value_name = "N|auto", value_parser = parse_repeat)]
+    pub repeat: Option<Repeats>,
+    /// Evaluate HEAD even though the target has no changes (recorded as a re-check).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Re-evaluate HEAD's code (that RUN measured, when given): recorded as `recheck`, never
+    /// kept; its samples join the evidence for that code.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, conflicts_with_all = ["baseline", "simplify"])]
+    pub recheck: Option<Option<u64>>,
+    /// Keep the change on a tie with the best within the noise, when it removes more lines
+    /// than it adds (flag `simplification`).
+    #[arg(long)]
+    pub simplify: bool,
     /// Do not revert a run that is not kept; leave the commit on the branch.
     #[arg(long)]
     pub no_revert: bool,
@@ -56,6 +73,49 @@ pub struct RunArgs {
     /// Lines of output returned in `log_tail` when the run crashes or times out.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub tail: usize,
+}
+
+/// `gain 0.42 > 0.31 needed · noise ±0.18 (df 14) · 3 vs 5 samples · confident`
+fn decision_line(d: &Decision) -> String {
+    let cmp = if d.gain > d.threshold { ">" } else { "≤" };
+    let noise = match &d.noise {
+        Some(n) => format!("noise ±{} (df {})", fmt_approx(n.sd), n.df),
+        None => "noise unknown".to_string(),
+    };
+    let stopped = d
+        .stopped
+        .as_deref()
+        .map(|s| format!(", stopped: {s}"))
+        .unwrap_or_default();
+    format!(
+        "gain {} {cmp} {} needed · {noise} · {} vs {} samples{stopped} · {}",
+        fmt_delta(d.gain),
+        fmt_approx(d.threshold),
+        d.samples,
+        d.best_samples,
+        if d.confident {
+            "confident"
+        } else {
+            "not confident"
+        }
+    )
+}
+
+/// `#20 recorded 0.785; now 0.88 over 6 samples (was 0.785)`
+fn recheck_line(r: &Recheck) -> String {
+    let level = metric_or_dash(r.level);
+    match (r.recorded_run, r.recorded) {
+        (Some(run), Some(m)) => format!(
+            "#{run} recorded {}; its code now measures {level} over {} samples",
+            fmt_metric(m),
+            r.samples
+        ),
+        _ => format!("measures {level} over {} samples", r.samples),
+    }
+}
+
+fn parse_repeat(s: &str) -> std::result::Result<Repeats, String> {
+    Repeats::parse(s).ok_or_else(|| format!("`{s}` is not a whole number from 1 to 1000 or `auto`"))
 }
 
 impl Output for RunOutput {
@@ -91,6 +151,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
         summary,
         repeats: args.repeat,
         allow_empty: args.allow_empty,
+        recheck: args.recheck,
+        simplify: args.simplify,
         no_revert: args.no_revert,
         baseline: args.baseline,
         tail: args.tail,
@@ -134,6 +196,12 @@ impl Human for RunOutput {
                 .map(|(k, v)| format!("{k}={}", fmt_metric(*v)))
                 .collect();
             p.kv("metrics", W, m.join("  "))?;
+        }
+        if let Some(d) = &self.decision {
+            p.kv("decision", W, decision_line(d))?;
+        }
+        if let Some(r) = &self.recheck {
+            p.kv("code", W, recheck_line(r))?;
         }
         if let Some(b) = &self.best_after {
             p.kv(

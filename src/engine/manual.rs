@@ -136,6 +136,8 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             reason: None,
             flags,
             source: "record".to_string(),
+            code: None,
+            setup: None,
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));

@@ -12,6 +12,7 @@ use crate::config::{Config, Constraint};
 use crate::error::{AppError, Code, Result};
 use crate::eval::{self, EvalOutcome, EvalSpec};
 use crate::metric::{self, MetricRead};
+use crate::noise::median;
 use crate::text::format_duration;
 
 /// The metric is searched for in at most this much of each sample's output (docs/RELIABILITY.md
@@ -86,8 +87,10 @@ pub struct StepId<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Evaluate `repeats` times into one log (truncated first), stopping at the first sample that
-/// does not end cleanly. A `step` is passed to the eval in its environment.
+/// Evaluate up to `repeats` times into one log (truncated first), stopping at the first sample
+/// that does not end cleanly, or when `more` (asked after each clean sample but the last, with
+/// the samples so far) says the decision is clear. A `step` is passed to the eval in its
+/// environment.
 ///
 /// Only a log that cannot be created, or an eval that cannot be spawned, is an error. Once the
 /// log exists, a line of ours that cannot be written to it (a full disk) is a warning: the
@@ -99,6 +102,7 @@ pub fn measure(
     step: Option<StepId>,
     repeats: u32,
     on: &mut dyn FnMut(Event),
+    more: &mut dyn FnMut(&[f64]) -> bool,
 ) -> Result<Measured> {
     std::fs::write(log_path, b"").map_err(|e| log_error(log_path, &e))?;
     let names = constraint_metrics(&cfg.constraints);
@@ -140,7 +144,7 @@ pub fn measure(
             "the footer",
             on,
         );
-        if !m.clean() {
+        if !m.clean() || (sample < repeats && !more(&m.samples)) {
             break;
         }
     }
@@ -312,21 +316,6 @@ fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-/// The median; the mean of the middle two for an even count; NaN for no values.
-pub(super) fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,14 +333,6 @@ mod tests {
             cut_bytes: 0,
             compact_error: None,
         }
-    }
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[5.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0]), 2.5);
-        assert_eq!(median(&[-1.0]), -1.0);
-        assert!(median(&[]).is_nan());
     }
 
     #[test]
@@ -448,6 +429,7 @@ mod tests {
                     warnings.push(w);
                 }
             },
+            &mut |_| true,
         )
         .expect("a full disk is not an error once the log exists");
         assert_eq!(m.exit_code, Some(0));

@@ -51,13 +51,15 @@ use std::time::Duration;
 use git2::Oid;
 use serde::Serialize;
 
+pub use decide::{Decision, Jump, Kind, SUSPICIOUS_JUMP, suspicious_jump};
 pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
 pub use recover::ABANDONED;
 
-use crate::error::Result;
+use crate::config::Repeats;
+use crate::error::{AppError, Code, Result};
 use crate::git;
-use crate::ledger::{Brief, INTERRUPTED, Scope, Status};
+use crate::ledger::{Brief, INTERRUPTED, Scope, Status, evidence_key};
 use crate::loopfile::LoopLock;
 use crate::project::Loaded;
 
@@ -69,7 +71,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "AUTORESEARCH_SAMPLE",
-        "set for the eval by `run` and `doctor`: the evaluation's number, 1..repeats",
+        "set for the eval by `run` and `doctor`: the evaluation's number within the run, from 1",
     ),
     (
         "AUTORESEARCH_STEP",
@@ -82,14 +84,19 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub struct StepOptions {
     /// What was tried (already cleaned).
     pub summary: String,
-    /// Evaluations for this step, overriding `repeats` in the config.
-    pub repeats: Option<u32>,
+    /// Evaluations for this step, overriding `repeats` (or `baseline_repeats`) in the config.
+    pub repeats: Option<Repeats>,
     /// Evaluate HEAD when the target has no changes.
     pub allow_empty: bool,
     /// Leave a run that is not kept on the branch; the caller decides.
     pub no_revert: bool,
     /// Start a new baseline on the current commit.
     pub baseline: bool,
+    /// Re-evaluate HEAD's code, measured before (by this run, when given): recorded as
+    /// `recheck`, never kept.
+    pub recheck: Option<Option<u64>>,
+    /// Keep the change on a tie within the noise when it removes more lines than it adds.
+    pub simplify: bool,
     /// Lines of output returned in `log_tail` for a crash or timeout.
     pub tail: usize,
 }
@@ -135,6 +142,11 @@ pub struct RunOutput {
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub flags: Vec<String>,
+    /// How the run compared with the best: gain, threshold, noise, samples on each side
+    /// (null for a baseline, a failed eval, or with no best).
+    pub decision: Option<Decision>,
+    /// For a re-check: what is now known of the code it re-measured.
+    pub recheck: Option<Recheck>,
     /// The run's log, relative to the project root when inside it.
     pub log: String,
     pub log_tail: Option<String>,
@@ -147,6 +159,21 @@ pub struct RunOutput {
     /// The branch's fold after this record (for coaching; not part of the envelope).
     #[serde(skip)]
     pub scope: Scope,
+}
+
+/// What a re-check found: the evidence for its code before and after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recheck {
+    /// The earlier runs that measured this code (the latest 64).
+    pub runs: Vec<u64>,
+    /// The baseline or kept run of this code, and the metric it recorded, if it is one.
+    pub recorded_run: Option<u64>,
+    pub recorded: Option<f64>,
+    /// The code's level (the median of all its samples) before this run, and now.
+    pub level_before: Option<f64>,
+    pub level: Option<f64>,
+    /// All samples of this code now.
+    pub samples: u64,
 }
 
 impl RunOutput {
@@ -178,14 +205,9 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     // What a revert would put back: only a commit this step made.
     let undo = plan.target_changed.then_some(parent).flatten();
 
-    // 6. Evaluate. A failure to even start the eval gives the agent its edit back.
-    let log_path = loaded
-        .project
-        .runs_dir()
-        .join(format!("{}.log", plan.reserved));
-    let repeats = opts.repeats.unwrap_or(loaded.config.repeats).max(1);
-    let measured = match evaluate(loaded, &plan, &log_path, repeats, &mut lock, on) {
-        Ok(m) => m,
+    // What is evaluated, and what kind of step that makes it.
+    let who = match identify(loaded, &plan, opts, commit, parent, on) {
+        Ok(w) => w,
         Err(e) => {
             if let Some(p) = undo {
                 let _ = revert(loaded, &plan.branch, commit, p, true, on);
@@ -194,8 +216,27 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         }
     };
 
+    // 6. Evaluate. A failure to even start the eval gives the agent its edit back.
+    let log_path = loaded
+        .project
+        .runs_dir()
+        .join(format!("{}.log", plan.reserved));
+    let measured = match evaluate(loaded, &plan, &who, &log_path, &mut lock, on) {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(p) = undo {
+                let _ = revert(loaded, &plan.branch, commit, p, true, on);
+            }
+            return Err(e);
+        }
+    };
+    let (measured, stopped) = measured;
+
     // 7. Decide, against the ledger as it is now, not as it was before a long eval.
-    let mut verdict = judge(loaded, &plan, &measured, on)?;
+    let (mut verdict, mut decision) = judge(loaded, &plan, &who, &measured, on)?;
+    if let Some(d) = &mut decision {
+        d.stopped = stopped.map(str::to_string);
+    }
 
     // 8. Revert what is not kept. An interrupted step gives the agent its edit back.
     let reverted = match undo {
@@ -214,9 +255,10 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         measured: &measured,
         plan: &plan,
         summary: &opts.summary,
-        repeats,
         commit,
         parent,
+        code: &who.code,
+        setup: &who.setup,
         reserved: plan.reserved,
         log_path,
     };
@@ -230,7 +272,197 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     drop(lock);
 
     // 10. Report.
-    Ok(record::report(loaded, written, reverted, opts.tail))
+    Ok(record::report(
+        loaded, written, reverted, decision, opts.tail,
+    ))
+}
+
+/// What a step evaluates: its code and setup (the record's `code` and `setup`), what kind of
+/// step that makes it, and how many samples it may take.
+struct Identity {
+    pub code: String,
+    pub setup: String,
+    pub kind: Kind,
+    /// Earlier samples of this code (a retried edit): a candidate is judged on them too.
+    pub prior: Vec<f64>,
+    /// At most this many samples; `auto`: stop when the decision is clear.
+    pub repeats: u32,
+    pub auto: bool,
+}
+
+/// The salt of the setup digest: what, besides the protected files, makes the number.
+fn setup_salt(cfg: &crate::config::Config) -> String {
+    format!(
+        "setup\0{}\0{}\0{}",
+        cfg.eval_command,
+        cfg.metric_name,
+        cfg.metric_direction.as_str()
+    )
+}
+
+/// The code and setup of `commit`, and the kind of step: a baseline; a re-check (asked for,
+/// nothing changed, or code measured before on this branch); else a candidate.
+fn identify(
+    loaded: &Loaded,
+    plan: &prepare::Plan,
+    opts: &StepOptions,
+    commit: Oid,
+    parent: Option<Oid>,
+    on: &mut dyn FnMut(Event),
+) -> Result<Identity> {
+    let (cfg, repo) = (&loaded.config, &loaded.project.repo);
+    let code = git::paths_digest(repo, commit, &cfg.target_files, "code")?;
+    let setup = git::paths_digest(repo, commit, &cfg.protected, &setup_salt(cfg))?;
+    if let Some(Some(run)) = opts.recheck {
+        check_recheck_of(loaded, run, &code, &setup)?;
+    }
+    let scope = loaded.ledger.summary()?.scope(Some(&plan.branch));
+    let known = scope.evidence.get(&evidence_key(Some(&setup), &code));
+    let kind = if plan.baseline {
+        Kind::Baseline
+    } else if opts.recheck.is_some() || !plan.target_changed {
+        Kind::Recheck
+    } else if let Some(e) = known.filter(|e| e.record.is_some()) {
+        on(Event::Warning(format!(
+            "This code is already a baseline or a keep ({}): the run is a re-check, never kept; its samples join that code's.",
+            runs_list(&e.runs)
+        )));
+        Kind::Recheck
+    } else {
+        if let Some(e) = known {
+            on(Event::Warning(format!(
+                "This exact code was measured before ({}): it is judged on its {} earlier sample(s) and this run's together, not on this run's alone.",
+                runs_list(&e.runs),
+                e.samples.len()
+            )));
+        }
+        Kind::Candidate {
+            simplify: opts.simplify && simplifies(loaded, commit, parent, on),
+        }
+    };
+    let prior = match (kind, known) {
+        (Kind::Candidate { .. }, Some(e)) => e.samples.clone(),
+        _ => Vec::new(),
+    };
+    let (repeats, auto) = match (opts.repeats, kind) {
+        (Some(Repeats::Fixed(n)), _) => (n, false),
+        (Some(Repeats::Auto), Kind::Candidate { .. }) => (cfg.max_repeats, true),
+        (None, Kind::Candidate { .. }) => match cfg.repeats {
+            Repeats::Fixed(n) => (n, false),
+            Repeats::Auto => (cfg.max_repeats, true),
+        },
+        (_, Kind::Baseline) => (cfg.baseline_repeats, false),
+        (_, Kind::Recheck) => match cfg.repeats {
+            Repeats::Fixed(n) => (n.max(cfg.baseline_repeats), false),
+            Repeats::Auto => (cfg.baseline_repeats, false),
+        },
+    };
+    Ok(Identity {
+        code,
+        setup,
+        kind,
+        prior,
+        repeats: repeats.max(1),
+        auto,
+    })
+}
+
+/// `#3, #7`, the latest few.
+fn runs_list(runs: &[u64]) -> String {
+    let shown: Vec<String> = runs
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(|r| format!("#{r}"))
+        .collect();
+    let more = if runs.len() > 5 { " and earlier" } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// `--recheck RUN`: HEAD's code must be what RUN measured, under the same setup.
+fn check_recheck_of(loaded: &Loaded, run: u64, code: &str, setup: &str) -> Result<()> {
+    let Some(rec) = loaded.ledger.find(run)? else {
+        return Err(AppError::new(
+            Code::RunNotFound,
+            format!("No run #{run} in the ledger: nothing to re-check."),
+            "See the runs with `autoresearch log`, then `autoresearch run --recheck <run>`; or omit the number to re-check HEAD.",
+        ));
+    };
+    let head = git::head_oid(&loaded.project.repo).map_or_else(String::new, |o| o.to_string());
+    let checkout = rec.commit.as_deref().map_or_else(
+        || "check out its code".to_string(),
+        |c| {
+            format!(
+                "check out its code first (`git checkout {c} -- {}`, then commit it)",
+                crate::text::shell_words(loaded.config.target_files.iter().map(String::as_str))
+            )
+        },
+    );
+    match (rec.code.as_deref(), rec.setup.as_deref()) {
+        (Some(c), Some(s)) if c == code && s == setup => Ok(()),
+        (Some(c), _) if c == code => Err(AppError::new(
+            Code::RecheckMismatch,
+            format!(
+                "Run #{run} measured this code under another setup (the eval command, the metric or a protected file differs): its samples cannot be compared."
+            ),
+            "Re-check without a run number to measure HEAD under the current setup, or start a new baseline with `autoresearch run --baseline -m \"<why>\"`.",
+        )),
+        (Some(_), _) => Err(AppError::new(
+            Code::RecheckMismatch,
+            format!(
+                "HEAD ({}) does not hold the code run #{run} measured.",
+                short(&head)
+            ),
+            format!("Re-check HEAD without a run number, or {checkout}."),
+        )),
+        (None, _) => Err(AppError::new(
+            Code::RecheckMismatch,
+            format!(
+                "Run #{run} does not say what code it measured (it was recorded by hand or by an older version)."
+            ),
+            "Re-check HEAD without a run number: `autoresearch run --recheck -m \"recheck\"`.",
+        )),
+    }
+}
+
+fn short(oid: &str) -> &str {
+    &oid[..oid.len().min(12)]
+}
+
+/// Does the experiment commit remove more lines than it adds? When asked to simplify and it
+/// does not, a warning says the usual rule applies.
+fn simplifies(
+    loaded: &Loaded,
+    commit: Oid,
+    parent: Option<Oid>,
+    on: &mut dyn FnMut(Event),
+) -> bool {
+    let from = parent.map(|p| p.to_string());
+    let stat = git::diff_commits(
+        &loaded.project.repo,
+        from.as_deref(),
+        &commit.to_string(),
+        false,
+        0,
+    );
+    match stat {
+        Ok(d) if d.deletions > d.insertions => true,
+        Ok(d) => {
+            on(Event::Warning(format!(
+                "`--simplify` ignored: the change adds {} line(s) and removes {}, so it must beat the best like any other.",
+                d.insertions, d.deletions
+            )));
+            false
+        }
+        Err(e) => {
+            on(Event::Warning(format!(
+                "`--simplify` ignored: {}",
+                e.message
+            )));
+            false
+        }
+    }
 }
 
 /// Step 5: the experiment commit and its parent. With a target change: written, recorded in
@@ -254,27 +486,63 @@ fn commit(
 }
 
 /// Step 6: the evaluations, with the eval's process group owned in `loop.json` while it runs
-/// (if this process dies, the next step kills it) and the heartbeat kept up.
+/// (if this process dies, the next step kills it) and the heartbeat kept up. Under `auto`,
+/// after each sample the adaptive rule says whether another is needed; returns why sampling
+/// stopped early (`clear`, `hopeless`), or `max_repeats` when the last was needed.
 fn evaluate(
     loaded: &Loaded,
     plan: &prepare::Plan,
+    who: &Identity,
     log_path: &std::path::Path,
-    repeats: u32,
     lock: &mut LoopLock,
     on: &mut dyn FnMut(Event),
-) -> Result<Measured> {
+) -> Result<(Measured, Option<&'static str>)> {
     let token = lock.step_token().map(str::to_string);
     let step = StepId {
         run: plan.reserved,
         token: token.as_deref(),
     };
     let cfg = &loaded.config;
+    // The evidence as it was before the eval: enough to tell a clear case from an open one.
+    let scope = if who.auto {
+        Some(loaded.ledger.summary()?.scope(Some(&plan.branch)))
+    } else {
+        None
+    };
+    let key = evidence_key(Some(&who.setup), &who.code);
+    let mut stopped = None;
+    let mut more = |samples: &[f64]| -> bool {
+        let (Some(scope), Kind::Candidate { simplify }) = (&scope, who.kind) else {
+            return true;
+        };
+        let against = decide::Against {
+            scope,
+            setup: Some(&who.setup),
+            key: Some(&key),
+            prior: &who.prior,
+        };
+        let Some(d) = against.compare(samples, cfg, simplify) else {
+            stopped = Some("clear");
+            return false;
+        };
+        match decide::next_sample(&d, simplify) {
+            decide::Next::More => true,
+            decide::Next::Clear => {
+                stopped = Some("clear");
+                false
+            }
+            decide::Next::Hopeless => {
+                stopped = Some("hopeless");
+                false
+            }
+        }
+    };
     let measured = measure::measure(
         cfg,
         &loaded.project.root,
         log_path,
         Some(step),
-        repeats,
+        who.repeats,
         &mut |e| {
             match &e {
                 Event::EvalSpawned { pgid } => {
@@ -284,23 +552,38 @@ fn evaluate(
             }
             on(e);
         },
+        &mut more,
     );
     // The group is gone (reaped, or killed by the runner): nothing left to own.
     let _ = lock.own_eval(None);
-    measured
+    let measured = measured?;
+    if who.auto && stopped.is_none() && measured.samples.len() as u32 == who.repeats {
+        stopped = Some("max_repeats");
+    }
+    Ok((measured, stopped))
 }
 
-/// Step 7: the verdict, against the ledger as it is now; and the warnings a person should see
-/// about it (a metric value the grammar refuses; a baseline that breaks a constraint).
+/// Step 7: the verdict and the comparison, against the ledger as it is now; and the warnings
+/// a person should see about it (a metric value the grammar refuses; a baseline that breaks
+/// a constraint).
 fn judge(
     loaded: &Loaded,
     plan: &prepare::Plan,
+    who: &Identity,
     measured: &Measured,
     on: &mut dyn FnMut(Event),
-) -> Result<decide::Verdict> {
+) -> Result<(decide::Verdict, Option<Decision>)> {
     let cfg = &loaded.config;
     let now = loaded.ledger.summary()?;
-    let verdict = decide::decide(measured, cfg, plan.baseline, &now.scope(Some(&plan.branch)));
+    let scope = now.scope(Some(&plan.branch));
+    let key = evidence_key(Some(&who.setup), &who.code);
+    let against = decide::Against {
+        scope: &scope,
+        setup: Some(&who.setup),
+        key: Some(&key),
+        prior: &who.prior,
+    };
+    let (verdict, decision) = decide::decide(measured, cfg, who.kind, &against);
     if verdict.reason.as_deref() == Some("no_metric")
         && let Some(u) = &measured.unreadable_value
     {
@@ -314,7 +597,7 @@ fn judge(
             decide::constraint_reason(c, measured)
         )));
     }
-    Ok(verdict)
+    Ok((verdict, decision))
 }
 
 /// Step 8: undo the experiment commit, by compare-and-swap (`git::undo_experiment`). Returns

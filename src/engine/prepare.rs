@@ -49,10 +49,15 @@ pub(super) fn prepare(
         }
         false
     } else {
-        check_scope(cfg, &changed, opts.allow_empty).map_err(|mut e| {
-            e.message.push_str(" Nothing was committed or recorded.");
-            e
-        })?
+        let changed = check_scope(cfg, &changed, opts.allow_empty || opts.recheck.is_some())
+            .map_err(|mut e| {
+                e.message.push_str(" Nothing was committed or recorded.");
+                e
+            })?;
+        if changed && opts.recheck.is_some() {
+            return Err(recheck_dirty(cfg));
+        }
+        changed
     };
     if eval::interrupted() {
         return Err(interrupted_before());
@@ -158,7 +163,7 @@ pub fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Resul
                 "{} has no changes to evaluate.",
                 code_list(cfg.target_files.iter().map(String::as_str))
             ),
-            "Edit the target file first, or run `autoresearch run --allow-empty -m \"<why>\"` to re-evaluate HEAD (e.g. to measure noise).",
+            "Edit the target file first, or re-measure HEAD with `autoresearch run --recheck -m \"<why>\"` (e.g. to measure the noise; never kept).",
         ));
     }
     Ok(target_changed)
@@ -172,6 +177,20 @@ fn dirty_tree(changed: &[String]) -> AppError {
             code_list(changed.iter().map(String::as_str))
         ),
         "Set the change aside with `git stash`, run `autoresearch run -m \"baseline\"`, then `git stash pop`; or commit it if it belongs in the baseline.",
+    )
+}
+
+fn recheck_dirty(cfg: &Config) -> AppError {
+    AppError::new(
+        Code::DirtyTree,
+        format!(
+            "`--recheck` re-evaluates HEAD as committed, but {} has uncommitted changes. Nothing was committed or recorded.",
+            code_list(cfg.target_files.iter().map(String::as_str))
+        ),
+        format!(
+            "Evaluate the change with `autoresearch run -m \"<what you tried>\"` first, or set it aside (`git stash`) and re-check, then `git stash pop`. Targets: {}.",
+            shell_words(cfg.target_files.iter().map(String::as_str))
+        ),
     )
 }
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use git2::Oid;
 
-use super::decide::Verdict;
+use super::decide::{Decision, Verdict};
 use super::measure::{Measured, SCAN_BYTES};
 use super::prepare::Plan;
-use super::{Event, RunOutput};
+use super::{Event, Recheck, RunOutput};
 use crate::error::Result;
 use crate::git;
-use crate::ledger::{self, Brief, Record, Status, Summary};
+use crate::ledger::{self, Brief, Evidence, Record, Scope, Status, Summary, evidence_key};
 use crate::metric;
 use crate::project::Loaded;
 
@@ -25,9 +25,10 @@ pub(super) struct Draft<'a> {
     pub measured: &'a Measured,
     pub plan: &'a Plan,
     pub summary: &'a str,
-    pub repeats: u32,
     pub commit: Oid,
     pub parent: Option<Oid>,
+    pub code: &'a str,
+    pub setup: &'a str,
     /// The run number the step reserved (and named its commit and log after).
     pub reserved: u64,
     pub log_path: PathBuf,
@@ -66,7 +67,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 status: d.verdict.status,
                 metric: d.verdict.metric,
                 metrics: d.measured.metrics.clone(),
-                samples: if d.repeats > 1 {
+                samples: if d.measured.samples.len() > 1 {
                     d.measured.samples.clone()
                 } else {
                     Vec::new()
@@ -81,6 +82,8 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 reason: d.verdict.reason.clone(),
                 flags: d.verdict.flags.clone(),
                 source: "run".to_string(),
+                code: Some(d.code.to_string()),
+                setup: Some(d.setup.to_string()),
             })
         })
         .map_err(|mut e| {
@@ -127,7 +130,13 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
 }
 
 /// What the step returns: the record with the best before and after it on its branch.
-pub(super) fn report(loaded: &Loaded, w: Written, reverted: bool, tail: usize) -> RunOutput {
+pub(super) fn report(
+    loaded: &Loaded,
+    w: Written,
+    reverted: bool,
+    decision: Option<Decision>,
+    tail: usize,
+) -> RunOutput {
     let Written {
         record,
         before,
@@ -137,6 +146,8 @@ pub(super) fn report(loaded: &Loaded, w: Written, reverted: bool, tail: usize) -
     let scope_before = before.scope(branch.as_deref());
     let mut scope = scope_before.clone();
     scope.fold_owned(record.clone(), loaded.config.metric_direction);
+    let recheck =
+        (record.status == Status::Recheck).then(|| recheck(&record, &scope_before, &scope));
     let log_tail = matches!(record.status, Status::Crash | Status::Timeout).then(|| {
         metric::read_log_tail(&log_path, SCAN_BYTES)
             .map(|t| metric::tail_lines(&t, tail, TAIL_BYTES))
@@ -157,11 +168,32 @@ pub(super) fn report(loaded: &Loaded, w: Written, reverted: bool, tail: usize) -
         exit_code: record.exit_code,
         reason: record.reason,
         flags: record.flags,
+        decision,
+        recheck,
         log: loaded.project.rel(&log_path),
         log_tail,
         summary: record.summary,
         parent: record.parent,
         scope,
+    }
+}
+
+/// What a re-check's code is known to measure, before and after it.
+fn recheck(record: &Record, before: &Scope, after: &Scope) -> Recheck {
+    let key = record
+        .code
+        .as_deref()
+        .map(|c| evidence_key(record.setup.as_deref(), c));
+    let was = key.as_ref().and_then(|k| before.evidence.get(k));
+    let now = key.as_ref().and_then(|k| after.evidence.get(k));
+    let recorded = was.and_then(|e| e.record.as_ref());
+    Recheck {
+        runs: was.map(|e| e.runs.clone()).unwrap_or_default(),
+        recorded_run: recorded.map(|r| r.run),
+        recorded: recorded.and_then(|r| r.metric),
+        level_before: was.and_then(Evidence::level),
+        level: now.and_then(Evidence::level),
+        samples: now.map_or(0, |e| e.count),
     }
 }
 

@@ -142,6 +142,8 @@ fn record(
             reason: Some(ABANDONED.to_string()),
             flags: Vec::new(),
             source: "run".to_string(),
+            code: None,
+            setup: None,
         })
     })?;
     for w in appended.warnings {

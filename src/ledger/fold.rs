@@ -20,6 +20,8 @@ pub struct Counts {
     pub discarded: u64,
     pub crash: u64,
     pub timeout: u64,
+    #[serde(default)]
+    pub recheck: u64,
 }
 
 impl Counts {
@@ -30,6 +32,7 @@ impl Counts {
             Status::Discarded => self.discarded,
             Status::Crash => self.crash,
             Status::Timeout => self.timeout,
+            Status::Recheck => self.recheck,
         }
     }
     fn bump(&mut self, s: Status) {
@@ -39,15 +42,119 @@ impl Counts {
             Status::Discarded => self.discarded += 1,
             Status::Crash => self.crash += 1,
             Status::Timeout => self.timeout += 1,
+            Status::Recheck => self.recheck += 1,
         }
     }
 }
 
+/// What the fold needs from one record.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Facts<'a> {
+    pub run: u64,
+    pub status: Status,
+    pub metric: Option<f64>,
+    pub samples: &'a [f64],
+    pub code: Option<&'a str>,
+    pub setup: Option<&'a str>,
+    /// The reason is `interrupted`: not a failed idea, so not part of a no-keep streak.
+    pub interrupted: bool,
+    /// Flagged `simplification`: kept for removing code while tying the best.
+    pub simplified: bool,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(rec: &'a Record) -> Facts<'a> {
+        Facts {
+            run: rec.run,
+            status: rec.status,
+            metric: rec.metric,
+            samples: &rec.samples,
+            code: rec.code.as_deref(),
+            setup: rec.setup.as_deref(),
+            interrupted: rec.reason.as_deref() == Some(INTERRUPTED),
+            simplified: rec.flags.iter().any(|f| f == SIMPLIFICATION),
+        }
+    }
+
+    /// The evidence key: `<setup>/<code>`, or `#<run>` for a record that does not say what code
+    /// it measured (its own samples are then all the evidence there is for it).
+    fn key(&self) -> String {
+        match self.code {
+            Some(code) => evidence_key(self.setup, code),
+            None => format!("#{}", self.run),
+        }
+    }
+}
+
+/// The key of a code's evidence in a scope.
+pub fn evidence_key(setup: Option<&str>, code: &str) -> String {
+    format!("{}/{code}", setup.unwrap_or(""))
+}
+
+/// Everything measured of one code under one setup in a scope, since its baseline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub setup: Option<String>,
+    /// `None`: a record that does not say what code it measured.
+    pub code: Option<String>,
+    /// The latest samples (at most `SAMPLE_CAP`), oldest first.
+    pub samples: Vec<f64>,
+    /// Samples ever added (the list may hold fewer).
+    pub count: u64,
+    /// Runs that measured this code.
+    pub runs: Vec<u64>,
+    /// The latest baseline or kept record of this code: it can be the best.
+    pub record: Option<Record>,
+    /// Records in the scope up to and including `record`.
+    pub at: u64,
+    /// Records in the scope when evidence was last added (for dropping the oldest).
+    pub seen: u64,
+}
+
+impl Evidence {
+    /// The code's level: the median of its samples.
+    pub fn level(&self) -> Option<f64> {
+        (!self.samples.is_empty()).then(|| crate::noise::median(&self.samples))
+    }
+
+    fn add(&mut self, samples: &[f64], run: u64, seen: u64) {
+        self.samples.extend_from_slice(samples);
+        let over = self.samples.len().saturating_sub(SAMPLE_CAP);
+        self.samples.drain(..over);
+        self.count += samples.len() as u64;
+        if self.runs.last() != Some(&run) {
+            self.runs.push(run);
+            let over = self.runs.len().saturating_sub(RUNS_CAP);
+            self.runs.drain(..over);
+        }
+        self.seen = seen;
+    }
+}
+
+/// A code's evidence keeps its latest this many samples, and run numbers.
+const SAMPLE_CAP: usize = 256;
+const RUNS_CAP: usize = 64;
+/// Evidence of codes that cannot be the best (discarded, re-checked) is kept for the latest
+/// this many codes, so a retried edit is recognized; past `2 ×` the oldest half is dropped.
+const OTHER_CODES: usize = 256;
+/// Codes that could be the best (baselines and keeps) are kept for the latest this many (and
+/// the best, always).
+const BEST_CANDIDATES: usize = 64;
+
+/// Keeps whose level is among this many of the best candidates' are held in full, so a
+/// re-check that demotes the best finds its successor.
+const TOP: usize = 8;
+
+/// The flag of a run kept for removing code while tying the best.
+pub const SIMPLIFICATION: &str = "simplification";
+
 /// The fold of one scope (the whole ledger, or one branch).
 ///
-/// The baseline is the latest `baseline` record; the best is the best metric among that baseline
-/// and the `kept` runs after it, so `run --baseline` (after a hardware change, say) starts a new
-/// comparison. With no baseline at all, the best is the best `kept` run.
+/// The baseline is the latest `baseline` record. Every record with a metric adds its samples
+/// to the evidence of its code (`Evidence`); the best is the baseline or kept code since that
+/// baseline with the best level (the median of all its samples), so a re-check that pulls a
+/// lucky best back moves the best back too. A keep flagged `simplification` becomes the best
+/// (it tied it, with less code). With no baseline at all, the best is the best kept code.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scope {
     pub total: u64,
@@ -58,10 +165,16 @@ pub struct Scope {
     /// Records in this scope up to and including the baseline / the best.
     pub baseline_at: u64,
     pub best_at: u64,
-    /// Runs since the last kept or baseline run.
+    /// Runs since the last kept or baseline run (re-checks and interrupted runs not counted).
     pub since_keep: u64,
     /// Gains of the kept runs since the baseline that improved the best, for `suspicious_jump`.
     pub kept_gains: Vec<f64>,
+    /// What was measured of each code since the baseline, by `evidence_key`.
+    #[serde(default)]
+    pub evidence: BTreeMap<String, Evidence>,
+    /// The key of the best's evidence.
+    #[serde(default)]
+    pub best_key: Option<String>,
 }
 
 impl Scope {
@@ -74,56 +187,280 @@ impl Scope {
     /// Add one record of this scope, in ledger order; `last` is left to the caller so a record
     /// folded into several scopes is cloned once, not once per scope.
     fn fold(&mut self, rec: &Record, direction: Direction) {
-        let interrupted = rec.reason.as_deref() == Some(INTERRUPTED);
-        self.fold_parts(
-            rec.status,
-            rec.metric,
-            interrupted,
-            &mut || Some(rec.clone()),
-            direction,
-        );
+        self.fold_parts(&Facts::of(rec), &mut || Some(rec.clone()), direction);
     }
 
-    /// The fold from a record's status and metric; `full` makes the whole record, and is only
-    /// called when it becomes the baseline or the best (rarely: most runs are neither).
-    fn fold_parts(
+    /// The fold from a record's facts; `full` makes the whole record, and is only called for a
+    /// baseline or a keep (rarely: most runs are neither).
+    pub(super) fn fold_parts(
         &mut self,
-        status: Status,
-        metric: Option<f64>,
-        interrupted: bool,
+        f: &Facts,
         full: &mut dyn FnMut() -> Option<Record>,
         direction: Direction,
     ) {
         self.total += 1;
-        self.counts.bump(status);
-        match (status, metric) {
+        self.counts.bump(f.status);
+        let one;
+        let samples = match (f.samples.is_empty(), f.metric) {
+            (false, Some(_)) => f.samples,
+            (true, Some(m)) => {
+                one = [m];
+                &one[..]
+            }
+            (_, None) => &[],
+        };
+        match (f.status, f.metric) {
             (Status::Baseline, Some(_)) => {
                 let Some(rec) = full() else { return };
-                self.baseline = Some(rec.clone());
-                self.best = Some(rec);
+                self.evidence.clear();
+                let key = f.key();
+                let total = self.total;
+                let e = self.add_evidence(&key, f, samples);
+                e.record = Some(rec.clone());
+                e.at = total;
+                self.set_best(key, rec);
+                self.baseline = self.best.clone();
                 self.baseline_at = self.total;
-                self.best_at = self.total;
                 self.kept_gains.clear();
                 self.since_keep = 0;
             }
             (Status::Kept, Some(m)) => {
-                match self.best.as_ref().and_then(|b| b.metric) {
-                    Some(b) if !direction.better(m, b) => {}
-                    prev => {
-                        let Some(rec) = full() else { return };
-                        if let Some(b) = prev {
-                            self.kept_gains.push(direction.gain(m, b));
-                        }
-                        self.best = Some(rec);
-                        self.best_at = self.total;
-                    }
-                }
                 self.since_keep = 0;
+                if f.code.is_none() {
+                    self.fold_legacy_keep(f, m, samples, full, direction);
+                } else {
+                    self.fold_keep(f, samples, full, direction);
+                }
+                self.trim();
             }
-            // Stopped by Ctrl-C or SIGTERM: not an idea that failed, so not part of a streak.
-            _ if interrupted => {}
-            _ => self.since_keep += 1,
+            (Status::Recheck, Some(_)) => {
+                let key = f.key();
+                self.add_evidence(&key, f, samples);
+                self.rejudge(&key, direction);
+                self.trim();
+            }
+            (status, metric) => {
+                if metric.is_some() && (f.code.is_some() || samples.len() > 1) {
+                    let key = f.key();
+                    self.add_evidence(&key, f, samples);
+                    self.trim();
+                }
+                // Stopped by Ctrl-C or SIGTERM, or re-measuring code: not an idea that failed.
+                if !(f.interrupted || status == Status::Recheck) {
+                    self.since_keep += 1;
+                }
+            }
         }
+    }
+
+    /// A keep of code measured before (`code` set): its samples join its evidence; it is held
+    /// in full (so it can be the best, now or after a re-check) when it is the best or close
+    /// to it: among the `TOP` best levels of the candidates.
+    fn fold_keep(
+        &mut self,
+        f: &Facts,
+        samples: &[f64],
+        full: &mut dyn FnMut() -> Option<Record>,
+        direction: Direction,
+    ) {
+        let key = f.key();
+        let total = self.total;
+        let best = self.best_level();
+        let Some(level) = self.add_evidence(&key, f, samples).level() else {
+            return;
+        };
+        let better = best.is_none_or(|b| f.simplified || direction.better(level, b));
+        let ahead = self
+            .evidence
+            .iter()
+            .filter(|(k, e)| {
+                k.as_str() != key
+                    && e.record.is_some()
+                    && e.level().is_some_and(|l| direction.better(l, level))
+            })
+            .count();
+        if !(better || ahead < TOP || self.best_key.as_ref() == Some(&key)) {
+            return;
+        }
+        let Some(rec) = full() else { return };
+        if let Some(e) = self.evidence.get_mut(&key) {
+            e.record = Some(rec.clone());
+            e.at = total;
+        }
+        if better {
+            if let Some(b) = best.filter(|b| direction.better(level, *b))
+                && self.best_key.as_ref() != Some(&key)
+            {
+                self.kept_gains.push(direction.gain(level, b));
+            }
+            self.set_best(key, rec);
+        } else if self.best_key.as_ref() == Some(&key) {
+            self.set_best(key, rec);
+        }
+    }
+
+    /// A keep of a record that does not say what code it measured (hand-made, or an older
+    /// version's): nothing can be added to its evidence later, so it only matters when it
+    /// beats the best as it is folded, as before evidence existed.
+    fn fold_legacy_keep(
+        &mut self,
+        f: &Facts,
+        metric: f64,
+        samples: &[f64],
+        full: &mut dyn FnMut() -> Option<Record>,
+        direction: Direction,
+    ) {
+        let best = self.best_level();
+        if !best.is_none_or(|b| f.simplified || direction.better(metric, b)) {
+            if samples.len() > 1 {
+                // Still evidence of the noise.
+                self.add_evidence(&f.key(), f, samples);
+            }
+            return;
+        }
+        let Some(rec) = full() else { return };
+        let key = f.key();
+        let total = self.total;
+        let e = self.add_evidence(&key, f, samples);
+        e.record = Some(rec.clone());
+        e.at = total;
+        if let Some(b) = best.filter(|b| direction.better(metric, *b)) {
+            self.kept_gains.push(direction.gain(metric, b));
+        }
+        self.set_best(key, rec);
+    }
+
+    fn add_evidence(&mut self, key: &str, f: &Facts, samples: &[f64]) -> &mut Evidence {
+        let seen = self.total;
+        let e = self
+            .evidence
+            .entry(key.to_string())
+            .or_insert_with(|| Evidence {
+                setup: f.setup.map(str::to_string),
+                code: f.code.map(str::to_string),
+                ..Evidence::default()
+            });
+        e.add(samples, f.run, seen);
+        e
+    }
+
+    fn set_best(&mut self, key: String, rec: Record) {
+        self.best_at = self.evidence.get(&key).map_or(self.total, |e| e.at);
+        self.best = Some(rec);
+        self.best_key = Some(key);
+    }
+
+    /// After new samples of `key`'s code: the best may have changed hands.
+    fn rejudge(&mut self, key: &str, direction: Direction) {
+        let Some(best) = self.best_level() else {
+            return;
+        };
+        if self.best_key.as_deref() == Some(key) {
+            // The best re-measured: it stays only while no other candidate is better.
+            if let Some((k, rec)) = self.best_candidate(direction)
+                && k != key
+                && let Some(rec) = rec
+            {
+                self.set_best(k, rec);
+            }
+            return;
+        }
+        let Some(e) = self.evidence.get(key) else {
+            return;
+        };
+        if let (Some(rec), Some(level)) = (&e.record, e.level())
+            && direction.better(level, best)
+        {
+            let rec = rec.clone();
+            self.set_best(key.to_string(), rec);
+        }
+    }
+
+    /// The candidate (a baseline or kept code) with the best level; ties go to the current
+    /// best, then to the earlier candidate.
+    fn best_candidate(&self, direction: Direction) -> Option<(String, Option<Record>)> {
+        let mut out: Option<(&String, &Evidence, f64)> = None;
+        for (k, e) in &self.evidence {
+            let (Some(_), Some(l)) = (&e.record, e.level()) else {
+                continue;
+            };
+            let better = match &out {
+                None => true,
+                Some((bk, be, bl)) => {
+                    direction.better(l, *bl)
+                        || (l == *bl
+                            && self.best_key.as_deref() != Some(bk.as_str())
+                            && (self.best_key.as_deref() == Some(k.as_str()) || e.at < be.at))
+                }
+            };
+            if better {
+                out = Some((k, e, l));
+            }
+        }
+        out.map(|(k, e, _)| (k.clone(), e.record.clone()))
+    }
+
+    /// Keep the evidence bounded: past twice the limit, the oldest other codes, or the oldest
+    /// candidates that are neither the best nor the baseline, go.
+    fn trim(&mut self) {
+        let candidates = self
+            .evidence
+            .values()
+            .filter(|e| e.record.is_some())
+            .count();
+        let others = self.evidence.len() - candidates;
+        if others > 2 * OTHER_CODES {
+            self.drop_oldest(false, others - OTHER_CODES);
+        }
+        if candidates > 2 * BEST_CANDIDATES {
+            self.drop_oldest(true, candidates - BEST_CANDIDATES);
+        }
+    }
+
+    fn drop_oldest(&mut self, candidates: bool, n: usize) {
+        let baseline = self.baseline.as_ref().map(|b| b.run);
+        let mut ages: Vec<(u64, String)> = self
+            .evidence
+            .iter()
+            .filter(|(k, e)| {
+                e.record.is_some() == candidates
+                    && self.best_key.as_ref() != Some(*k)
+                    && (e.record.is_none() || e.record.as_ref().map(|r| r.run) != baseline)
+            })
+            .map(|(k, e)| (e.seen, k.clone()))
+            .collect();
+        ages.sort_unstable();
+        for (_, k) in ages.into_iter().take(n) {
+            self.evidence.remove(&k);
+        }
+    }
+
+    /// The best's evidence.
+    pub fn best_evidence(&self) -> Option<&Evidence> {
+        self.best_key.as_ref().and_then(|k| self.evidence.get(k))
+    }
+
+    /// The best's level: the median of every sample of its code (its recorded metric when
+    /// nothing else is known).
+    pub fn best_level(&self) -> Option<f64> {
+        self.best_evidence()
+            .and_then(Evidence::level)
+            .or_else(|| self.best_metric())
+    }
+
+    /// The evidence of a code under a setup, if it was measured since the baseline.
+    pub fn evidence_of(&self, setup: Option<&str>, code: &str) -> Option<&Evidence> {
+        self.evidence.get(&evidence_key(setup, code))
+    }
+
+    /// The noise under one setup: pooled over its codes measured two or more times.
+    pub fn noise(&self, setup: Option<&str>) -> Option<crate::noise::Noise> {
+        crate::noise::estimate(
+            self.evidence
+                .values()
+                .filter(|e| e.setup.as_deref() == setup || (e.code.is_none() && setup.is_none()))
+                .map(|e| e.samples.as_slice()),
+        )
     }
 
     pub fn best_metric(&self) -> Option<f64> {
@@ -223,36 +560,41 @@ impl Summary {
             .as_deref()
             .unwrap_or(self.default_branch.as_bytes());
         let (branch, last) = lasts.branch(name);
-        self.fold_fields(h.run, h.status, h.metric, h.interrupted, branch, &mut full);
+        let facts = Facts {
+            run: h.run,
+            status: h.status,
+            metric: h.metric,
+            samples: &h.samples,
+            code: h.code.as_deref(),
+            setup: h.setup.as_deref(),
+            interrupted: h.interrupted,
+            simplified: h.simplified,
+        };
+        self.fold_fields(&facts, branch, &mut full);
         let first = no == 1;
         last.set(raw.clone(), first);
         lasts.all.set(raw, first);
     }
 
-    /// The fold of one record from the fields it needs; `full` makes the whole record, and is
-    /// only called when it becomes a baseline or a best.
-    #[allow(clippy::too_many_arguments)] // the fields of a line, as the readers have them
+    /// The fold of one record from the facts it needs; `full` makes the whole record, and is
+    /// only called for a baseline or a keep.
     pub(super) fn fold_fields(
         &mut self,
-        run: u64,
-        status: Status,
-        metric: Option<f64>,
-        interrupted: bool,
+        f: &Facts,
         branch: &str,
         full: &mut dyn FnMut() -> Option<Record>,
     ) {
         self.valid += 1;
         match self.max_run {
-            Some(m) if run <= m => self.out_of_order += 1,
-            _ => self.max_run = Some(run),
+            Some(m) if f.run <= m => self.out_of_order += 1,
+            _ => self.max_run = Some(f.run),
         }
-        self.all
-            .fold_parts(status, metric, interrupted, full, self.direction);
+        self.all.fold_parts(f, full, self.direction);
         let scope = match self.branches.get_mut(branch) {
             Some(s) => s,
             None => self.branches.entry(branch.to_string()).or_default(),
         };
-        scope.fold_parts(status, metric, interrupted, full, self.direction);
+        scope.fold_parts(f, full, self.direction);
     }
 
     /// Set the `last` of the whole ledger, or of `branch`, from a line's bytes.
@@ -444,5 +786,139 @@ impl Last {
             bytes.extend_from_slice(&block[range]);
             *was_first = first;
         }
+    }
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::*;
+
+    /// A run record of `code` with these samples (one sample: only the metric).
+    fn rec(run: u64, status: Status, code: &str, samples: &[f64]) -> Record {
+        let mut r = Record::blank(run, status, Some(crate::noise::median(samples)));
+        if samples.len() > 1 {
+            r.samples = samples.to_vec();
+        }
+        r.code = Some(code.to_string());
+        r.setup = Some("s".to_string());
+        r
+    }
+
+    fn fold(records: &[Record]) -> Scope {
+        let mut s = Scope::default();
+        for r in records {
+            s.fold_owned(r.clone(), Direction::Lower);
+        }
+        s
+    }
+
+    #[test]
+    fn a_lucky_best_is_pulled_back_by_rechecks_and_hands_the_best_back() {
+        let mut records = vec![
+            rec(0, Status::Baseline, "a", &[1.00, 1.02, 0.98]),
+            rec(1, Status::Kept, "b", &[0.85, 0.86]),
+            // A lucky draw of code c (truly ~0.88, worse than b).
+            rec(2, Status::Kept, "c", &[0.78, 0.79]),
+        ];
+        let s = fold(&records);
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(2));
+        records.push(rec(3, Status::Recheck, "c", &[0.88, 0.89, 0.87]));
+        records.push(rec(4, Status::Recheck, "c", &[0.88, 0.90, 0.89]));
+        let s = fold(&records);
+        assert_eq!(
+            s.best.as_ref().map(|b| b.run),
+            Some(1),
+            "b is the best again"
+        );
+        assert_eq!(s.best_level(), Some(0.855));
+        let c = s.evidence_of(Some("s"), "c").unwrap();
+        assert_eq!((c.count, c.runs.clone()), (8, vec![2, 3, 4]));
+        assert_eq!(c.level(), Some(0.88));
+        // Re-checks are not failed ideas, and are counted on their own.
+        assert_eq!((s.since_keep, s.counts.recheck), (0, 2));
+        // The noise comes from every code measured twice or more; the two lucky draws of c
+        // are far outside the usual spread and set aside.
+        let n = s.noise(Some("s")).unwrap();
+        assert_eq!((n.groups, n.samples, n.df), (3, 11, 8));
+    }
+
+    #[test]
+    fn a_recheck_that_confirms_a_candidate_can_make_it_the_best() {
+        let s = fold(&[
+            rec(0, Status::Baseline, "a", &[1.0, 1.0, 1.0]),
+            rec(1, Status::Kept, "b", &[0.90, 0.91]),
+            rec(2, Status::Kept, "c", &[0.89, 0.90]),
+            rec(3, Status::Recheck, "c", &[0.95, 0.96, 0.97]),
+        ]);
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(1));
+        let s2 = {
+            let mut s = s.clone();
+            s.fold_owned(
+                rec(4, Status::Recheck, "b", &[0.99, 0.99, 0.99, 0.99]),
+                Direction::Lower,
+            );
+            s
+        };
+        // b now measures 0.99 over 6 samples; c 0.95 over 5: c is the best.
+        assert_eq!(s2.best.as_ref().map(|b| b.run), Some(2));
+        assert_eq!(
+            s2.best_at, 3,
+            "records to the best's record, not to the re-check"
+        );
+    }
+
+    #[test]
+    fn a_simplification_becomes_the_best_and_a_baseline_starts_over() {
+        let mut simple = rec(2, Status::Kept, "c", &[0.905, 0.91]);
+        simple.flags = vec![SIMPLIFICATION.to_string()];
+        let s = fold(&[
+            rec(0, Status::Baseline, "a", &[1.0, 1.0, 1.0]),
+            rec(1, Status::Kept, "b", &[0.90, 0.90]),
+            simple,
+        ]);
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(2));
+        assert_eq!(s.kept_gains, vec![0.09999999999999998], "a tie is no gain");
+        let s = fold(&[
+            rec(0, Status::Baseline, "a", &[1.0, 1.0, 1.0]),
+            rec(1, Status::Discarded, "x", &[1.1]),
+            rec(2, Status::Baseline, "a", &[2.0, 2.0, 2.0]),
+        ]);
+        assert_eq!(s.evidence.len(), 1, "a baseline starts a new comparison");
+        assert_eq!(s.best_level(), Some(2.0));
+    }
+
+    #[test]
+    fn evidence_stays_bounded_and_keeps_the_best_and_the_baseline() {
+        let mut records = vec![rec(0, Status::Baseline, "base", &[5.0, 5.0, 5.0])];
+        records.push(rec(1, Status::Kept, "best", &[1.0, 1.0]));
+        for i in 2..3000u64 {
+            let status = if i % 7 == 0 {
+                Status::Kept
+            } else {
+                Status::Discarded
+            };
+            records.push(rec(i, status, &format!("c{i}"), &[2.0 + i as f64]));
+        }
+        let s = fold(&records);
+        let candidates = s.evidence.values().filter(|e| e.record.is_some()).count();
+        let others = s.evidence.len() - candidates;
+        assert!(candidates <= 2 * BEST_CANDIDATES, "{candidates}");
+        assert!(others <= 2 * OTHER_CODES, "{others}");
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(1));
+        assert!(s.evidence_of(Some("s"), "base").is_some());
+        assert!(
+            s.evidence_of(Some("s"), "c2999").is_some(),
+            "the latest code is known"
+        );
+    }
+
+    #[test]
+    fn records_without_a_code_stand_alone() {
+        let mut old = Record::blank(1, Status::Kept, Some(0.5));
+        old.samples = vec![0.4, 0.5, 0.6];
+        let s = fold(&[Record::blank(0, Status::Baseline, Some(1.0)), old]);
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(1));
+        let n = s.noise(None).unwrap();
+        assert_eq!((n.groups, n.samples), (1, 3));
     }
 }

@@ -7,10 +7,12 @@
 //! sequential fold's, exactly.
 //!
 //! Which records could a scope need in full? `Scope::fold_parts` asks for one when a baseline
-//! comes, or a keep beats the best so far. The best so far is at least as good as every keep
-//! the scope saw since its last baseline, so a keep that beats it also beats every earlier keep
-//! of the second half since that half's last baseline in the scope: the second thread parses
-//! exactly those ("running bests" per scope) and the baselines, a superset of what is asked.
+//! comes; for a keep that names its code, when it is the best or close to it (any such keep
+//! is parsed here: they are few); and for a keep that does not, when it beats the best so far.
+//! The best so far is at least as good as every such keep the scope saw since its last
+//! baseline, so one that beats it also beats every earlier one of the second half since that
+//! half's last baseline in the scope: the second thread parses exactly those ("running bests"
+//! per scope), the baselines and the keeps with a code, a superset of what is asked.
 //!
 //! Reading and parsing dominate a cold fold (the fold itself is a few ns a line), and both
 //! halves share them evenly. Without a second thread, or when something looks off (the file
@@ -22,7 +24,7 @@ use std::ops::Range;
 
 use super::Record;
 use super::Status;
-use super::fold::{Folder, Last, Summary};
+use super::fold::{Facts, Folder, Last, Summary};
 use super::head::{HeadLine, parse_head};
 use super::stream::{self, At, End, LineHasher, LineHashes, Start, Visit};
 use crate::config::Direction;
@@ -154,8 +156,8 @@ fn halves(
     split: u64,
     limit: u64,
 ) -> std::io::Result<Halves> {
-    let direction = s.direction;
     let default_branch = s.default_branch.clone();
+    let direction = s.direction;
     std::thread::scope(|scope| {
         let second = std::thread::Builder::new().spawn_scoped(scope, move || {
             read_half(file, split, limit, direction, &default_branch)
@@ -202,9 +204,19 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
             Kind::Bad => s.bad(no),
             Kind::Record(status, interrupted) => {
                 let mut full = || half.full.get(&j).cloned().flatten();
-                let metric = (!entry.metric.is_nan()).then_some(entry.metric);
+                let extra = entry.extra.as_deref();
+                let facts = Facts {
+                    run: entry.run,
+                    status,
+                    metric: (!entry.metric.is_nan()).then_some(entry.metric),
+                    samples: extra.map_or(&[], |x| &x.samples),
+                    code: extra.and_then(|x| x.code.as_deref()),
+                    setup: extra.and_then(|x| x.setup.as_deref()),
+                    interrupted,
+                    simplified: extra.is_some_and(|x| x.simplified),
+                };
                 let branch = &half.branches[entry.branch as usize].0;
-                s.fold_fields(entry.run, status, metric, interrupted, branch, &mut full);
+                s.fold_fields(&facts, branch, &mut full);
             }
         }
         at = Start {
@@ -229,7 +241,7 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
     }
 }
 
-/// One line of the second half, as the fold needs it: 24 bytes, for memory stays flat.
+/// One line of the second half, as the fold needs it: 32 bytes, for memory stays flat.
 struct Entry {
     run: u64,
     /// NaN when there is none (a metric is always finite).
@@ -237,6 +249,16 @@ struct Entry {
     /// Index into `Half::branches`.
     branch: u32,
     kind: Kind,
+    /// Samples, code and setup, for the lines that have any.
+    extra: Option<Box<Extra>>,
+}
+
+/// What only some lines have.
+struct Extra {
+    samples: Vec<f64>,
+    code: Option<String>,
+    setup: Option<String>,
+    simplified: bool,
 }
 
 enum Kind {
@@ -277,6 +299,8 @@ fn read_half(
     };
     let mut reader = HalfReader {
         direction,
+        running_all: None,
+        running: Vec::new(),
         default_branch,
         half: Half {
             entries: Vec::new(),
@@ -296,8 +320,6 @@ fn read_half(
         },
         index: HashMap::new(),
         current: 0,
-        running_all: None,
-        running: Vec::new(),
         bytes: limit - split,
         seen: 0,
     };
@@ -333,13 +355,13 @@ fn read_half(
 
 struct HalfReader<'d> {
     direction: Direction,
+    /// The best metric among this half's keeps since its last baseline, per scope.
+    running_all: Option<f64>,
+    running: Vec<Option<f64>>,
     default_branch: &'d str,
     half: Half,
     index: HashMap<String, usize>,
     current: usize,
-    /// The best metric among this half's keeps since its last baseline, per scope.
-    running_all: Option<f64>,
-    running: Vec<Option<f64>>,
     /// Bytes in this half, and read so far: to size `entries` once.
     bytes: u64,
     seen: u64,
@@ -371,7 +393,7 @@ impl HalfReader<'_> {
     }
 
     /// Could a scope ask for this record in full? (See the module header.)
-    fn candidate(&mut self, status: Status, metric: f64, branch: u32) -> bool {
+    fn candidate(&mut self, status: Status, metric: f64, coded: bool, branch: u32) -> bool {
         let direction = self.direction;
         let beats = |running: &mut Option<f64>| match status {
             Status::Baseline => {
@@ -386,7 +408,7 @@ impl HalfReader<'_> {
         };
         let in_all = beats(&mut self.running_all);
         let in_branch = beats(&mut self.running[branch as usize]);
-        in_all || in_branch
+        in_all || in_branch || (coded && status == Status::Kept)
     }
 }
 
@@ -397,6 +419,7 @@ impl Visit for HalfReader<'_> {
             metric: f64::NAN,
             branch: 0,
             kind: Kind::Blank,
+            extra: None,
         };
         let entry = match range {
             None => Entry {
@@ -416,7 +439,7 @@ impl Visit for HalfReader<'_> {
                         .unwrap_or(self.default_branch.as_bytes());
                     let branch = self.branch(name);
                     if let Some(m) = h.metric
-                        && self.candidate(h.status, m, branch)
+                        && self.candidate(h.status, m, h.code.is_some(), branch)
                     {
                         let rec = serde_json::from_slice::<Record>(bytes).ok();
                         self.half.unparsed |= rec.is_none();
@@ -424,11 +447,24 @@ impl Visit for HalfReader<'_> {
                     }
                     self.half.last.set(raw.clone(), false);
                     self.half.branches[branch as usize].1.set(raw, false);
+                    let extra = (!h.samples.is_empty()
+                        || h.code.is_some()
+                        || h.setup.is_some()
+                        || h.simplified)
+                        .then(|| {
+                            Box::new(Extra {
+                                samples: h.samples.to_vec(),
+                                code: h.code.as_deref().map(str::to_string),
+                                setup: h.setup.as_deref().map(str::to_string),
+                                simplified: h.simplified,
+                            })
+                        });
                     Entry {
                         run: h.run,
                         metric: h.metric.unwrap_or(f64::NAN),
                         branch,
                         kind: Kind::Record(h.status, h.interrupted),
+                        extra,
                     }
                 }
             },

@@ -2,9 +2,10 @@
 //!
 //! Deserializing a whole `Record` allocates a dozen strings and maps per line, which made a
 //! cold fold of 100,000 records take ~150 ms. `Head` accepts exactly the lines `Record` accepts
-//! (same fields, aliases and value types; strings borrowed, containers checked but not kept)
-//! and keeps only what the fold needs; the full record is parsed only when it becomes a
-//! baseline, a best or a last run. A unit test pins the equivalence on awkward lines.
+//! (same fields, aliases and value types; strings borrowed, containers other than `samples`
+//! checked but not kept) and keeps only what the fold needs; the full record is parsed only
+//! when it becomes a baseline, a best or a last run. A unit test pins the equivalence on
+//! awkward lines.
 //!
 //! Lines in the writer's own shape take a faster road still: `scan` checks them without serde
 //! and answers "don't know" for anything else, which then comes here. Tests pin that the two
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::scan::scan;
-use super::{MaybeNumber, Status};
+use super::{MaybeNumber, SIMPLIFICATION, Status};
 
 /// A string, borrowed from the line unless it had escapes.
 #[derive(Debug, Default)]
@@ -46,29 +47,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// Checks a JSON array of `T` (as `Vec<T>` would) without keeping it.
-struct SeqOf<T>(PhantomData<T>);
+/// Checks `flags` as `Vec<String>` would, keeping only whether `simplification` is among them.
+#[derive(Default)]
+struct Flags {
+    simplified: bool,
+}
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for SeqOf<T> {
+impl<'de> Deserialize<'de> for Flags {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = SeqOf<T>;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Flags;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a sequence")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<SeqOf<T>, A::Error> {
-                while a.next_element::<T>()?.is_some() {}
-                Ok(SeqOf(PhantomData))
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Flags, A::Error> {
+                let mut simplified = false;
+                while let Some(flag) = a.next_element::<Str>()? {
+                    simplified |= flag.0 == SIMPLIFICATION;
+                }
+                Ok(Flags { simplified })
             }
         }
-        d.deserialize_seq(V(PhantomData))
-    }
-}
-
-impl<T> Default for SeqOf<T> {
-    fn default() -> Self {
-        SeqOf(PhantomData)
+        d.deserialize_seq(V)
     }
 }
 
@@ -129,7 +130,8 @@ impl<'de> Deserialize<'de> for AnyTimestamp {
     }
 }
 
-/// What the fold needs from one line: `run`, `status`, `metric` and `branch`.
+/// What the fold needs from one line: `run`, `status`, `metric`, `branch`, whether the reason
+/// is `interrupted`, the samples, `code`, `setup`, and whether it was a simplification.
 #[derive(Debug, PartialEq)]
 pub struct Head<'a> {
     pub run: u64,
@@ -140,9 +142,17 @@ pub struct Head<'a> {
     pub branch: Option<Cow<'a, [u8]>>,
     /// The reason is `interrupted` (not a failed idea: it does not lengthen a no-keep streak).
     pub interrupted: bool,
+    /// Every sample, in order (`[]` allocates nothing).
+    pub samples: Vec<f64>,
+    /// The code evaluated (`Record::code`), borrowed unless it had escapes.
+    pub code: Option<Cow<'a, str>>,
+    /// How the number was made (`Record::setup`), borrowed unless it had escapes.
+    pub setup: Option<Cow<'a, str>>,
+    /// `flags` holds `simplification`.
+    pub simplified: bool,
 }
 
-/// Mirrors `Record` field for field; only `run`, `status`, `metric` and `branch` are kept.
+/// Mirrors `Record` field for field; what `Head` needs is kept, the rest only checked.
 #[derive(Deserialize)]
 #[allow(dead_code)] // the checked-only fields exist for validation, not to be read
 struct SerdeHead<'a> {
@@ -157,7 +167,7 @@ struct SerdeHead<'a> {
     #[serde(default)]
     metrics: Option<AnyMap>,
     #[serde(default)]
-    samples: SeqOf<f64>,
+    samples: Vec<f64>,
     #[serde(default)]
     delta: Option<f64>,
     #[serde(default, alias = "description", alias = "message", borrow)]
@@ -174,10 +184,14 @@ struct SerdeHead<'a> {
     exit_code: Option<i32>,
     #[serde(default, borrow)]
     reason: Option<Str<'a>>,
-    #[serde(default, borrow)]
-    flags: SeqOf<Str<'a>>,
+    #[serde(default)]
+    flags: Flags,
     #[serde(default, borrow)]
     source: Str<'a>,
+    #[serde(default, borrow)]
+    code: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    setup: Option<Str<'a>>,
 }
 
 pub enum HeadLine<'a> {
@@ -199,6 +213,10 @@ pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
             metric: f.metric,
             branch: f.branch.map(Cow::Borrowed),
             interrupted: f.interrupted,
+            samples: f.samples,
+            code: f.code.map(Cow::Borrowed),
+            setup: f.setup.map(Cow::Borrowed),
+            simplified: f.simplified,
         };
         return HeadLine::Head(head, bytes);
     }
@@ -224,6 +242,10 @@ fn serde_head(bytes: &[u8]) -> HeadLine<'_> {
                     Cow::Owned(s) => Cow::Owned(s.into_bytes()),
                 }),
                 interrupted: h.reason.is_some_and(|r| r.0 == super::INTERRUPTED),
+                samples: h.samples,
+                code: h.code.map(|s| s.0),
+                setup: h.setup.map(|s| s.0),
+                simplified: h.flags.simplified,
             },
             bytes,
         ),
@@ -236,26 +258,47 @@ mod tests {
     use super::*;
     use crate::ledger::{Line, Record, parse_line};
 
-    /// How one road read a line, comparable across roads (the metric by its bits, so `-0.0`
+    /// How one road read a line, comparable across roads (numbers by their bits, so `-0.0`
     /// and `0.0` differ).
     #[derive(Debug, PartialEq)]
     enum Seen {
         Blank,
         Bad,
-        Rec(u64, Status, Option<u64>, Option<String>, bool),
+        Rec(Fields),
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Fields {
+        run: u64,
+        status: Status,
+        metric: Option<u64>,
+        branch: Option<String>,
+        interrupted: bool,
+        samples: Vec<u64>,
+        code: Option<String>,
+        setup: Option<String>,
+        simplified: bool,
+    }
+
+    fn bits(samples: &[f64]) -> Vec<u64> {
+        samples.iter().map(|s| s.to_bits()).collect()
     }
 
     fn by_record(line: &[u8]) -> Seen {
         match parse_line(line, false) {
             Line::Blank => Seen::Blank,
             Line::Bad => Seen::Bad,
-            Line::Record(r) => Seen::Rec(
-                r.run,
-                r.status,
-                r.metric.map(f64::to_bits),
-                r.branch,
-                r.reason.as_deref() == Some(crate::ledger::INTERRUPTED),
-            ),
+            Line::Record(r) => Seen::Rec(Fields {
+                run: r.run,
+                status: r.status,
+                metric: r.metric.map(f64::to_bits),
+                interrupted: r.reason.as_deref() == Some(crate::ledger::INTERRUPTED),
+                samples: bits(&r.samples),
+                simplified: r.flags.iter().any(|f| f == SIMPLIFICATION),
+                branch: r.branch,
+                code: r.code,
+                setup: r.setup,
+            }),
         }
     }
 
@@ -263,26 +306,34 @@ mod tests {
         match h {
             HeadLine::Blank => Seen::Blank,
             HeadLine::Bad => Seen::Bad,
-            HeadLine::Head(h, _) => Seen::Rec(
-                h.run,
-                h.status,
-                h.metric.map(f64::to_bits),
-                h.branch.map(|b| String::from_utf8_lossy(&b).into_owned()),
-                h.interrupted,
-            ),
+            HeadLine::Head(h, _) => Seen::Rec(Fields {
+                run: h.run,
+                status: h.status,
+                metric: h.metric.map(f64::to_bits),
+                branch: h.branch.map(|b| String::from_utf8_lossy(&b).into_owned()),
+                interrupted: h.interrupted,
+                samples: bits(&h.samples),
+                code: h.code.map(Cow::into_owned),
+                setup: h.setup.map(Cow::into_owned),
+                simplified: h.simplified,
+            }),
         }
     }
 
     /// The scanner's verdict: `None` when it does not know.
     fn by_scan(line: &[u8]) -> Option<Seen> {
         scan(line).map(|f| {
-            Seen::Rec(
-                f.run,
-                f.status,
-                f.metric.map(f64::to_bits),
-                f.branch.map(|b| String::from_utf8_lossy(b).into_owned()),
-                f.interrupted,
-            )
+            Seen::Rec(Fields {
+                run: f.run,
+                status: f.status,
+                metric: f.metric.map(f64::to_bits),
+                branch: f.branch.map(|b| String::from_utf8_lossy(b).into_owned()),
+                interrupted: f.interrupted,
+                samples: bits(&f.samples),
+                code: f.code.map(str::to_owned),
+                setup: f.setup.map(str::to_owned),
+                simplified: f.simplified,
+            })
         })
     }
 
@@ -306,6 +357,8 @@ mod tests {
     }
 
     const TEMPLATE: &str = r#"{"run":3,"id":"a-b","timestamp":"2026-01-01T00:00:00.000Z","status":"kept","metric":0.5,"metrics":{"m":1},"samples":[0.5,0.6],"delta":-0.1,"summary":"s \"q\"","commit":"c","parent":null,"branch":"b","duration_s":1.5,"exit_code":0,"reason":null,"flags":["x"],"source":"run"}"#;
+    /// Today's writer: `code` and `setup` after `source`.
+    const NEW_TEMPLATE: &str = r#"{"run":3,"id":"a-b","timestamp":"2026-01-01T00:00:00.000Z","status":"kept","metric":0.5,"metrics":{"m":1},"samples":[0.5,0.6],"delta":-0.1,"summary":"s \"q\"","commit":"c","parent":null,"branch":"b","duration_s":1.5,"exit_code":0,"reason":null,"flags":["x"],"source":"run","code":"ab12","setup":"cd34"}"#;
 
     /// The fast readers and the full reader accept exactly the same lines, with the same values.
     #[test]
@@ -347,6 +400,24 @@ mod tests {
             r#"{"run":0,"status":"kept","extra":{"deep":[null]}}"#,
             r#"{"run":0,"status":"kept","metric":1e999}"#,
             r#"{"run":0,"status":"kept"} trailing"#,
+            r#"{"run":0,"status":"kept","code":"a","setup":"b"}"#,
+            r#"{"run":0,"status":"kept","setup":"b","code":"a"}"#,
+            r#"{"run":0,"status":"kept","code":null,"setup":null}"#,
+            r#"{"run":0,"status":"kept","code":"a\/b","setup":"\u0062"}"#,
+            r#"{"run":0,"status":"kept","code":5}"#,
+            r#"{"run":0,"status":"kept","setup":["x"]}"#,
+            r#"{"run":0,"status":"kept","code":"a","code":"b"}"#,
+            r#"{"run":0,"status":"kept","samples":[-0,-0.0,1e-400,1E+2,2.5e-308]}"#,
+            r#"{"run":0,"status":"kept","samples":[0.30000000000000004,1e23]}"#,
+            r#"{"run":0,"status":"kept","samples":[123456789012345678901234567890]}"#,
+            r#"{"run":0,"status":"kept","samples":[1,[2]]}"#,
+            r#"{"run":0,"status":"kept","samples":[true]}"#,
+            r#"{"run":0,"status":"kept","flags":["simplification"]}"#,
+            r#"{"run":0,"status":"kept","flags":["simplification "]}"#,
+            r#"{"run":0,"status":"kept","flags":["simplific\u0061tion"]}"#,
+            r#"{"run":0,"status":"kept","flags":["x","simplification",1]}"#,
+            r#"{"run":0,"status":"kept","flags":"simplification"}"#,
+            r#"{"run":0,"status":"kept","flags":null}"#,
             r#"[1,2]"#,
             "garbage",
             "   ",
@@ -354,7 +425,7 @@ mod tests {
         for line in lines {
             check(line.as_bytes()).unwrap();
         }
-        // The writer's shape, with awkward values the scanner must read as serde does or leave.
+        // The writer's shapes, with awkward values the scanner must read as serde does or leave.
         let variants: &[(&str, &str)] = &[
             ("", ""),
             (r#""run":3"#, r#""run":0"#),
@@ -390,6 +461,36 @@ mod tests {
             (r#""samples":[0.5,0.6]"#, r#""samples":[]"#),
             (r#""samples":[0.5,0.6]"#, r#""samples":[1e999]"#),
             (r#""samples":[0.5,0.6]"#, r#""samples":[null]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":null"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":["x"]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[true]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[[0.5]]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[0.5,]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[0.5, 0.6]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[-0,-0.0,0]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[1e-400,-1e-400]"#),
+            (
+                r#""samples":[0.5,0.6]"#,
+                r#""samples":[1.7976931348623157e308,4.9e-324,2.5e-308]"#,
+            ),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[1e308,1e309]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[1e0001]"#),
+            (
+                r#""samples":[0.5,0.6]"#,
+                r#""samples":[-1E-7,5e+3,1e22,1e23]"#,
+            ),
+            (
+                r#""samples":[0.5,0.6]"#,
+                r#""samples":[0.30000000000000004,0.1000000000000000055511151231257827]"#,
+            ),
+            (
+                r#""samples":[0.5,0.6]"#,
+                r#""samples":[9007199254740993,123456789012345678,123456789012345678901234567890]"#,
+            ),
+            (
+                r#""samples":[0.5,0.6]"#,
+                r#""samples":[-9223372036854775808,18446744073709551615,18446744073709551616]"#,
+            ),
             (r#""delta":-0.1"#, r#""delta":-1E-7"#),
             (r#""exit_code":0"#, r#""exit_code":-2147483648"#),
             (r#""exit_code":0"#, r#""exit_code":2147483647"#),
@@ -410,37 +511,117 @@ mod tests {
             (r#""status":"kept""#, r#""status":"crashed""#),
             (r#""flags":["x"]"#, r#""flags":[]"#),
             (r#""flags":["x"]"#, r#""flags":["x",null]"#),
+            (r#""flags":["x"]"#, r#""flags":null"#),
+            (r#""flags":["x"]"#, r#""flags":["simplification"]"#),
+            (r#""flags":["x"]"#, r#""flags":["x","simplification"]"#),
+            (
+                r#""flags":["x"]"#,
+                r#""flags":["simplification","simplification"]"#,
+            ),
+            (r#""flags":["x"]"#, r#""flags":["simplification "]"#),
+            (r#""flags":["x"]"#, r#""flags":[" simplification"]"#),
+            (r#""flags":["x"]"#, r#""flags":["Simplification"]"#),
+            (r#""flags":["x"]"#, r#""flags":["simplific\u0061tion"]"#),
+            (r#""flags":["x"]"#, r#""flags":["simplification\n"]"#),
+            (r#""flags":["x"]"#, r#""flags":["simpl\/ification"]"#),
+            (r#""flags":["x"]"#, r#""flags":["simplification",5]"#),
+            (
+                r#""flags":["x"]"#,
+                r#""flags":["simplification"],"flags":[]"#,
+            ),
             (
                 r#""timestamp":"2026-01-01T00:00:00.000Z""#,
                 r#""timestamp":null"#,
             ),
+        ];
+        // The shape before `code` and `setup`, and today's.
+        let old: &[(&str, &str)] = &[
             (r#""source":"run"}"#, r#""source":"run"}  "#),
             (r#""source":"run"}"#, r#""source":"run","metric":2}"#),
             (r#""source":"run"}"#, r#""source":"run","score":2}"#),
+            (r#""source":"run"}"#, r#""source":"run","code":"a"}"#),
+            (r#""source":"run"}"#, r#""source":"run","setup":"a"}"#),
+            (r#""source":"run"}"#, r#""source":"run","code":null}"#),
+            (r#""source":"run"}"#, r#""source":"run","code":5}"#),
         ];
-        for (from, to) in variants {
-            let line = TEMPLATE.replacen(from, to, 1);
-            assert!(from.is_empty() || line != TEMPLATE, "{to}");
-            check(line.as_bytes()).unwrap();
+        let new: &[(&str, &str)] = &[
+            (r#""code":"ab12""#, r#""code":null"#),
+            (r#""setup":"cd34""#, r#""setup":null"#),
+            (
+                r#""code":"ab12","setup":"cd34""#,
+                r#""code":null,"setup":null"#,
+            ),
+            (r#""code":"ab12""#, r#""code":"""#),
+            (r#""code":"ab12""#, r#""code":"é-ß""#),
+            (r#""code":"ab12""#, r#""code":"a\/b""#),
+            (r#""code":"ab12""#, r#""code":"a\"b\\""#),
+            (r#""code":"ab12""#, r#""code":"\u0061b12""#),
+            (r#""code":"ab12""#, r#""code":"\ud800""#),
+            (r#""setup":"cd34""#, r#""setup":"c\nd""#),
+            (r#""setup":"cd34""#, "\"setup\":\"c\td\""),
+            (r#""code":"ab12""#, r#""code":5"#),
+            (r#""code":"ab12""#, r#""code":["ab12"]"#),
+            (r#""setup":"cd34""#, r#""setup":{}"#),
+            (r#""setup":"cd34""#, r#""setup":nul"#),
+            (r#","setup":"cd34""#, ""),
+            (r#""code":"ab12","#, ""),
+            (
+                r#""code":"ab12","setup":"cd34""#,
+                r#""setup":"cd34","code":"ab12""#,
+            ),
+            (r#""cd34"}"#, r#""cd34","code":"x"}"#),
+            (r#""cd34"}"#, r#""cd34","code":null}"#),
+            (r#""cd34"}"#, r#""cd34","x":1}"#),
+            (r#""cd34"}"#, r#""cd34","score":2}"#),
+            (r#""cd34"}"#, r#""cd34"}  "#),
+            (r#""cd34"}"#, r#""cd34"},"#),
+            (r#""cd34"}"#, r#""cd34""#),
+            (r#""run","code""#, r#""run" ,"code""#),
+        ];
+        for (template, own) in [(TEMPLATE, old), (NEW_TEMPLATE, new)] {
+            for (from, to) in variants.iter().chain(own) {
+                let line = template.replacen(from, to, 1);
+                assert!(from.is_empty() || line != template, "{to}");
+                check(line.as_bytes()).unwrap();
+            }
+            // The writer's own output always takes the fast road.
+            assert!(scan(template.as_bytes()).is_some());
         }
-        // The writer's own output always takes the fast road.
-        assert!(scan(TEMPLATE.as_bytes()).is_some());
+        // With its values.
+        let HeadLine::Head(h, _) = parse_head(NEW_TEMPLATE.as_bytes(), false) else {
+            panic!("today's shape reads")
+        };
+        assert_eq!(
+            (h.samples, h.code, h.setup, h.simplified),
+            (
+                vec![0.5, 0.6],
+                Some("ab12".into()),
+                Some("cd34".into()),
+                false
+            )
+        );
     }
 
     /// Invalid UTF-8 inside a string: serde refuses it, so the scanner must not vouch for it.
     #[test]
     fn invalid_utf8_is_refused_by_every_road() {
-        let at = TEMPLATE.find("s \\\"q").unwrap();
-        for bad in [
-            &[0xffu8][..],
-            &[0xc3],
-            &[0xed, 0xa0, 0x80],
-            &[0xe2, 0x28, 0xa1],
+        for (template, inside) in [
+            (TEMPLATE, "s \\\"q"),
+            (NEW_TEMPLATE, "ab12"),
+            (NEW_TEMPLATE, "cd34"),
         ] {
-            let mut line = TEMPLATE.as_bytes().to_vec();
-            line.splice(at..at + 1, bad.iter().copied());
-            check(&line).unwrap();
-            assert_eq!(by_record(&line), Seen::Bad);
+            let at = template.find(inside).unwrap();
+            for bad in [
+                &[0xffu8][..],
+                &[0xc3],
+                &[0xed, 0xa0, 0x80],
+                &[0xe2, 0x28, 0xa1],
+            ] {
+                let mut line = template.as_bytes().to_vec();
+                line.splice(at..at + 1, bad.iter().copied());
+                check(&line).unwrap();
+                assert_eq!(by_record(&line), Seen::Bad);
+            }
         }
     }
 
@@ -448,8 +629,12 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn mutate(edits: Vec<(usize, &str)>) -> String {
-            let mut line = TEMPLATE.to_string();
+        fn template(new: bool) -> &'static str {
+            if new { NEW_TEMPLATE } else { TEMPLATE }
+        }
+
+        fn mutate(new: bool, edits: Vec<(usize, &str)>) -> String {
+            let mut line = template(new).to_string();
             for (pos, ins) in edits {
                 let mut pos = pos % (line.len() + 1);
                 while !line.is_char_boundary(pos) {
@@ -472,16 +657,17 @@ mod tests {
             /// scanner never vouches for a line serde refuses.
             #[test]
             fn readers_agree_on_mutated_lines(
-                edits in proptest::collection::vec((0usize..400, proptest::sample::select(vec!["", "{", "}", "[", "]", "\"", ":", ",", "0", "-", "1e9", "null", "true", "\\", "x", " ", ".", "e", "E", "+", "9", "\\u0041", "\\n", "é", "\t", "\"metric\":1,", "\"score\":1,", "\"x\":[1],"])), 1..4)
+                new in any::<bool>(),
+                edits in proptest::collection::vec((0usize..400, proptest::sample::select(vec!["", "{", "}", "[", "]", "\"", ":", ",", "0", "-", "1e9", "null", "true", "\\", "x", " ", ".", "e", "E", "+", "9", "\\u0041", "\\n", "é", "\t", "\"metric\":1,", "\"score\":1,", "\"x\":[1],", "\"code\":\"c\",", ",\"setup\":null", "\"simplification\",", "0.30000000000000004", "1e-400,"])), 1..4)
             ) {
-                let line = mutate(edits);
+                let line = mutate(new, edits);
                 prop_assert!(check(line.as_bytes()).is_ok(), "{}", check(line.as_bytes()).unwrap_err());
             }
 
             /// Single bytes anywhere, including invalid UTF-8 and control bytes.
             #[test]
-            fn readers_agree_on_byte_edits(pos in 0usize..400, byte in any::<u8>(), replace in any::<bool>()) {
-                let mut line = TEMPLATE.as_bytes().to_vec();
+            fn readers_agree_on_byte_edits(new in any::<bool>(), pos in 0usize..400, byte in any::<u8>(), replace in any::<bool>()) {
+                let mut line = template(new).as_bytes().to_vec();
                 let pos = pos % line.len();
                 if replace {
                     line[pos] = byte;
@@ -497,11 +683,18 @@ mod tests {
             fn scanner_reads_what_the_writer_wrote(
                 run in any::<u64>(),
                 metric in proptest::option::of(any::<f64>().prop_filter("finite", |m| m.is_finite())),
-                samples in proptest::collection::vec(-1e300f64..1e300, 0..3),
+                samples in proptest::collection::vec(prop_oneof![
+                    -1e300f64..1e300,
+                    -10f64..10.0,
+                    any::<f64>().prop_filter("finite", |s| s.is_finite()),
+                ], 0..4),
                 exit in proptest::option::of(any::<i32>()),
                 branch in proptest::option::of("[a-z/é\"\\\\-]{0,12}"),
                 summary in "\\PC{0,30}",
                 metrics in proptest::collection::btree_map("[a-z_]{1,8}", -1e9f64..1e9, 0..3),
+                code in proptest::option::of("[0-9a-fé\"\\\\/]{0,16}"),
+                setup in proptest::option::of("[0-9a-f]{0,16}"),
+                flags in proptest::sample::subsequence(vec!["suspicious_jump", "simplification", "simplification "], 0..=3),
             ) {
                 let mut r = Record::blank(run, Status::Kept, metric);
                 r.samples = samples;
@@ -509,11 +702,13 @@ mod tests {
                 r.branch = branch;
                 r.summary = summary;
                 r.metrics = metrics;
-                r.flags = vec!["suspicious_jump".into()];
+                r.flags = flags.into_iter().map(String::from).collect();
+                r.code = code;
+                r.setup = setup;
                 let line = serde_json::to_vec(&r).unwrap();
                 prop_assert!(check(&line).is_ok(), "{}", check(&line).unwrap_err());
-                let plain_branch = r.branch.as_deref().is_none_or(|b| !b.contains(['"', '\\']));
-                if plain_branch && !line.windows(2).any(|w| w == b"\\u") {
+                let plain = |s: &Option<String>| s.as_deref().is_none_or(|b| !b.contains(['"', '\\']));
+                if plain(&r.branch) && plain(&r.code) && !line.windows(2).any(|w| w == b"\\u") {
                     prop_assert!(scan(&line).is_some(), "{}", String::from_utf8_lossy(&line));
                 }
             }

@@ -1,15 +1,18 @@
-//! The fast path of the fold's first read: a scanner for the one line shape our own writer
+//! The fast path of the fold's first read: a scanner for the line shapes our own writer
 //! produces (`serde_json::to_vec(&Record)`: every field, in `Record`'s declared order, no
-//! whitespace). It either accepts a line it has checked completely, or answers "don't know"
-//! and leaves the line to the serde reader in `head`. It never rejects.
+//! whitespace), today's and the one before `code` and `setup` existed (ending at `source`). It
+//! either accepts a line it has checked completely, or answers "don't know" and leaves the line
+//! to the serde reader in `head`. It never rejects.
 //!
 //! Soundness rests on accepting only what `Record` accepts, with the same values: the keys are
 //! the canonical names in the canonical order (so no key repeats, no alias can collide, nothing
 //! is unknown), and each value is checked against the type `Record` gives it, with serde_json's
 //! grammar. Anything unusual is left to serde: `\u` escapes, whitespace, numbers with long
 //! exponents or more digits than fit an integer, nested values in `metrics`, non-string
-//! timestamps, escapes in the branch name. The tests in `head` pin the agreement.
+//! timestamps, escapes in the branch name, `code` or `setup`. The tests in `head` pin the
+//! agreement.
 
+use super::SIMPLIFICATION;
 use super::Status;
 
 /// What the fold needs from a line the scanner accepted.
@@ -22,6 +25,15 @@ pub struct Fast<'a> {
     pub branch: Option<&'a [u8]>,
     /// The reason is `interrupted`: the run is not a failed idea (see `Scope::fold_parts`).
     pub interrupted: bool,
+    /// Every sample, in order, with serde_json's values; `[]` allocates nothing.
+    pub samples: Vec<f64>,
+    /// Text without escapes (valid UTF-8: the whole line was checked); `None` for `null` and
+    /// for a line from before the field existed.
+    pub code: Option<&'a str>,
+    /// As `code`.
+    pub setup: Option<&'a str>,
+    /// `flags` holds `simplification`.
+    pub simplified: bool,
 }
 
 /// Scan one line (already trimmed of BOM and `\r`, at most `MAX_LINE` long). `Some` only when
@@ -44,7 +56,7 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
     c.lit(b",\"metrics\":")?;
     c.metrics()?;
     c.lit(b",\"samples\":")?;
-    c.array(Cursor::number_checked)?;
+    let samples = c.samples()?;
     c.lit(b",\"delta\":")?;
     c.opt_number_checked()?;
     c.lit(b",\"summary\":")?;
@@ -62,9 +74,23 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
     c.lit(b",\"reason\":")?;
     let reason = c.opt(Cursor::string)?;
     c.lit(b",\"flags\":")?;
-    c.array(Cursor::string)?;
+    let mut simplified = false;
+    c.array(|c| {
+        // Raw bytes, as for the reason below.
+        simplified |= c.string()? == SIMPLIFICATION.as_bytes();
+        Some(())
+    })?;
     c.lit(b",\"source\":")?;
     c.string()?;
+    // A line written before `code` and `setup` existed ends here; `Record` reads them as null.
+    let (code, setup) = if c.peek()? == b',' {
+        c.lit(b",\"code\":")?;
+        let code = c.opt(Cursor::plain_str)?;
+        c.lit(b",\"setup\":")?;
+        (code, c.opt(Cursor::plain_str)?)
+    } else {
+        (None, None)
+    };
     c.lit(b"}")?;
     (c.i == line.len()).then_some(Fast {
         run,
@@ -73,6 +99,10 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
         branch,
         // Raw bytes: with an escape in it, the text could not equal the literal anyway.
         interrupted: reason == Some(super::INTERRUPTED.as_bytes()),
+        samples,
+        code,
+        setup,
+        simplified,
     })
 }
 
@@ -204,6 +234,12 @@ impl<'a> Cursor<'a> {
         (!raw.contains(&b'\\')).then_some(raw)
     }
 
+    /// `plain_string` as text: the bytes between two quotes of a line of valid UTF-8 are valid
+    /// UTF-8 (the check is a short ASCII pass).
+    fn plain_str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.plain_string()?).ok()
+    }
+
     fn status(&mut self) -> Option<Status> {
         Some(match self.string()? {
             b"baseline" => Status::Baseline,
@@ -211,6 +247,7 @@ impl<'a> Cursor<'a> {
             b"discarded" | b"discard" => Status::Discarded,
             b"crash" => Status::Crash,
             b"timeout" => Status::Timeout,
+            b"recheck" => Status::Recheck,
             _ => return None,
         })
     }
@@ -350,6 +387,16 @@ impl<'a> Cursor<'a> {
         self.opt(Cursor::number_checked).map(drop)
     }
 
+    /// `samples`: `[]` (no allocation) or numbers, each with the value serde_json gives it.
+    fn samples(&mut self) -> Option<Vec<f64>> {
+        let mut v = Vec::new();
+        self.array(|c| {
+            v.push(c.number()?);
+            Some(())
+        })?;
+        Some(v)
+    }
+
     /// `[]` or `[x,y,…]` of what `item` reads.
     fn array<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<()> {
         self.lit(b"[")?;
@@ -411,6 +458,15 @@ mod tests {
 
     const LINE: &str = r#"{"run":3,"id":"a-b","timestamp":"2026-01-01T00:00:00.000Z","status":"kept","metric":0.5,"metrics":{"m":1},"samples":[0.5,0.6],"delta":-0.1,"summary":"s \"q\"","commit":"c","parent":null,"branch":"b","duration_s":1.5,"exit_code":0,"reason":null,"flags":["x"],"source":"run"}"#;
 
+    /// Today's shape: `code` and `setup` after `source`.
+    fn new_line() -> String {
+        LINE.replacen(
+            r#""source":"run"}"#,
+            r#""source":"run","code":"ab12","setup":"cd34"}"#,
+            1,
+        )
+    }
+
     #[test]
     fn accepts_the_writers_shape() {
         let f = scan(LINE.as_bytes()).expect("canonical line");
@@ -422,7 +478,26 @@ mod tests {
                 metric: Some(0.5),
                 branch: Some(&b"b"[..]),
                 interrupted: false,
+                samples: vec![0.5, 0.6],
+                code: None,
+                setup: None,
+                simplified: false,
             }
+        );
+        let line = new_line().replacen(r#"["x"]"#, r#"["x","simplification"]"#, 1);
+        let f = scan(line.as_bytes()).expect("today's canonical line");
+        assert_eq!(
+            (f.samples, f.code, f.setup, f.simplified),
+            (vec![0.5, 0.6], Some("ab12"), Some("cd34"), true)
+        );
+        let line = new_line()
+            .replacen(r#""ab12""#, "null", 1)
+            .replacen(r#""cd34""#, r#""é""#, 1)
+            .replacen("[0.5,0.6]", "[]", 1);
+        let f = scan(line.as_bytes()).expect("null code");
+        assert_eq!(
+            (f.samples.capacity(), f.code, f.setup),
+            (0, None, Some("é"))
         );
     }
 
@@ -455,6 +530,33 @@ mod tests {
         ] {
             let line = LINE.replacen(from, to, 1);
             assert_ne!(line, LINE, "{to}");
+            assert!(scan(line.as_bytes()).is_none(), "{line}");
+        }
+        let new = new_line();
+        assert!(scan(new.as_bytes()).is_some());
+        for (from, to) in [
+            (r#""code":"ab12""#, r#""code":"a\/b""#),
+            (r#""code":"ab12""#, r#""code":"\u0061""#),
+            (r#""code":"ab12""#, r#""code":5"#),
+            (r#""code":"ab12""#, r#""code": "ab12""#),
+            (r#""setup":"cd34""#, r#""setup":"c\"d""#),
+            (r#""setup":"cd34""#, r#""setup":nul"#),
+            (r#","setup":"cd34""#, ""),
+            (r#""code":"ab12","#, ""),
+            (
+                r#""code":"ab12","setup":"cd34""#,
+                r#""setup":"cd34","code":"ab12""#,
+            ),
+            (r#""cd34"}"#, r#""cd34","x":1}"#),
+            (r#""cd34"}"#, r#""cd34"} "#),
+            (r#""cd34"}"#, r#""cd34","code":"ab12"}"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[0.5,1e999]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[0.5,null]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":["0.5"]"#),
+            (r#""samples":[0.5,0.6]"#, r#""samples":[1e0001]"#),
+        ] {
+            let line = new.replacen(from, to, 1);
+            assert_ne!(line, new, "{to}");
             assert!(scan(line.as_bytes()).is_none(), "{line}");
         }
         let ctl = LINE.replacen("s \\\"q", "s \t", 1);

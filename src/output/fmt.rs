@@ -13,6 +13,11 @@ pub fn fmt_metric(v: f64) -> String {
     format!("{v}")
 }
 
+/// A statistical estimate (a noise, a margin): three significant digits, more would be noise.
+pub fn fmt_approx(v: f64) -> String {
+    format!("{}", round_significant(v, 3))
+}
+
 /// A metric, or the dash.
 pub fn metric_or_dash(v: Option<f64>) -> String {
     v.map_or_else(|| DASH.to_string(), fmt_metric)

@@ -44,7 +44,8 @@ impl Drop for KillOnDrop {
 fn a_process_that_leaves_the_group_is_killed_and_flagged() {
     let sb = project(
         "setsid sh -c 'echo $$ > escaped.pid; exec sleep 1000' &\nwhile [ ! -s escaped.pid ]; do sleep 0.01; done\necho \"score: 1\"\n",
-        "",
+        // One sample: the wait for `escaped.pid` is only meaningful the first time.
+        "baseline_repeats = 1\n",
     );
     let t = Instant::now();
     let out = sb.run(&["--json", "run", "-m", "baseline"]);
@@ -76,7 +77,7 @@ fn a_huge_output_is_cut_per_sample_and_every_byte_is_counted() {
     let n = 11 * 3_800_000;
     let sb = project(
         &format!("yes 0123456789 | head -c {n}\necho \"score: $AUTORESEARCH_SAMPLE\"\n"),
-        "repeats = 2\n",
+        "baseline_repeats = 2\n",
     );
     let d = sb.run(&["--json", "run", "-m", "baseline"]).ok();
     assert_eq!(d["status"], "baseline");

@@ -131,7 +131,13 @@ fn check_loaded(c: &Config, warnings: &[String]) -> TestCaseResult {
         let again = config::Constraint::parse(&k.text);
         prop_assert_eq!(again.as_ref(), Ok(k));
     }
-    prop_assert!((1..=1000).contains(&c.repeats));
+    if let config::Repeats::Fixed(n) = c.repeats {
+        prop_assert!((1..=1000).contains(&n));
+    }
+    for n in [c.max_repeats, c.baseline_repeats] {
+        prop_assert!((1..=1000).contains(&n));
+    }
+    prop_assert!((0.5..=0.999).contains(&c.confidence));
     for d in [c.time_budget, c.kill_grace] {
         prop_assert!(d.as_secs_f64() > 0.0 && d.as_secs_f64() < 1e9, "{:?}", d);
     }

@@ -14,7 +14,10 @@ fn seeded() -> Sandbox {
 fn log_shows_the_last_n_oldest_first_with_the_true_total() {
     let sb = seeded();
     let d = sb.run(&["--json", "log", "-n", "2"]).ok();
-    assert_eq!(keys(&d), ["total", "shown", "best_metric", "records"]);
+    assert_eq!(
+        keys(&d),
+        ["total", "shown", "best_metric", "noise", "records"]
+    );
     assert_eq!(d["total"], 4);
     assert_eq!(d["shown"], 2);
     let runs: Vec<u64> = d["records"]

@@ -27,6 +27,7 @@ mod install;
 mod layers;
 mod ledger;
 mod log;
+mod noise;
 mod output;
 mod record;
 mod run;

@@ -34,7 +34,9 @@ fn record_returns_the_record_and_best_before_and_after() {
             "exit_code",
             "reason",
             "flags",
-            "source"
+            "source",
+            "code",
+            "setup"
         ]
     );
     assert_eq!(d["record"]["run"], 0);

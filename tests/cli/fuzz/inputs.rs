@@ -354,6 +354,8 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         reason: None,
         flags: Vec::new(),
         source: "run".into(),
+        code: None,
+        setup: None,
     };
     serde_json::to_vec(&rec).unwrap_or_default()
 }
