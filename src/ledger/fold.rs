@@ -136,10 +136,7 @@ const SAMPLE_CAP: usize = 256;
 const RUNS_CAP: usize = 64;
 /// Evidence of codes that cannot be the best (discarded, re-checked) is kept for the latest
 /// this many codes, so a retried edit is recognized; past `2 ×` the oldest half is dropped.
-const OTHER_CODES: usize = 256;
-/// Codes that could be the best (baselines and keeps) are kept for the latest this many (and
-/// the best, always).
-const BEST_CANDIDATES: usize = 64;
+const OTHER_CODES: usize = 64;
 
 /// Keeps whose level is among this many of the best candidates' are held in full, so a
 /// re-check that demotes the best finds its successor.
@@ -231,19 +228,19 @@ impl Scope {
                 } else {
                     self.fold_keep(f, samples, full, direction);
                 }
-                self.trim();
+                self.trim(direction);
             }
             (Status::Recheck, Some(_)) => {
                 let key = f.key();
                 self.add_evidence(&key, f, samples);
                 self.rejudge(&key, direction);
-                self.trim();
+                self.trim(direction);
             }
             (status, metric) => {
                 if metric.is_some() && (f.code.is_some() || samples.len() > 1) {
                     let key = f.key();
                     self.add_evidence(&key, f, samples);
-                    self.trim();
+                    self.trim(direction);
                 }
                 // Stopped by Ctrl-C or SIGTERM, or re-measuring code: not an idea that failed.
                 if !(f.interrupted || status == Status::Recheck) {
@@ -400,33 +397,73 @@ impl Scope {
         out.map(|(k, e, _)| (k.clone(), e.record.clone()))
     }
 
-    /// Keep the evidence bounded: past twice the limit, the oldest other codes, or the oldest
-    /// candidates that are neither the best nor the baseline, go.
-    fn trim(&mut self) {
-        let candidates = self
+    /// Keep the evidence bounded (it is cached in `summary.json`): past twice the limit, the
+    /// oldest other codes go; past `TOP + 2` candidates held in full, the ones with the worst
+    /// levels (never the best or the baseline) are no longer held: they stay as evidence, and
+    /// one that does not say what code it measured, with a single sample, goes.
+    fn trim(&mut self, direction: Direction) {
+        // Counting is a walk over the evidence: only when it could be over a bound.
+        if self.evidence.len() <= TOP + 2 {
+            return;
+        }
+        let held = self
             .evidence
             .values()
             .filter(|e| e.record.is_some())
             .count();
-        let others = self.evidence.len() - candidates;
-        if others > 2 * OTHER_CODES {
-            self.drop_oldest(false, others - OTHER_CODES);
+        if held > TOP + 2 {
+            self.release_worst(held - TOP, direction);
         }
-        if candidates > 2 * BEST_CANDIDATES {
-            self.drop_oldest(true, candidates - BEST_CANDIDATES);
+        if self.evidence.len() > 2 * OTHER_CODES {
+            let others = self
+                .evidence
+                .values()
+                .filter(|e| e.record.is_none())
+                .count();
+            if others > 2 * OTHER_CODES {
+                self.drop_oldest(others - OTHER_CODES);
+            }
         }
     }
 
-    fn drop_oldest(&mut self, candidates: bool, n: usize) {
+    fn release_worst(&mut self, n: usize, direction: Direction) {
         let baseline = self.baseline.as_ref().map(|b| b.run);
-        let mut ages: Vec<(u64, String)> = self
+        let mut held: Vec<(f64, String)> = self
             .evidence
             .iter()
             .filter(|(k, e)| {
-                e.record.is_some() == candidates
+                e.record.is_some()
                     && self.best_key.as_ref() != Some(*k)
-                    && (e.record.is_none() || e.record.as_ref().map(|r| r.run) != baseline)
+                    && e.record.as_ref().map(|r| r.run) != baseline
             })
+            .filter_map(|(k, e)| e.level().map(|l| (l, k.clone())))
+            .collect();
+        // Worst first.
+        held.sort_by(|a, b| {
+            if direction.better(a.0, b.0) {
+                std::cmp::Ordering::Greater
+            } else if direction.better(b.0, a.0) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        for (_, k) in held.into_iter().take(n) {
+            let Some(e) = self.evidence.get_mut(&k) else {
+                continue;
+            };
+            e.record = None;
+            if e.code.is_none() && e.samples.len() < 2 {
+                self.evidence.remove(&k);
+            }
+        }
+    }
+
+    fn drop_oldest(&mut self, n: usize) {
+        let mut ages: Vec<(u64, String)> = self
+            .evidence
+            .iter()
+            .filter(|(_, e)| e.record.is_none())
             .map(|(k, e)| (e.seen, k.clone()))
             .collect();
         ages.sort_unstable();
@@ -902,7 +939,7 @@ mod evidence_tests {
         let s = fold(&records);
         let candidates = s.evidence.values().filter(|e| e.record.is_some()).count();
         let others = s.evidence.len() - candidates;
-        assert!(candidates <= 2 * BEST_CANDIDATES, "{candidates}");
+        assert!(candidates <= TOP + 2, "{candidates}");
         assert!(others <= 2 * OTHER_CODES, "{others}");
         assert_eq!(s.best.as_ref().map(|b| b.run), Some(1));
         assert!(s.evidence_of(Some("s"), "base").is_some());

@@ -12,7 +12,9 @@
 //! The best so far is at least as good as every such keep the scope saw since its last
 //! baseline, so one that beats it also beats every earlier one of the second half since that
 //! half's last baseline in the scope: the second thread parses exactly those ("running bests"
-//! per scope), the baselines and the keeps with a code, a superset of what is asked.
+//! per scope), the baselines and the keeps with a code. That covers what is asked but for
+//! rare histories (a simplification or a re-check that made the best worse than an earlier
+//! keep): a record asked for and not parsed is read again from the file during the merge.
 //!
 //! Reading and parsing dominate a cold fold (the fold itself is a few ns a line), and both
 //! halves share them evenly. Without a second thread, or when something looks off (the file
@@ -189,12 +191,12 @@ fn halves(
         if first.offset != split || first.partial || half.unparsed {
             return Ok(Halves::ContinueFrom(at));
         }
-        Ok(Halves::Done(merge(s, at, half)))
+        Ok(Halves::Done(merge(file, s, at, half)))
     })
 }
 
 /// Fold the second half's entries, in order, after the first half.
-fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
+fn merge(file: &File, s: &mut Summary, mut at: Start, half: Half) -> End {
     let lines = half.entries.iter().zip(&half.hashes).zip(&half.lens);
     for (j, ((entry, &hash), &len)) in lines.enumerate() {
         let no = at.lines + 1;
@@ -203,7 +205,14 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
             Kind::Blank => {}
             Kind::Bad => s.bad(no),
             Kind::Record(status, interrupted) => {
-                let mut full = || half.full.get(&j).cloned().flatten();
+                // A record the second reader did not foresee the fold would want (a re-check
+                // can make the best worse than a keep it judged out of the running): read
+                // again from the file, where it still is.
+                let offset = at.offset;
+                let mut full = || match half.full.get(&j) {
+                    Some(r) => r.clone(),
+                    None => record_at(file, offset, len),
+                };
                 let extra = entry.extra.as_deref();
                 let facts = Facts {
                     run: entry.run,
@@ -238,6 +247,17 @@ fn merge(s: &mut Summary, mut at: Start, half: Half) -> End {
         lines: at.lines,
         hash: at.hash,
         ..half.end
+    }
+}
+
+/// The record on the line of `len` bytes (its newline included) at `offset`.
+fn record_at(file: &File, offset: u64, len: u32) -> Option<Record> {
+    let mut line = vec![0u8; len as usize];
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut line, offset).ok()?;
+    let line = line.strip_suffix(b"\n").unwrap_or(&line);
+    match super::parse_line(line, offset == 0) {
+        super::Line::Record(r) => Some(*r),
+        _ => None,
     }
 }
 
@@ -497,9 +517,29 @@ mod tests {
     use std::io::Write;
 
     fn line(run: u64, status: Status, metric: Option<f64>, branch: Option<&str>) -> Vec<u8> {
+        coded(run, status, metric, branch, None)
+    }
+
+    /// A line that names its code (one of a few, so codes repeat) and, with a metric, keeps
+    /// two samples around it.
+    fn coded(
+        run: u64,
+        status: Status,
+        metric: Option<f64>,
+        branch: Option<&str>,
+        code: Option<u8>,
+    ) -> Vec<u8> {
         let mut r = Record::blank(run, status, metric);
         r.branch = branch.map(str::to_string);
         r.summary = format!("run {run}");
+        if let Some(c) = code {
+            r.code = Some(format!("c{c}"));
+            r.setup = Some("s".into());
+            r.samples = metric.map_or_else(Vec::new, |m| vec![m - 0.125, m + 0.125]);
+            if c == 0 && status == Status::Kept {
+                r.flags = vec![crate::ledger::SIMPLIFICATION.to_string()];
+            }
+        }
         let mut l = serde_json::to_vec(&r).unwrap();
         l.push(b'\n');
         l
@@ -532,12 +572,12 @@ mod tests {
         /// beat the best, other statuses, several branches, bad and blank lines, a torn tail.
         #[test]
         fn two_halves_fold_as_one(
-            lines in proptest::collection::vec((0u8..9, 0u8..20, 0u8..3), 0..120),
+            lines in proptest::collection::vec((0u8..10, 0u8..20, 0u8..3, 0u8..6), 0..120),
             torn in any::<bool>(),
             higher in any::<bool>(),
         ) {
             let mut bytes = Vec::new();
-            for (i, (kind, m, b)) in lines.iter().enumerate() {
+            for (i, (kind, m, b, code)) in lines.iter().enumerate() {
                 let branch = [None, Some("main"), Some("fork")][*b as usize];
                 let metric = Some(f64::from(*m) / 4.0);
                 let status = match kind {
@@ -545,12 +585,15 @@ mod tests {
                     1..=3 => Status::Kept,
                     4 => Status::Discarded,
                     5 => Status::Crash,
+                    9 => Status::Recheck,
                     _ => Status::Timeout,
                 };
+                // Codes 0 to 3 repeat; 4 and 5: a record that does not name its code.
+                let code = (*code < 4).then_some(*code);
                 match kind {
                     7 => bytes.extend_from_slice(b"not a record\n"),
                     8 => bytes.extend_from_slice(b"\n"),
-                    _ => bytes.extend(line(i as u64, status, metric.filter(|_| *kind != 5), branch)),
+                    _ => bytes.extend(coded(i as u64, status, metric.filter(|_| *kind != 5), branch, code)),
                 }
             }
             if torn {
