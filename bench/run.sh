@@ -7,7 +7,7 @@
 # It builds nothing: build first with `cargo build --release --locked`. Reports the median wall
 # time (hyperfine when installed, else a `date +%s%N` loop) of
 #   1. the eval alone:                    sh -c 'true; echo "score: 1"'
-#   2. `run --allow-empty` (no commit):   lock, checks, eval, decide, ledger append + fsync
+#   2. `run --allow-empty --repeat 1` (a re-check, no commit): lock, checks, eval, decide, append
 #   3. `run` with a change to the target: the same plus the commit and the revert
 # and the overhead = (2 or 3) − 1. Target: under 30 ms of our own time.
 set -euo pipefail
@@ -73,7 +73,7 @@ echo "binary: $bin"
 echo "timer:  $timer; median of $runs runs after 5 warm-up runs"
 echo
 eval_ms=$(median_ms "" sh -c "$eval_cmd")
-empty_ms=$(median_ms "" "$bin" --json run --allow-empty -m bench)
+empty_ms=$(median_ms "" "$bin" --json run --allow-empty --repeat 1 -m bench)
 change_ms=$(median_ms "$work/edit.sh" "$bin" --json run -m bench)
 records=$(wc -l < .autoresearch/experiments.jsonl)
 printf '%-44s %8s ms\n' "eval alone (sh -c 'true; echo score: 1')" "$eval_ms"

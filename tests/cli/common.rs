@@ -240,6 +240,18 @@ impl Sandbox {
     }
 }
 
+/// `--json run` with these arguments.
+pub fn run(sb: &Sandbox, args: &[&str]) -> Out {
+    let mut all = vec!["--json", "run"];
+    all.extend_from_slice(args);
+    sb.run(&all)
+}
+
+/// `train.py` becomes `x = <x>`: what the sandbox's evals read.
+pub fn set_x(sb: &Sandbox, x: &str) {
+    sb.write("train.py", &format!("x = {x}\n"));
+}
+
 pub fn run_cmd(mut c: Command) -> Out {
     let Output {
         status,

@@ -43,16 +43,6 @@ fn draws(sb: &Sandbox, values: &[f64]) {
     sb.write("draws.txt", &(text.join("\n") + "\n"));
 }
 
-fn run(sb: &Sandbox, args: &[&str]) -> Out {
-    let mut all = vec!["--json", "run"];
-    all.extend_from_slice(args);
-    sb.run(&all)
-}
-
-fn set_x(sb: &Sandbox, x: &str) {
-    sb.write("train.py", &format!("x = {x}\n"));
-}
-
 fn hints(out: &Out) -> Vec<String> {
     out.json()["hints"]
         .as_array()

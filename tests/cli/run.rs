@@ -48,16 +48,6 @@ fn project(extra: &str) -> Sandbox {
     sb
 }
 
-fn run(sb: &Sandbox, args: &[&str]) -> Out {
-    let mut all = vec!["--json", "run"];
-    all.extend_from_slice(args);
-    sb.run(&all)
-}
-
-fn set_x(sb: &Sandbox, x: &str) {
-    sb.write("train.py", &format!("x = {x}\n"));
-}
-
 /// Nothing of the last eval's process group is alive.
 fn assert_group_gone(sb: &Sandbox) {
     let pgid: i32 = sb.read(".pid").trim().parse().expect("pgid in .pid");
