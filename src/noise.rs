@@ -52,17 +52,19 @@ pub fn estimate<'a>(groups: impl IntoIterator<Item = &'a [f64]>) -> Option<Noise
     let width = robust_width(&groups)?;
     let (mut squares, mut samples, mut count, mut df) = (0.0, 0u64, 0u64, 0u64);
     for g in &groups {
+        // Deviations from the median, not the values: identical samples then give exactly 0
+        // (a mean of equal values can be off by a rounding unit, which is not noise).
         let center = median(g);
         let kept: Vec<f64> = g
             .iter()
-            .copied()
-            .filter(|x| (x - center).abs() <= WILD * width)
+            .map(|x| x - center)
+            .filter(|d| d.abs() <= WILD * width)
             .collect();
         if kept.len() < 2 {
             continue;
         }
         let mean = kept.iter().sum::<f64>() / kept.len() as f64;
-        squares += kept.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
+        squares += kept.iter().map(|d| (d - mean).powi(2)).sum::<f64>();
         samples += kept.len() as u64;
         count += 1;
         df += kept.len() as u64 - 1;
@@ -276,6 +278,11 @@ mod tests {
         assert_eq!(estimate(std::iter::empty()), None);
         let zero = estimate([&[3.0, 3.0, 3.0][..]]).unwrap();
         assert_eq!((zero.sd, zero.df), (0.0, 2));
+        // Exactly 0 for repeats that never differ, whatever rounding a mean would add.
+        let three = [1.6568; 3];
+        let sum: f64 = three.iter().sum();
+        assert_ne!(sum / 3.0, 1.6568, "the case this guards against");
+        assert_eq!(estimate([&three[..], &[0.1; 3][..]]).unwrap().sd, 0.0);
     }
 
     #[test]
