@@ -92,9 +92,10 @@ codes! {
     InvalidName = "invalid_name", Fix, "a branch or fork name breaks the naming rules";
     WrongBranch = "wrong_branch", Fix, "HEAD is not on the experiment branch or one of its forks";
     OutOfScope = "out_of_scope", Fix, "tracked files outside target_file were changed";
-    ProtectedChanged = "protected_changed", Fix, "a protected file was changed";
+    ProtectedChanged = "protected_changed", Fix, "a protected file was changed, in the work tree or since the baseline";
     NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
     DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
+    SetupChanged = "setup_changed", Fix, "the eval command, metric, direction, time budget or protected list differs from the baseline's";
     RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
     OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";

@@ -356,7 +356,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "flags",
         "array",
-        "suspicious_jump, leaked_processes, kept_not_better, simplification, revert_skipped, revert_incomplete",
+        "suspicious_jump, leaked_processes, kept_not_better, simplification, harness_changed, revert_skipped, revert_incomplete",
     ),
     ("source", "string", "run, record, or import:<format>"),
     (
@@ -367,7 +367,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "setup",
         "string | null",
-        "hash of the eval command, the metric and the protected files",
+        "hash of the eval command, the metric, the time budget and the protected files",
     ),
 ];
 

@@ -42,6 +42,7 @@ mod decide;
 pub mod manual;
 mod measure;
 mod prepare;
+mod protect;
 mod record;
 mod recover;
 
@@ -54,6 +55,7 @@ use serde::Serialize;
 pub use decide::{Decision, Jump, Kind, SUSPICIOUS_JUMP, suspicious_jump};
 pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
+pub use protect::{HARNESS_CHANGED, setup_of};
 pub use recover::ABANDONED;
 
 use crate::config::Repeats;
@@ -198,6 +200,9 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 2–4. The branch, baseline or experiment, and what changed.
     let plan = prepare::prepare(loaded, opts, on)?;
+    if let Some(w) = &plan.harness_changed {
+        on(Event::Warning(w.clone()));
+    }
     lock.start(plan.reserved)?;
 
     // 5. Commit the change, under the reserved run number.
@@ -290,16 +295,6 @@ struct Identity {
     pub auto: bool,
 }
 
-/// The salt of the setup digest: what, besides the protected files, makes the number.
-fn setup_salt(cfg: &crate::config::Config) -> String {
-    format!(
-        "setup\0{}\0{}\0{}",
-        cfg.eval_command,
-        cfg.metric_name,
-        cfg.metric_direction.as_str()
-    )
-}
-
 /// The code and setup of `commit`, and the kind of step: a baseline; a re-check (asked for,
 /// nothing changed, or code measured before on this branch); else a candidate.
 fn identify(
@@ -312,7 +307,7 @@ fn identify(
 ) -> Result<Identity> {
     let (cfg, repo) = (&loaded.config, &loaded.project.repo);
     let code = git::paths_digest(repo, commit, &cfg.target_files, "code")?;
-    let setup = git::paths_digest(repo, commit, &cfg.protected, &setup_salt(cfg))?;
+    let setup = protect::setup_of(repo, commit, cfg)?;
     if let Some(Some(run)) = opts.recheck {
         check_recheck_of(loaded, run, &code, &setup)?;
     }
@@ -583,7 +578,10 @@ fn judge(
         key: Some(&key),
         prior: &who.prior,
     };
-    let (verdict, decision) = decide::decide(measured, cfg, who.kind, &against);
+    let (mut verdict, decision) = decide::decide(measured, cfg, who.kind, &against);
+    if verdict.status == Status::Baseline && plan.harness_changed.is_some() {
+        verdict.flags.push(protect::HARNESS_CHANGED.to_string());
+    }
     if verdict.reason.as_deref() == Some("no_metric")
         && let Some(u) = &measured.unreadable_value
     {

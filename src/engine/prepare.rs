@@ -4,7 +4,7 @@
 
 use git2::Oid;
 
-use super::{Event, StepOptions};
+use super::{Event, StepOptions, protect};
 use crate::config::Config;
 use crate::error::{AppError, Code, Result};
 use crate::eval;
@@ -18,6 +18,8 @@ pub(super) struct Plan {
     pub branch: String,
     /// The step is a baseline: it evaluates HEAD as committed.
     pub baseline: bool,
+    /// A new baseline over a setup that differs from the previous baseline's: the warning.
+    pub harness_changed: Option<String>,
     /// A target file changed: the step commits it (else it evaluates HEAD).
     pub target_changed: bool,
     /// HEAD before the step, and its parent.
@@ -59,6 +61,18 @@ pub(super) fn prepare(
         }
         changed
     };
+    // 4b. How the number is made is the baseline's (a new baseline may change it).
+    let setup = protect::setup_of(repo, head.id(), cfg)?;
+    let scope = summary.scope(Some(&branch));
+    let setup_change = scope
+        .baseline
+        .as_ref()
+        .and_then(|b| Some((b, protect::change_since(repo, cfg, head.id(), &setup, b)?)));
+    let harness_changed = match setup_change {
+        Some((b, change)) if !baseline => return Err(protect::refusal(cfg, b, &change)),
+        Some((b, change)) => Some(protect::rebaseline_warning(b, &change)),
+        None => None,
+    };
     if eval::interrupted() {
         return Err(interrupted_before());
     }
@@ -73,6 +87,7 @@ pub(super) fn prepare(
     Ok(Plan {
         branch,
         baseline,
+        harness_changed,
         target_changed,
         head: head.id(),
         head_parent: head.parent_ids().next(),

@@ -24,6 +24,7 @@ mod guide;
 mod init;
 mod input;
 mod install;
+mod integrity;
 mod layers;
 mod ledger;
 mod log;

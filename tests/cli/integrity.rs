@@ -1,0 +1,148 @@
+//! Protection that survives commits (issue 10): how the number is made cannot change between a
+//! baseline and the runs compared with it, whether the change is in the work tree or committed
+//! by hand; a deliberate change goes through a new baseline.
+
+use serde_json::json;
+
+use crate::common::*;
+
+/// A project whose harness `eval.sh` is protected; the eval prints `x` from `train.py`.
+fn project() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "autoresearch.toml",
+        "target_file = \"train.py\"\neval_command = \"sh eval.sh\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\ntime_budget = \"10s\"\nprotected = [\"eval.sh\"]\n",
+    );
+    sb.commit_all("setup");
+    run(&sb, &["-m", "baseline"]).ok();
+    sb
+}
+
+/// A harness that halves every score, committed by hand.
+fn cheat(sb: &Sandbox) -> String {
+    sb.write(
+        "eval.sh",
+        "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py | awk '{print $1 / 2}')\"\n",
+    );
+    sb.commit_all("bench: faster scoring")
+}
+
+#[test]
+fn a_committed_harness_change_is_refused_for_every_kind_of_run() {
+    let sb = project();
+    let base = sb.ledger_lines()[0]["commit"].as_str().unwrap().to_string();
+    let culprit = cheat(&sb);
+    let lines = sb.ledger_lines().len();
+    for args in [
+        &["--allow-empty", "-m", "recheck"][..],
+        &["--recheck", "-m", "recheck"][..],
+    ] {
+        let out = run(&sb, args);
+        let e = out.err("protected_changed", 2);
+        let msg = e["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("`eval.sh`") && msg.contains(&culprit), "{msg}");
+        assert!(msg.contains("bench: faster scoring"), "{msg}");
+        let fix = e["error"]["suggestion"].as_str().unwrap();
+        assert!(
+            fix.contains(&format!("git checkout {base} -- eval.sh"))
+                && fix.contains("autoresearch run --baseline"),
+            "{fix}"
+        );
+    }
+    // With a change to the target: refused before anything is committed.
+    set_x(&sb, "0.5");
+    let head = sb.head();
+    run(&sb, &["-m", "better?"]).err("protected_changed", 2);
+    assert_eq!(sb.head(), head, "nothing committed");
+    assert_eq!(sb.read("train.py"), "x = 0.5\n", "the edit is left alone");
+    assert_eq!(sb.ledger_lines().len(), lines, "nothing recorded");
+}
+
+#[test]
+fn restoring_the_harness_as_suggested_lets_runs_go_on() {
+    let sb = project();
+    let base = sb.ledger_lines()[0]["commit"].as_str().unwrap().to_string();
+    cheat(&sb);
+    let status = std::process::Command::new("git")
+        .args(["checkout", &base, "--", "eval.sh"])
+        .current_dir(&sb.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    sb.commit_all("restore the eval harness");
+    set_x(&sb, "0.5");
+    let d = run(&sb, &["-m", "an honest change"]).ok();
+    assert_eq!(d["status"], "kept", "{d}");
+}
+
+#[test]
+fn a_changed_eval_command_or_budget_is_refused_and_raising_repeats_is_not() {
+    let sb = project();
+    let config = sb.read("autoresearch.toml");
+    sb.write(
+        "autoresearch.toml",
+        &config.replace("sh eval.sh", "sh eval.sh | head -1"),
+    );
+    sb.commit_all("a different eval");
+    let out = run(&sb, &["--allow-empty", "-m", "x"]);
+    let e = out.err("setup_changed", 2);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("eval command"),
+        "{e}"
+    );
+    sb.write("autoresearch.toml", &config.replace("\"10s\"", "\"20s\""));
+    sb.commit_all("a longer budget");
+    run(&sb, &["--allow-empty", "-m", "x"]).err("setup_changed", 2);
+    // Keys that do not change how the number is made: no new baseline needed.
+    sb.write(
+        "autoresearch.toml",
+        &format!("{config}max_repeats = 8\nconfidence = 0.99\nmin_improvement = \"1%\"\n"),
+    );
+    sb.commit_all("stricter decisions");
+    assert_eq!(
+        run(&sb, &["--allow-empty", "-m", "x"]).ok()["status"],
+        "recheck"
+    );
+}
+
+#[test]
+fn a_deliberate_harness_change_goes_through_a_new_baseline() {
+    let sb = project();
+    cheat(&sb);
+    let out = run(
+        &sb,
+        &["--baseline", "-m", "new harness, agreed with the human"],
+    );
+    let d = out.ok();
+    assert_eq!(d["status"], "baseline");
+    assert_eq!(d["flags"], json!(["harness_changed"]));
+    let warnings = out.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("`eval.sh`") && warnings.contains("new comparison"),
+        "{warnings}"
+    );
+    // The new comparison is measured the new way; runs go on.
+    set_x(&sb, "0.5");
+    assert_eq!(run(&sb, &["-m", "change"]).ok()["status"], "kept");
+    // A baseline over an unchanged setup is not flagged.
+    let again = run(&sb, &["--baseline", "-m", "again"]).ok();
+    assert_eq!(again["flags"], json!([]));
+}
+
+#[test]
+fn an_uncommitted_harness_change_is_still_refused_as_before() {
+    let sb = project();
+    sb.write("eval.sh", "echo \"score: 0\"\n");
+    set_x(&sb, "0.5");
+    let e = run(&sb, &["-m", "x"]).err("protected_changed", 2);
+    assert!(
+        e["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("git checkout HEAD -- eval.sh"),
+        "{e}"
+    );
+}
