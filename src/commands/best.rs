@@ -4,16 +4,17 @@
 use clap::Args;
 use serde::Serialize;
 
+use autoresearch::config::Direction;
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git::{self, CodeDiff};
-use autoresearch::ledger::{self, Record, Summary};
+use autoresearch::ledger::{self, Brief, Record, Scope, Summary};
 use autoresearch::project::Loaded;
 
 use super::args::DEFAULT_PATCH_BYTES;
 use super::noise::NoiseView;
 use super::status::noise_line;
 use crate::ctx::Ctx;
-use crate::output::{Human, Output, Printer, metric_or_dash, run_line};
+use crate::output::{Human, Output, Printer, fmt_delta, metric_or_dash, run_line};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
@@ -32,6 +33,48 @@ pub struct BestArgs {
     pub max_patch_bytes: usize,
 }
 
+/// The improvement since the first baseline of the current comparison, when a later baseline
+/// (same setup: new hardware, say) replaced it: the night's work stays visible.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinceFirst {
+    pub baseline: Brief,
+    /// From that baseline to the best, in metric units, positive when better.
+    pub improvement: Option<f64>,
+    pub improvement_pct: Option<f64>,
+}
+
+impl SinceFirst {
+    /// `None` when the current baseline is the first one.
+    pub fn of(scope: &Scope, direction: Direction) -> Option<SinceFirst> {
+        let origin = scope.origin.as_ref()?;
+        if scope.baseline.as_ref().is_none_or(|b| b.run == origin.run) {
+            return None;
+        }
+        let (improvement, improvement_pct) = match (origin.metric, scope.best_metric()) {
+            (Some(o), Some(b)) => (
+                Some(direction.gain(b, o)),
+                ledger::improvement_pct(direction, o, b),
+            ),
+            _ => (None, None),
+        };
+        Some(SinceFirst {
+            baseline: Brief::from(origin),
+            improvement,
+            improvement_pct,
+        })
+    }
+
+    /// `+0.3 (20.000%) since #0`
+    pub fn line(&self) -> String {
+        let imp = self.improvement.map_or_else(|| "-".to_string(), fmt_delta);
+        let pct = self
+            .improvement_pct
+            .map(|v| format!(" ({v:.3}%)"))
+            .unwrap_or_default();
+        format!("{imp}{pct} since the first baseline #{}", self.baseline.run)
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct BestOutput {
     pub branch: String,
@@ -42,6 +85,9 @@ pub struct BestOutput {
     pub improvement_pct: Option<f64>,
     /// Experiments from the baseline to the best.
     pub runs_to_best: Option<u64>,
+    /// Against the first baseline of the comparison, when a later one replaced it (null
+    /// otherwise).
+    pub since_first_baseline: Option<SinceFirst>,
     /// The noise of one sample under the best's setup, how it was measured, and the best's
     /// level over all its samples (re-checks included).
     pub noise: NoiseView,
@@ -62,8 +108,19 @@ pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
             args.max_patch_bytes
         ));
     }
+    let gained_before = out
+        .since_first_baseline
+        .as_ref()
+        .filter(|s| s.improvement.is_some_and(|i| i > 0.0));
     if out.baseline.as_ref().is_some_and(|b| b.run == out.best.run) {
-        ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
+        if let Some(s) = gained_before {
+            ctx.hint(format!(
+                "Nothing beats the new baseline yet, and the work before it stands: {}. Next: one hypothesis, then `autoresearch run -m \"<what and why>\"`.",
+                s.line()
+            ));
+        } else {
+            ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
+        }
     } else if !args.patch {
         ctx.hint("See the winning change with `autoresearch best --patch`.");
     }
@@ -128,6 +185,7 @@ pub fn best(
     let out = BestOutput {
         branch,
         runs_to_best: scope.runs_to_best(),
+        since_first_baseline: SinceFirst::of(&scope, direction),
         noise: NoiseView::of(&scope),
         baseline,
         best,
@@ -152,6 +210,9 @@ impl Human for BestOutput {
                 .map_or_else(|| metric_or_dash(None), line),
         )?;
         p.improvement(W, self.improvement, self.improvement_pct)?;
+        if let Some(s) = &self.since_first_baseline {
+            p.kv("since first", W, s.line())?;
+        }
         if let Some(n) = self.runs_to_best {
             p.kv("runs to best", W, n.to_string())?;
         }

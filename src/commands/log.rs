@@ -13,6 +13,7 @@ use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary};
 use autoresearch::noise;
 use autoresearch::project::Loaded;
 
+use super::best::SinceFirst;
 use super::noise::NoiseView;
 use crate::ctx::Ctx;
 use crate::output::{
@@ -56,6 +57,9 @@ pub struct LogOutput {
     /// The noise of one sample on the branch, as `status` shows it (null when the summary is
     /// not at hand: `log -n` with no current cache).
     pub noise: Option<NoiseView>,
+    /// The best against the first baseline of the comparison, when a later baseline replaced
+    /// it (null otherwise, or when the summary is not at hand).
+    pub since_first_baseline: Option<SinceFirst>,
     pub records: Records,
 }
 
@@ -163,7 +167,8 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
     if args.all {
         let summary = ctx.summary(&loaded.ledger)?;
         let total = matching(&summary, &filter);
-        let (best_metric, noise) = best_of(&loaded, &summary, args.branch.as_deref());
+        let (best_metric, noise, since_first_baseline) =
+            best_of(&loaded, &summary, args.branch.as_deref());
         let records = if stream && !args.reverse {
             Records::Streamed {
                 ledger: loaded.ledger,
@@ -182,6 +187,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             shown: total,
             best_metric,
             noise,
+            since_first_baseline,
             records,
         });
     }
@@ -200,9 +206,10 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         None if records.len() < args.limit => Some(records.len() as u64),
         None => None,
     };
-    let (best_metric, noise) = summary.as_ref().map_or((None, None), |s| {
-        best_of(&loaded, s, args.branch.as_deref())
-    });
+    let (best_metric, noise, since_first_baseline) =
+        summary.as_ref().map_or((None, None, None), |s| {
+            best_of(&loaded, s, args.branch.as_deref())
+        });
     if args.reverse {
         records.reverse();
     }
@@ -211,6 +218,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         shown: records.len() as u64,
         best_metric,
         noise,
+        since_first_baseline,
         records: Records::Read(records),
     })
 }
@@ -225,13 +233,13 @@ fn matching(summary: &Summary, filter: &Filter) -> u64 {
     }
 }
 
-/// The best metric and the noise of the branch asked for, else of the branch `status` would
-/// report on.
+/// The best metric, the noise and the improvement since the first baseline of the branch
+/// asked for, else of the branch `status` would report on.
 fn best_of(
     loaded: &Loaded,
     summary: &Summary,
     branch: Option<&str>,
-) -> (Option<f64>, Option<NoiseView>) {
+) -> (Option<f64>, Option<NoiseView>, Option<SinceFirst>) {
     let branch = match branch {
         Some(b) => b.to_string(),
         None => {
@@ -245,6 +253,7 @@ fn best_of(
     (
         scope.best_metric(),
         scope.best.is_some().then(|| NoiseView::of(&scope)),
+        SinceFirst::of(&scope, loaded.config.metric_direction),
     )
 }
 
@@ -295,6 +304,9 @@ impl Human for LogOutput {
             }
             None => p.line(p.paint.dim(&format!("last {rows} shown")))?,
             _ => {}
+        }
+        if let Some(s) = &self.since_first_baseline {
+            p.line(p.paint.dim(&format!("best: {}", s.line())))?;
         }
         match self.noise.as_ref().filter(|n| n.sd.is_some()) {
             Some(n) => p.line(p.paint.dim(&format!(

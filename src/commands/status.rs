@@ -12,6 +12,7 @@ use autoresearch::project::Project;
 use autoresearch::skills::{self, InstalledSkill};
 use autoresearch::text::{count, format_duration};
 
+use super::best::SinceFirst;
 use super::noise::NoiseView;
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, age, metric_or_dash, run_line};
@@ -75,6 +76,8 @@ pub struct StatusOutput {
     pub improvement: Option<f64>,
     pub improvement_pct: Option<f64>,
     pub runs_to_best: Option<u64>,
+    /// Against the first baseline of the comparison, when a later one replaced it.
+    pub since_first_baseline: Option<SinceFirst>,
     /// The noise of one sample under the best's setup, and how it was measured.
     pub noise: Option<NoiseView>,
     pub last_run: Option<Brief>,
@@ -144,6 +147,7 @@ impl StatusOutput {
             improvement: None,
             improvement_pct: None,
             runs_to_best: None,
+            since_first_baseline: None,
             noise: None,
             last_run: None,
             runs_since_keep: 0,
@@ -184,6 +188,7 @@ pub fn status(project: &Project, cfg: Config, summary: &Summary) -> StatusOutput
         out.improvement_pct = ledger::improvement_pct(cfg.metric_direction, base, best);
     }
     out.runs_to_best = scope.runs_to_best();
+    out.since_first_baseline = SinceFirst::of(&scope, cfg.metric_direction);
     out.noise = scope.best.is_some().then(|| NoiseView::of(&scope));
     out.last_run = scope.last.as_ref().map(Brief::from);
     out.runs_since_keep = scope.since_keep;
@@ -417,6 +422,9 @@ impl StatusOutput {
         p.kv("baseline", W, brief(&self.baseline))?;
         p.kv("best", W, brief(&self.best))?;
         p.improvement(W, self.improvement, self.improvement_pct)?;
+        if let Some(s) = &self.since_first_baseline {
+            p.kv("since first", W, s.line())?;
+        }
         if let Some(n) = &self.noise {
             p.kv("noise", W, noise_line(n))?;
         }

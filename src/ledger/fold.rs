@@ -172,6 +172,10 @@ pub struct Scope {
     /// The key of the best's evidence.
     #[serde(default)]
     pub best_key: Option<String>,
+    /// The first baseline of the current comparison: the earliest baseline since which every
+    /// later one was measured with the same setup (a `harness_changed` baseline starts anew).
+    #[serde(default)]
+    pub origin: Option<Record>,
 }
 
 impl Scope {
@@ -215,6 +219,9 @@ impl Scope {
                 let e = self.add_evidence(&key, f, samples);
                 e.record = Some(rec.clone());
                 e.at = total;
+                if self.origin.as_ref().is_none_or(|o| o.setup != rec.setup) {
+                    self.origin = Some(rec.clone());
+                }
                 self.set_best(key, rec);
                 self.baseline = self.best.clone();
                 self.baseline_at = self.total;

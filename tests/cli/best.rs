@@ -27,6 +27,7 @@ fn best_reports_improvement_and_the_code_change() {
             "improvement",
             "improvement_pct",
             "runs_to_best",
+            "since_first_baseline",
             "noise",
             "code"
         ]

@@ -146,3 +146,41 @@ fn an_uncommitted_harness_change_is_still_refused_as_before() {
         "{e}"
     );
 }
+
+#[test]
+fn a_new_baseline_keeps_the_night_visible_until_the_setup_changes() {
+    let sb = project();
+    set_x(&sb, "0.5");
+    assert_eq!(run(&sb, &["-m", "halve x"]).ok()["status"], "kept");
+    run(&sb, &["--baseline", "-m", "new GPU driver"]).ok();
+    let status = sb.run(&["--json", "status"]).ok();
+    assert_eq!(status["improvement"], 0.0);
+    let since = &status["since_first_baseline"];
+    assert_eq!(
+        (
+            since["baseline"]["run"].as_u64(),
+            since["improvement"].as_f64()
+        ),
+        (Some(0), Some(0.5))
+    );
+    assert_eq!(since["improvement_pct"], 50.0);
+    let out = sb.run(&["--json", "best"]);
+    assert_eq!(out.ok()["since_first_baseline"], *since);
+    let hints = out.json()["hints"].to_string();
+    assert!(
+        hints.contains("the work before it stands") && !hints.contains("still the best"),
+        "{hints}"
+    );
+    let log = sb.run(&["--json", "log"]).ok();
+    assert_eq!(log["since_first_baseline"], *since);
+    let text = sb.run(&["--human", "status"]).stdout;
+    assert!(
+        text.contains("since first") && text.contains("since the first baseline #0"),
+        "{text}"
+    );
+    // A new harness starts a new story: nothing is compared across setups.
+    cheat(&sb);
+    run(&sb, &["--baseline", "-m", "new harness"]).ok();
+    let status = sb.run(&["--json", "status"]).ok();
+    assert_eq!(status["since_first_baseline"], serde_json::Value::Null);
+}

@@ -16,7 +16,14 @@ fn log_shows_the_last_n_oldest_first_with_the_true_total() {
     let d = sb.run(&["--json", "log", "-n", "2"]).ok();
     assert_eq!(
         keys(&d),
-        ["total", "shown", "best_metric", "noise", "records"]
+        [
+            "total",
+            "shown",
+            "best_metric",
+            "noise",
+            "since_first_baseline",
+            "records"
+        ]
     );
     assert_eq!(d["total"], 4);
     assert_eq!(d["shown"], 2);

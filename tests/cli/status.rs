@@ -37,6 +37,7 @@ fn status_reports_counts_best_and_improvement() {
             "improvement",
             "improvement_pct",
             "runs_to_best",
+            "since_first_baseline",
             "noise",
             "last_run",
             "runs_since_keep",
