@@ -46,13 +46,24 @@ pub fn after_record(rec: &Record, after: &Scope, kept_not_better: bool) -> Hints
 }
 
 /// Hints after `run` recorded an experiment: what happened to the code, where the output is,
-/// what a flag means, then the same stuck counters as `record`.
-pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
+/// what a flag means, then the same stuck counters as `record`. `targets` are the config's
+/// target files: a reverted crash names the command that brings exactly them back.
+pub fn after_run(out: &RunOutput, targets: &[String], no_revert: bool) -> Hints {
     let mut h = Hints::default();
     let (after, log) = (&out.scope, out.log.as_str());
     let reason = out.reason.as_deref().unwrap_or("");
     let parent = out.parent.as_deref().unwrap_or("<parent>");
     let flagged = |f: &str| out.flags.iter().any(|x| x == f);
+    // The broken code is only worth bringing back when this step took it away: not when the
+    // revert was skipped, stopped part-way or not asked for (the code is still there), nor when
+    // nothing was committed (a re-check of HEAD).
+    let restore = out.reverted.then(|| {
+        format!(
+            "git checkout {} -- {}",
+            autoresearch::git::run_ref_name(out.run),
+            autoresearch::text::shell_words(targets.iter().map(String::as_str))
+        )
+    });
     let undo = if out.reverted && reason == INTERRUPTED {
         " and reverted: the branch is back at the best, and your edit is in the work tree again, uncommitted".to_string()
     } else if out.reverted {
@@ -87,11 +98,20 @@ pub fn after_run(out: &RunOutput, no_revert: bool) -> Hints {
         Status::Crash | Status::Timeout if after.baseline.is_none() => h.add(format!(
             "The baseline did not run cleanly ({reason}): read `{log}`, fix the eval or the setup (`autoresearch doctor`), then `autoresearch run -m \"baseline\"` again."
         )),
-        Status::Crash => h.add(format!(
-            "Crashed ({reason}){undo}. Read `log_tail` or `{log}`; fix a trivial bug and retry once, otherwise drop the idea."
-        )),
+        Status::Crash => h.add(match &restore {
+            Some(cmd) => format!(
+                "Crashed ({reason}){undo}. Read `log_tail` or `{log}`. If it is your slip (a typo, a wrong shape, a missing import), bring the code back with `{cmd}`, fix the slip and run again; if the idea itself fails (out of memory, divergence), drop it."
+            ),
+            None => format!(
+                "Crashed ({reason}){undo}. Read `log_tail` or `{log}`; fix a trivial bug and retry once, otherwise drop the idea."
+            ),
+        }),
         Status::Timeout => h.add(format!(
-            "Timed out{undo}: the change made the eval slower than the budget (output in `{log}`); make it cheaper or try another idea."
+            "Timed out{undo}. {TIMEOUT_CAUSES} The last lines of `log_tail` or `{log}` tell which. Too slow: make it cheaper or try another idea.{}",
+            restore.as_ref().map_or_else(
+                || " A hang: fix its cause, or drop the idea.".to_string(),
+                |cmd| format!(" A hang from a slip: bring the code back with `{cmd}`, fix it and run again.")
+            )
         )),
         Status::Recheck => recheck_hint(&mut h, out),
         Status::Kept if suspicious => h.add("Kept, but check it before building on it (see above)."),
@@ -178,8 +198,25 @@ fn metric_text(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), fmt_number)
 }
 
+/// Why an eval runs out of time: the hint must not assume it was only slow.
+const TIMEOUT_CAUSES: &str = "The change made the eval slower than the budget, or made it hang (an infinite loop, a deadlock, waiting on input).";
+
+/// After `record`: the caller reverts by hand, and its commit is pinned at the run ref (the
+/// target files are not known here, so they stay a placeholder).
 fn status_hint(h: &mut Hints, rec: &Record, kept_not_better: bool) {
-    status_hint_for(h, rec.status, kept_not_better);
+    match rec.status {
+        Status::Crash => h.add(match rec.commit {
+            Some(_) => format!(
+                "Crashed: read the end of the eval's output. If it is your slip (a typo, a wrong shape, a missing import), fix the slip and run again; once you have undone the commit, `git checkout {} -- <target file>` brings its code back. Otherwise drop the idea.",
+                autoresearch::git::run_ref_name(rec.run)
+            ),
+            None => "Crashed: read the end of the eval's output; fix a trivial bug and retry once, otherwise drop the idea.".to_string(),
+        }),
+        Status::Timeout => h.add(format!(
+            "Timed out. {TIMEOUT_CAUSES} The last lines of its output tell which. Too slow: make it cheaper or try another idea; a hang: fix its cause, or drop the idea."
+        )),
+        status => status_hint_for(h, status, kept_not_better),
+    }
 }
 
 fn status_hint_for(h: &mut Hints, status: Status, kept_not_better: bool) {
@@ -190,12 +227,7 @@ fn status_hint_for(h: &mut Hints, status: Status, kept_not_better: bool) {
         Status::Kept if !kept_not_better => h.add(
             "Kept: this is the new best. Build on it: the next idea starts from this commit.",
         ),
-        Status::Crash => h.add(
-            "Crashed: read the log tail (`.autoresearch/runs/<run>.log`); fix a trivial bug and retry once, otherwise drop the idea.",
-        ),
-        Status::Timeout => h.add(
-            "Timed out: the change made the eval slower than the budget; make it cheaper or try another idea.",
-        ),
+        // Crash and timeout: `after_run` and `status_hint` say what each knows of the state.
         _ => {}
     }
 }

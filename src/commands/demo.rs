@@ -325,7 +325,7 @@ fn experiments(dir: &Path, say: &dyn Fn(String)) -> Result<Vec<DemoStep>> {
             Event::BranchCreated(b) => hints.push(coach::branch_created(&b)),
             Event::EvalStarted { .. } | Event::EvalSpawned { .. } | Event::Tick { .. } => {}
         })?;
-        hints.extend(coach::after_run(&out, false));
+        hints.extend(coach::after_run(&out, &loaded.config.target_files, false));
         say(step_line(&out, &edit));
         let interrupted = out.interrupted();
         steps.push(DemoStep {

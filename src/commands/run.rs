@@ -165,7 +165,11 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
     });
     spinner.finish();
     let out = out?;
-    ctx.hints(coach::after_run(&out, args.no_revert));
+    ctx.hints(coach::after_run(
+        &out,
+        &loaded.config.target_files,
+        args.no_revert,
+    ));
     Ok(out)
 }
 

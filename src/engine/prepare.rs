@@ -164,10 +164,7 @@ pub fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Resul
                 "Files outside the target were changed: {list}. An experiment may change only {}.",
                 code_list(cfg.target_files.iter().map(String::as_str))
             ),
-            format!(
-                "Undo them with `git checkout HEAD -- {}`, or add them to `target_file` in autoresearch.toml if the agent may change them.",
-                shell_words(outside.iter().map(|s| s.as_str()))
-            ),
+            out_of_scope_suggestion(cfg, &outside),
         ));
     }
     let target_changed = !changed.is_empty();
@@ -182,6 +179,48 @@ pub fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Resul
         ));
     }
     Ok(target_changed)
+}
+
+/// Undo the edits; never suggest making the yardstick a target. The config, protected files and
+/// files the eval command names (the harness) define how the metric is made: a deliberate change
+/// to them is a commit of its own and a new baseline. Only other files may become targets, and
+/// that is the human's call.
+fn out_of_scope_suggestion(cfg: &Config, outside: &[&String]) -> String {
+    let (fixed, other): (Vec<&str>, Vec<&str>) = outside
+        .iter()
+        .map(|s| s.as_str())
+        .partition(|p| makes_the_metric(cfg, p));
+    let mut s = format!(
+        "Undo them with `git checkout HEAD -- {}`.",
+        shell_words(outside.iter().map(|s| s.as_str()))
+    );
+    if !fixed.is_empty() {
+        s.push_str(&format!(
+            " {} {} how the metric is made (the config, a protected file or the eval harness) and must not change during experiments. A deliberate change, agreed with the human, is instead committed on its own (`git commit {} -m \"<why>\"`) and starts a new comparison: `autoresearch run --baseline -m \"<why>\"`.",
+            code_list(fixed.iter().copied()),
+            if fixed.len() == 1 { "defines" } else { "define" },
+            shell_words(fixed.iter().copied())
+        ));
+    }
+    if !other.is_empty() {
+        s.push_str(&format!(
+            " Whether experiments may change {} is the human's decision: only they widen `target_file` in autoresearch.toml.",
+            code_list(other.iter().copied())
+        ));
+    }
+    s
+}
+
+/// The config, a protected file, or a word of the eval command (`sh eval.sh`, `--data=d.bin`).
+fn makes_the_metric(cfg: &Config, path: &str) -> bool {
+    const SEPARATORS: &[char] = &[';', '|', '&', '<', '>', '(', ')', '\'', '"', '`', '=', '$'];
+    path == crate::config::FILE_NAME
+        || cfg.protected.iter().any(|p| p == path)
+        || cfg
+            .eval_command
+            .split(|c: char| c.is_whitespace() || SEPARATORS.contains(&c))
+            .map(|w| w.trim_start_matches("./"))
+            .any(|w| w == path)
 }
 
 fn dirty_tree(changed: &[String]) -> AppError {
