@@ -2,7 +2,9 @@
 //! `record` and `run`, so an agent that reads nothing but envelopes still works the loop well.
 //! The library decides and records; this turns its outcomes into next steps.
 
-use autoresearch::engine::{RunOutput, SUSPICIOUS_JUMP};
+use autoresearch::engine::{
+    DURATION_COLLAPSED, METRIC_REPEATED, RunOutput, SUSPICIOUS_JUMP, ZERO_VARIANCE,
+};
 use autoresearch::ledger::{INTERRUPTED, Record, SIMPLIFICATION, Scope, Status};
 
 /// Hints, in the order they were thought of, without repeats.
@@ -85,6 +87,21 @@ pub fn after_run(out: &RunOutput, targets: &[String], no_revert: bool) -> Hints 
             out.run, out.run
         ));
     }
+    let tells: Vec<&str> = TELLS
+        .iter()
+        .filter(|(flag, _)| flagged(flag))
+        .map(|(_, what)| *what)
+        .collect();
+    if !tells.is_empty() {
+        h.add(format!(
+            "Run #{} was kept, but {}: the number may be made differently, not better. Read `{log}` and the change (`autoresearch diff {}`) before building on it; undo it with `git reset --keep {}` if it games the metric; see `autoresearch guide integrity`.",
+            out.run,
+            tells.join("; "),
+            out.run,
+            out.parent.as_deref().unwrap_or("<parent>")
+        ));
+    }
+    let suspicious = suspicious || !tells.is_empty();
     match out.status {
         Status::Discarded if reason.starts_with("within noise") => h.add(format!(
             "Discarded ({reason}){undo}: the gain may be real but noise explains it. If the idea matters, apply the same edit again: identical code is judged on all its samples, old and new. Otherwise try a bolder idea."
@@ -162,6 +179,22 @@ fn recheck_hint(h: &mut Hints, out: &RunOutput) {
         )),
     }
 }
+
+/// The cheap tells (`engine::tells`), and what each says in a hint.
+const TELLS: &[(&str, &str)] = &[
+    (
+        METRIC_REPEATED,
+        "the metric appears on more lines of its output than in the baseline's (does the target print it?)",
+    ),
+    (
+        ZERO_VARIANCE,
+        "its samples are all identical although this eval is noisy (a constant or a cached result?)",
+    ),
+    (
+        DURATION_COLLAPSED,
+        "its evaluation got far faster than its metric improved (work moved out of the measured region, fewer inputs?)",
+    ),
+];
 
 /// The decision saw noise: a keep deserves a second look before it is built on.
 fn noisy(out: &RunOutput) -> bool {

@@ -215,6 +215,18 @@ fn occurrences<'a>(line: &'a str, name: &'a str) -> impl Iterator<Item = usize> 
     })
 }
 
+/// How many lines of `output` hold a match of metric `name` (a target that prints the metric
+/// itself adds one).
+pub fn matching_lines(output: &str, name: &str) -> usize {
+    if name.is_empty() {
+        return 0;
+    }
+    output
+        .split(['\n', '\r'])
+        .filter(|line| last_match_in_line(line, name).is_some())
+        .count()
+}
+
 /// Finds the LAST match of metric `name` in `output` (already cleaned), per docs/CONTRACT.md §6 and
 /// the decisions in the module header. Last match wins across all forms, by position.
 pub fn find_metric(output: &str, name: &str) -> MetricRead {

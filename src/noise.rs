@@ -8,10 +8,12 @@
 //! - **Noise.** The standard deviation of one sample, pooled over every group of two or more
 //!   samples of one code (Σ of squared deviations from each group's mean over Σ(nᵢ − 1), its
 //!   degrees of freedom), after setting aside wild samples: those more than 4 robust widths
-//!   from their group's median, where the robust width is the median absolute difference
-//!   between two samples of one code over √2·Φ⁻¹(¾) ≈ 0.9539 (σ for normal noise). So one
-//!   wild sample does not inflate it, and for ordinary noise it is the textbook pooled
-//!   estimate the t quantile is exact for.
+//!   from their group's median, where the robust width is, over the codes (one vote each), the
+//!   median of each code's median absolute difference between two of its samples over
+//!   √2·Φ⁻¹(¾) ≈ 0.9539 (σ for normal noise). So one wild sample does not inflate it, and for
+//!   ordinary noise it is the textbook pooled estimate the t quantile is exact for. A code
+//!   whose samples never differ while others' do is left out (a printed constant says nothing
+//!   about the noise, and must not shrink it); when no code's samples differ, the noise is 0.
 //! - **Threshold.** A candidate's gain over the best must exceed both `min_improvement` and
 //!   t(confidence, df) · √(se_c² + se_b²), where se of a level from n samples is σ/√n for n ≤ 2
 //!   and 1.2533·σ/√n (the median's large-sample factor √(π/2)) for n ≥ 3: the one-sided test
@@ -49,9 +51,29 @@ pub fn estimate<'a>(groups: impl IntoIterator<Item = &'a [f64]>) -> Option<Noise
         .filter(|g| g.len() >= 2)
         .map(|g| &g[g.len().saturating_sub(GROUP_CAP)..])
         .collect();
-    let width = robust_width(&groups)?;
+    if groups.is_empty() {
+        return None;
+    }
+    // A code whose samples never differ, while others' do, was not measured by the same noisy
+    // process (a printed constant, a cached result): it says nothing about the noise. When no
+    // code's samples differ, the eval is deterministic and the noise is 0.
+    let varying: Vec<&[f64]> = groups
+        .iter()
+        .copied()
+        .filter(|g| g.iter().any(|x| *x != g[0]))
+        .collect();
+    if varying.is_empty() {
+        let df: u64 = groups.iter().map(|g| g.len() as u64 - 1).sum();
+        return Some(Noise {
+            sd: 0.0,
+            samples: groups.iter().map(|g| g.len() as u64).sum(),
+            groups: groups.len() as u64,
+            df,
+        });
+    }
+    let width = robust_width(&varying);
     let (mut squares, mut samples, mut count, mut df) = (0.0, 0u64, 0u64, 0u64);
-    for g in &groups {
+    for g in &varying {
         // Deviations from the median, not the values: identical samples then give exactly 0
         // (a mean of equal values can be off by a rounding unit, which is not noise).
         let center = median(g);
@@ -77,16 +99,21 @@ pub fn estimate<'a>(groups: impl IntoIterator<Item = &'a [f64]>) -> Option<Noise
     })
 }
 
-/// The robust width: the median absolute difference between two samples of one code, over
-/// √2·Φ⁻¹(¾) (σ for normal noise).
-fn robust_width(groups: &[&[f64]]) -> Option<f64> {
-    let mut diffs = Vec::new();
-    for g in groups {
-        for (i, a) in g.iter().enumerate() {
-            diffs.extend(g[i + 1..].iter().map(|b| (a - b).abs()));
-        }
-    }
-    (!diffs.is_empty()).then(|| median_of(&mut diffs) / PAIR_MEDIAN_TO_SD)
+/// The robust width: for each code, the median absolute difference between two of its samples
+/// over √2·Φ⁻¹(¾) (σ for normal noise); then the median over the codes, each one vote, so no
+/// single code measured many times sets it alone.
+fn robust_width(groups: &[&[f64]]) -> f64 {
+    let mut widths: Vec<f64> = groups
+        .iter()
+        .map(|g| {
+            let mut diffs: Vec<f64> = Vec::new();
+            for (i, a) in g.iter().enumerate() {
+                diffs.extend(g[i + 1..].iter().map(|b| (a - b).abs()));
+            }
+            median_of(&mut diffs) / PAIR_MEDIAN_TO_SD
+        })
+        .collect();
+    median_of(&mut widths)
 }
 
 /// The median of some values (reorders them); NaN-free input.
@@ -283,6 +310,15 @@ mod tests {
         let sum: f64 = three.iter().sum();
         assert_ne!(sum / 3.0, 1.6568, "the case this guards against");
         assert_eq!(estimate([&three[..], &[0.1; 3][..]]).unwrap().sd, 0.0);
+    }
+
+    #[test]
+    fn a_code_that_never_varies_does_not_shrink_the_noise_of_one_that_does() {
+        let noisy = [10.0, 10.5, 9.5];
+        let alone = estimate([&noisy[..]]).unwrap();
+        let with_constant = estimate([&noisy[..], &[8.5; 5][..], &[8.5; 64][..]]).unwrap();
+        assert_eq!(with_constant, alone, "the constants are left out");
+        assert_eq!((alone.sd, alone.groups, alone.df), (0.5, 1, 2));
     }
 
     #[test]

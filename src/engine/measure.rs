@@ -43,6 +43,8 @@ pub struct Measured {
     pub unreadable_value: Option<metric::Unreadable>,
     /// The finite metric of every sample evaluated.
     pub samples: Vec<f64>,
+    /// Lines of each sample's output that hold a match of the metric.
+    pub metric_lines: Vec<usize>,
     /// Secondary metrics (median over samples) that were read.
     pub metrics: BTreeMap<String, f64>,
     /// Secondary metrics that could not be read in some sample.
@@ -137,6 +139,8 @@ pub fn measure(
         // inside what is read here.
         let text = metric::read_log_range(log_path, from, SCAN_BYTES).unwrap_or_default();
         read_metrics(&text, cfg, &names, &mut m, &mut secondary);
+        m.metric_lines
+            .push(metric::matching_lines(&text, &cfg.metric_name));
         // The footer goes in after the metrics were read, so it can never be mistaken for one.
         append_or_warn(
             log_path,

@@ -45,6 +45,7 @@ mod prepare;
 mod protect;
 mod record;
 mod recover;
+mod tells;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
 pub use protect::{HARNESS_CHANGED, setup_of};
 pub use recover::ABANDONED;
+pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, ZERO_VARIANCE};
 
 use crate::config::Repeats;
 use crate::error::{AppError, Code, Result};
@@ -581,6 +583,21 @@ fn judge(
     let (mut verdict, decision) = decide::decide(measured, cfg, who.kind, &against);
     if verdict.status == Status::Baseline && plan.harness_changed.is_some() {
         verdict.flags.push(protect::HARNESS_CHANGED.to_string());
+    }
+    if verdict.status == Status::Kept {
+        let baseline_log = scope
+            .baseline
+            .as_ref()
+            .map(|b| loaded.project.runs_dir().join(format!("{}.log", b.run)));
+        let ctx = tells::Context {
+            direction: cfg.metric_direction,
+            best: scope.best.as_ref().zip(scope.best_level()),
+            baseline_lines: baseline_log
+                .and_then(|p| tells::first_sample_lines(&p, &cfg.metric_name)),
+            noise_sd: decision.as_ref().and_then(|d| d.noise).map(|n| n.sd),
+        };
+        let found = tells::tells(measured, &ctx);
+        verdict.flags.extend(found.into_iter().map(str::to_string));
     }
     if verdict.reason.as_deref() == Some("no_metric")
         && let Some(u) = &measured.unreadable_value

@@ -184,3 +184,85 @@ fn a_new_baseline_keeps_the_night_visible_until_the_setup_changes() {
     let status = sb.run(&["--json", "status"]).ok();
     assert_eq!(status["since_first_baseline"], serde_json::Value::Null);
 }
+
+/// A project whose target `train.sh` is the eval itself (nothing protected but the config).
+fn script_project(baseline: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("train.sh", baseline);
+    sb.write(
+        "autoresearch.toml",
+        "target_file = \"train.sh\"\neval_command = \"sh train.sh\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\ntime_budget = \"10s\"\n",
+    );
+    sb.commit_all("setup");
+    run(&sb, &["-m", "baseline"]).ok();
+    sb
+}
+
+/// An eval line printing `score` = `level` plus Gaussian noise of 0.5, seeded per evaluation.
+const NOISY: &str = r#"n=$(cat .count 2>/dev/null || echo 0); n=$((n+1)); echo $n > .count
+awk -v n="$n" 'BEGIN { srand(n); u = rand(); v = rand(); printf "score: %.4f\n", LEVEL + 0.5 * sqrt(-2 * log(u)) * cos(6.283185307 * v) }'
+"#;
+
+#[test]
+fn a_target_that_prints_the_metric_itself_is_flagged() {
+    let sb = script_project("echo \"score: 10\"\n");
+    sb.write("train.sh", "echo \"score: 10\"\necho \"score: 8\"\n");
+    let out = run(&sb, &["-m", "print a better number"]);
+    let d = out.ok();
+    assert_eq!(d["status"], "kept");
+    assert_eq!(d["flags"], json!(["metric_repeated"]));
+    let hints: Vec<String> = out.json()["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_string())
+        .collect();
+    assert!(hints[0].contains("more lines of its output"), "{hints:?}");
+    assert!(
+        !hints.iter().any(|h| h.contains("Build on it")),
+        "{hints:?}"
+    );
+    // Still printing it twice is still flagged; printing it once is not.
+    sb.write("train.sh", "echo \"score: 10\"\necho \"score: 7\"\n");
+    assert_eq!(
+        run(&sb, &["-m", "honest"]).ok()["flags"],
+        json!(["metric_repeated"])
+    );
+    let sb = script_project("echo \"score: 10\"\n");
+    sb.write("train.sh", "echo \"score: 9\"\n");
+    assert_eq!(run(&sb, &["-m", "honest"]).ok()["flags"], json!([]));
+}
+
+#[test]
+fn identical_samples_on_a_noisy_eval_are_flagged() {
+    let sb = script_project(&NOISY.replace("LEVEL", "10"));
+    sb.write("train.sh", "echo \"score: 8.5\"\n");
+    let d = run(&sb, &["-m", "a constant"]).ok();
+    assert_eq!(d["status"], "kept", "{d}");
+    assert_eq!(d["samples"].as_array().unwrap().len(), 5, "{d}");
+    assert_eq!(d["flags"], json!(["zero_variance"]));
+    // An honest gain on the same noisy eval: no flag.
+    let sb = script_project(&NOISY.replace("LEVEL", "10"));
+    sb.write("train.sh", &NOISY.replace("LEVEL", "8"));
+    let d = run(&sb, &["-m", "honest"]).ok();
+    assert_eq!(d["status"], "kept", "{d}");
+    assert_eq!(d["flags"], json!([]));
+}
+
+#[test]
+fn an_eval_that_got_far_faster_than_its_metric_is_flagged() {
+    let sb = script_project("sleep 0.4\necho \"score: 10\"\n");
+    sb.write("train.sh", "echo \"score: 9\"\n");
+    let d = run(&sb, &["-m", "skip the work"]).ok();
+    assert_eq!(d["status"], "kept");
+    assert_eq!(d["flags"], json!(["duration_collapsed"]));
+    // Faster in proportion to the metric (a latency metric): no flag.
+    let sb = script_project("sleep 0.4\necho \"score: 400\"\n");
+    sb.write("train.sh", "sleep 0.05\necho \"score: 50\"\n");
+    let d = run(&sb, &["-m", "really faster"]).ok();
+    assert_eq!(d["status"], "kept");
+    assert!(
+        !d["flags"].to_string().contains("duration_collapsed"),
+        "{d}"
+    );
+}
