@@ -215,6 +215,28 @@ pub fn paths_digest(
     Ok(oid.to_string()[..16].to_string())
 }
 
+/// Untracked files that git does not ignore, repo-relative, sorted (at most `limit`, and
+/// whether there were more).
+pub fn untracked_files(repo: &Repository, limit: usize) -> Result<(Vec<String>, bool)> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|e| AppError::git("listing untracked files", &e))?;
+    let mut out: Vec<String> = statuses
+        .iter()
+        .filter(|e| e.status().is_wt_new())
+        .filter_map(|e| e.path().map(str::to_string))
+        .collect();
+    out.sort();
+    let more = out.len() > limit;
+    out.truncate(limit);
+    Ok((out, more))
+}
+
 /// A commit the ledger names; a clear error when it is gone (e.g. garbage-collected).
 fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::Commit<'r>> {
     repo.revparse_single(hash)

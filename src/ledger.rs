@@ -356,7 +356,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "flags",
         "array",
-        "suspicious_jump, metric_repeated, zero_variance, duration_collapsed, leaked_processes, kept_not_better, simplification, harness_changed, revert_skipped, revert_incomplete",
+        "suspicious_jump, metric_repeated, zero_variance, duration_collapsed, untracked_inputs, leaked_processes, kept_not_better, simplification, harness_changed, revert_skipped, revert_incomplete",
     ),
     ("source", "string", "run, record, or import:<format>"),
     (

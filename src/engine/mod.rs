@@ -58,7 +58,7 @@ pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
 pub use protect::{HARNESS_CHANGED, setup_of};
 pub use recover::ABANDONED;
-pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, ZERO_VARIANCE};
+pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, UNTRACKED_INPUTS, ZERO_VARIANCE};
 
 use crate::config::Repeats;
 use crate::error::{AppError, Code, Result};
@@ -598,6 +598,10 @@ fn judge(
         };
         let found = tells::tells(measured, &ctx);
         verdict.flags.extend(found.into_iter().map(str::to_string));
+        if let Some(w) = tells::untracked_inputs(&loaded.project.repo, &cfg.target_files) {
+            verdict.flags.push(tells::UNTRACKED_INPUTS.to_string());
+            on(Event::Warning(w));
+        }
     }
     if verdict.reason.as_deref() == Some("no_metric")
         && let Some(u) = &measured.unreadable_value

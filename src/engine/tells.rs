@@ -19,6 +19,7 @@ use crate::ledger::Record;
 use crate::metric;
 
 pub const METRIC_REPEATED: &str = "metric_repeated";
+pub const UNTRACKED_INPUTS: &str = "untracked_inputs";
 pub const ZERO_VARIANCE: &str = "zero_variance";
 pub const DURATION_COLLAPSED: &str = "duration_collapsed";
 
@@ -82,6 +83,32 @@ fn collapsed(m: &Measured, ctx: &Context) -> bool {
         _ => 1.0,
     };
     before / after > COLLAPSE_OVER_METRIC * improved.max(1.0)
+}
+
+/// At most this many untracked files are named.
+const UNTRACKED_SHOWN: usize = 8;
+
+/// Untracked files outside the targets when a run is kept (the notebook aside): if the target
+/// reads them, the result will not reproduce from its commit. The warning naming them, if any.
+pub(super) fn untracked_inputs(repo: &git2::Repository, targets: &[String]) -> Option<String> {
+    let (files, more) =
+        crate::git::untracked_files(repo, UNTRACKED_SHOWN + targets.len() + 1).ok()?;
+    let files: Vec<&String> = files
+        .iter()
+        .filter(|f| !targets.contains(f) && f.as_str() != crate::project::PROGRAM_FILE)
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let shown = crate::text::code_list(files.iter().take(UNTRACKED_SHOWN).map(|f| f.as_str()));
+    let more = if more || files.len() > UNTRACKED_SHOWN {
+        " and more"
+    } else {
+        ""
+    };
+    Some(format!(
+        "Untracked files exist outside the targets: {shown}{more} (flag `{UNTRACKED_INPUTS}`). If the target reads any of them, this result will not reproduce from its commit: commit them on their own (and protect them if they are data), make the target self-contained, or ignore them in `.gitignore` if they are scratch."
+    ))
 }
 
 /// Lines of the first sample of a run's log that hold the metric; `None` when the log is gone,

@@ -189,6 +189,7 @@ fn a_new_baseline_keeps_the_night_visible_until_the_setup_changes() {
 fn script_project(baseline: &str) -> Sandbox {
     let sb = Sandbox::new();
     sb.write("train.sh", baseline);
+    sb.write(".gitignore", ".count\n");
     sb.write(
         "autoresearch.toml",
         "target_file = \"train.sh\"\neval_command = \"sh train.sh\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\ntime_budget = \"10s\"\n",
@@ -265,4 +266,28 @@ fn an_eval_that_got_far_faster_than_its_metric_is_flagged() {
         !d["flags"].to_string().contains("duration_collapsed"),
         "{d}"
     );
+}
+
+#[test]
+fn a_keep_with_untracked_files_around_is_flagged_unless_they_are_ignored() {
+    let sb = script_project("echo \"score: 10\"\n");
+    sb.write("helper.sh", "echo \"score: 9\"\n");
+    sb.write("train.sh", "sh helper.sh\n");
+    let out = run(&sb, &["-m", "use a helper"]);
+    let d = out.ok();
+    assert_eq!(d["status"], "kept");
+    assert_eq!(d["flags"], json!(["untracked_inputs"]));
+    let warnings = out.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("`helper.sh`") && warnings.contains("will not reproduce"),
+        "{warnings}"
+    );
+    // Scratch that git ignores is not an input; the notebook neither.
+    let sb = script_project("echo \"score: 10\"\n");
+    sb.write(".gitignore", ".count\nscratch/\n");
+    sb.write("scratch/notes.txt", "x");
+    sb.write("program.md", "# notes\n");
+    sb.commit_all("ignore scratch");
+    sb.write("train.sh", "echo \"score: 9\"\n");
+    assert_eq!(run(&sb, &["-m", "honest"]).ok()["flags"], json!([]));
 }

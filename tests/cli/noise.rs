@@ -27,6 +27,8 @@ awk -v x="$x" -v n="$n" 'BEGIN {{ srand({seed} * 100000 + n); u = rand(); v = ra
 fn project(eval: &str, extra: &str) -> Sandbox {
     let sb = Sandbox::new();
     sb.write("eval.sh", eval);
+    // The evals' scratch files are not inputs of the code (else: `untracked_inputs`).
+    sb.write(".gitignore", ".count\ndraws.txt\n");
     sb.write("train.py", "x = 10\n");
     sb.write(
         "autoresearch.toml",

@@ -31,6 +31,7 @@ fn project(extra: &str) -> Sandbox {
     let sb = Sandbox::new();
     sb.write("eval.sh", MATRIX_EVAL);
     sb.write("other.py", "y = 1\n");
+    sb.write(".gitignore", ".pid\n");
     let eval = "echo $$ > .pid; sh eval.sh";
     let budget = if extra.contains("time_budget") {
         ""
@@ -330,7 +331,8 @@ fn leaked_processes_are_flagged_and_killed_at_once() {
     let v = out.json();
     let d = out.ok();
     assert_eq!(d["status"], "kept");
-    assert_eq!(d["flags"], json!(["leaked_processes"]));
+    // `notes.txt` (untracked, from `with_baseline`) is named too.
+    assert_eq!(d["flags"], json!(["leaked_processes", "untracked_inputs"]));
     assert!(wall < Duration::from_secs(3), "returns at once: {wall:?}");
     assert!(
         v["hints"].to_string().contains("left processes running"),
@@ -338,7 +340,7 @@ fn leaked_processes_are_flagged_and_killed_at_once() {
     );
     assert_eq!(
         sb.ledger_lines().pop().unwrap()["flags"],
-        json!(["leaked_processes"])
+        json!(["leaked_processes", "untracked_inputs"])
     );
     assert_group_gone(&sb);
 }
@@ -669,7 +671,11 @@ fn suspicious_jumps_are_flagged_with_a_hint() {
     // An exact zero after non-zero values, even without earlier keeps.
     let (sb, _) = with_baseline("");
     let (out, _) = experiment(&sb, "0");
-    assert_eq!(out.ok()["flags"], json!(["suspicious_jump"]));
+    // `notes.txt` (untracked, from `with_baseline`) is named too.
+    assert_eq!(
+        out.ok()["flags"],
+        json!(["suspicious_jump", "untracked_inputs"])
+    );
 }
 
 #[test]
