@@ -169,7 +169,7 @@ impl AppError {
         Self::new(
             Code::NotInitialized,
             format!("No `autoresearch.toml` found at `{}`.", root.display()),
-            "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` to create one.",
+            "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher --protected <eval-script>` to create one.",
         )
     }
 

@@ -482,7 +482,27 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
 
 fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
     if cfg.protected.is_empty() {
-        r.skip("protected", "no protected files configured");
+        // `init` protects these by default: the same detection says what is unguarded.
+        let named = super::init::eval_files(project, &cfg.eval_command, &cfg.target_files);
+        let suggestion = if named.is_empty() {
+            format!(
+                "List the eval harness and the data files an experiment must not change in `{}`, e.g. `{}`.",
+                config::FILE_NAME,
+                super::init::protected_line(&["prepare.py".to_string()])
+            )
+        } else {
+            format!(
+                "Protect {} (named in the eval command): add `{}` to `{}`.",
+                code_list(named.iter().map(String::as_str)),
+                super::init::protected_line(&named),
+                config::FILE_NAME
+            )
+        };
+        r.warn(
+            "protected",
+            "no protected files: an experiment may change the eval harness or its data",
+            suggestion,
+        );
         return;
     }
     let missing: Vec<&str> = cfg
@@ -495,9 +515,10 @@ fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
         r.pass(
             "protected",
             format!(
-                "{} {}",
+                "{} {}: {}",
                 count(cfg.protected.len(), "protected file", "protected files"),
-                are(cfg.protected.len(), "exists", "exist")
+                are(cfg.protected.len(), "exists", "exist"),
+                code_list(cfg.protected.iter().map(String::as_str))
             ),
         );
     } else {

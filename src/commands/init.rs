@@ -1,6 +1,10 @@
 //! `autoresearch init`: scaffold a commented `autoresearch.toml`, a `program.md` template and
 //! the self-ignoring `.autoresearch/`. Missing required flags are asked for only with a person at
 //! a terminal on both ends; otherwise they are a `usage` error naming them.
+//!
+//! Protection by default: the repository files the eval command names (`bench.py` in
+//! `python bench.py --fast`) are the harness an experiment must not change, so `init` protects
+//! them unless `--no-protect`. `doctor` uses the same detection ([`eval_files`]) to suggest them.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use serde::Serialize;
 use autoresearch::config::{self, Config, Direction};
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::project::{self, Project};
-use autoresearch::text::{format_duration, shell_word};
+use autoresearch::text::{code_list, format_duration, shell_word};
 
 use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer};
@@ -19,9 +23,14 @@ use crate::output::{Human, Output, Printer};
 #[derive(Debug, Args)]
 #[command(after_long_help = "Examples:
   autoresearch init --target-file train.py --eval-command 'uv run train.py' \\
-      --metric-name val_bpb --metric-direction lower --time-budget 5m
+      --metric-name val_bpb --metric-direction lower --time-budget 5m --protected prepare.py
   autoresearch init --target-file src/solver.rs --target-file src/heuristics.rs \\
-      --eval-command 'cargo run --release -- bench' --metric-name score --metric-direction higher")]
+      --eval-command 'cargo run --release -- bench' --metric-name score --metric-direction higher
+  autoresearch init --target-file model.py --eval-command 'python bench.py --fast' \\
+      --metric-name loss --metric-direction lower        (protects bench.py)
+
+The files the eval command names, targets excepted, are protected too (`bench.py` in
+`python bench.py --fast`); `--no-protect` protects only the `--protected` files.")]
 pub struct InitArgs {
     /// File the agent may change (repeat for several), relative to the current directory.
     #[arg(long = "target-file", value_name = "FILE")]
@@ -41,9 +50,15 @@ pub struct InitArgs {
     /// Branch the experiments run on.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
-    /// File an experiment may not change, such as the eval harness (repeatable).
+    /// File an experiment may not change, such as the eval harness or data preparation (repeatable).
+    ///
+    /// Files the eval command names (`bench.py` in `python bench.py`) are protected as well,
+    /// unless `--no-protect`.
     #[arg(long, value_name = "FILE")]
     pub protected: Vec<String>,
+    /// Protect only the `--protected` files, not the files the eval command names.
+    #[arg(long)]
+    pub no_protect: bool,
     /// Overwrite an existing `autoresearch.toml` (`program.md` is never overwritten).
     #[arg(long)]
     pub force: bool,
@@ -59,6 +74,9 @@ pub struct InitOutput {
     pub created: Vec<String>,
     /// Files that existed and were left as they were.
     pub kept: Vec<String>,
+    /// Files init protected itself because the eval command names them (also in
+    /// `config.protected`); empty with `--no-protect`.
+    pub protected_auto: Vec<String>,
     pub config: Config,
 }
 
@@ -90,7 +108,29 @@ impl Human for InitOutput {
             ),
         )?;
         p.kv("budget", 8, format_duration(c.time_budget))?;
-        p.kv("branch", 8, &c.branch)
+        p.kv("branch", 8, &c.branch)?;
+        let (auto, given): (Vec<&String>, Vec<&String>) = c
+            .protected
+            .iter()
+            .partition(|f| self.protected_auto.contains(f));
+        let join = |files: &[&String]| {
+            files
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut parts = Vec::new();
+        if !given.is_empty() {
+            parts.push(join(&given));
+        }
+        if !auto.is_empty() {
+            parts.push(format!("{} (named in the eval command)", join(&auto)));
+        }
+        if !parts.is_empty() {
+            p.kv("protect", 8, parts.join("; "))?;
+        }
+        Ok(())
     }
 }
 
@@ -116,7 +156,8 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
         ));
     }
     let answers = gather(ctx, args)?;
-    let out = create(&ctx.cwd, &project, &answers)?;
+    let out = create_with(&ctx.cwd, &project, &answers, !args.no_protect)?;
+    protection_hint(ctx, &out, args.no_protect);
     commit_hint(ctx, &project, &out.config);
     ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
     ctx.hint("Then run `autoresearch doctor` to check everything (it runs the eval once) before the night starts.");
@@ -125,9 +166,20 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
 }
 
 /// Validate `answers` (paths relative to `cwd`) and write the config, the `program.md`
-/// template (never over an existing one) and `.autoresearch/`.
+/// template (never over an existing one) and `.autoresearch/`. The files the eval command names
+/// are protected too, as without `--no-protect`.
 pub fn create(cwd: &Path, project: &Project, answers: &Answers) -> Result<InitOutput> {
-    let (toml_text, cfg) = validate(cwd, project, answers)?;
+    create_with(cwd, project, answers, true)
+}
+
+/// [`create`], protecting the files the eval command names only when `auto_protect`.
+pub fn create_with(
+    cwd: &Path,
+    project: &Project,
+    answers: &Answers,
+    auto_protect: bool,
+) -> Result<InitOutput> {
+    let (toml_text, cfg, protected_auto) = validate(cwd, project, answers, auto_protect)?;
     let config_path = project.root.join(config::FILE_NAME);
     let mut created = Vec::new();
     let mut kept = Vec::new();
@@ -155,12 +207,34 @@ pub fn create(cwd: &Path, project: &Project, answers: &Answers) -> Result<InitOu
         state_dir: state_dir.display().to_string(),
         created,
         kept,
+        protected_auto,
         config: cfg,
     })
 }
 
-/// "Commit the setup" with the exact `git add` list: the two setup files, plus target files git
-/// does not track yet (in a new repository the first `run` needs them committed).
+/// Say what init protected on its own, and how to undo it; or, with nothing protected, that the
+/// harness should be.
+fn protection_hint(ctx: &Ctx, out: &InitOutput, no_protect: bool) {
+    let auto = &out.protected_auto;
+    if !auto.is_empty() {
+        let it = if auto.len() == 1 { "it" } else { "them" };
+        ctx.hint(format!(
+            "Protected {} (named in the eval command): experiments may not change {it}. To allow changes, remove {it} from `protected` in `{}` (or run `autoresearch init` again with `--force --no-protect`).",
+            code_list(auto.iter().map(String::as_str)),
+            config::FILE_NAME
+        ));
+    } else if out.config.protected.is_empty() && !no_protect {
+        ctx.hint(format!(
+            "Nothing is protected: list the eval harness and the data files an experiment must not change in `protected` in `{}`, e.g. `{}`.",
+            config::FILE_NAME,
+            protected_line(&["prepare.py".to_string()])
+        ));
+    }
+}
+
+/// "Commit the setup" with the exact `git add` list: the two setup files, plus target and
+/// protected files git does not track yet (in a new repository the first `run` needs them
+/// committed, and `run` guards only tracked files).
 fn commit_hint(ctx: &Ctx, project: &Project, cfg: &Config) {
     let index = project.repo.index().ok();
     let tracked = |p: &str| {
@@ -171,7 +245,8 @@ fn commit_hint(ctx: &Ctx, project: &Project, cfg: &Config) {
     let mut add: Vec<String> = cfg
         .target_files
         .iter()
-        .filter(|t| !tracked(t))
+        .chain(&cfg.protected)
+        .filter(|t| !tracked(t) && project.root.join(t).is_file())
         .map(|t| shell_word(t))
         .collect();
     add.push(config::FILE_NAME.to_string());
@@ -223,7 +298,7 @@ fn gather(ctx: &Ctx, args: &InitArgs) -> Result<Answers> {
                 "`init` needs {} (no terminal to ask on).",
                 missing.join(", ")
             ),
-            "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher`.",
+            "Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher --protected <eval-script>`.",
         ));
     }
     let stdin = std::io::stdin();
@@ -266,8 +341,14 @@ fn gather(ctx: &Ctx, args: &InitArgs) -> Result<Answers> {
     Ok(answers)
 }
 
-/// Check every answer; return the config text and the config it parses to.
-fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Config)> {
+/// Check every answer; return the config text, the config it parses to, and the files protected
+/// because the eval command names them (when `auto_protect`).
+fn validate(
+    cwd: &Path,
+    project: &Project,
+    a: &Answers,
+    auto_protect: bool,
+) -> Result<(String, Config, Vec<String>)> {
     let bad = |msg: String, fix: &str| AppError::usage(msg, fix.to_string());
     let mut targets = Vec::new();
     for t in &a.target_files {
@@ -288,7 +369,9 @@ fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Confi
                 "Remove it from `--protected`: the agent must be able to change its target.",
             ));
         }
-        protected.push(p);
+        if !protected.contains(&p) {
+            protected.push(p);
+        }
     }
     if let Some(problem) = config::eval_command_problem(&a.eval_command) {
         return Err(bad(
@@ -330,6 +413,15 @@ fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Confi
             "Pass `--branch autoresearch` or another name `git check-ref-format --branch` accepts.",
         ));
     }
+    let mut auto = Vec::new();
+    if auto_protect {
+        for f in eval_files(project, &a.eval_command, &targets) {
+            if !protected.contains(&f) {
+                protected.push(f.clone());
+                auto.push(f);
+            }
+        }
+    }
     let text = render_toml(
         &targets,
         &a.eval_command,
@@ -340,7 +432,158 @@ fn validate(cwd: &Path, project: &Project, a: &Answers) -> Result<(String, Confi
         &protected,
     );
     let (cfg, _) = Config::parse(config::FILE_NAME, &text)?;
-    Ok((text, cfg))
+    Ok((text, cfg, auto))
+}
+
+/// The repository files `eval_command` names, in order, each once: every shell word (see
+/// [`command_words`]), or the value of a `--flag=value` or `NAME=value` word, that is a path
+/// relative to the root (where the eval runs) or an absolute path inside it, and names a file
+/// git tracks or the work tree holds. Directories, `targets`, `autoresearch.toml` and anything
+/// under `.git/` or `.autoresearch/` are left out. These are the harness an experiment must not
+/// change: `init` protects them and `doctor` suggests them.
+pub fn eval_files(project: &Project, eval_command: &str, targets: &[String]) -> Vec<String> {
+    let index = project.repo.index().ok();
+    let tracked = |rel: &str| {
+        index.as_ref().is_some_and(|i| {
+            i.get_path(Path::new(rel), 0)
+                // A gitlink (submodule) is a directory.
+                .is_some_and(|e| e.mode & 0o170000 != 0o160000)
+        })
+    };
+    let root = project
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| project.root.clone());
+    let mut out: Vec<String> = Vec::new();
+    for word in command_words(eval_command) {
+        let value = word.split_once('=').map(|(_, v)| v.to_string());
+        for candidate in std::iter::once(word).chain(value) {
+            let path = Path::new(&candidate);
+            let rel = if path.is_absolute() {
+                [&project.root, &root]
+                    .iter()
+                    .find_map(|r| path.strip_prefix(r).ok())
+                    .and_then(|p| config::normalize_rel_path(&p.to_string_lossy()))
+            } else {
+                config::normalize_rel_path(&candidate)
+            };
+            let Some(rel) = rel else { continue };
+            let first = rel.split('/').next().unwrap_or_default();
+            if rel == config::FILE_NAME
+                || first == ".git"
+                || first == project::STATE_DIR
+                || targets.contains(&rel)
+                || out.contains(&rel)
+            {
+                continue;
+            }
+            let full = project.root.join(&rel);
+            if full.is_dir() {
+                continue;
+            }
+            if full.is_file() || tracked(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out
+}
+
+/// The words of a shell command as `sh` reads them before expanding anything: quotes removed,
+/// backslashes applied, comments and operators (`;`, `&`, `|`, `(`, `)`, `<`, `>`) dropped.
+/// Left out as well: a word with an unquoted expansion or pattern (`$`, a backquote, `*`, `?`,
+/// `[`, a leading `~`), whose meaning only the shell knows, and the word after `>`, a file the
+/// command writes rather than reads. Good enough to find the files a command names; not a
+/// parser of every shell construct (a here-document's lines are read as words).
+fn command_words(cmd: &str) -> Vec<String> {
+    let mut w = Words::default();
+    let mut chars = cmd.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => w.end(),
+            ';' | '&' | '|' | '(' | ')' | '<' | '>' => {
+                if matches!(c, '<' | '>') && w.word.bytes().all(|b| b.is_ascii_digit()) {
+                    // `2>`: a file descriptor, not a word.
+                    w.word.clear();
+                    w.started = false;
+                }
+                w.end();
+                w.written |= c == '>';
+            }
+            '#' if !w.started => while chars.next_if(|&c| c != '\n').is_some() {},
+            '\'' => {
+                w.started = true;
+                while let Some(c) = chars.next_if(|&c| c != '\'') {
+                    w.word.push(c);
+                }
+                chars.next();
+            }
+            '"' => {
+                w.started = true;
+                while let Some(c) = chars.next_if(|&c| c != '"') {
+                    match c {
+                        // Inside double quotes a backslash escapes only these.
+                        '\\' => match chars.next() {
+                            Some('\n') | None => {}
+                            Some(e @ ('$' | '`' | '"' | '\\')) => w.word.push(e),
+                            Some(e) => w.word.extend(['\\', e]),
+                        },
+                        '$' | '`' => w.expand(c),
+                        c => w.word.push(c),
+                    }
+                }
+                chars.next();
+            }
+            '\\' => match chars.next() {
+                Some('\n') | None => {}
+                Some(e) => {
+                    w.started = true;
+                    w.word.push(e);
+                }
+            },
+            '$' | '`' | '*' | '?' | '[' => w.expand(c),
+            '~' if !w.started => w.expand(c),
+            c => {
+                w.started = true;
+                w.word.push(c);
+            }
+        }
+    }
+    w.end();
+    w.out
+}
+
+/// The state of [`command_words`].
+#[derive(Default)]
+struct Words {
+    out: Vec<String>,
+    word: String,
+    /// A word is in progress (`''` is a word, an empty one).
+    started: bool,
+    /// The word in progress expands: it is dropped.
+    expands: bool,
+    /// The next word is the target of `>`: it is dropped.
+    written: bool,
+}
+
+impl Words {
+    fn expand(&mut self, c: char) {
+        self.started = true;
+        self.expands = true;
+        self.word.push(c);
+    }
+
+    fn end(&mut self) {
+        let word = std::mem::take(&mut self.word);
+        if self.started {
+            if !self.expands && !self.written {
+                self.out.push(word);
+            }
+            self.written = false;
+        }
+        self.started = false;
+        self.expands = false;
+    }
 }
 
 /// A path typed relative to the current directory (or the root), as a repo-relative path to
@@ -389,6 +632,11 @@ fn list(items: &[String]) -> String {
     format!("[{}]", inner.join(", "))
 }
 
+/// `protected = ["a", "b"]`: the config line that protects `files`.
+pub fn protected_line(files: &[String]) -> String {
+    format!("protected = {}", list(files))
+}
+
 fn render_toml(
     targets: &[String],
     eval: &str,
@@ -408,10 +656,10 @@ fn render_toml(
     } else {
         q(budget)
     };
-    let protected_line = if protected.is_empty() {
+    let protect = if protected.is_empty() {
         "# protected = [\"prepare.py\"]".to_string()
     } else {
-        format!("protected = {}", list(protected))
+        protected_line(protected)
     };
     format!(
         "# autoresearch: one file, one metric, a loop that never stops.\n\
@@ -432,7 +680,7 @@ fn render_toml(
          \n\
          # Optional.\n\
          # Files an experiment may not change, such as the eval harness or the data preparation:\n\
-         {protected_line}\n\
+         {protect}\n\
          # Secondary metrics read from the same output; a run that violates one is discarded:\n\
          # constraints = [\"memory_gb <= 44\"]\n\
          # Evaluations per experiment (the metric is their median): a number, or \"auto\" to\n\
@@ -518,5 +766,33 @@ mod tests {
         assert_eq!(c.time_budget, std::time::Duration::from_secs(5400));
         let bare = render_toml(&["t".into()], "e", "m", Direction::Lower, "90", "b", &[]);
         assert!(bare.contains("time_budget = 90\n"));
+    }
+
+    #[test]
+    fn command_words_are_the_words_sh_reads() {
+        let w = |cmd: &str| command_words(cmd);
+        assert_eq!(
+            w("python bench.py --fast"),
+            ["python", "bench.py", "--fast"]
+        );
+        assert_eq!(w("uv run 'my bench.py'"), ["uv", "run", "my bench.py"]);
+        assert_eq!(
+            w(r#"sh "a \"b\".sh" x\ y.sh"#),
+            ["sh", "a \"b\".sh", "x y.sh"]
+        );
+        assert_eq!(
+            w("cd .&&sh eval.sh;true|cat<in.txt"),
+            ["cd", ".", "sh", "eval.sh", "true", "cat", "in.txt"]
+        );
+        assert_eq!(
+            w("sh a.sh # b.sh\n\tsh c.sh\\\n d.sh"),
+            ["sh", "a.sh", "sh", "c.sh", "d.sh"]
+        );
+        // Expansions and patterns are the shell's to resolve; output files are written.
+        assert_eq!(w("sh $DIR/a.sh \"$HOME\" '$x' *.py ~/b.sh"), ["sh", "$x"]);
+        assert_eq!(w("sh run.sh > out.txt 2>&1 >>log.txt"), ["sh", "run.sh"]);
+        assert_eq!(w("x=''"), ["x="]);
+        assert_eq!(w("''"), [""]);
+        assert!(w("").is_empty());
     }
 }

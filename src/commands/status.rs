@@ -96,7 +96,7 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     if !project.is_initialized() {
         let out = StatusOutput::empty(&project);
         ctx.hint(
-            "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher` (the eval must print `<name>: <number>`).",
+            "Not set up yet. Run `autoresearch init --target-file <file> --eval-command '<cmd>' --metric-name <name> --metric-direction lower|higher --protected <eval-script>` (the eval must print `<name>: <number>`; `--protected` keeps experiments off the harness and its data).",
         );
         ctx.hint(
             "`autoresearch guide setup` explains each value and what makes a good eval command.",

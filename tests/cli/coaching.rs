@@ -123,6 +123,7 @@ fn hints_lead_from_an_empty_repository_to_a_baseline() {
             ("<cmd>", "sh eval.sh"),
             ("<name>", "score"),
             ("lower|higher", "lower"),
+            ("<eval-script>", "eval.sh"),
         ],
     );
 

@@ -213,8 +213,16 @@ fn setup_problems_outrank_eval_problems() {
     let sb = healthy();
     set_eval(&sb, "exit 1", "10s");
     // A modified file outside the target: `run` would refuse with out_of_scope.
-    sb.write("eval.sh", "echo changed\n");
+    sb.write("other.py", "y = 1\n");
+    sb.commit_all("other");
+    sb.write("other.py", "y = 2\n");
     let v = sb.run(&["--json", "doctor"]).err("out_of_scope", 2);
+    assert_eq!(status_of(&v, "clean_tree"), "fail");
+    assert_eq!(status_of(&v, "eval_runs"), "fail");
+    // The eval script `init` protected: protected_changed, a setup problem too.
+    sb.write("other.py", "y = 1\n");
+    sb.write("eval.sh", "echo changed\n");
+    let v = sb.run(&["--json", "doctor"]).err("protected_changed", 2);
     assert_eq!(status_of(&v, "clean_tree"), "fail");
     assert_eq!(status_of(&v, "eval_runs"), "fail");
 }
@@ -430,4 +438,90 @@ fn the_evals_warnings_reach_the_doctors_envelope() {
             .contains("no space left on device"),
         "{v}"
     );
+}
+
+fn suggestion_of(v: &Value, id: &str) -> String {
+    v["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["suggestion"].as_str())
+        .unwrap_or_else(|| panic!("no suggestion for {id}: {v}"))
+        .to_string()
+}
+
+/// Nothing protected is a warning (not a failure): the suggestion names the files the eval
+/// command runs, with the exact line to add, or asks for the harness when it names none.
+#[test]
+fn nothing_protected_is_a_warning_that_names_the_eval_files() {
+    let sb = Sandbox::new();
+    let mut init = vec!["--json"];
+    init.extend_from_slice(INIT);
+    init.push("--no-protect");
+    sb.run(&init).ok();
+    sb.write("program.md", "# Research program\n\nMake `score` lower.\n");
+    sb.commit_all("setup");
+    let out = sb.run(&["--json", "doctor", "--no-eval"]);
+    let v = out.json();
+    assert_eq!(out.code, 0, "a warning, not a failure: {v}");
+    assert_eq!(status_of(&v, "protected"), "warn");
+    assert!(
+        message_of(&v, "protected").starts_with("no protected files"),
+        "{v}"
+    );
+    let s = suggestion_of(&v, "protected");
+    assert!(
+        s.contains("`eval.sh`")
+            && s.contains("`protected = [\"eval.sh\"]`")
+            && s.contains("`autoresearch.toml`"),
+        "{s}"
+    );
+    assert!(
+        v["hints"]
+            .to_string()
+            .contains("protected = [\\\"eval.sh\\\"]"),
+        "{v}"
+    );
+
+    // Adding that line is what makes it pass.
+    let text = sb.read("autoresearch.toml") + "protected = [\"eval.sh\"]\n";
+    sb.write("autoresearch.toml", &text);
+    sb.commit_all("protect");
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "protected"), "pass");
+    assert!(message_of(&v, "protected").contains("`eval.sh`"), "{v}");
+
+    // An eval that names no file of the repository: the suggestion asks for the harness.
+    let text = sb
+        .read("autoresearch.toml")
+        .replace("protected = [\"eval.sh\"]\n", "");
+    sb.write("autoresearch.toml", &text);
+    set_eval(&sb, "echo 'score: 1'", "10s");
+    let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
+    assert_eq!(status_of(&v, "protected"), "warn");
+    let s = suggestion_of(&v, "protected");
+    assert!(
+        s.starts_with("List the eval harness and the data files"),
+        "{s}"
+    );
+}
+
+/// Before `init`, the command the doctor suggests protects the harness.
+#[test]
+fn the_doctors_init_command_protects_the_harness() {
+    let sb = Sandbox::new();
+    let v = sb
+        .run(&["--json", "doctor", "--no-eval"])
+        .err("not_initialized", 2);
+    for s in [
+        suggestion_of(&v, "config_found"),
+        v["data"]["next"].as_str().unwrap().to_string(),
+        v["error"]["suggestion"].as_str().unwrap().to_string(),
+    ] {
+        assert!(
+            s.contains("autoresearch init ") && s.contains("--protected <"),
+            "{s}"
+        );
+    }
 }

@@ -30,6 +30,7 @@ fn init_writes_config_program_and_state_dir() {
             "state_dir",
             "created",
             "kept",
+            "protected_auto",
             "config"
         ]
     );
@@ -266,4 +267,222 @@ fn init_refuses_what_the_config_would_refuse() {
     assert!(!sb.path("autoresearch.toml").exists());
     // A multi-line script is fine.
     with(&["--eval-command", "cd .\n\tsh eval.sh"]).ok();
+}
+
+/// `init` with the sandbox's target, metric and budget, this eval command, then `extra`.
+fn init_with(sb: &Sandbox, eval: &str, extra: &[&str]) -> Out {
+    let mut args = vec![
+        "--json",
+        "init",
+        "--force",
+        "--target-file",
+        "train.py",
+        "--eval-command",
+        eval,
+        "--metric-name",
+        "score",
+        "--metric-direction",
+        "lower",
+    ];
+    args.extend_from_slice(extra);
+    sb.run(&args)
+}
+
+/// Protection by default: the repository files the eval command names are the harness, and
+/// `init` protects them, says so in `protected_auto` and in a hint, and writes them to the config.
+#[test]
+fn init_protects_the_files_the_eval_command_names() {
+    let sb = Sandbox::new();
+    sb.write("bench.py", "print('score: 1')\n");
+    sb.write("scripts/x.sh", "echo 'score: 1'\n");
+    sb.write("scripts/run_eval.py", "print('score: 1')\n");
+    for (eval, expected) in [
+        ("sh eval.sh", vec!["eval.sh"]),
+        ("python3 bench.py --n 5", vec!["bench.py"]),
+        ("./scripts/x.sh", vec!["scripts/x.sh"]),
+        ("uv run scripts/run_eval.py", vec!["scripts/run_eval.py"]),
+        (
+            "cd . && sh ./eval.sh 'bench.py' > bench.py; sh eval.sh",
+            vec!["eval.sh", "bench.py"],
+        ),
+    ] {
+        let out = init_with(&sb, eval, &[]);
+        let v = out.json();
+        let d = out.ok();
+        assert_eq!(d["protected_auto"], serde_json::json!(expected), "{eval}");
+        assert_eq!(
+            d["config"]["protected"],
+            serde_json::json!(expected),
+            "{eval}"
+        );
+        let toml = sb.read("autoresearch.toml");
+        let line = format!("protected = {}", serde_json::json!(expected)).replace(',', ", ");
+        assert!(toml.contains(&line), "{eval}: {line} in {toml}");
+        let hint = v["hints"][0].as_str().unwrap();
+        assert!(
+            hint.starts_with(&format!("Protected `{}`", expected[0]))
+                && hint.contains("named in the eval command")
+                && hint.contains("--no-protect"),
+            "{hint}"
+        );
+    }
+
+    // Explicit `--protected` files come first, and are not repeated or claimed as automatic.
+    let d = init_with(
+        &sb,
+        "sh eval.sh && python3 bench.py",
+        &["--protected", "bench.py", "--protected", "./bench.py"],
+    )
+    .ok();
+    assert_eq!(
+        d["config"]["protected"],
+        serde_json::json!(["bench.py", "eval.sh"])
+    );
+    assert_eq!(d["protected_auto"], serde_json::json!(["eval.sh"]));
+
+    // The human view says which files init chose.
+    let out = sb.run(&[
+        "--human",
+        "init",
+        "--force",
+        "--target-file",
+        "train.py",
+        "--eval-command",
+        "python3 bench.py",
+        "--metric-name",
+        "score",
+        "--metric-direction",
+        "lower",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("protect   bench.py (named in the eval command)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("Protected `bench.py`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// What the eval command names is protected only when it is a file of the repository that the
+/// agent does not own: not a target, not a missing path, not a directory, not the config, not
+/// something outside the repository or only the shell can resolve.
+#[test]
+fn init_protects_only_repository_files_that_are_not_targets() {
+    let sb = Sandbox::new();
+    sb.write("scripts/x.sh", "echo 'score: 1'\n");
+    let outside = sb.home.join("outside.sh");
+    std::fs::write(&outside, "echo 'score: 1'\n").unwrap();
+    let outside = outside.to_str().unwrap().to_string();
+    for eval in [
+        "python3 train.py",
+        "python3 ./train.py --fast",
+        "python3 missing.py",
+        "ls scripts",
+        "cat autoresearch.toml",
+        "sh $PWD/eval.sh",
+        "sh eval.s?",
+        "sh ../repo/eval.sh",
+        &format!("sh {outside}"),
+        "echo 'score: 1' > eval.sh",
+        "true # sh eval.sh",
+    ] {
+        let out = init_with(&sb, eval, &[]);
+        let v = out.json();
+        let d = out.ok();
+        assert_eq!(d["protected_auto"], serde_json::json!([]), "{eval}");
+        assert_eq!(d["config"]["protected"], serde_json::json!([]), "{eval}");
+        assert!(
+            sb.read("autoresearch.toml")
+                .contains("# protected = [\"prepare.py\"]"),
+            "{eval}"
+        );
+        assert!(
+            v["hints"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("Nothing is protected"),
+            "{eval}: {v}"
+        );
+    }
+    // An absolute path inside the repository is stored relative to the root.
+    let abs = sb.path("eval.sh").canonicalize().unwrap();
+    let d = init_with(&sb, &format!("sh {}", abs.display()), &[]).ok();
+    assert_eq!(d["protected_auto"], serde_json::json!(["eval.sh"]));
+}
+
+/// `--no-protect` leaves out the files the eval command names; explicit `--protected` files stay.
+#[test]
+fn no_protect_protects_only_the_explicit_files() {
+    let sb = Sandbox::new();
+    sb.write("data.txt", "1\n");
+    let out = init_with(&sb, "sh eval.sh data.txt", &["--no-protect"]);
+    let v = out.json();
+    let d = out.ok();
+    assert_eq!(d["protected_auto"], serde_json::json!([]));
+    assert_eq!(d["config"]["protected"], serde_json::json!([]));
+    assert!(
+        sb.read("autoresearch.toml")
+            .contains("# protected = [\"prepare.py\"]")
+    );
+    assert!(
+        !v["hints"].to_string().contains("rotected"),
+        "no protection hint after an explicit opt-out: {v}"
+    );
+    let d = init_with(
+        &sb,
+        "sh eval.sh data.txt",
+        &["--no-protect", "--protected", "data.txt"],
+    )
+    .ok();
+    assert_eq!(d["protected_auto"], serde_json::json!([]));
+    assert_eq!(d["config"]["protected"], serde_json::json!(["data.txt"]));
+}
+
+/// The protection is real: after a plain `init`, an experiment that edits the eval script is
+/// refused with `protected_changed`.
+#[test]
+fn the_eval_script_init_protected_cannot_be_changed_by_an_experiment() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.run(&["--json", "run", "-m", "baseline"]).ok();
+    set_x(&sb, "0.5");
+    sb.write("eval.sh", "echo 'score: 0'\n");
+    let v = sb
+        .run(&["--json", "run", "-m", "cheat"])
+        .err("protected_changed", 2);
+    assert!(v["error"]["message"].to_string().contains("eval.sh"), "{v}");
+}
+
+/// The setup files to commit include a protected file git does not track yet: `run` guards
+/// only tracked files.
+#[test]
+fn the_commit_hint_adds_an_untracked_protected_file() {
+    let sb = Sandbox::new();
+    sb.write("bench.py", "print('score: 1')\n");
+    let v = init_with(&sb, "python3 bench.py", &[]).json();
+    assert!(
+        v["hints"]
+            .to_string()
+            .contains("`git add bench.py autoresearch.toml program.md && git commit"),
+        "{v}"
+    );
+}
+
+/// The command `init` suggests when flags are missing protects the harness too.
+#[test]
+fn the_suggested_init_command_protects_the_harness() {
+    let sb = Sandbox::new();
+    let v = sb
+        .run(&["--json", "init", "--target-file", "train.py"])
+        .err("usage", 2);
+    let s = v["error"]["suggestion"].as_str().unwrap();
+    assert!(
+        s.contains("autoresearch init ") && s.contains("--protected <"),
+        "{s}"
+    );
 }

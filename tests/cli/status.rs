@@ -5,11 +5,16 @@ fn status_before_init_says_how_to_start() {
     let sb = Sandbox::new();
     let v = sb.run(&["--json", "status"]).json();
     assert_eq!(v["data"]["initialized"], false);
+    let hint = v["hints"][0].as_str().unwrap();
+    assert!(hint.contains("autoresearch init"), "{hint}");
+    // The command to copy protects the harness.
+    assert!(hint.contains(" --protected <"), "{hint}");
+    // So does the suggestion of a command that needs the config.
+    let v = sb.run(&["--json", "log"]).err("not_initialized", 2);
+    let s = v["error"]["suggestion"].as_str().unwrap();
     assert!(
-        v["hints"][0]
-            .as_str()
-            .unwrap()
-            .contains("autoresearch init")
+        s.contains("autoresearch init ") && s.contains(" --protected <"),
+        "{s}"
     );
 }
 
