@@ -216,3 +216,57 @@ impl Loaded {
         ))
     }
 }
+
+/// The repository files `eval_command` names, in order, each once: every shell word (see
+/// [`crate::text::command_words`]), or the value of a `--flag=value` or `NAME=value` word, that is a path
+/// relative to the root (where the eval runs) or an absolute path inside it, and names a file
+/// git tracks or the work tree holds. Directories, `targets`, `autoresearch.toml` and anything
+/// under `.git/` or `.autoresearch/` are left out. These are the harness an experiment must not
+/// change: `init` protects them and `doctor` suggests them.
+pub fn eval_files(project: &Project, eval_command: &str, targets: &[String]) -> Vec<String> {
+    let index = project.repo.index().ok();
+    let tracked = |rel: &str| {
+        index.as_ref().is_some_and(|i| {
+            i.get_path(Path::new(rel), 0)
+                // A gitlink (submodule) is a directory.
+                .is_some_and(|e| e.mode & 0o170000 != 0o160000)
+        })
+    };
+    let root = project
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| project.root.clone());
+    let mut out: Vec<String> = Vec::new();
+    for word in crate::text::command_words(eval_command) {
+        let value = word.split_once('=').map(|(_, v)| v.to_string());
+        for candidate in std::iter::once(word).chain(value) {
+            let path = Path::new(&candidate);
+            let rel = if path.is_absolute() {
+                [&project.root, &root]
+                    .iter()
+                    .find_map(|r| path.strip_prefix(r).ok())
+                    .and_then(|p| crate::config::normalize_rel_path(&p.to_string_lossy()))
+            } else {
+                crate::config::normalize_rel_path(&candidate)
+            };
+            let Some(rel) = rel else { continue };
+            let first = rel.split('/').next().unwrap_or_default();
+            if rel == crate::config::FILE_NAME
+                || first == ".git"
+                || first == STATE_DIR
+                || targets.contains(&rel)
+                || out.contains(&rel)
+            {
+                continue;
+            }
+            let full = project.root.join(&rel);
+            if full.is_dir() {
+                continue;
+            }
+            if full.is_file() || tracked(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out
+}

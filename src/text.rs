@@ -79,6 +79,103 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// The words of a shell command as `sh` reads them before expanding anything: quotes removed,
+/// backslashes applied, comments and operators (`;`, `&`, `|`, `(`, `)`, `<`, `>`) dropped.
+/// Left out as well: a word with an unquoted expansion or pattern (`$`, a backquote, `*`, `?`,
+/// `[`, a leading `~`), whose meaning only the shell knows, and the word after `>`, a file the
+/// command writes rather than reads. Good enough to find the files a command names; not a
+/// parser of every shell construct (a here-document's lines are read as words).
+pub fn command_words(cmd: &str) -> Vec<String> {
+    let mut w = Words::default();
+    let mut chars = cmd.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => w.end(),
+            ';' | '&' | '|' | '(' | ')' | '<' | '>' => {
+                if matches!(c, '<' | '>') && w.word.bytes().all(|b| b.is_ascii_digit()) {
+                    // `2>`: a file descriptor, not a word.
+                    w.word.clear();
+                    w.started = false;
+                }
+                w.end();
+                w.written |= c == '>';
+            }
+            '#' if !w.started => while chars.next_if(|&c| c != '\n').is_some() {},
+            '\'' => {
+                w.started = true;
+                while let Some(c) = chars.next_if(|&c| c != '\'') {
+                    w.word.push(c);
+                }
+                chars.next();
+            }
+            '"' => {
+                w.started = true;
+                while let Some(c) = chars.next_if(|&c| c != '"') {
+                    match c {
+                        // Inside double quotes a backslash escapes only these.
+                        '\\' => match chars.next() {
+                            Some('\n') | None => {}
+                            Some(e @ ('$' | '`' | '"' | '\\')) => w.word.push(e),
+                            Some(e) => w.word.extend(['\\', e]),
+                        },
+                        '$' | '`' => w.expand(c),
+                        c => w.word.push(c),
+                    }
+                }
+                chars.next();
+            }
+            '\\' => match chars.next() {
+                Some('\n') | None => {}
+                Some(e) => {
+                    w.started = true;
+                    w.word.push(e);
+                }
+            },
+            '$' | '`' | '*' | '?' | '[' => w.expand(c),
+            '~' if !w.started => w.expand(c),
+            c => {
+                w.started = true;
+                w.word.push(c);
+            }
+        }
+    }
+    w.end();
+    w.out
+}
+
+/// The state of [`command_words`].
+#[derive(Default)]
+struct Words {
+    out: Vec<String>,
+    word: String,
+    /// A word is in progress (`''` is a word, an empty one).
+    started: bool,
+    /// The word in progress expands: it is dropped.
+    expands: bool,
+    /// The next word is the target of `>`: it is dropped.
+    written: bool,
+}
+
+impl Words {
+    fn expand(&mut self, c: char) {
+        self.started = true;
+        self.expands = true;
+        self.word.push(c);
+    }
+
+    fn end(&mut self) {
+        let word = std::mem::take(&mut self.word);
+        if self.started {
+            if !self.expands && !self.written {
+                self.out.push(word);
+            }
+            self.written = false;
+        }
+        self.started = false;
+        self.expands = false;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +204,33 @@ mod tests {
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
         assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
+    }
+
+    #[test]
+    fn command_words_are_the_words_sh_reads() {
+        let w = |cmd: &str| command_words(cmd);
+        assert_eq!(
+            w("python bench.py --fast"),
+            ["python", "bench.py", "--fast"]
+        );
+        assert_eq!(w("uv run 'my bench.py'"), ["uv", "run", "my bench.py"]);
+        assert_eq!(
+            w(r#"sh "a \"b\".sh" x\ y.sh"#),
+            ["sh", "a \"b\".sh", "x y.sh"]
+        );
+        assert_eq!(
+            w("cd .&&sh eval.sh;true|cat<in.txt"),
+            ["cd", ".", "sh", "eval.sh", "true", "cat", "in.txt"]
+        );
+        assert_eq!(
+            w("sh a.sh # b.sh\n\tsh c.sh\\\n d.sh"),
+            ["sh", "a.sh", "sh", "c.sh", "d.sh"]
+        );
+        // Expansions and patterns are the shell's to resolve; output files are written.
+        assert_eq!(w("sh $DIR/a.sh \"$HOME\" '$x' *.py ~/b.sh"), ["sh", "$x"]);
+        assert_eq!(w("sh run.sh > out.txt 2>&1 >>log.txt"), ["sh", "run.sh"]);
+        assert_eq!(w("x=''"), ["x="]);
+        assert_eq!(w("''"), [""]);
+        assert!(w("").is_empty());
     }
 }

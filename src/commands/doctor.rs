@@ -483,7 +483,8 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
 fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
     if cfg.protected.is_empty() {
         // `init` protects these by default: the same detection says what is unguarded.
-        let named = super::init::eval_files(project, &cfg.eval_command, &cfg.target_files);
+        let named =
+            autoresearch::project::eval_files(project, &cfg.eval_command, &cfg.target_files);
         let suggestion = if named.is_empty() {
             format!(
                 "List the eval harness and the data files an experiment must not change in `{}`, e.g. `{}`.",

@@ -4,7 +4,7 @@
 //!
 //! Protection by default: the repository files the eval command names (`bench.py` in
 //! `python bench.py --fast`) are the harness an experiment must not change, so `init` protects
-//! them unless `--no-protect`. `doctor` uses the same detection ([`eval_files`]) to suggest them.
+//! them unless `--no-protect`. `doctor` uses the same detection ([`autoresearch::project::eval_files`]) to suggest them.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -415,7 +415,7 @@ fn validate(
     }
     let mut auto = Vec::new();
     if auto_protect {
-        for f in eval_files(project, &a.eval_command, &targets) {
+        for f in autoresearch::project::eval_files(project, &a.eval_command, &targets) {
             if !protected.contains(&f) {
                 protected.push(f.clone());
                 auto.push(f);
@@ -433,157 +433,6 @@ fn validate(
     );
     let (cfg, _) = Config::parse(config::FILE_NAME, &text)?;
     Ok((text, cfg, auto))
-}
-
-/// The repository files `eval_command` names, in order, each once: every shell word (see
-/// [`command_words`]), or the value of a `--flag=value` or `NAME=value` word, that is a path
-/// relative to the root (where the eval runs) or an absolute path inside it, and names a file
-/// git tracks or the work tree holds. Directories, `targets`, `autoresearch.toml` and anything
-/// under `.git/` or `.autoresearch/` are left out. These are the harness an experiment must not
-/// change: `init` protects them and `doctor` suggests them.
-pub fn eval_files(project: &Project, eval_command: &str, targets: &[String]) -> Vec<String> {
-    let index = project.repo.index().ok();
-    let tracked = |rel: &str| {
-        index.as_ref().is_some_and(|i| {
-            i.get_path(Path::new(rel), 0)
-                // A gitlink (submodule) is a directory.
-                .is_some_and(|e| e.mode & 0o170000 != 0o160000)
-        })
-    };
-    let root = project
-        .root
-        .canonicalize()
-        .unwrap_or_else(|_| project.root.clone());
-    let mut out: Vec<String> = Vec::new();
-    for word in command_words(eval_command) {
-        let value = word.split_once('=').map(|(_, v)| v.to_string());
-        for candidate in std::iter::once(word).chain(value) {
-            let path = Path::new(&candidate);
-            let rel = if path.is_absolute() {
-                [&project.root, &root]
-                    .iter()
-                    .find_map(|r| path.strip_prefix(r).ok())
-                    .and_then(|p| config::normalize_rel_path(&p.to_string_lossy()))
-            } else {
-                config::normalize_rel_path(&candidate)
-            };
-            let Some(rel) = rel else { continue };
-            let first = rel.split('/').next().unwrap_or_default();
-            if rel == config::FILE_NAME
-                || first == ".git"
-                || first == project::STATE_DIR
-                || targets.contains(&rel)
-                || out.contains(&rel)
-            {
-                continue;
-            }
-            let full = project.root.join(&rel);
-            if full.is_dir() {
-                continue;
-            }
-            if full.is_file() || tracked(&rel) {
-                out.push(rel);
-            }
-        }
-    }
-    out
-}
-
-/// The words of a shell command as `sh` reads them before expanding anything: quotes removed,
-/// backslashes applied, comments and operators (`;`, `&`, `|`, `(`, `)`, `<`, `>`) dropped.
-/// Left out as well: a word with an unquoted expansion or pattern (`$`, a backquote, `*`, `?`,
-/// `[`, a leading `~`), whose meaning only the shell knows, and the word after `>`, a file the
-/// command writes rather than reads. Good enough to find the files a command names; not a
-/// parser of every shell construct (a here-document's lines are read as words).
-fn command_words(cmd: &str) -> Vec<String> {
-    let mut w = Words::default();
-    let mut chars = cmd.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' | '\n' | '\r' => w.end(),
-            ';' | '&' | '|' | '(' | ')' | '<' | '>' => {
-                if matches!(c, '<' | '>') && w.word.bytes().all(|b| b.is_ascii_digit()) {
-                    // `2>`: a file descriptor, not a word.
-                    w.word.clear();
-                    w.started = false;
-                }
-                w.end();
-                w.written |= c == '>';
-            }
-            '#' if !w.started => while chars.next_if(|&c| c != '\n').is_some() {},
-            '\'' => {
-                w.started = true;
-                while let Some(c) = chars.next_if(|&c| c != '\'') {
-                    w.word.push(c);
-                }
-                chars.next();
-            }
-            '"' => {
-                w.started = true;
-                while let Some(c) = chars.next_if(|&c| c != '"') {
-                    match c {
-                        // Inside double quotes a backslash escapes only these.
-                        '\\' => match chars.next() {
-                            Some('\n') | None => {}
-                            Some(e @ ('$' | '`' | '"' | '\\')) => w.word.push(e),
-                            Some(e) => w.word.extend(['\\', e]),
-                        },
-                        '$' | '`' => w.expand(c),
-                        c => w.word.push(c),
-                    }
-                }
-                chars.next();
-            }
-            '\\' => match chars.next() {
-                Some('\n') | None => {}
-                Some(e) => {
-                    w.started = true;
-                    w.word.push(e);
-                }
-            },
-            '$' | '`' | '*' | '?' | '[' => w.expand(c),
-            '~' if !w.started => w.expand(c),
-            c => {
-                w.started = true;
-                w.word.push(c);
-            }
-        }
-    }
-    w.end();
-    w.out
-}
-
-/// The state of [`command_words`].
-#[derive(Default)]
-struct Words {
-    out: Vec<String>,
-    word: String,
-    /// A word is in progress (`''` is a word, an empty one).
-    started: bool,
-    /// The word in progress expands: it is dropped.
-    expands: bool,
-    /// The next word is the target of `>`: it is dropped.
-    written: bool,
-}
-
-impl Words {
-    fn expand(&mut self, c: char) {
-        self.started = true;
-        self.expands = true;
-        self.word.push(c);
-    }
-
-    fn end(&mut self) {
-        let word = std::mem::take(&mut self.word);
-        if self.started {
-            if !self.expands && !self.written {
-                self.out.push(word);
-            }
-            self.written = false;
-        }
-        self.started = false;
-        self.expands = false;
-    }
 }
 
 /// A path typed relative to the current directory (or the root), as a repo-relative path to
@@ -766,33 +615,5 @@ mod tests {
         assert_eq!(c.time_budget, std::time::Duration::from_secs(5400));
         let bare = render_toml(&["t".into()], "e", "m", Direction::Lower, "90", "b", &[]);
         assert!(bare.contains("time_budget = 90\n"));
-    }
-
-    #[test]
-    fn command_words_are_the_words_sh_reads() {
-        let w = |cmd: &str| command_words(cmd);
-        assert_eq!(
-            w("python bench.py --fast"),
-            ["python", "bench.py", "--fast"]
-        );
-        assert_eq!(w("uv run 'my bench.py'"), ["uv", "run", "my bench.py"]);
-        assert_eq!(
-            w(r#"sh "a \"b\".sh" x\ y.sh"#),
-            ["sh", "a \"b\".sh", "x y.sh"]
-        );
-        assert_eq!(
-            w("cd .&&sh eval.sh;true|cat<in.txt"),
-            ["cd", ".", "sh", "eval.sh", "true", "cat", "in.txt"]
-        );
-        assert_eq!(
-            w("sh a.sh # b.sh\n\tsh c.sh\\\n d.sh"),
-            ["sh", "a.sh", "sh", "c.sh", "d.sh"]
-        );
-        // Expansions and patterns are the shell's to resolve; output files are written.
-        assert_eq!(w("sh $DIR/a.sh \"$HOME\" '$x' *.py ~/b.sh"), ["sh", "$x"]);
-        assert_eq!(w("sh run.sh > out.txt 2>&1 >>log.txt"), ["sh", "run.sh"]);
-        assert_eq!(w("x=''"), ["x="]);
-        assert_eq!(w("''"), [""]);
-        assert!(w("").is_empty());
     }
 }

@@ -211,15 +211,15 @@ fn out_of_scope_suggestion(cfg: &Config, outside: &[&String]) -> String {
     s
 }
 
-/// The config, a protected file, or a word of the eval command (`sh eval.sh`, `--data=d.bin`).
+/// The config, a protected file, or a file the eval command names (`sh eval.sh`,
+/// `--data=d.bin`; the words as `sh` reads them, `crate::text::command_words`).
 fn makes_the_metric(cfg: &Config, path: &str) -> bool {
-    const SEPARATORS: &[char] = &[';', '|', '&', '<', '>', '(', ')', '\'', '"', '`', '=', '$'];
     path == crate::config::FILE_NAME
         || cfg.protected.iter().any(|p| p == path)
-        || cfg
-            .eval_command
-            .split(|c: char| c.is_whitespace() || SEPARATORS.contains(&c))
-            .map(|w| w.trim_start_matches("./"))
+        || crate::text::command_words(&cfg.eval_command)
+            .iter()
+            .flat_map(|w| std::iter::once(w.as_str()).chain(w.split_once('=').map(|(_, v)| v)))
+            .filter_map(crate::config::normalize_rel_path)
             .any(|w| w == path)
 }
 
