@@ -231,7 +231,17 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
     match &config {
         Some(cfg) => {
             targets_check(&mut r, &project, cfg);
-            protected_check(&mut r, &project, cfg);
+            // What `run` would refuse about the setup against the branch's baseline.
+            let history = summary
+                .as_ref()
+                .ok()
+                .zip(engine::experiment_branch(&project.repo, cfg).ok())
+                .and_then(|(s, (b, _))| {
+                    engine::setup_refusal(&project.repo, cfg, &s.scope(Some(&b)))
+                        .ok()
+                        .flatten()
+                });
+            protected_check(&mut r, &project, cfg, history.as_ref());
             let branch = branch_check(&mut r, &project, cfg);
             has_baseline = match (&summary, &branch) {
                 (Ok(s), Some(b)) => s.scope(Some(b)).baseline.is_some(),
@@ -480,7 +490,12 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
     }
 }
 
-fn protected_check(r: &mut Report, project: &Project, cfg: &Config) {
+fn protected_check(r: &mut Report, project: &Project, cfg: &Config, history: Option<&AppError>) {
+    if let Some(e) = history {
+        // Committed since the baseline: `run` refuses every run but a new baseline.
+        r.fail_with("protected", e);
+        return;
+    }
     if cfg.protected.is_empty() {
         // `init` protects these by default: the same detection says what is unguarded.
         let named =

@@ -56,7 +56,7 @@ use serde::Serialize;
 pub use decide::{Decision, Jump, Kind, SUSPICIOUS_JUMP, suspicious_jump};
 pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
-pub use protect::{HARNESS_CHANGED, setup_of};
+pub use protect::{HARNESS_CHANGED, setup_of, setup_refusal};
 pub use recover::ABANDONED;
 pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, UNTRACKED_INPUTS, ZERO_VARIANCE};
 

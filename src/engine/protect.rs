@@ -11,7 +11,7 @@ use git2::{Oid, Repository};
 use crate::config::Config;
 use crate::error::{AppError, Code, Result};
 use crate::git;
-use crate::ledger::Record;
+use crate::ledger::{Record, Scope};
 use crate::text::{code_list, shell_words};
 
 /// The flag of a baseline measured under a different setup than the one before it.
@@ -132,6 +132,17 @@ fn culprit(repo: &Repository, base: Oid, head: Oid, files: &[String]) -> Option<
         }
     }
     None
+}
+
+/// What `run` would refuse, other than for a baseline, about HEAD's setup against `scope`'s
+/// baseline (`doctor` asks the same question).
+pub fn setup_refusal(repo: &Repository, cfg: &Config, scope: &Scope) -> Result<Option<AppError>> {
+    let Some(baseline) = &scope.baseline else {
+        return Ok(None);
+    };
+    let head = git::head_commit(repo)?.id();
+    let setup = setup_of(repo, head, cfg)?;
+    Ok(change_since(repo, cfg, head, &setup, baseline).map(|c| refusal(cfg, baseline, &c)))
 }
 
 /// The refusal of a run whose setup is not its baseline's (docs/CONTRACT.md §7 step 4b).

@@ -291,3 +291,28 @@ fn a_keep_with_untracked_files_around_is_flagged_unless_they_are_ignored() {
     sb.write("train.sh", "echo \"score: 9\"\n");
     assert_eq!(run(&sb, &["-m", "honest"]).ok()["flags"], json!([]));
 }
+
+#[test]
+fn doctor_fails_a_harness_committed_since_the_baseline() {
+    let sb = project();
+    let ok = sb.run(&["--json", "doctor", "--no-eval"]);
+    let check = |v: &serde_json::Value| {
+        v["data"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "protected")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(check(&ok.json())["status"], "pass");
+    let culprit = cheat(&sb);
+    let out = sb.run(&["--json", "doctor", "--no-eval"]);
+    let c = check(&out.json());
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["message"].as_str().unwrap().contains(&culprit), "{c}");
+    assert_eq!(
+        out.code, 2,
+        "the failing check's code decides: protected_changed"
+    );
+}
