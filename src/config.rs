@@ -50,6 +50,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "secondary metrics that must hold, e.g. [\"memory_gb <= 44\"]",
     ),
     (
+        "metrics",
+        "secondary metrics to record for every run, e.g. [\"accuracy\", \"memory_gb\"]",
+    ),
+    (
         "repeats",
         "evaluations per experiment, or \"auto\": until the change is hopeless or has max_repeats samples (default \"auto\"); the metric is their median",
     ),
@@ -247,6 +251,8 @@ pub struct Config {
     pub branch: String,
     pub protected: Vec<String>,
     pub constraints: Vec<Constraint>,
+    /// Secondary metrics recorded for every run (constraint metrics are recorded anyway).
+    pub metrics: Vec<String>,
     pub repeats: Repeats,
     pub max_repeats: u32,
     pub baseline_repeats: u32,
@@ -698,6 +704,33 @@ impl Reader<'_> {
         Ok(s)
     }
 
+    /// `metrics`: valid metric names, each once, none of them the metric itself.
+    fn metrics(&self, v: &Value, primary: &str) -> Result<Vec<String>> {
+        let names = self.string_list(v, "metrics")?;
+        let mut out: Vec<String> = Vec::new();
+        for name in names {
+            let name = name.trim().to_string();
+            if !valid_metric_name(&name) {
+                return Err(self.err(
+                    v.span(),
+                    format!("`metrics` entry `{name}` is not a metric name: use letters, digits, `_`, `.`, `-` or `/`, starting with a letter or `_` (at most 64)"),
+                ));
+            }
+            if name == primary {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "`metrics` lists `{name}`, the metric itself: list only secondary metrics"
+                    ),
+                ));
+            }
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     fn direction(&self, v: &Value) -> Result<Direction> {
         let s = self.string(v, "metric_direction")?;
         Direction::parse(&s).ok_or_else(|| {
@@ -819,6 +852,14 @@ impl Reader<'_> {
     }
 }
 
+/// The primary metric's name as written, for checks that only need to compare with it.
+fn metric_name_of(v: Option<&Value>) -> String {
+    match v.map(|v| v.get_ref()) {
+        Some(DeValue::String(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// The character of a `\u`/`\U`/`\x` escape whose `digits` hex digits follow in `it`.
 fn hex_escape(
     it: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
@@ -930,6 +971,10 @@ impl Config {
             protected: get("protected")
                 .map_or(Ok(Vec::new()), |v| r.protected(v, &target_files))?,
             constraints: get("constraints").map_or(Ok(Vec::new()), |v| r.constraints(v))?,
+            metrics: match get("metrics") {
+                Some(v) => r.metrics(v, &metric_name_of(get("metric_name")))?,
+                None => Vec::new(),
+            },
             repeats: get("repeats").map_or(Ok(Repeats::Auto), |v| r.repeats(v))?,
             max_repeats: get("max_repeats")
                 .map_or(Ok(DEFAULT_MAX_REPEATS), |v| r.count(v, "max_repeats"))?,

@@ -786,13 +786,29 @@ fn runtime_check(r: &mut Report, cfg: &Config, m: &engine::Measured) {
 }
 
 fn constraints_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &str) {
-    if cfg.constraints.is_empty() {
-        r.skip("constraints_found", "no constraints configured");
+    if cfg.constraints.is_empty() && cfg.metrics.is_empty() {
+        r.skip(
+            "constraints_found",
+            "no constraints or secondary metrics configured",
+        );
         return;
     }
     let mut unread = Vec::new();
     let mut violated = Vec::new();
     let mut read = Vec::new();
+    // Declared in `metrics` (and not a constraint's): recorded when read, never a failure.
+    let mut declared_missing = Vec::new();
+    for name in cfg
+        .metrics
+        .iter()
+        .filter(|n| !cfg.constraints.iter().any(|c| &c.metric == *n))
+    {
+        match m.secondary(name) {
+            MetricRead::Found(v) => read.push(format!("{name}={v}")),
+            MetricRead::NonFinite => declared_missing.push(format!("`{name}` (non-finite)")),
+            MetricRead::Missing => declared_missing.push(format!("`{name}` (not found)")),
+        }
+    }
     for c in &cfg.constraints {
         match m.secondary(&c.metric) {
             MetricRead::Found(v) => {
@@ -820,6 +836,18 @@ fn constraints_check(r: &mut Report, cfg: &Config, m: &engine::Measured, log: &s
             format!("the current code violates {}", violated.join(", ")),
             format!(
                 "Check the constraints in `{}`: every experiment that violates one is discarded.",
+                config::FILE_NAME
+            ),
+        );
+    } else if !declared_missing.is_empty() {
+        r.warn(
+            "constraints_found",
+            format!(
+                "secondary metrics not read: {}",
+                declared_missing.join(", ")
+            ),
+            format!(
+                "Make the eval print each one as `<name>: <number>` (its output is in `{log}`), or drop it from `metrics` in `{}`.",
                 config::FILE_NAME
             ),
         );

@@ -532,6 +532,8 @@ fn render_toml(
          {protect}\n\
          # Secondary metrics read from the same output; a run that violates one is discarded:\n\
          # constraints = [\"memory_gb <= 44\"]\n\
+         # Secondary metrics to record for every run (shown by log, export and diff):\n\
+         # metrics = [\"accuracy\"]\n\
          # Evaluations per experiment (the metric is their median): a number, or \"auto\" to\n\
          # sample until the change is hopeless or has max_repeats samples:\n\
          # repeats = \"auto\"\n\

@@ -61,6 +61,9 @@ pub struct LogOutput {
     /// it (null otherwise, or when the summary is not at hand).
     pub since_first_baseline: Option<SinceFirst>,
     pub records: Records,
+    /// The secondary metrics declared in `metrics`: a column each in the human view.
+    #[serde(skip)]
+    pub columns: Vec<String>,
 }
 
 impl Output for LogOutput {}
@@ -159,6 +162,7 @@ pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
 /// The log `args` ask for; `--all` streams when `stream` is set (else its records are read
 /// now, for a caller that outlives the ledger, as `demo` does).
 pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<LogOutput> {
+    let loaded_columns = loaded.config.metrics.clone();
     let statuses = parse_statuses(&args.status)?;
     let filter = Filter {
         statuses,
@@ -189,6 +193,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             noise,
             since_first_baseline,
             records,
+            columns: loaded_columns,
         });
     }
     // The summary only if it is current without reading the ledger: `-n N` never folds.
@@ -220,6 +225,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         noise,
         since_first_baseline,
         records: Records::Read(records),
+        columns: loaded_columns,
     })
 }
 
@@ -280,16 +286,16 @@ fn hints(ctx: &Ctx, args: &LogArgs, out: &LogOutput) {
 
 impl Human for LogOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        let mut t = Table::new(&["run", "status", "metric", "Δ best", "summary", "age"]);
+        let mut head: Vec<&str> = vec!["run", "status", "metric"];
+        head.extend(self.columns.iter().map(String::as_str));
+        head.extend(["Δ best", "summary", "age"]);
+        let mut t = Table::new(&head);
         let mut rows = 0u64;
         self.records
             .each(|r| {
                 rows += 1;
-                t.row(row(
-                    r,
-                    self.best_metric,
-                    self.noise.as_ref().and_then(|n| n.sd),
-                ));
+                let sd = self.noise.as_ref().and_then(|n| n.sd);
+                t.row(row(r, self.best_metric, sd, &self.columns));
                 true
             })
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -318,7 +324,7 @@ impl Human for LogOutput {
     }
 }
 
-fn row(r: &Record, best: Option<f64>, sd: Option<f64>) -> Vec<Cell> {
+fn row(r: &Record, best: Option<f64>, sd: Option<f64>, columns: &[String]) -> Vec<Cell> {
     let delta = match (r.metric, best) {
         (Some(m), Some(b)) if m == b => "best".to_string(),
         (Some(m), Some(b)) => fmt_delta(m - b),
@@ -336,12 +342,21 @@ fn row(r: &Record, best: Option<f64>, sd: Option<f64>) -> Vec<Cell> {
             _ => fmt_metric(m),
         },
     );
-    vec![
+    let mut cells: Vec<Cell> = vec![
         format!("#{}", r.run).into(),
         Cell::new(r.status.as_str(), Style::of_status(r.status)),
         metric.into(),
+    ];
+    cells.extend(columns.iter().map(|c| {
+        r.metrics
+            .get(c)
+            .map_or_else(|| DASH.to_string(), |v| fmt_metric(*v))
+            .into()
+    }));
+    cells.extend([
         delta.into(),
         shorten(&r.summary, 60).into(),
         age(&r.timestamp).into(),
-    ]
+    ]);
+    cells
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::Event;
-use crate::config::{Config, Constraint};
+use crate::config::Config;
 use crate::error::{AppError, Code, Result};
 use crate::eval::{self, EvalOutcome, EvalSpec};
 use crate::metric::{self, MetricRead};
@@ -107,7 +107,7 @@ pub fn measure(
     more: &mut dyn FnMut(&[f64]) -> bool,
 ) -> Result<Measured> {
     std::fs::write(log_path, b"").map_err(|e| log_error(log_path, &e))?;
-    let names = constraint_metrics(&cfg.constraints);
+    let names = secondary_metrics(cfg);
     let mut m = Measured::default();
     let mut secondary: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for sample in 1..=repeats {
@@ -287,11 +287,18 @@ pub(super) fn footer(o: &EvalOutcome, budget: Duration) -> String {
 }
 
 /// Each constraint's metric name once, in the order the config lists them.
-fn constraint_metrics(constraints: &[Constraint]) -> Vec<&str> {
+/// The secondary metrics to read: the constraints' and the declared `metrics`, each once.
+fn secondary_metrics(cfg: &Config) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
-    for c in constraints {
-        if !names.contains(&c.metric.as_str()) {
-            names.push(&c.metric);
+    let declared = cfg.metrics.iter().map(String::as_str);
+    for name in cfg
+        .constraints
+        .iter()
+        .map(|c| c.metric.as_str())
+        .chain(declared)
+    {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     names

@@ -608,6 +608,18 @@ fn judge(
     {
         on(Event::Warning(format!("No metric: {u}.")));
     }
+    let unread: Vec<&str> = cfg
+        .metrics
+        .iter()
+        .filter(|n| verdict.metric.is_some() && !measured.metrics.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    if !unread.is_empty() {
+        on(Event::Warning(format!(
+            "Declared in `metrics` but not read from every sample: {} (recorded only when every sample prints a finite value). Check the names against the eval's output (`autoresearch doctor`).",
+            crate::text::code_list(unread.iter().copied())
+        )));
+    }
     if verdict.status == Status::Baseline
         && let Some(c) = decide::violated(&cfg.constraints, &measured.metrics)
     {

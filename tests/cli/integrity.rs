@@ -316,3 +316,67 @@ fn doctor_fails_a_harness_committed_since_the_baseline() {
         "the failing check's code decides: protected_changed"
     );
 }
+
+#[test]
+fn declared_secondary_metrics_are_recorded_and_shown() {
+    let sb = Sandbox::new();
+    sb.write(
+        "eval.sh",
+        "x=$(sed -n 's/^x = //p' train.py)\necho \"score: $x\"\ncase $x in 1) echo \"acc: 0.91\" ;; 0.5) echo \"acc: 0.95\" ;; esac\n",
+    );
+    sb.write(
+        "autoresearch.toml",
+        "target_file = \"train.py\"\neval_command = \"sh eval.sh\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\ntime_budget = \"10s\"\nprotected = [\"eval.sh\"]\nmetrics = [\"acc\", \"acc\"]\n",
+    );
+    sb.commit_all("setup");
+    let base = run(&sb, &["-m", "baseline"]).ok();
+    assert_eq!(base["metrics"], json!({"acc": 0.91}));
+    set_x(&sb, "0.5");
+    assert_eq!(
+        run(&sb, &["-m", "change"]).ok()["metrics"],
+        json!({"acc": 0.95})
+    );
+    let log = sb.run(&["--human", "log"]).stdout;
+    let header = log.lines().next().unwrap();
+    assert!(header.contains("metric") && header.contains("acc"), "{log}");
+    assert!(log.contains("0.91"), "{log}");
+    let csv = sb.run(&["export", "--format", "csv"]).stdout;
+    assert!(csv.lines().next().unwrap().contains("metrics.acc"), "{csv}");
+    // Missing from the output: recorded without it, and a warning says so.
+    set_x(&sb, "3");
+    let out = run(&sb, &["-m", "no acc"]);
+    assert_eq!(out.ok()["metrics"], json!({}));
+    assert!(
+        out.json()["warnings"].to_string().contains("`acc`"),
+        "{}",
+        out.stdout
+    );
+    // The discard put x back to 0.5; doctor evaluates the work tree as it is.
+    set_x(&sb, "3");
+    let doc = sb.run(&["--json", "doctor"]).json();
+    let c = doc["data"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "constraints_found")
+        .cloned()
+        .unwrap();
+    assert_eq!(c["status"], "warn", "{c}");
+}
+
+#[test]
+fn metrics_must_be_secondary_metric_names() {
+    for (line, needle) in [
+        ("metrics = [\"score\"]", "the metric itself"),
+        ("metrics = [\"not a name\"]", "not a metric name"),
+        ("metrics = [1]", "strings"),
+    ] {
+        let sb = Sandbox::new();
+        sb.write(
+            "autoresearch.toml",
+            &format!("target_file = \"train.py\"\neval_command = \"sh eval.sh\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\n{line}\n"),
+        );
+        let e = sb.run(&["--json", "doctor", "--no-eval"]).json();
+        assert!(e.to_string().contains(needle), "{line}: {e}");
+    }
+}
