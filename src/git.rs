@@ -215,6 +215,14 @@ pub fn paths_digest(
     Ok(oid.to_string()[..16].to_string())
 }
 
+/// Where branch `name` points, if it exists.
+pub fn branch_tip(repo: &Repository, name: &str) -> Option<Oid> {
+    repo.find_branch(name, git2::BranchType::Local)
+        .ok()?
+        .get()
+        .target()
+}
+
 /// Untracked files that git does not ignore, repo-relative, sorted (at most `limit`, and
 /// whether there were more).
 pub fn untracked_files(repo: &Repository, limit: usize) -> Result<(Vec<String>, bool)> {

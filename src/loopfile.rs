@@ -43,6 +43,17 @@ pub struct LoopState {
     /// What the step in progress owns, written as it acquires it.
     #[serde(default)]
     pub owns: Owned,
+    /// Where the last finished step left its branch: commits after it were made by hand.
+    #[serde(default)]
+    pub left: Option<Left>,
+}
+
+/// The branch tip a finished step left, and the run it recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Left {
+    pub branch: String,
+    pub commit: String,
+    pub run: u64,
 }
 
 /// What a step owns, so that the next step can clean up after one that died.
@@ -313,6 +324,7 @@ impl LoopLock {
                 step: Some(crate::ledger::new_id()),
                 ..Owned::default()
             },
+            left: self.previous.as_ref().and_then(|p| p.left.clone()),
         };
         self.write(&state)?;
         self.state = Some(state);
@@ -335,6 +347,22 @@ impl LoopLock {
     }
 
     /// The step is over: `loop.json` says idle (keeping pid and iteration for `status`).
+    /// Where the last finished step left its branch (before this step started).
+    pub fn left(&self) -> Option<&Left> {
+        self.previous.as_ref().and_then(|p| p.left.as_ref())
+    }
+
+    /// The step is over: idle, having recorded `run`, and leaving its branch at `left` (`None`:
+    /// unknown, the last value stays).
+    pub fn finish_at(&mut self, run: u64, left: Option<Left>) -> Result<()> {
+        if let Some(s) = self.state.as_mut()
+            && left.is_some()
+        {
+            s.left = left;
+        }
+        self.finish(run)
+    }
+
     pub fn finish(&mut self, run: u64) -> Result<()> {
         let Some(mut s) = self.state.take() else {
             return Ok(());
@@ -386,6 +414,7 @@ mod tests {
             active: true,
             run: None,
             owns: Owned::default(),
+            left: None,
         };
         assert!(s.running() && !s.stale());
         s.pid = 0;
@@ -431,6 +460,7 @@ mod tests {
             active: true,
             run: Some(3),
             owns: Owned::default(),
+            left: None,
         };
         std::fs::write(
             dir.path().join("loop.json"),

@@ -64,7 +64,7 @@ use crate::config::Repeats;
 use crate::error::{AppError, Code, Result};
 use crate::git;
 use crate::ledger::{Brief, INTERRUPTED, Scope, Status, evidence_key};
-use crate::loopfile::LoopLock;
+use crate::loopfile::{self, LoopLock};
 use crate::project::Loaded;
 
 /// The environment the eval gets from a step (and from `doctor`), for `agent-info`.
@@ -201,7 +201,8 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     }
 
     // 2–4. The branch, baseline or experiment, and what changed.
-    let plan = prepare::prepare(loaded, opts, on)?;
+    let left = lock.left().cloned();
+    let plan = prepare::prepare(loaded, opts, left.as_ref(), on)?;
     if let Some(w) = &plan.harness_changed {
         on(Event::Warning(w.clone()));
     }
@@ -209,14 +210,18 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 5. Commit the change, under the reserved run number.
     let (commit, parent) = commit(loaded, &plan, &opts.summary, &mut lock)?;
-    // What a revert would put back: only a commit this step made.
-    let undo = plan.target_changed.then_some(parent).flatten();
+    // What a revert would put back: a commit this step made, and the commits made by hand
+    // since the last step (the experiment then starts where that step left the branch).
+    // On an error before the eval ends, only the commit this step made is taken back.
+    let made = plan.target_changed.then_some(plan.head);
+    let parent = plan.hand.map(|h| h.base).or(parent);
+    let undo = if plan.hand.is_some() { parent } else { made };
 
     // What is evaluated, and what kind of step that makes it.
     let who = match identify(loaded, &plan, opts, commit, parent, on) {
         Ok(w) => w,
         Err(e) => {
-            if let Some(p) = undo {
+            if let Some(p) = made {
                 let _ = revert(loaded, &plan.branch, commit, p, true, on);
             }
             return Err(e);
@@ -231,7 +236,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let measured = match evaluate(loaded, &plan, &who, &log_path, &mut lock, on) {
         Ok(m) => m,
         Err(e) => {
-            if let Some(p) = undo {
+            if let Some(p) = made {
                 let _ = revert(loaded, &plan.branch, commit, p, true, on);
             }
             return Err(e);
@@ -270,7 +275,12 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         log_path,
     };
     let written = record::write(loaded, &draft, on)?;
-    if let Err(e) = lock.finish(written.record.run) {
+    let tip = git::branch_tip(&loaded.project.repo, &plan.branch).map(|tip| loopfile::Left {
+        branch: plan.branch.clone(),
+        commit: tip.to_string(),
+        run: written.record.run,
+    });
+    if let Err(e) = lock.finish_at(written.record.run, tip) {
         on(Event::Warning(format!(
             "`loop.json` could not be updated: {}",
             e.message
@@ -317,7 +327,7 @@ fn identify(
     let known = scope.evidence.get(&evidence_key(Some(&setup), &code));
     let kind = if plan.baseline {
         Kind::Baseline
-    } else if opts.recheck.is_some() || !plan.target_changed {
+    } else if opts.recheck.is_some() || (!plan.target_changed && plan.hand.is_none()) {
         Kind::Recheck
     } else if let Some(e) = known.filter(|e| e.record.is_some()) {
         on(Event::Warning(format!(

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::{AppError, Code, Result};
 use crate::eval;
 use crate::git;
+use crate::loopfile::Left;
 use crate::project::Loaded;
 use crate::text::{code_list, shell_words};
 
@@ -20,6 +21,8 @@ pub(super) struct Plan {
     pub baseline: bool,
     /// A new baseline over a setup that differs from the previous baseline's: the warning.
     pub harness_changed: Option<String>,
+    /// Commits made by hand since the last step on this branch.
+    pub hand: Option<Hand>,
     /// A target file changed: the step commits it (else it evaluates HEAD).
     pub target_changed: bool,
     /// HEAD before the step, and its parent.
@@ -33,6 +36,7 @@ pub(super) struct Plan {
 pub(super) fn prepare(
     loaded: &Loaded,
     opts: &StepOptions,
+    left: Option<&Left>,
     on: &mut dyn FnMut(Event),
 ) -> Result<Plan> {
     let (cfg, repo) = (&loaded.config, &loaded.project.repo);
@@ -43,7 +47,17 @@ pub(super) fn prepare(
     for w in summary.health_warnings("`experiments.jsonl`") {
         on(Event::Warning(w));
     }
-    let baseline = opts.baseline || summary.scope(Some(&branch)).baseline.is_none();
+    let scope = summary.scope(Some(&branch));
+    let baseline = opts.baseline || scope.baseline.is_none();
+    // Commits made by hand since the last step that change the target: part of this
+    // experiment (see `Hand`). Commits of other files alone (a config change, notes) are not.
+    let hand = match (!baseline && opts.recheck.is_none())
+        .then(|| hand_commits(repo, left, &branch, head.id(), &scope))
+        .flatten()
+    {
+        Some(h) => hand_scope(repo, cfg, h, head.id())?,
+        None => None,
+    };
     let changed = changes(repo, cfg)?.files;
     let target_changed = if baseline {
         if !changed.is_empty() {
@@ -51,11 +65,11 @@ pub(super) fn prepare(
         }
         false
     } else {
-        let changed = check_scope(cfg, &changed, opts.allow_empty || opts.recheck.is_some())
-            .map_err(|mut e| {
-                e.message.push_str(" Nothing was committed or recorded.");
-                e
-            })?;
+        let empty_ok = opts.allow_empty || opts.recheck.is_some() || hand.is_some();
+        let changed = check_scope(cfg, &changed, empty_ok).map_err(|mut e| {
+            e.message.push_str(" Nothing was committed or recorded.");
+            e
+        })?;
         if changed && opts.recheck.is_some() {
             return Err(recheck_dirty(cfg));
         }
@@ -63,7 +77,6 @@ pub(super) fn prepare(
     };
     // 4b. How the number is made is the baseline's (a new baseline may change it).
     let setup = protect::setup_of(repo, head.id(), cfg)?;
-    let scope = summary.scope(Some(&branch));
     let setup_change = scope
         .baseline
         .as_ref()
@@ -73,6 +86,16 @@ pub(super) fn prepare(
         Some((b, change)) => Some(protect::rebaseline_warning(b, &change)),
         None => None,
     };
+    if let Some(h) = &hand {
+        on(Event::Warning(format!(
+            "{} made by hand since the last run ({}..{}): {} evaluated with the change as one experiment; a discard returns the branch to {}.",
+            crate::text::count(h.count, "commit was", "commits were"),
+            h.base,
+            head.id(),
+            if h.count == 1 { "it is" } else { "they are" },
+            h.base
+        )));
+    }
     if eval::interrupted() {
         return Err(interrupted_before());
     }
@@ -87,6 +110,7 @@ pub(super) fn prepare(
     Ok(Plan {
         branch,
         baseline,
+        hand,
         harness_changed,
         target_changed,
         head: head.id(),
@@ -105,6 +129,80 @@ pub fn experiment_branch(repo: &git2::Repository, cfg: &Config) -> Result<(Strin
         _ if !git::branch_exists(repo, &cfg.branch) => Ok((cfg.branch.clone(), true)),
         other => Err(wrong_branch(cfg, other)),
     }
+}
+
+/// Commits on the branch after the one the last step left it at, all descending from it:
+/// made by hand, never evaluated. The step evaluates them with any uncommitted change as one
+/// experiment, records `base` as its parent, and a discard returns the branch to `base`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Hand {
+    pub base: Oid,
+    pub count: usize,
+}
+
+/// At most this many commits are counted.
+const HAND_LIMIT: usize = 10_000;
+
+/// The hand commits on `branch`: HEAD descends from where the last step left it, and no
+/// record was written since (a `record` by hand means the caller keeps the books).
+fn hand_commits(
+    repo: &git2::Repository,
+    left: Option<&Left>,
+    branch: &str,
+    head: Oid,
+    scope: &crate::ledger::Scope,
+) -> Option<Hand> {
+    let left = left.filter(|l| l.branch == branch)?;
+    if scope.last.as_ref().map(|r| r.run) != Some(left.run) {
+        return None;
+    }
+    let base = Oid::from_str(&left.commit).ok()?;
+    if base == head || !repo.graph_descendant_of(head, base).ok()? {
+        return None;
+    }
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(head).ok()?;
+    walk.hide(base).ok()?;
+    Some(Hand {
+        base,
+        count: walk.take(HAND_LIMIT).count(),
+    })
+}
+
+/// Hand commits are an experiment when they change the target; then they may change nothing
+/// else (a revert takes the whole range back). Commits that leave the target alone are
+/// bookkeeping (a config change, notes) and no experiment: `None`.
+fn hand_scope(
+    repo: &git2::Repository,
+    cfg: &Config,
+    hand: Hand,
+    head: Oid,
+) -> Result<Option<Hand>> {
+    let base = hand.base.to_string();
+    let diff = git::diff_commits(repo, Some(&base), &head.to_string(), false, 0)?;
+    let paths: Vec<String> = diff.files.into_iter().map(|f| f.path).collect();
+    if !paths.iter().any(|p| cfg.target_files.contains(p)) {
+        return Ok(None);
+    }
+    let outside: Vec<&str> = paths
+        .iter()
+        .filter(|p| !cfg.target_files.contains(p) && !notebook(cfg, p))
+        .map(String::as_str)
+        .collect();
+    if outside.is_empty() {
+        return Ok(Some(hand));
+    }
+    Err(AppError::new(
+        Code::OutOfScope,
+        format!(
+            "Commits made by hand since the last run ({base}..{head}) change the target and files outside it: {}. An experiment may change only {}, and a revert would take both back. Nothing was committed or recorded.",
+            code_list(outside.iter().copied()),
+            code_list(cfg.target_files.iter().map(String::as_str))
+        ),
+        format!(
+            "Separate them: `git reset --keep {base}` puts the branch back where the last run left it (the commits stay reachable by id); then commit the other files on their own, and leave the target change uncommitted for `autoresearch run`."
+        ),
+    ))
 }
 
 /// What differs from HEAD in the work tree, as a step sees it.

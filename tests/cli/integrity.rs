@@ -380,3 +380,78 @@ fn metrics_must_be_secondary_metric_names() {
         assert!(e.to_string().contains(needle), "{line}: {e}");
     }
 }
+
+#[test]
+fn hand_commits_are_part_of_the_experiment_and_a_discard_takes_them_back() {
+    let sb = project();
+    let left = sb.head();
+    set_x(&sb, "5");
+    let worse = sb.commit_all("x = 5, by hand");
+    let out = run(&sb, &["--allow-empty", "-m", "the hand commit"]);
+    let d = out.ok();
+    assert_eq!(d["status"], "discarded", "a candidate, not a re-check: {d}");
+    assert_eq!(d["reverted"], true);
+    assert_eq!(d["commit"], worse.as_str());
+    assert_eq!(sb.ledger_lines().pop().unwrap()["parent"], left.as_str());
+    assert_eq!(
+        sb.head(),
+        left,
+        "the branch is back where the last run left it"
+    );
+    assert_eq!(sb.read("train.py"), "x = 1\n");
+    let warnings = out.json()["warnings"].to_string();
+    assert!(warnings.contains("1 commit was made by hand"), "{warnings}");
+    // A better one, with an uncommitted change on top: one experiment, kept, from `left`.
+    set_x(&sb, "0.75");
+    sb.commit_all("x = 0.75, by hand");
+    set_x(&sb, "0.5");
+    let d = run(&sb, &["-m", "hand commit and an edit"]).ok();
+    assert_eq!(d["status"], "kept", "{d}");
+    assert_eq!(sb.ledger_lines().pop().unwrap()["parent"], left.as_str());
+    // No hand commits now: a run without a change is refused as before.
+    run(&sb, &["-m", "nothing"]).err("no_changes", 2);
+}
+
+#[test]
+fn hand_commits_of_other_files_are_bookkeeping_and_mixed_ones_are_refused() {
+    let sb = project();
+    // Notes or a config change committed alone: no experiment.
+    sb.write("NOTES.md", "what I learned\n");
+    sb.commit_all("notes, by hand");
+    assert_eq!(
+        run(&sb, &["--allow-empty", "-m", "x"]).ok()["status"],
+        "recheck"
+    );
+    // The target and another file in the same hand commits: a revert would take both back.
+    set_x(&sb, "0.5");
+    sb.write("other.py", "y = 2\n");
+    sb.commit_all("both, by hand");
+    let lines = sb.ledger_lines().len();
+    let e = run(&sb, &["--allow-empty", "-m", "x"]).err("out_of_scope", 2);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("by hand") && msg.contains("`other.py`"),
+        "{msg}"
+    );
+    assert!(
+        e["error"]["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("git reset --keep"),
+        "{e}"
+    );
+    assert_eq!(sb.ledger_lines().len(), lines);
+}
+
+#[test]
+fn a_record_by_hand_means_the_caller_keeps_the_books() {
+    let sb = project();
+    set_x(&sb, "0.5");
+    sb.commit_all("x = 0.5, by hand");
+    sb.record("kept", Some("0.5"), "evaluated by hand");
+    // The hand commit is the caller's recorded experiment: a no-change run re-checks it.
+    assert_eq!(
+        run(&sb, &["--allow-empty", "-m", "x"]).ok()["status"],
+        "recheck"
+    );
+}
