@@ -25,7 +25,7 @@ pub const REQUIRED: &[&str] = &[
 pub const KEYS: &[(&str, &str)] = &[
     (
         "target_file",
-        "the file the agent may change; or a list of repo-relative paths",
+        "the file the agent may change; or a list of repo-relative paths, directories (`src/solver/`) or globs (`heuristics/*.py`)",
     ),
     (
         "eval_command",
@@ -671,7 +671,30 @@ impl Reader<'_> {
         }
         let mut out = Vec::new();
         for p in list {
-            let norm = self.rel_path(v, "target_file", &p)?;
+            let mut norm = self.rel_path(v, "target_file", &p)?;
+            if p.trim().ends_with('/') {
+                norm.push('/');
+            }
+            if norm.ends_with('/') && is_glob(&norm) {
+                return Err(self.err(
+                    v.span(),
+                    format!("`target_file` entry `{norm}` is a directory with `*`, `?` or `[` in it; write the glob of its files instead (e.g. `{}**`)", norm),
+                ));
+            }
+            if is_glob(&norm) && target_glob(&norm).is_none() {
+                return Err(self.err(
+                    v.span(),
+                    format!("`target_file` entry `{norm}` is not a valid glob (`*`, `?`, `[abc]`, `**/`)"),
+                ));
+            }
+            if let Some(hit) = STATE_SAMPLES.iter().find(|s| target_matches(&norm, s)) {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "`target_file` entry `{norm}` covers `{hit}`, which autoresearch owns; name the code's own directory or a narrower glob (e.g. `src/*.py`)"
+                    ),
+                ));
+            }
             if !out.contains(&norm) {
                 out.push(norm);
             }
@@ -760,6 +783,14 @@ impl Reader<'_> {
                 return Err(self.err(
                     v.span(),
                     format!("`{norm}` is both a target file and protected; it cannot be both"),
+                ));
+            }
+            if let Some(t) = targets.iter().find(|t| target_matches(t, &norm)) {
+                return Err(self.err(
+                    v.span(),
+                    format!(
+                        "protected `{norm}` is inside the target `{t}`: an experiment could change it; narrow `target_file` (list the files or a glob that leaves `{norm}` out) or move `{norm}` outside `{t}`"
+                    ),
                 ));
             }
             out.push(norm);
@@ -871,6 +902,50 @@ fn hex_escape(
         code = code.checked_mul(16)?.checked_add(d)?;
     }
     char::from_u32(code)
+}
+
+/// Paths a target directory or glob may not cover: the config and the state directory's files
+/// (an experiment must not commit or revert them).
+const STATE_SAMPLES: &[&str] = &[
+    FILE_NAME,
+    ".autoresearch/experiments.jsonl",
+    ".autoresearch/loop.json",
+    ".autoresearch/runs/1.log",
+];
+
+/// Is the `target_file` entry a glob (it holds `*`, `?` or `[`)?
+pub fn is_glob(entry: &str) -> bool {
+    entry.contains(['*', '?', '['])
+}
+
+/// The matcher of a glob entry: `*` and `?` stay within one `/`-part, `**/` crosses parts.
+fn target_glob(entry: &str) -> Option<glob::Pattern> {
+    glob::Pattern::new(entry).ok()
+}
+
+/// `*` and `?` stay within one `/`-part; `**` (a whole part) crosses parts; a leading dot is
+/// matched like any character.
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// Does the `target_file` entry `entry` cover the repo-relative `path`? A directory entry (it
+/// ends with `/`) covers every path under it, a glob the paths it matches, a file itself.
+pub fn target_matches(entry: &str, path: &str) -> bool {
+    if entry.ends_with('/') {
+        path.starts_with(entry)
+    } else if is_glob(entry) {
+        target_glob(entry).is_some_and(|g| g.matches_with(path, GLOB_OPTIONS))
+    } else {
+        path == entry
+    }
+}
+
+/// Is `path` covered by one of `targets` (the entries of `target_file`)?
+pub fn is_target_in(targets: &[String], path: &str) -> bool {
+    targets.iter().any(|t| target_matches(t, path))
 }
 
 /// Normalise a repo-relative path as written in the config: `./a/b` → `a/b`, no absolute paths,
@@ -995,6 +1070,13 @@ impl Config {
         Ok((config, r.unknown_keys(table)))
     }
 
+    /// Is `path` (repo-relative) part of the target: a target file, under a target directory
+    /// or matched by a target glob? Scope checks, the commit, the revert and the code digest all
+    /// ask this.
+    pub fn is_target(&self, path: &str) -> bool {
+        is_target_in(&self.target_files, path)
+    }
+
     /// Is `branch` the experiment branch or one of its forks (`<branch>-fork-<name>`)?
     pub fn is_experiment_branch(&self, branch: &str) -> bool {
         branch == self.branch
@@ -1109,6 +1191,55 @@ branch = "autoresearch"
         assert!(e.message.contains("metric_name"));
         let e = err_of("metric_name = \"x\"\n");
         assert!(e.message.contains("target_file"));
+    }
+
+    #[test]
+    fn targets_may_be_directories_and_globs() {
+        let with = |targets: &str, extra: &str| {
+            GOOD.replace(
+                "target_file = \"train.py\"",
+                &format!("target_file = {targets}"),
+            ) + extra
+        };
+        let (c, _) = Config::parse(
+            "autoresearch.toml",
+            &with(r#"["./src/solver/", "heur/*.py", "a.py"]"#, ""),
+        )
+        .expect("valid");
+        assert_eq!(c.target_files, ["src/solver/", "heur/*.py", "a.py"]);
+        for (path, yes) in [
+            ("src/solver/x.rs", true),
+            ("src/solver/deep/y.rs", true),
+            ("src/solver", false),
+            ("src/solverx/y.rs", false),
+            ("heur/b.py", true),
+            ("heur/sub/b.py", false),
+            ("heur/b.pyc", false),
+            ("a.py", true),
+            ("b.py", false),
+        ] {
+            assert_eq!(c.is_target(path), yes, "{path}");
+        }
+        for (targets, extra, needle) in [
+            (
+                r#"["src/"]"#,
+                "protected = [\"src/data.bin\"]\n",
+                "inside the target `src/`",
+            ),
+            (
+                r#"["*.py"]"#,
+                "protected = [\"prepare.py\"]\n",
+                "inside the target `*.py`",
+            ),
+            (r#"["*"]"#, "", "autoresearch.toml"),
+            (r#"[".autoresearch/"]"#, "", ".autoresearch/"),
+            (r#"[".autoresearch/*.jsonl"]"#, "", ".autoresearch/"),
+            (r#"["src/*/"]"#, "", "src/*/**"),
+            (r#"["src/[a"]"#, "", "not a valid glob"),
+        ] {
+            let e = err_of(&with(targets, extra));
+            assert!(e.message.contains(needle), "{targets}: {}", e.message);
+        }
     }
 
     #[test]

@@ -206,8 +206,17 @@ pub fn paths_digest(
     sorted.dedup();
     let mut text = format!("{salt}\n");
     for p in sorted {
+        if crate::config::is_glob(p) && !p.ends_with('/') {
+            // A glob: every path it matches, with its blob id (none matched: an empty list).
+            text.push_str(&format!("{p}\0glob\n"));
+            for (path, id) in tree_paths(&tree, |q| crate::config::target_matches(p, q)) {
+                text.push_str(&format!("  {path}\0{id}\n"));
+            }
+            continue;
+        }
+        // A file's blob id; a directory's (`src/solver/`) tree id covers every file under it.
         let id = tree
-            .get_path(std::path::Path::new(p))
+            .get_path(std::path::Path::new(p.trim_end_matches('/')))
             .map_or_else(|_| "absent".to_string(), |e| e.id().to_string());
         text.push_str(&format!("{p}\0{id}\n"));
     }
@@ -259,7 +268,8 @@ fn resolve_stored_commit<'r>(repo: &'r Repository, hash: &str) -> Result<git2::C
 }
 
 /// The files an experiment would commit or a baseline would find dirty: tracked files that
-/// differ from HEAD in the index or the work tree, plus target files that are new (untracked),
+/// differ from HEAD in the index or the work tree, plus new (untracked) files that are targets
+/// (a target file, or a file under a target directory or matched by a target glob),
 /// repo-relative with `/`. Other untracked files never count (docs/CONTRACT.md §7 step 4), and
 /// ignored ones (`.autoresearch/` among them) are not even looked at.
 pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String>> {
@@ -276,7 +286,16 @@ pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String
         .filter_map(|e| e.path().map(str::to_string))
         .filter(|p| !only_untracked_submodule_content(repo, p))
         .collect();
-    for t in targets {
+    // New files under a target directory or matched by a glob: only then list untracked files
+    // (a walk of the whole tree, which plain file targets do not need).
+    if targets.iter().any(|t| !is_plain(t)) {
+        let (new, _) = untracked_files(repo, usize::MAX)?;
+        out.extend(
+            new.into_iter()
+                .filter(|p| crate::config::is_target_in(targets, p)),
+        );
+    }
+    for t in targets.iter().filter(|t| is_plain(t)) {
         if out.contains(t) {
             continue;
         }
@@ -291,6 +310,30 @@ pub fn changed_files(repo: &Repository, targets: &[String]) -> Result<Vec<String
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+/// A `target_file` entry that names one file (not a directory, not a glob).
+fn is_plain(entry: &str) -> bool {
+    !entry.ends_with('/') && !crate::config::is_glob(entry)
+}
+
+/// The paths `tree` holds (blobs and submodules, recursively) that `keep` accepts, sorted,
+/// with their object ids.
+fn tree_paths(tree: &git2::Tree, keep: impl Fn(&str) -> bool) -> Vec<(String, Oid)> {
+    let mut out = Vec::new();
+    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() != Some(git2::ObjectType::Tree)
+            && let Some(name) = entry.name()
+        {
+            let path = format!("{dir}{name}");
+            if keep(&path) {
+                out.push((path, entry.id()));
+            }
+        }
+        git2::TreeWalkResult::Ok
+    });
+    out.sort();
+    out
 }
 
 /// Is `path` a submodule whose only change is untracked content? Untracked files never count
@@ -347,8 +390,20 @@ pub fn write_experiment(
             "Run autoresearch inside a clone with a work tree.",
         )
     })?;
+    // Plain target files, and every changed path under a target directory or glob (new files
+    // and deletions included).
+    let mut paths: Vec<String> = targets.iter().filter(|t| is_plain(t)).cloned().collect();
+    if targets.iter().any(|t| !is_plain(t)) {
+        paths.extend(
+            changed_files(repo, targets)?
+                .into_iter()
+                .filter(|p| crate::config::is_target_in(targets, p)),
+        );
+        paths.sort();
+        paths.dedup();
+    }
     let mut index = repo.index().map_err(git_err)?;
-    for t in targets {
+    for t in &paths {
         let path = std::path::Path::new(t);
         if workdir.join(path).symlink_metadata().is_ok() {
             index.add_path(path).map_err(git_err)?;
@@ -459,8 +514,22 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
     let parent = repo
         .find_commit(spec.parent)
         .map_err(|e| AppError::git("reading the parent commit", &e))?;
+    let paths = undo_paths(repo, spec).map_err(|e| {
+        AppError::new(
+            Code::GitError,
+            format!(
+                "`{}` is back at {}, but the target paths to restore could not be listed ({}): the experiment's change is left in the index and the work tree, uncommitted.",
+                spec.branch, spec.parent, e.message
+            ),
+            format!("Run {restore} to drop it."),
+        )
+    })?;
+    // An empty path list would mean "every path": only reset when there is something.
     with_index_retry(repo, || {
-        repo.reset_default(Some(parent.as_object()), spec.targets.iter())
+        if paths.is_empty() {
+            return Ok(());
+        }
+        repo.reset_default(Some(parent.as_object()), paths.iter())
     })
     .map_err(|e| {
         AppError::new(
@@ -477,7 +546,7 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
     if spec.keep_worktree {
         return Ok(Undo::Done);
     }
-    restore_targets(repo, &parent, spec.targets).map_err(|e| {
+    restore_targets(repo, &parent, &paths).map_err(|e| {
         AppError::new(
             Code::GitError,
             format!(
@@ -488,6 +557,44 @@ pub fn undo_experiment(repo: &Repository, spec: &UndoSpec) -> Result<Undo> {
         )
     })?;
     Ok(Undo::Done)
+}
+
+/// The paths an undo puts back: the plain target files, every path the experiment commit
+/// changed (under a target directory or glob: files it added, changed or deleted), and new
+/// files under a target directory or glob in the work tree now (the eval's). Sorted.
+fn undo_paths(repo: &Repository, spec: &UndoSpec) -> Result<Vec<String>> {
+    let git_err = |e: git2::Error| AppError::git("reading the experiment commit", &e);
+    let mut paths: Vec<String> = spec
+        .targets
+        .iter()
+        .filter(|t| is_plain(t))
+        .cloned()
+        .collect();
+    if spec.targets.iter().any(|t| !is_plain(t)) {
+        let tree_of = |oid: Oid| repo.find_commit(oid).and_then(|c| c.tree());
+        let (old, new) = (
+            tree_of(spec.parent).map_err(git_err)?,
+            tree_of(spec.experiment).map_err(git_err)?,
+        );
+        let diff = repo
+            .diff_tree_to_tree(Some(&old), Some(&new), None)
+            .map_err(git_err)?;
+        for d in diff.deltas() {
+            for f in [d.old_file(), d.new_file()] {
+                if let Some(p) = f.path().and_then(|p| p.to_str()) {
+                    paths.push(p.to_string());
+                }
+            }
+        }
+        paths.extend(
+            changed_files(repo, spec.targets)?
+                .into_iter()
+                .filter(|p| crate::config::is_target_in(spec.targets, p)),
+        );
+    }
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
 }
 
 /// Remove `index.lock` when no process has it open: what a step killed while it wrote the
@@ -581,8 +688,8 @@ fn with_lock_retry<T>(
     }
 }
 
-/// The target files in the work tree as they are in `commit` (a target it does not have is
-/// removed). Nothing else in the work tree is touched.
+/// The target paths `targets` (files) in the work tree as they are in `commit` (a path it does
+/// not have is removed). Nothing else in the work tree is touched.
 fn restore_targets(repo: &Repository, commit: &git2::Commit, targets: &[String]) -> Result<()> {
     let git_err = |e: git2::Error| AppError::git("restoring the target files", &e);
     let tree = commit.tree().map_err(git_err)?;
@@ -596,6 +703,12 @@ fn restore_targets(repo: &Repository, commit: &git2::Commit, targets: &[String])
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(AppError::io(format!("removing `{t}`"), &e)),
+            }
+            // Directories the removed file leaves empty go too, as `git checkout` does.
+            for dir in path.ancestors().skip(1) {
+                if dir.as_os_str().is_empty() || std::fs::remove_dir(workdir.join(dir)).is_err() {
+                    break;
+                }
             }
         }
     }
@@ -694,12 +807,18 @@ pub fn create_and_switch(repo: &Repository, name: &str) -> Result<()> {
     with_lock_retry(&repo.path().join("HEAD.lock"), || repo.set_head(&refname)).map_err(git_err)
 }
 
-/// Is `rel` tracked in HEAD?
+/// Is `rel` tracked in HEAD? A directory (`src/solver/`) is when it holds a file; a glob
+/// (`heuristics/*.py`) when it matches one.
 pub fn in_head(repo: &Repository, rel: &str) -> bool {
-    head_commit(repo)
-        .ok()
-        .and_then(|c| c.tree().ok())
-        .is_some_and(|t| t.get_path(std::path::Path::new(rel)).is_ok())
+    let Some(tree) = head_commit(repo).ok().and_then(|c| c.tree().ok()) else {
+        return false;
+    };
+    if is_plain(rel) || rel.ends_with('/') {
+        tree.get_path(std::path::Path::new(rel.trim_end_matches('/')))
+            .is_ok()
+    } else {
+        !tree_paths(&tree, |p| crate::config::target_matches(rel, p)).is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ pub fn eval_files(project: &Project, eval_command: &str, targets: &[String]) -> 
             if rel == crate::config::FILE_NAME
                 || first == ".git"
                 || first == STATE_DIR
-                || targets.contains(&rel)
+                || crate::config::is_target_in(targets, &rel)
                 || out.contains(&rel)
             {
                 continue;

@@ -449,7 +449,11 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
     let mut missing = Vec::new();
     let mut untracked = Vec::new();
     for t in &cfg.target_files {
-        if project.root.join(t).symlink_metadata().is_err() {
+        // A glob exists when it matches a committed file (checked below).
+        let glob = config::is_glob(t) && !t.ends_with('/');
+        if !glob && project.root.join(t).symlink_metadata().is_err()
+            || glob && !git::in_head(&project.repo, t)
+        {
             missing.push(t.as_str());
         } else if !git::in_head(&project.repo, t) {
             untracked.push(t.as_str());

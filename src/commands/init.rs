@@ -514,7 +514,8 @@ fn render_toml(
         "# autoresearch: one file, one metric, a loop that never stops.\n\
          # Check this file with `autoresearch doctor`; `autoresearch agent-info` lists every key.\n\
          \n\
-         # The file the agent may change (or a list of paths relative to the repository root).\n\
+         # The file the agent may change (or a list of paths relative to the repository root;\n\
+         # `src/solver/` is every file under a directory, `heuristics/*.py` a glob).\n\
          target_file = {target}\n\
          # Evaluates the project; run with `sh -c` at the root. It must print the metric,\n\
          # e.g. `{metric}: 0.9979`, `{metric}=0.9979` or a JSON line {{\"{metric}\": 0.9979}}.\n\

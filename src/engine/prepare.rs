@@ -181,12 +181,12 @@ fn hand_scope(
     let base = hand.base.to_string();
     let diff = git::diff_commits(repo, Some(&base), &head.to_string(), false, 0)?;
     let paths: Vec<String> = diff.files.into_iter().map(|f| f.path).collect();
-    if !paths.iter().any(|p| cfg.target_files.contains(p)) {
+    if !paths.iter().any(|p| cfg.is_target(p)) {
         return Ok(None);
     }
     let outside: Vec<&str> = paths
         .iter()
-        .filter(|p| !cfg.target_files.contains(p) && !notebook(cfg, p))
+        .filter(|p| !cfg.is_target(p) && !notebook(cfg, p))
         .map(String::as_str)
         .collect();
     if outside.is_empty() {
@@ -208,8 +208,8 @@ fn hand_scope(
 /// What differs from HEAD in the work tree, as a step sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
-    /// The changed files that matter to a step: tracked files and new targets, minus the
-    /// notebook.
+    /// The changed files that matter to a step: tracked files and new files that are targets
+    /// (under a target directory or matched by a target glob too), minus the notebook.
     pub files: Vec<String>,
     /// The notebook (`program.md`) has notes that are not committed (they never are by a step).
     pub notebook: bool,
@@ -230,7 +230,7 @@ pub fn changes(repo: &git2::Repository, cfg: &Config) -> Result<Changes> {
 fn notebook(cfg: &Config, path: &str) -> bool {
     path == crate::project::PROGRAM_FILE
         && !cfg.protected.iter().any(|p| p == path)
-        && !cfg.target_files.iter().any(|t| t == path)
+        && !cfg.is_target(path)
 }
 
 /// Refuse a change that is out of scope; returns whether a target changed.
@@ -250,10 +250,7 @@ pub fn check_scope(cfg: &Config, changed: &[String], allow_empty: bool) -> Resul
             ),
         ));
     }
-    let outside: Vec<&String> = changed
-        .iter()
-        .filter(|p| !cfg.target_files.contains(p))
-        .collect();
+    let outside: Vec<&String> = changed.iter().filter(|p| !cfg.is_target(p)).collect();
     if !outside.is_empty() {
         let list = code_list(outside.iter().map(|s| s.as_str()));
         return Err(AppError::new(

@@ -95,7 +95,9 @@ pub(super) fn untracked_inputs(repo: &git2::Repository, targets: &[String]) -> O
         crate::git::untracked_files(repo, UNTRACKED_SHOWN + targets.len() + 1).ok()?;
     let files: Vec<&String> = files
         .iter()
-        .filter(|f| !targets.contains(f) && f.as_str() != crate::project::PROGRAM_FILE)
+        .filter(|f| {
+            !crate::config::is_target_in(targets, f) && f.as_str() != crate::project::PROGRAM_FILE
+        })
         .collect();
     if files.is_empty() {
         return None;

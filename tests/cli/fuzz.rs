@@ -96,7 +96,9 @@ fn config_text() -> impl Strategy<Value = String> {
 fn check_loaded(c: &Config, warnings: &[String]) -> TestCaseResult {
     prop_assert!(!c.target_files.is_empty());
     for (i, p) in c.target_files.iter().chain(&c.protected).enumerate() {
-        let normal = config::normalize_rel_path(p);
+        // A directory target keeps its trailing `/`; the rest is normalised like a file.
+        let dir = i < c.target_files.len() && p.ends_with('/');
+        let normal = config::normalize_rel_path(p).map(|n| if dir { n + "/" } else { n });
         prop_assert_eq!(normal.as_deref(), Some(p.as_str()));
         prop_assert!(!has_control(p), "{:?}", p);
         prop_assert!(
@@ -105,7 +107,7 @@ fn check_loaded(c: &Config, warnings: &[String]) -> TestCaseResult {
             p
         );
     }
-    prop_assert!(c.protected.iter().all(|p| !c.target_files.contains(p)));
+    prop_assert!(c.protected.iter().all(|p| !c.is_target(p)));
     prop_assert!(!c.eval_command.trim().is_empty());
     prop_assert!(
         !has_control(&c.eval_command.replace(['\t', '\n'], "")),

@@ -34,3 +34,4 @@ mod record;
 mod run;
 mod snapshots;
 mod status;
+mod targets;
