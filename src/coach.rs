@@ -79,29 +79,9 @@ pub fn after_run(out: &RunOutput, targets: &[String], no_revert: bool) -> Hints 
     } else {
         String::new()
     };
-    let suspicious = flagged(SUSPICIOUS_JUMP);
-    if suspicious {
-        // Before anything that says "build on it".
-        h.add(format!(
-            "Run #{} gained far more than the usual step and the noise (suspicious_jump). Before building on it, rule out the usual causes: work moved out of the measured region, caching between evaluations, fewer inputs evaluated, a metric printed rather than computed, a changed eval harness or data. Re-check it (`autoresearch run --recheck -m \"recheck #{}\"`) and read `{log}`; see `autoresearch guide integrity`.",
-            out.run, out.run
-        ));
-    }
-    let tells: Vec<&str> = TELLS
-        .iter()
-        .filter(|(flag, _)| flagged(flag))
-        .map(|(_, what)| *what)
-        .collect();
-    if !tells.is_empty() {
-        h.add(format!(
-            "Run #{} was kept, but {}: the number may be made differently, not better. Read `{log}` and the change (`autoresearch diff {}`) before building on it; undo it with `git reset --keep {}` if it games the metric; see `autoresearch guide integrity`.",
-            out.run,
-            tells.join("; "),
-            out.run,
-            out.parent.as_deref().unwrap_or("<parent>")
-        ));
-    }
-    let suspicious = suspicious || !tells.is_empty();
+    // Before anything that says "build on it".
+    let suspicious = integrity_hints(&mut h, out);
+
     match out.status {
         Status::Discarded if reason.starts_with("within noise") => h.add(format!(
             "Discarded ({reason}){undo}: the gain may be real but noise explains it. If the idea matters, apply the same edit again: identical code is judged on all its samples, old and new. Otherwise try a bolder idea."
@@ -178,6 +158,35 @@ fn recheck_hint(h: &mut Hints, out: &RunOutput) {
             "Re-check recorded (never kept): {what}. Its samples now count in every decision against this code, and in the noise estimate."
         )),
     }
+}
+
+/// The hints of the integrity flags of a keep (`suspicious_jump` and the cheap tells), which
+/// come before anything that says "build on it". Returns whether there was one.
+fn integrity_hints(h: &mut Hints, out: &RunOutput) -> bool {
+    let log = out.log.as_str();
+    let flagged = |f: &str| out.flags.iter().any(|x| x == f);
+    let suspicious = flagged(SUSPICIOUS_JUMP);
+    if suspicious {
+        h.add(format!(
+            "Run #{} gained far more than the usual step and the noise (suspicious_jump). Before building on it, rule out the usual causes: work moved out of the measured region, caching between evaluations, fewer inputs evaluated, a metric printed rather than computed, a changed eval harness or data. Re-check it (`autoresearch run --recheck -m \"recheck #{}\"`) and read `{log}`; see `autoresearch guide integrity`.",
+            out.run, out.run
+        ));
+    }
+    let tells: Vec<&str> = TELLS
+        .iter()
+        .filter(|(flag, _)| flagged(flag))
+        .map(|(_, what)| *what)
+        .collect();
+    if !tells.is_empty() {
+        h.add(format!(
+            "Run #{} was kept, but {}: the number may be made differently, not better. Read `{log}` and the change (`autoresearch diff {}`) before building on it; undo it with `git reset --keep {}` if it games the metric; see `autoresearch guide integrity`.",
+            out.run,
+            tells.join("; "),
+            out.run,
+            out.parent.as_deref().unwrap_or("<parent>")
+        ));
+    }
+    suspicious || !tells.is_empty()
 }
 
 /// The cheap tells (`engine::tells`), and what each says in a hint.

@@ -217,32 +217,24 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     let parent = plan.hand.map(|h| h.base).or(parent);
     let undo = if plan.hand.is_some() { parent } else { made };
 
-    // What is evaluated, and what kind of step that makes it.
-    let who = match identify(loaded, &plan, opts, commit, parent, on) {
-        Ok(w) => w,
-        Err(e) => {
-            if let Some(p) = made {
-                let _ = revert(loaded, &plan.branch, commit, p, true, on);
-            }
-            return Err(e);
+    // An error from here to the end of the eval gives the agent its edit back.
+    let give_back = |e: AppError, on: &mut dyn FnMut(Event)| {
+        if let Some(p) = made {
+            let _ = revert(loaded, &plan.branch, commit, p, true, on);
         }
+        e
     };
 
-    // 6. Evaluate. A failure to even start the eval gives the agent its edit back.
+    // What is evaluated, and what kind of step that makes it.
+    let who = identify(loaded, &plan, opts, commit, parent, on).map_err(|e| give_back(e, on))?;
+
+    // 6. Evaluate.
     let log_path = loaded
         .project
         .runs_dir()
         .join(format!("{}.log", plan.reserved));
-    let measured = match evaluate(loaded, &plan, &who, &log_path, &mut lock, on) {
-        Ok(m) => m,
-        Err(e) => {
-            if let Some(p) = made {
-                let _ = revert(loaded, &plan.branch, commit, p, true, on);
-            }
-            return Err(e);
-        }
-    };
-    let (measured, stopped) = measured;
+    let (measured, stopped) =
+        evaluate(loaded, &plan, &who, &log_path, &mut lock, on).map_err(|e| give_back(e, on))?;
 
     // 7. Decide, against the ledger as it is now, not as it was before a long eval.
     let (mut verdict, mut decision) = judge(loaded, &plan, &who, &measured, on)?;
@@ -275,23 +267,28 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         log_path,
     };
     let written = record::write(loaded, &draft, on)?;
-    let tip = git::branch_tip(&loaded.project.repo, &plan.branch).map(|tip| loopfile::Left {
-        branch: plan.branch.clone(),
-        commit: tip.to_string(),
-        run: written.record.run,
-    });
-    if let Err(e) = lock.finish_at(written.record.run, tip) {
-        on(Event::Warning(format!(
-            "`loop.json` could not be updated: {}",
-            e.message
-        )));
-    }
-    drop(lock);
+    finish(loaded, lock, &plan.branch, written.record.run, on);
 
     // 10. Report.
     Ok(record::report(
         loaded, written, reverted, decision, opts.tail,
     ))
+}
+
+/// The step is over: `loop.json` says the loop is idle, which run it recorded, and where it
+/// left the branch (so the next step can tell commits made by hand since).
+fn finish(loaded: &Loaded, mut lock: LoopLock, branch: &str, run: u64, on: &mut dyn FnMut(Event)) {
+    let tip = git::branch_tip(&loaded.project.repo, branch).map(|tip| loopfile::Left {
+        branch: branch.to_string(),
+        commit: tip.to_string(),
+        run,
+    });
+    if let Err(e) = lock.finish_at(run, tip) {
+        on(Event::Warning(format!(
+            "`loop.json` could not be updated: {}",
+            e.message
+        )));
+    }
 }
 
 /// What a step evaluates: its code and setup (the record's `code` and `setup`), what kind of
