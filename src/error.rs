@@ -96,6 +96,7 @@ codes! {
     NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
     DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
     SetupChanged = "setup_changed", Fix, "the eval command, metric, direction, time budget or protected list differs from the baseline's";
+    NotRetractable = "not_retractable", Fix, "`retract RUN`: that run is not a keep that stands (not kept, or already retracted)";
     RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
     OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";

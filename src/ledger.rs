@@ -65,16 +65,19 @@ pub enum Status {
     /// A re-evaluation of code already measured: never kept, never the best; its samples join
     /// the evidence for that code.
     Recheck,
+    /// Takes back an earlier keep (`retracts`): that run no longer counts as kept or best.
+    Retraction,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Baseline,
         Status::Kept,
         Status::Discarded,
         Status::Crash,
         Status::Timeout,
         Status::Recheck,
+        Status::Retraction,
     ];
 
     /// Parse a status as typed by a user, with the first generation's aliases.
@@ -86,6 +89,7 @@ impl Status {
             "crash" | "crashed" => Some(Status::Crash),
             "timeout" => Some(Status::Timeout),
             "recheck" => Some(Status::Recheck),
+            "retraction" => Some(Status::Retraction),
             _ => None,
         }
     }
@@ -98,6 +102,7 @@ impl Status {
             Status::Crash => "crash",
             Status::Timeout => "timeout",
             Status::Recheck => "recheck",
+            Status::Retraction => "retraction",
         }
     }
 
@@ -153,6 +158,10 @@ pub struct Record {
     /// How the number was made: a hash of the eval command, the metric and the protected files.
     #[serde(default)]
     pub setup: Option<String>,
+    /// For a `retraction`: the run it takes back. Written only then, so every other line keeps
+    /// the shape the fast reader knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracts: Option<u64>,
 }
 
 #[cfg(test)]
@@ -179,6 +188,7 @@ impl Record {
             source: String::new(),
             code: None,
             setup: None,
+            retracts: None,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! `log --all` streams: the envelope is written while the records are read, so memory stays
 //! flat however long the ledger is.
 
+use std::collections::BTreeMap;
+
 use clap::Args;
 use serde::{Serialize, Serializer};
 
@@ -34,7 +36,8 @@ pub struct LogArgs {
     /// Show every experiment (overrides --limit).
     #[arg(long)]
     pub all: bool,
-    /// Only these statuses, comma-separated: baseline,kept,discarded,crash,timeout,recheck.
+    /// Only these statuses, comma-separated: baseline,kept,discarded,crash,timeout,recheck,
+    /// retraction.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub status: Vec<String>,
     /// Only experiments run on this branch.
@@ -60,6 +63,9 @@ pub struct LogOutput {
     /// The best against the first baseline of the comparison, when a later baseline replaced
     /// it (null otherwise, or when the summary is not at hand).
     pub since_first_baseline: Option<SinceFirst>,
+    /// Keeps taken back by `retract` on the branch, with why (null when the summary is not at
+    /// hand); the human view marks their rows.
+    pub retracted: Option<BTreeMap<u64, String>>,
     pub records: Records,
     /// The secondary metrics declared in `metrics`: a column each in the human view.
     #[serde(skip)]
@@ -145,7 +151,7 @@ pub fn parse_statuses(list: &[String]) -> Result<Vec<Status>> {
                 AppError::new(
                     Code::InvalidStatus,
                     format!("`{s}` is not a status."),
-                    "Use a comma-separated list of baseline, kept, discarded, crash, timeout, recheck, e.g. `--status kept,crash`.",
+                    "Use a comma-separated list of baseline, kept, discarded, crash, timeout, recheck, retraction, e.g. `--status kept,crash`.",
                 )
             })
         })
@@ -173,6 +179,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         let total = matching(&summary, &filter);
         let (best_metric, noise, since_first_baseline) =
             best_of(&loaded, &summary, args.branch.as_deref());
+        let retracted = Some(retracted_of(&loaded, &summary, args.branch.as_deref()));
         let records = if stream && !args.reverse {
             Records::Streamed {
                 ledger: loaded.ledger,
@@ -192,6 +199,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             best_metric,
             noise,
             since_first_baseline,
+            retracted,
             records,
             columns: loaded_columns,
         });
@@ -215,6 +223,9 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         summary.as_ref().map_or((None, None, None), |s| {
             best_of(&loaded, s, args.branch.as_deref())
         });
+    let retracted = summary
+        .as_ref()
+        .map(|s| retracted_of(&loaded, s, args.branch.as_deref()));
     if args.reverse {
         records.reverse();
     }
@@ -224,6 +235,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         best_metric,
         noise,
         since_first_baseline,
+        retracted,
         records: Records::Read(records),
         columns: loaded_columns,
     })
@@ -237,6 +249,20 @@ fn matching(summary: &Summary, filter: &Filter) -> u64 {
     } else {
         filter.statuses.iter().map(|s| scope.counts.get(*s)).sum()
     }
+}
+
+/// The keeps `retract` took back on the branch asked for (else the default one).
+fn retracted_of(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> BTreeMap<u64, String> {
+    let branch = match branch {
+        Some(b) => b.to_string(),
+        None => {
+            let current = autoresearch::git::current_branch(&loaded.project.repo);
+            summary.default_scope(current.as_deref(), |b| {
+                loaded.config.is_experiment_branch(b)
+            })
+        }
+    };
+    summary.scope(Some(&branch)).retracted
 }
 
 /// The best metric, the noise and the improvement since the first baseline of the branch
@@ -295,7 +321,11 @@ impl Human for LogOutput {
             .each(|r| {
                 rows += 1;
                 let sd = self.noise.as_ref().and_then(|n| n.sd);
-                t.row(row(r, self.best_metric, sd, &self.columns));
+                let retracted = self
+                    .retracted
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(&r.run));
+                t.row(row(r, self.best_metric, sd, &self.columns, retracted));
                 true
             })
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -324,7 +354,13 @@ impl Human for LogOutput {
     }
 }
 
-fn row(r: &Record, best: Option<f64>, sd: Option<f64>, columns: &[String]) -> Vec<Cell> {
+fn row(
+    r: &Record,
+    best: Option<f64>,
+    sd: Option<f64>,
+    columns: &[String],
+    retracted: bool,
+) -> Vec<Cell> {
     let delta = match (r.metric, best) {
         (Some(m), Some(b)) if m == b => "best".to_string(),
         (Some(m), Some(b)) => fmt_delta(m - b),
@@ -344,7 +380,11 @@ fn row(r: &Record, best: Option<f64>, sd: Option<f64>, columns: &[String]) -> Ve
     );
     let mut cells: Vec<Cell> = vec![
         format!("#{}", r.run).into(),
-        Cell::new(r.status.as_str(), Style::of_status(r.status)),
+        if retracted {
+            Cell::new("kept, retracted", Style::Dim)
+        } else {
+            Cell::new(r.status.as_str(), Style::of_status(r.status))
+        },
         metric.into(),
     ];
     cells.extend(columns.iter().map(|c| {

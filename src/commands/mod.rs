@@ -16,6 +16,7 @@ pub mod install;
 pub mod log;
 pub mod noise;
 pub mod record;
+pub mod retract;
 pub mod run;
 pub mod status;
 
@@ -92,6 +93,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Log one experiment whose eval you ran yourself (the manual loop).
     Record(record::RecordArgs),
+    /// Take back a keep that does not stand; the ledger stays append-only.
+    Retract(retract::RetractArgs),
     /// List experiments, oldest first (the last 20 by default).
     Log(log::LogArgs),
     /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
@@ -121,6 +124,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Demo(_) => "demo",
             Command::Record(_) => "record",
+            Command::Retract(_) => "retract",
             Command::Log(_) => "log",
             Command::Status(_) => "status",
             Command::Best(_) => "best",
@@ -142,6 +146,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Doctor(a) => finish(ctx, name, doctor::run(ctx, a)),
         Command::Demo(a) => finish(ctx, name, demo::run(ctx, a)),
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
+        Command::Retract(a) => finish(ctx, name, retract::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),

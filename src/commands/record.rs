@@ -129,6 +129,11 @@ fn parse_status(text: &str) -> Result<Status> {
                 "Re-measure with `autoresearch run --recheck -m \"<why>\"`, or record this evaluation as a normal run. {SUGGESTION}"
             ),
         )),
+        Some(Status::Retraction) => Err(AppError::new(
+            Code::InvalidStatus,
+            "A retraction is not recorded by hand: it names the run it takes back.",
+            format!("Use `autoresearch retract <run> -m \"<why>\"`. {SUGGESTION}"),
+        )),
         Some(s) => Ok(s),
         None => Err(AppError::new(
             Code::InvalidStatus,

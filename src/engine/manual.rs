@@ -138,6 +138,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             source: "record".to_string(),
             code: None,
             setup: None,
+            retracts: None,
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));

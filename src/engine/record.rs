@@ -84,6 +84,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 source: "run".to_string(),
                 code: Some(d.code.to_string()),
                 setup: Some(d.setup.to_string()),
+                retracts: None,
             })
         })
         .map_err(|mut e| {

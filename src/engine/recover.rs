@@ -144,6 +144,7 @@ fn record(
             source: "run".to_string(),
             code: None,
             setup: None,
+            retracts: None,
         })
     })?;
     for w in appended.warnings {

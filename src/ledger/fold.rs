@@ -22,6 +22,8 @@ pub struct Counts {
     pub timeout: u64,
     #[serde(default)]
     pub recheck: u64,
+    #[serde(default)]
+    pub retraction: u64,
 }
 
 impl Counts {
@@ -33,6 +35,7 @@ impl Counts {
             Status::Crash => self.crash,
             Status::Timeout => self.timeout,
             Status::Recheck => self.recheck,
+            Status::Retraction => self.retraction,
         }
     }
     fn bump(&mut self, s: Status) {
@@ -43,6 +46,7 @@ impl Counts {
             Status::Crash => self.crash += 1,
             Status::Timeout => self.timeout += 1,
             Status::Recheck => self.recheck += 1,
+            Status::Retraction => self.retraction += 1,
         }
     }
 }
@@ -60,6 +64,8 @@ pub(super) struct Facts<'a> {
     pub interrupted: bool,
     /// Flagged `simplification`: kept for removing code while tying the best.
     pub simplified: bool,
+    /// For a `retraction`: the run it takes back.
+    pub retracts: Option<u64>,
 }
 
 impl<'a> Facts<'a> {
@@ -73,6 +79,7 @@ impl<'a> Facts<'a> {
             setup: rec.setup.as_deref(),
             interrupted: rec.reason.as_deref() == Some(INTERRUPTED),
             simplified: rec.flags.iter().any(|f| f == SIMPLIFICATION),
+            retracts: rec.retracts,
         }
     }
 
@@ -138,6 +145,9 @@ const RUNS_CAP: usize = 64;
 /// this many codes, so a retried edit is recognized; past `2 ×` the oldest half is dropped.
 const OTHER_CODES: usize = 64;
 
+/// Retracted runs are remembered (for `log`) up to this many, the latest.
+const RETRACTED_CAP: usize = 256;
+
 /// Keeps whose level is among this many of the best candidates' are held in full, so a
 /// re-check that demotes the best finds its successor.
 const TOP: usize = 8;
@@ -172,6 +182,9 @@ pub struct Scope {
     /// The key of the best's evidence.
     #[serde(default)]
     pub best_key: Option<String>,
+    /// Runs taken back by a `retraction`, with its summary (the latest 256).
+    #[serde(default)]
+    pub retracted: BTreeMap<u64, String>,
     /// The first baseline of the current comparison: the earliest baseline since which every
     /// later one was measured with the same setup (a `harness_changed` baseline starts anew).
     #[serde(default)]
@@ -236,6 +249,12 @@ impl Scope {
                     self.fold_keep(f, samples, full, direction);
                 }
                 self.trim(direction);
+            }
+            (Status::Retraction, _) => {
+                if let Some(run) = f.retracts {
+                    let why = full().map(|r| r.summary).unwrap_or_default();
+                    self.retract(run, why, direction);
+                }
             }
             (Status::Recheck, Some(_)) => {
                 let key = f.key();
@@ -352,6 +371,35 @@ impl Scope {
         self.best_at = self.evidence.get(&key).map_or(self.total, |e| e.at);
         self.best = Some(rec);
         self.best_key = Some(key);
+    }
+
+    /// Take back the keep `run`: it is no longer a candidate, and when it was the best the
+    /// best goes to the next candidate by level (at worst the baseline).
+    fn retract(&mut self, run: u64, why: String, direction: Direction) {
+        self.retracted.insert(run, why);
+        while self.retracted.len() > RETRACTED_CAP {
+            self.retracted.pop_first();
+        }
+        let held = self
+            .evidence
+            .iter()
+            .find(|(_, e)| e.record.as_ref().is_some_and(|r| r.run == run))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = &held
+            && let Some(e) = self.evidence.get_mut(k)
+        {
+            e.record = None;
+        }
+        if self.best.as_ref().is_some_and(|b| b.run == run) {
+            match self.best_candidate(direction) {
+                Some((k, Some(rec))) => self.set_best(k, rec),
+                _ => {
+                    self.best = self.baseline.clone();
+                    self.best_key = None;
+                    self.best_at = self.baseline_at;
+                }
+            }
+        }
     }
 
     /// After new samples of `key`'s code: the best may have changed hands.
@@ -613,6 +661,7 @@ impl Summary {
             setup: h.setup.as_deref(),
             interrupted: h.interrupted,
             simplified: h.simplified,
+            retracts: h.retracts,
         };
         self.fold_fields(&facts, branch, &mut full);
         let first = no == 1;

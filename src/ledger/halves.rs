@@ -223,6 +223,7 @@ fn merge(file: &File, s: &mut Summary, mut at: Start, half: Half) -> End {
                     setup: extra.and_then(|x| x.setup.as_deref()),
                     interrupted,
                     simplified: extra.is_some_and(|x| x.simplified),
+                    retracts: extra.and_then(|x| x.retracts),
                 };
                 let branch = &half.branches[entry.branch as usize].0;
                 s.fold_fields(&facts, branch, &mut full);
@@ -279,6 +280,7 @@ struct Extra {
     code: Option<String>,
     setup: Option<String>,
     simplified: bool,
+    retracts: Option<u64>,
 }
 
 enum Kind {
@@ -458,9 +460,11 @@ impl Visit for HalfReader<'_> {
                         .as_deref()
                         .unwrap_or(self.default_branch.as_bytes());
                     let branch = self.branch(name);
-                    if let Some(m) = h.metric
-                        && self.candidate(h.status, m, h.code.is_some(), branch)
-                    {
+                    let wanted = match h.metric {
+                        Some(m) => self.candidate(h.status, m, h.code.is_some(), branch),
+                        None => h.status == Status::Retraction,
+                    };
+                    if wanted {
                         let rec = serde_json::from_slice::<Record>(bytes).ok();
                         self.half.unparsed |= rec.is_none();
                         self.half.full.insert(self.half.entries.len(), rec);
@@ -470,15 +474,17 @@ impl Visit for HalfReader<'_> {
                     let extra = (!h.samples.is_empty()
                         || h.code.is_some()
                         || h.setup.is_some()
-                        || h.simplified)
-                        .then(|| {
-                            Box::new(Extra {
-                                samples: h.samples.to_vec(),
-                                code: h.code.as_deref().map(str::to_string),
-                                setup: h.setup.as_deref().map(str::to_string),
-                                simplified: h.simplified,
-                            })
-                        });
+                        || h.simplified
+                        || h.retracts.is_some())
+                    .then(|| {
+                        Box::new(Extra {
+                            samples: h.samples.to_vec(),
+                            code: h.code.as_deref().map(str::to_string),
+                            setup: h.setup.as_deref().map(str::to_string),
+                            simplified: h.simplified,
+                            retracts: h.retracts,
+                        })
+                    });
                     Entry {
                         run: h.run,
                         metric: h.metric.unwrap_or(f64::NAN),
@@ -532,6 +538,11 @@ mod tests {
         let mut r = Record::blank(run, status, metric);
         r.branch = branch.map(str::to_string);
         r.summary = format!("run {run}");
+        if status == Status::Retraction {
+            // Take back an earlier run (a keep or not: the fold must cope either way).
+            r.retracts = Some(run / 2);
+            r.metric = None;
+        }
         if let Some(c) = code {
             r.code = Some(format!("c{c}"));
             r.setup = Some("s".into());
@@ -572,7 +583,7 @@ mod tests {
         /// beat the best, other statuses, several branches, bad and blank lines, a torn tail.
         #[test]
         fn two_halves_fold_as_one(
-            lines in proptest::collection::vec((0u8..10, 0u8..20, 0u8..3, 0u8..6), 0..120),
+            lines in proptest::collection::vec((0u8..11, 0u8..20, 0u8..3, 0u8..6), 0..120),
             torn in any::<bool>(),
             higher in any::<bool>(),
         ) {
@@ -586,6 +597,7 @@ mod tests {
                     4 => Status::Discarded,
                     5 => Status::Crash,
                     9 => Status::Recheck,
+                    10 => Status::Retraction,
                     _ => Status::Timeout,
                 };
                 // Codes 0 to 3 repeat; 4 and 5: a record that does not name its code.

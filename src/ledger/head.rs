@@ -150,6 +150,8 @@ pub struct Head<'a> {
     pub setup: Option<Cow<'a, str>>,
     /// `flags` holds `simplification`.
     pub simplified: bool,
+    /// For a `retraction`: the run it takes back (only the serde road reads these lines).
+    pub retracts: Option<u64>,
 }
 
 /// Mirrors `Record` field for field; what `Head` needs is kept, the rest only checked.
@@ -192,6 +194,8 @@ struct SerdeHead<'a> {
     code: Option<Str<'a>>,
     #[serde(default, borrow)]
     setup: Option<Str<'a>>,
+    #[serde(default)]
+    retracts: Option<u64>,
 }
 
 pub enum HeadLine<'a> {
@@ -217,6 +221,7 @@ pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
             code: f.code.map(Cow::Borrowed),
             setup: f.setup.map(Cow::Borrowed),
             simplified: f.simplified,
+            retracts: None,
         };
         return HeadLine::Head(head, bytes);
     }
@@ -246,6 +251,7 @@ fn serde_head(bytes: &[u8]) -> HeadLine<'_> {
                 code: h.code.map(|s| s.0),
                 setup: h.setup.map(|s| s.0),
                 simplified: h.flags.simplified,
+                retracts: h.retracts,
             },
             bytes,
         ),
@@ -365,6 +371,9 @@ mod tests {
     fn head_and_record_agree() {
         let lines: &[&str] = &[
             r#"{"run":0,"status":"kept","metric":1}"#,
+            r#"{"run":4,"status":"retraction","retracts":3}"#,
+            r#"{"run":4,"status":"retraction","retracts":"3"}"#,
+            r#"{"run":4,"status":"retraction","retracts":-1}"#,
             r#"{"run":0,"status":"keep","score":1,"hash":"abc","description":"d","time":"t"}"#,
             r#"{"run":0,"status":"kept","metric":null,"summary":null}"#,
             r#"{"run":0,"status":"kept","id":null}"#,

@@ -248,6 +248,7 @@ impl<'a> Cursor<'a> {
             b"crash" => Status::Crash,
             b"timeout" => Status::Timeout,
             b"recheck" => Status::Recheck,
+            b"retraction" => Status::Retraction,
             _ => return None,
         })
     }

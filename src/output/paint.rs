@@ -68,7 +68,7 @@ impl Style {
         match s {
             Status::Kept => Style::Green,
             Status::Baseline => Style::Cyan,
-            Status::Discarded | Status::Recheck => Style::Dim,
+            Status::Discarded | Status::Recheck | Status::Retraction => Style::Dim,
             Status::Crash | Status::Timeout => Style::Red,
         }
     }

@@ -455,3 +455,64 @@ fn a_record_by_hand_means_the_caller_keeps_the_books() {
         "recheck"
     );
 }
+
+#[test]
+fn a_retracted_keep_no_longer_counts_and_the_envelope_says_how_to_undo_it() {
+    let sb = project();
+    set_x(&sb, "0.8");
+    let honest = run(&sb, &["-m", "honest"]).ok();
+    set_x(&sb, "0.001");
+    let hack = run(&sb, &["-m", "the hack"]).ok();
+    assert_eq!(hack["status"], "kept");
+    let out = sb.run(&[
+        "--json",
+        "retract",
+        &hack["run"].to_string(),
+        "-m",
+        "cached the inputs",
+    ]);
+    let d = out.ok();
+    assert_eq!(d["retracted"]["run"], hack["run"]);
+    assert_eq!(d["best_before"]["run"], hack["run"]);
+    assert_eq!(d["best_after"]["run"], honest["run"], "the best goes back");
+    assert_eq!(d["in_code"], true);
+    let parent = sb.ledger_lines()[hack["run"].as_u64().unwrap() as usize]["parent"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(d["undo"], format!("git reset --keep {parent}").as_str());
+    let line = sb.ledger_lines().pop().unwrap();
+    assert_eq!(
+        (line["status"].as_str(), line["retracts"].clone()),
+        (Some("retraction"), hack["run"].clone())
+    );
+    let status = sb.run(&["--json", "status"]).ok();
+    assert_eq!(status["best"]["run"], honest["run"]);
+    assert_eq!(status["counts"]["retraction"], 1);
+    // log marks it, with why.
+    let log = sb.run(&["--json", "log"]).ok();
+    assert_eq!(
+        log["retracted"][hack["run"].to_string()],
+        "cached the inputs"
+    );
+    let text = sb.run(&["--human", "log"]).stdout;
+    assert!(text.contains("kept, retracted"), "{text}");
+    // Once only; and only keeps.
+    sb.run(&["--json", "retract", &hack["run"].to_string(), "-m", "again"])
+        .err("not_retractable", 2);
+    sb.run(&["--json", "retract", "0", "-m", "the baseline"])
+        .err("not_retractable", 2);
+    sb.run(&["--json", "retract", "99", "-m", "x"])
+        .err("run_not_found", 2);
+    sb.run(&["--json", "retract", &honest["run"].to_string()])
+        .err("usage", 2);
+    // After `git reset --keep`, the next honest change is judged against the honest best.
+    let status = std::process::Command::new("git")
+        .args(["reset", "--keep", &parent])
+        .current_dir(&sb.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    set_x(&sb, "0.7");
+    assert_eq!(run(&sb, &["-m", "next"]).ok()["status"], "kept");
+}

@@ -22,6 +22,7 @@ fn log_shows_the_last_n_oldest_first_with_the_true_total() {
             "best_metric",
             "noise",
             "since_first_baseline",
+            "retracted",
             "records"
         ]
     );

@@ -866,7 +866,7 @@ fn a_scripted_session_of_twelve_experiments() {
     let status = sb.run(&["--json", "status"]).ok();
     assert_eq!(
         status["counts"],
-        json!({"baseline": 1, "kept": 5, "discarded": 2, "crash": 3, "timeout": 1, "recheck": 1})
+        json!({"baseline": 1, "kept": 5, "discarded": 2, "crash": 3, "timeout": 1, "recheck": 1, "retraction": 0})
     );
     assert_eq!(status["loop"]["iteration"], 13);
     assert_eq!(status["loop"]["running"], false);

@@ -356,6 +356,7 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         source: "run".into(),
         code: None,
         setup: None,
+        retracts: None,
     };
     serde_json::to_vec(&rec).unwrap_or_default()
 }
