@@ -119,7 +119,11 @@ fn a_commit_made_during_the_eval_is_never_dropped() {
 /// `index.lock` held for a moment (an editor's `git status`) is waited out.
 #[test]
 fn a_briefly_locked_index_is_waited_for() {
-    let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    // The eval takes the lock, then waits until the test holds it open (`.git/held`): else
+    // the step could find it unheld, remove it as stale and revert cleanly.
+    let (sb, parent) = project(
+        "touch .git/index.lock\nwhile [ ! -e .git/held ]; do sleep 0.01; done\necho \"score: 2\"\n",
+    );
     let lock = sb.path(".git/index.lock");
     let remover = std::thread::spawn(move || {
         let t = std::time::Instant::now();
@@ -152,6 +156,7 @@ fn a_stuck_index_lock_leaves_a_described_state() {
         }
         // Held open, like a live git process: not a leftover to clean up.
         let file = std::fs::File::open(&lock).unwrap();
+        std::fs::write(lock.with_file_name("held"), b"").unwrap();
         held_tx.send(()).unwrap();
         done_rx.recv().unwrap();
         drop(file);
