@@ -497,7 +497,9 @@ fn targets_check(r: &mut Report, project: &Project, cfg: &Config) {
 fn protected_check(r: &mut Report, project: &Project, cfg: &Config, history: Option<&AppError>) {
     if let Some(e) = history {
         // Committed since the baseline: `run` refuses every run but a new baseline.
-        r.fail_with("protected", e);
+        // `run`'s words, less the sentence about what a refused run did not do.
+        let message = e.message.replace(" Nothing was committed or recorded.", "");
+        r.fail("protected", e.code, message, e.suggestion.clone());
         return;
     }
     if cfg.protected.is_empty() {

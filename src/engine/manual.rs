@@ -136,6 +136,8 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             reason: None,
             flags,
             source: "record".to_string(),
+            // What was evaluated is the caller's to know (maybe uncommitted changes on top of
+            // the commit): a manual record stands alone as evidence.
             code: None,
             setup: None,
             retracts: None,

@@ -145,6 +145,9 @@ const RUNS_CAP: usize = 64;
 /// this many codes, so a retried edit is recognized; past `2 ×` the oldest half is dropped.
 const OTHER_CODES: usize = 64;
 
+/// The usual step of `suspicious_jump` is the median of the latest this many gains.
+const GAINS_CAP: usize = 64;
+
 /// Retracted runs are remembered (for `log`) up to this many, the latest.
 const RETRACTED_CAP: usize = 256;
 
@@ -174,7 +177,8 @@ pub struct Scope {
     pub best_at: u64,
     /// Runs since the last kept or baseline run (re-checks and interrupted runs not counted).
     pub since_keep: u64,
-    /// Gains of the kept runs since the baseline that improved the best, for `suspicious_jump`.
+    /// Gains of the kept runs since the baseline that improved the best, for `suspicious_jump`
+    /// (the latest 64).
     pub kept_gains: Vec<f64>,
     /// What was measured of each code since the baseline, by `evidence_key`.
     #[serde(default)]
@@ -292,6 +296,11 @@ impl Scope {
         let Some(level) = self.add_evidence(&key, f, samples).level() else {
             return;
         };
+        // Another keep of the best's own code (a `record` of the same commit): more evidence,
+        // and the best stays the run it was (a tie does not become the best).
+        if self.best_key.as_deref() == Some(key.as_str()) {
+            return;
+        }
         let better = best.is_none_or(|b| f.simplified || direction.better(level, b));
         let ahead = self
             .evidence
@@ -302,7 +311,7 @@ impl Scope {
                     && e.level().is_some_and(|l| direction.better(l, level))
             })
             .count();
-        if !(better || ahead < TOP || self.best_key.as_ref() == Some(&key)) {
+        if !(better || ahead < TOP) {
             return;
         }
         let Some(rec) = full() else { return };
@@ -311,13 +320,9 @@ impl Scope {
             e.at = total;
         }
         if better {
-            if let Some(b) = best.filter(|b| direction.better(level, *b))
-                && self.best_key.as_ref() != Some(&key)
-            {
-                self.kept_gains.push(direction.gain(level, b));
+            if let Some(b) = best.filter(|b| direction.better(level, *b)) {
+                self.push_gain(direction.gain(level, b));
             }
-            self.set_best(key, rec);
-        } else if self.best_key.as_ref() == Some(&key) {
             self.set_best(key, rec);
         }
     }
@@ -348,9 +353,16 @@ impl Scope {
         e.record = Some(rec.clone());
         e.at = total;
         if let Some(b) = best.filter(|b| direction.better(metric, *b)) {
-            self.kept_gains.push(direction.gain(metric, b));
+            self.push_gain(direction.gain(metric, b));
         }
         self.set_best(key, rec);
+    }
+
+    /// A keep's gain over the best it beat; the latest `GAINS_CAP` are the usual step.
+    fn push_gain(&mut self, gain: f64) {
+        self.kept_gains.push(gain);
+        let over = self.kept_gains.len().saturating_sub(GAINS_CAP);
+        self.kept_gains.drain(..over);
     }
 
     fn add_evidence(&mut self, key: &str, f: &Facts, samples: &[f64]) -> &mut Evidence {
@@ -1003,6 +1015,24 @@ mod evidence_tests {
             s.evidence_of(Some("s"), "c2999").is_some(),
             "the latest code is known"
         );
+        // Keeps that each beat the best: the usual step is judged on the latest 64 gains.
+        let mut falling = vec![rec(0, Status::Baseline, "base", &[5000.0; 3])];
+        falling.extend(
+            (1..200u64).map(|i| rec(i, Status::Kept, &format!("k{i}"), &[5000.0 - i as f64])),
+        );
+        assert_eq!(fold(&falling).kept_gains.len(), 64);
+    }
+
+    #[test]
+    fn another_keep_of_the_best_code_adds_evidence_and_the_best_stays_put() {
+        let s = fold(&[
+            rec(0, Status::Baseline, "a", &[1.0, 1.0, 1.0]),
+            rec(1, Status::Kept, "b", &[0.9, 0.9]),
+            rec(2, Status::Kept, "b", &[0.7, 0.7]),
+        ]);
+        assert_eq!(s.best.as_ref().map(|b| b.run), Some(1));
+        assert_eq!(s.best_evidence().map(|e| e.count), Some(4));
+        assert_eq!(s.kept_gains.len(), 1, "no gain over itself");
     }
 
     #[test]

@@ -311,6 +311,13 @@ fn doctor_fails_a_harness_committed_since_the_baseline() {
     let c = check(&out.json());
     assert_eq!(c["status"], "fail", "{c}");
     assert!(c["message"].as_str().unwrap().contains(&culprit), "{c}");
+    assert!(
+        !c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was committed"),
+        "doctor commits nothing anyway: {c}"
+    );
     assert_eq!(
         out.code, 2,
         "the failing check's code decides: protected_changed"
