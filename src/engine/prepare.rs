@@ -51,10 +51,10 @@ pub(super) fn prepare(
     let baseline = opts.baseline || scope.baseline.is_none();
     // Commits made by hand since the last step that change the target: part of this
     // experiment (see `Hand`). Commits of other files alone (a config change, notes) are not.
-    let hand = match (!baseline && opts.recheck.is_none())
+    let by_hand = (!baseline && opts.recheck.is_none())
         .then(|| hand_commits(repo, left, &branch, head.id(), &scope))
-        .flatten()
-    {
+        .flatten();
+    let hand = match by_hand {
         Some(h) => hand_scope(repo, cfg, h, head.id())?,
         None => None,
     };
@@ -67,6 +67,19 @@ pub(super) fn prepare(
     } else {
         let empty_ok = opts.allow_empty || opts.recheck.is_some() || hand.is_some();
         let changed = check_scope(cfg, &changed, empty_ok).map_err(|mut e| {
+            if let (Code::NoChanges, Some(h)) = (e.code, by_hand) {
+                let (them, verb) = if h.count == 1 {
+                    ("it is", "changes")
+                } else {
+                    ("they are", "change")
+                };
+                e.message.push_str(&format!(
+                    " The {} made by hand since the last run ({}..{}) {verb} no target file, so {them} no experiment.",
+                    crate::text::count(h.count, "commit", "commits"),
+                    h.base,
+                    head.id()
+                ));
+            }
             e.message.push_str(" Nothing was committed or recorded.");
             e
         })?;

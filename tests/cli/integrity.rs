@@ -425,6 +425,14 @@ fn hand_commits_of_other_files_are_bookkeeping_and_mixed_ones_are_refused() {
     // Notes or a config change committed alone: no experiment.
     sb.write("NOTES.md", "what I learned\n");
     sb.commit_all("notes, by hand");
+    let e = run(&sb, &["-m", "x"]).err("no_changes", 2);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The 1 commit made by hand since the last run"),
+        "{e}"
+    );
     assert_eq!(
         run(&sb, &["--allow-empty", "-m", "x"]).ok()["status"],
         "recheck"
