@@ -6,6 +6,9 @@ use autoresearch::error::{AppError, Code, Result};
 use autoresearch::ledger;
 use autoresearch::metric;
 
+use autoresearch::ledger::Summary;
+use autoresearch::project::Loaded;
+
 use crate::ctx::Ctx;
 
 /// `best` and `diff` cut their patch after this many bytes unless told otherwise.
@@ -85,4 +88,18 @@ fn clean_summary(ctx: &Ctx, raw: &str) -> String {
         ctx.warn("The summary was longer than 4 KiB and was truncated.");
     }
     s
+}
+
+/// The branch a reader reports on: the one named, else the current branch when it is an
+/// experiment branch or has records, else the configured one (`Summary::default_scope`).
+pub fn report_branch(loaded: &Loaded, summary: &Summary, named: Option<&str>) -> String {
+    match named {
+        Some(b) => b.to_string(),
+        None => {
+            let current = autoresearch::git::current_branch(&loaded.project.repo);
+            summary.default_scope(current.as_deref(), |b| {
+                loaded.config.is_experiment_branch(b)
+            })
+        }
+    }
 }

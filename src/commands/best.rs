@@ -134,15 +134,7 @@ pub fn best(
     summary: &Summary,
     args: &BestArgs,
 ) -> Result<(BestOutput, Vec<String>)> {
-    let branch = match &args.branch {
-        Some(b) => b.clone(),
-        None => {
-            let current = git::current_branch(&loaded.project.repo);
-            summary.default_scope(current.as_deref(), |b| {
-                loaded.config.is_experiment_branch(b)
-            })
-        }
-    };
+    let branch = super::args::report_branch(loaded, summary, args.branch.as_deref());
     let scope = summary.scope(Some(&branch));
     let Some(best) = scope.best.clone() else {
         let msg = if scope.total == 0 {

@@ -92,10 +92,7 @@ fn resolve(ledger: &Ledger, summary: &Summary, scope_branch: &str, which: &str) 
 pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<DiffOutput> {
     let loaded = ctx.load()?;
     let summary = ctx.summary(&loaded.ledger)?;
-    let current = git::current_branch(&loaded.project.repo);
-    let scope_branch = summary.default_scope(current.as_deref(), |b| {
-        loaded.config.is_experiment_branch(b)
-    });
+    let scope_branch = super::args::report_branch(&loaded, &summary, None);
     let a = resolve(&loaded.ledger, &summary, &scope_branch, &args.a)?;
     let b = resolve(&loaded.ledger, &summary, &scope_branch, &args.b)?;
     let direction = loaded.config.metric_direction;

@@ -15,6 +15,7 @@ use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary};
 use autoresearch::noise;
 use autoresearch::project::Loaded;
 
+use super::args::report_branch;
 use super::best::SinceFirst;
 use super::noise::NoiseView;
 use crate::ctx::Ctx;
@@ -55,6 +56,18 @@ pub struct LogOutput {
     pub total: Option<u64>,
     /// How many are in `records`.
     pub shown: u64,
+    /// What the branch's fold says about the rows (all null without the summary).
+    #[serde(flatten)]
+    pub branch: BranchView,
+    pub records: Records,
+    /// The secondary metrics declared in `metrics`: a column each in the human view.
+    #[serde(skip)]
+    pub columns: Vec<String>,
+}
+
+/// What the summary says of the branch a log is for.
+#[derive(Debug, Default, Serialize)]
+pub struct BranchView {
     /// The best metric the `Δ best` column is measured against (null when not known).
     pub best_metric: Option<f64>,
     /// The noise of one sample on the branch, as `status` shows it (null when the summary is
@@ -66,10 +79,6 @@ pub struct LogOutput {
     /// Keeps taken back by `retract` on the branch, with why (null when the summary is not at
     /// hand); the human view marks their rows.
     pub retracted: Option<BTreeMap<u64, String>>,
-    pub records: Records,
-    /// The secondary metrics declared in `metrics`: a column each in the human view.
-    #[serde(skip)]
-    pub columns: Vec<String>,
 }
 
 impl Output for LogOutput {}
@@ -177,9 +186,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
     if args.all {
         let summary = ctx.summary(&loaded.ledger)?;
         let total = matching(&summary, &filter);
-        let (best_metric, noise, since_first_baseline) =
-            best_of(&loaded, &summary, args.branch.as_deref());
-        let retracted = Some(retracted_of(&loaded, &summary, args.branch.as_deref()));
+        let branch = branch_view(&loaded, &summary, args.branch.as_deref());
         let records = if stream && !args.reverse {
             Records::Streamed {
                 ledger: loaded.ledger,
@@ -196,10 +203,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         return Ok(LogOutput {
             total: Some(total),
             shown: total,
-            best_metric,
-            noise,
-            since_first_baseline,
-            retracted,
+            branch,
             records,
             columns: loaded_columns,
         });
@@ -219,23 +223,16 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         None if records.len() < args.limit => Some(records.len() as u64),
         None => None,
     };
-    let (best_metric, noise, since_first_baseline) =
-        summary.as_ref().map_or((None, None, None), |s| {
-            best_of(&loaded, s, args.branch.as_deref())
-        });
-    let retracted = summary
-        .as_ref()
-        .map(|s| retracted_of(&loaded, s, args.branch.as_deref()));
+    let branch = summary.as_ref().map_or_else(BranchView::default, |s| {
+        branch_view(&loaded, s, args.branch.as_deref())
+    });
     if args.reverse {
         records.reverse();
     }
     Ok(LogOutput {
         total,
         shown: records.len() as u64,
-        best_metric,
-        noise,
-        since_first_baseline,
-        retracted,
+        branch,
         records: Records::Read(records),
         columns: loaded_columns,
     })
@@ -251,42 +248,16 @@ fn matching(summary: &Summary, filter: &Filter) -> u64 {
     }
 }
 
-/// The keeps `retract` took back on the branch asked for (else the default one).
-fn retracted_of(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> BTreeMap<u64, String> {
-    let branch = match branch {
-        Some(b) => b.to_string(),
-        None => {
-            let current = autoresearch::git::current_branch(&loaded.project.repo);
-            summary.default_scope(current.as_deref(), |b| {
-                loaded.config.is_experiment_branch(b)
-            })
-        }
-    };
-    summary.scope(Some(&branch)).retracted
-}
-
-/// The best metric, the noise and the improvement since the first baseline of the branch
-/// asked for, else of the branch `status` would report on.
-fn best_of(
-    loaded: &Loaded,
-    summary: &Summary,
-    branch: Option<&str>,
-) -> (Option<f64>, Option<NoiseView>, Option<SinceFirst>) {
-    let branch = match branch {
-        Some(b) => b.to_string(),
-        None => {
-            let current = autoresearch::git::current_branch(&loaded.project.repo);
-            summary.default_scope(current.as_deref(), |b| {
-                loaded.config.is_experiment_branch(b)
-            })
-        }
-    };
-    let scope = summary.scope(Some(&branch));
-    (
-        scope.best_metric(),
-        scope.best.is_some().then(|| NoiseView::of(&scope)),
-        SinceFirst::of(&scope, loaded.config.metric_direction),
-    )
+/// The best metric, the noise, the improvement since the first baseline and the retracted
+/// keeps of the branch asked for, else of the branch `status` would report on.
+fn branch_view(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> BranchView {
+    let scope = summary.scope(Some(&report_branch(loaded, summary, branch)));
+    BranchView {
+        best_metric: scope.best_metric(),
+        noise: scope.best.is_some().then(|| NoiseView::of(&scope)),
+        since_first_baseline: SinceFirst::of(&scope, loaded.config.metric_direction),
+        retracted: Some(scope.retracted),
+    }
 }
 
 fn hints(ctx: &Ctx, args: &LogArgs, out: &LogOutput) {
@@ -320,12 +291,19 @@ impl Human for LogOutput {
         self.records
             .each(|r| {
                 rows += 1;
-                let sd = self.noise.as_ref().and_then(|n| n.sd);
+                let sd = self.branch.noise.as_ref().and_then(|n| n.sd);
                 let retracted = self
+                    .branch
                     .retracted
                     .as_ref()
                     .is_some_and(|m| m.contains_key(&r.run));
-                t.row(row(r, self.best_metric, sd, &self.columns, retracted));
+                t.row(row(
+                    r,
+                    self.branch.best_metric,
+                    sd,
+                    &self.columns,
+                    retracted,
+                ));
                 true
             })
             .map_err(|e| std::io::Error::other(e.message))?;
@@ -341,10 +319,10 @@ impl Human for LogOutput {
             None => p.line(p.paint.dim(&format!("last {rows} shown")))?,
             _ => {}
         }
-        if let Some(s) = &self.since_first_baseline {
+        if let Some(s) = &self.branch.since_first_baseline {
             p.line(p.paint.dim(&format!("best: {}", s.line())))?;
         }
-        match self.noise.as_ref().filter(|n| n.sd.is_some()) {
+        match self.branch.noise.as_ref().filter(|n| n.sd.is_some()) {
             Some(n) => p.line(p.paint.dim(&format!(
                 "± is what noise alone can move a metric: {} per sample, less with more samples",
                 n.short()
