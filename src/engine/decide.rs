@@ -80,26 +80,7 @@ pub(super) struct Against<'a> {
 impl Against<'_> {
     /// The noise with `own` samples joined to the candidate's group.
     pub fn noise(&self, own: &[f64]) -> Option<Noise> {
-        let mut joined: Vec<f64> = Vec::new();
-        let mut groups: Vec<&[f64]> = Vec::new();
-        let mut found = false;
-        for (k, e) in &self.scope.evidence {
-            if e.setup.as_deref() != self.setup && !(e.code.is_none() && self.setup.is_none()) {
-                continue;
-            }
-            if Some(k.as_str()) == self.key {
-                joined = e.samples.clone();
-                joined.extend_from_slice(own);
-                found = true;
-            } else {
-                groups.push(&e.samples);
-            }
-        }
-        if !found {
-            joined = own.to_vec();
-        }
-        groups.push(&joined);
-        noise::estimate(groups)
+        self.scope.noise_with(self.setup, self.key, own)
     }
 
     /// The best: its run, level and the samples behind it.

@@ -302,6 +302,20 @@ struct Identity {
     /// At most this many samples; `auto`: stop when the decision is clear.
     pub repeats: u32,
     pub auto: bool,
+    /// `evidence_key` of the setup and the code.
+    pub key: String,
+}
+
+impl Identity {
+    /// The evidence this step is judged against, in `scope`.
+    fn against<'a>(&'a self, scope: &'a Scope) -> decide::Against<'a> {
+        decide::Against {
+            scope,
+            setup: Some(&self.setup),
+            key: Some(&self.key),
+            prior: &self.prior,
+        }
+    }
 }
 
 /// The code and setup of `commit`, and the kind of step: a baseline; a re-check (asked for,
@@ -320,7 +334,7 @@ fn identify(
     if let Some(Some(run)) = opts.recheck {
         check_recheck_of(loaded, run, &code, &setup)?;
     }
-    let scope = loaded.ledger.summary()?.scope(Some(&plan.branch));
+    let scope = &plan.scope;
     let known = scope.evidence.get(&evidence_key(Some(&setup), &code));
     let kind = if plan.baseline {
         Kind::Baseline
@@ -362,6 +376,7 @@ fn identify(
         },
     };
     Ok(Identity {
+        key: evidence_key(Some(&setup), &code),
         code,
         setup,
         kind,
@@ -508,24 +523,13 @@ fn evaluate(
     };
     let cfg = &loaded.config;
     // The evidence as it was before the eval: enough to tell a clear case from an open one.
-    let scope = if who.auto {
-        Some(loaded.ledger.summary()?.scope(Some(&plan.branch)))
-    } else {
-        None
-    };
-    let key = evidence_key(Some(&who.setup), &who.code);
+    let scope = who.auto.then_some(&plan.scope);
     let mut stopped = None;
     let mut more = |samples: &[f64]| -> bool {
         let (Some(scope), Kind::Candidate { simplify }) = (&scope, who.kind) else {
             return true;
         };
-        let against = decide::Against {
-            scope,
-            setup: Some(&who.setup),
-            key: Some(&key),
-            prior: &who.prior,
-        };
-        let Some(d) = against.compare(samples, cfg, simplify) else {
+        let Some(d) = who.against(scope).compare(samples, cfg, simplify) else {
             stopped = Some("clear");
             return false;
         };
@@ -580,14 +584,7 @@ fn judge(
     let cfg = &loaded.config;
     let now = loaded.ledger.summary()?;
     let scope = now.scope(Some(&plan.branch));
-    let key = evidence_key(Some(&who.setup), &who.code);
-    let against = decide::Against {
-        scope: &scope,
-        setup: Some(&who.setup),
-        key: Some(&key),
-        prior: &who.prior,
-    };
-    let (mut verdict, decision) = decide::decide(measured, cfg, who.kind, &against);
+    let (mut verdict, decision) = decide::decide(measured, cfg, who.kind, &who.against(&scope));
     if verdict.status == Status::Baseline && plan.harness_changed.is_some() {
         verdict.flags.push(protect::HARNESS_CHANGED.to_string());
     }

@@ -23,6 +23,9 @@ pub(super) struct Plan {
     pub harness_changed: Option<String>,
     /// Commits made by hand since the last step on this branch.
     pub hand: Option<Hand>,
+    /// The branch's fold as the step started (the decision reads the ledger again after the
+    /// eval).
+    pub scope: crate::ledger::Scope,
     /// A target file changed: the step commits it (else it evaluates HEAD).
     pub target_changed: bool,
     /// HEAD before the step, and its parent.
@@ -124,6 +127,7 @@ pub(super) fn prepare(
         branch,
         baseline,
         hand,
+        scope,
         harness_changed,
         target_changed,
         head: head.id(),

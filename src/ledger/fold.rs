@@ -559,12 +559,32 @@ impl Scope {
 
     /// The noise under one setup: pooled over its codes measured two or more times.
     pub fn noise(&self, setup: Option<&str>) -> Option<crate::noise::Noise> {
-        crate::noise::estimate(
-            self.evidence
-                .values()
-                .filter(|e| e.setup.as_deref() == setup || (e.code.is_none() && setup.is_none()))
-                .map(|e| e.samples.as_slice()),
-        )
+        self.noise_with(setup, None, &[])
+    }
+
+    /// The noise under one setup with `extra` samples (not yet recorded) joined to the
+    /// evidence of `key`, or forming a group of their own when `key` has none.
+    pub fn noise_with(
+        &self,
+        setup: Option<&str>,
+        key: Option<&str>,
+        extra: &[f64],
+    ) -> Option<crate::noise::Noise> {
+        let mut joined: Option<Vec<f64>> = None;
+        let mut groups: Vec<&[f64]> = Vec::new();
+        for (k, e) in &self.evidence {
+            if e.setup.as_deref() != setup {
+                continue;
+            }
+            if Some(k.as_str()) == key {
+                joined = Some([e.samples.as_slice(), extra].concat());
+            } else {
+                groups.push(&e.samples);
+            }
+        }
+        let joined = joined.unwrap_or_else(|| extra.to_vec());
+        groups.push(&joined);
+        crate::noise::estimate(groups)
     }
 
     pub fn best_metric(&self) -> Option<f64> {
