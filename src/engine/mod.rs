@@ -56,9 +56,9 @@ use serde::Serialize;
 pub use decide::{Decision, Jump, Kind, SUSPICIOUS_JUMP, suspicious_jump};
 pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
-pub use protect::{HARNESS_CHANGED, setup_of, setup_refusal};
+pub use protect::setup_refusal;
 pub use recover::ABANDONED;
-pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, UNTRACKED_INPUTS, ZERO_VARIANCE};
+pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, ZERO_VARIANCE};
 
 use crate::config::Repeats;
 use crate::error::{AppError, Code, Result};

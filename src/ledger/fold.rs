@@ -264,13 +264,13 @@ impl Scope {
                 let key = f.key();
                 self.add_evidence(&key, f, samples);
                 self.rejudge(&key, direction);
-                self.trim(direction);
+                self.trim_others();
             }
             (status, metric) => {
                 if metric.is_some() && (f.code.is_some() || samples.len() > 1) {
                     let key = f.key();
                     self.add_evidence(&key, f, samples);
-                    self.trim(direction);
+                    self.trim_others();
                 }
                 // Stopped by Ctrl-C or SIGTERM, or re-measuring code: not an idea that failed.
                 if !(f.interrupted || status == Status::Recheck) {
@@ -469,27 +469,33 @@ impl Scope {
     /// levels (never the best or the baseline) are no longer held: they stay as evidence, and
     /// one that does not say what code it measured, with a single sample, goes.
     fn trim(&mut self, direction: Direction) {
-        // Counting is a walk over the evidence: only when it could be over a bound.
-        if self.evidence.len() <= TOP + 2 {
-            return;
-        }
-        let held = self
-            .evidence
-            .values()
-            .filter(|e| e.record.is_some())
-            .count();
-        if held > TOP + 2 {
-            self.release_worst(held - TOP, direction);
-        }
-        if self.evidence.len() > 2 * OTHER_CODES {
-            let others = self
+        // Counting is a walk over the evidence: only after a keep (the only thing that adds a
+        // candidate held in full), and only when it could be over a bound.
+        if self.evidence.len() > TOP + 2 {
+            let held = self
                 .evidence
                 .values()
-                .filter(|e| e.record.is_none())
+                .filter(|e| e.record.is_some())
                 .count();
-            if others > 2 * OTHER_CODES {
-                self.drop_oldest(others - OTHER_CODES);
+            if held > TOP + 2 {
+                self.release_worst(held - TOP, direction);
             }
+        }
+        self.trim_others();
+    }
+
+    /// The other codes past twice their bound: the oldest go.
+    fn trim_others(&mut self) {
+        if self.evidence.len() <= 2 * OTHER_CODES {
+            return;
+        }
+        let others = self
+            .evidence
+            .values()
+            .filter(|e| e.record.is_none())
+            .count();
+        if others > 2 * OTHER_CODES {
+            self.drop_oldest(others - OTHER_CODES);
         }
     }
 
