@@ -90,6 +90,10 @@ codes! {
     RunNotFound = "run_not_found", Fix, "no experiment has that run number";
     NoExperiments = "no_experiments", Retry, "the ledger has no experiments (or none of the kind asked)";
     InvalidName = "invalid_name", Fix, "a branch or fork name breaks the naming rules";
+    AlreadyExists = "already_exists", Fix, "a fork's branch or worktree directory already exists";
+    ForkNotFound = "fork_not_found", Fix, "`merge-best --forks`: no fork branch or records by that name";
+    NotDecisive = "not_decisive", Fix, "`merge-best --apply`: no winner beyond the noise (or its best is flagged); nothing was applied";
+    PortConflict = "port_conflict", Fix, "`merge-best --apply`: the winner's target files conflict with the base's; nothing was applied";
     WrongBranch = "wrong_branch", Fix, "HEAD is not on the experiment branch or one of its forks";
     OutOfScope = "out_of_scope", Fix, "tracked files outside target_file were changed";
     ProtectedChanged = "protected_changed", Fix, "a protected file was changed, in the work tree or since the baseline";

@@ -38,7 +38,7 @@ mod stream;
 mod tail;
 
 pub use fold::{Counts, Evidence, SIMPLIFICATION, Scope, Summary, evidence_key};
-pub use store::{Appended, TornTails};
+pub use store::{Appended, AppendedMany, TornTails};
 pub use tail::Tail;
 
 /// The `reason` of a run stopped by Ctrl-C or SIGTERM: not a failed idea, so it does not
@@ -368,7 +368,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "array",
         "suspicious_jump, metric_repeated, zero_variance, duration_collapsed, untracked_inputs, leaked_processes, kept_not_better, simplification, harness_changed, revert_skipped, revert_incomplete",
     ),
-    ("source", "string", "run, record, or import:<format>"),
+    (
+        "source",
+        "string",
+        "which command wrote it: run, record, retract, fork, merge-best",
+    ),
     (
         "code",
         "string | null",

@@ -12,6 +12,8 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod forkfile;
+pub mod forks;
 pub mod fsutil;
 pub mod git;
 pub mod ledger;

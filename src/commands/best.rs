@@ -28,6 +28,9 @@ pub struct BestArgs {
     /// The branch to report on (default: the current experiment branch).
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
+    /// Also one line per branch: the experiment branch and each fork, against its best.
+    #[arg(long, conflicts_with = "branch")]
+    pub all_branches: bool,
     /// Cut the patch after this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PATCH_BYTES)]
     pub max_patch_bytes: usize,
@@ -93,6 +96,8 @@ pub struct BestOutput {
     pub noise: NoiseView,
     /// The code change from the baseline's commit to the best's.
     pub code: Option<CodeDiff>,
+    /// With `--all-branches`: every branch's figures (null otherwise).
+    pub branches: Option<super::branches::BranchesView>,
 }
 
 impl Output for BestOutput {}
@@ -184,6 +189,9 @@ pub fn best(
         improvement,
         improvement_pct,
         code,
+        branches: args
+            .all_branches
+            .then(|| super::branches::BranchesView::of(loaded, summary)),
     };
     Ok((out, warnings))
 }
@@ -212,6 +220,10 @@ impl Human for BestOutput {
         p.kv("branch", W, &self.branch)?;
         if let Some(code) = &self.code {
             p.code_diff(code)?;
+        }
+        if let Some(b) = &self.branches {
+            p.line("")?;
+            b.human(p)?;
         }
         Ok(())
     }

@@ -221,6 +221,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
     let best_args = super::best::BestArgs {
         patch: true,
         branch: None,
+        all_branches: false,
         max_patch_bytes: 8 * 1024,
     };
     let (best, warnings) = super::best::best(&loaded, &summary, &best_args)?;
@@ -231,6 +232,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         all: true,
         status: Vec::new(),
         branch: None,
+        all_branches: false,
         reverse: false,
     };
     // Read now, not streamed: the project may be gone by the time the envelope is written.

@@ -30,7 +30,7 @@ use crate::output::{Human, Output, Printer, Spinner};
 #[command(
     after_long_help = "Checks: git_repo, identity, hooks, config_found, config_valid, targets,
 protected, program, branch, clean_tree, eval_runs, metric_found, constraints_found, runtime,
-ledger, loop_lock, state_ignored, skill_installed.
+ledger, loop_lock, state_ignored, worktree_inputs, skill_installed.
 
 Examples:
   autoresearch doctor              everything, running the eval once (killed at the budget)
@@ -170,7 +170,7 @@ impl Report {
 
 const CONFIG_CHECKS: &[&str] = &["targets", "protected", "branch", "clean_tree"];
 const EVAL_CHECKS: &[&str] = &["eval_runs", "metric_found", "constraints_found", "runtime"];
-const STATE_CHECKS: &[&str] = &["ledger", "loop_lock", "state_ignored"];
+const STATE_CHECKS: &[&str] = &["ledger", "loop_lock", "state_ignored", "worktree_inputs"];
 
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
     // The eval runs in its own process group: without the handler, Ctrl-C would kill us and
@@ -265,6 +265,7 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
     ledger_check(&mut r, &ledger, summary);
     loop_check(&mut r, &project);
     state_ignored_check(&mut r, &project);
+    worktree_inputs_check(&mut r, &project, config.as_ref());
     skill_check(&mut r, Some(&project));
     Ok((finish(r, Some(&project), has_baseline), has_baseline))
 }
@@ -990,6 +991,51 @@ fn loop_check(r: &mut Report, project: &Project) {
             l.run.map_or_else(|| "idle".to_string(), |n| format!("idle after run #{n}")),
         ),
     }
+}
+
+/// In a linked worktree (a fork's, say): the untracked or ignored inputs of the main work tree
+/// that this one lacks (a dataset, a virtual environment), which the eval may need.
+fn worktree_inputs_check(r: &mut Report, project: &Project, cfg: Option<&Config>) {
+    const ID: &str = "worktree_inputs";
+    if project.main_root == project.root {
+        r.pass(ID, "the main worktree");
+        return;
+    }
+    let Some(cfg) = cfg else {
+        r.skip(ID, "needs a valid `autoresearch.toml`");
+        return;
+    };
+    let missing =
+        autoresearch::forks::missing_inputs(&project.main_root, &project.root, &cfg.eval_command);
+    if missing.is_empty() {
+        r.pass(
+            ID,
+            "this worktree has the main work tree's untracked inputs",
+        );
+        return;
+    }
+    let links: Vec<String> = missing
+        .iter()
+        .map(|m| {
+            let name = m.trim_end_matches('/');
+            format!(
+                "ln -s {} {}",
+                autoresearch::text::shell_word(&project.main_root.join(name).to_string_lossy()),
+                autoresearch::text::shell_word(name)
+            )
+        })
+        .collect();
+    r.warn(
+        ID,
+        format!(
+            "this worktree lacks untracked or ignored files the main work tree has: {}",
+            autoresearch::text::code_list(missing.iter().map(String::as_str))
+        ),
+        format!(
+            "If the eval needs them, link them in from this worktree's root: `{}`.",
+            links.join(" && ")
+        ),
+    );
 }
 
 fn state_ignored_check(r: &mut Report, project: &Project) {

@@ -44,6 +44,9 @@ pub struct LogArgs {
     /// Only experiments run on this branch.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
+    /// Also one line per branch: the experiment branch and each fork, against its best.
+    #[arg(long, conflicts_with = "branch")]
+    pub all_branches: bool,
     /// Newest first.
     #[arg(long)]
     pub reverse: bool,
@@ -59,6 +62,8 @@ pub struct LogOutput {
     /// What the branch's fold says about the rows (all null without the summary).
     #[serde(flatten)]
     pub branch: BranchView,
+    /// With `--all-branches`: every branch's figures (null otherwise).
+    pub branches: Option<super::branches::BranchesView>,
     pub records: Records,
     /// The secondary metrics declared in `metrics`: a column each in the human view.
     #[serde(skip)]
@@ -169,7 +174,14 @@ pub fn parse_statuses(list: &[String]) -> Result<Vec<Status>> {
 
 pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
     let loaded = ctx.load()?;
-    let out = list(ctx, loaded, args, true)?;
+    let branches = if args.all_branches {
+        let summary = ctx.summary(&loaded.ledger)?;
+        Some(super::branches::BranchesView::of(&loaded, &summary))
+    } else {
+        None
+    };
+    let mut out = list(ctx, loaded, args, true)?;
+    out.branches = branches;
     hints(ctx, args, &out);
     Ok(out)
 }
@@ -204,6 +216,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
             total: Some(total),
             shown: total,
             branch,
+            branches: None,
             records,
             columns: loaded_columns,
         });
@@ -233,6 +246,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         total,
         shown: records.len() as u64,
         branch,
+        branches: None,
         records: Records::Read(records),
         columns: loaded_columns,
     })
@@ -322,13 +336,17 @@ impl Human for LogOutput {
         if let Some(s) = &self.branch.since_first_baseline {
             p.line(p.paint.dim(&format!("best: {}", s.line())))?;
         }
-        match self.branch.noise.as_ref().filter(|n| n.sd.is_some()) {
-            Some(n) => p.line(p.paint.dim(&format!(
+        if let Some(n) = self.branch.noise.as_ref().filter(|n| n.sd.is_some()) {
+            p.line(p.paint.dim(&format!(
                 "± is what noise alone can move a metric: {} per sample, less with more samples",
                 n.short()
-            ))),
-            None => Ok(()),
+            )))?;
         }
+        if let Some(b) = &self.branches {
+            p.line("")?;
+            b.human(p)?;
+        }
+        Ok(())
     }
 }
 

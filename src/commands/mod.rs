@@ -6,14 +6,17 @@
 pub mod agent_info;
 pub mod args;
 pub mod best;
+pub mod branches;
 pub mod demo;
 pub mod diff;
 pub mod doctor;
 pub mod export;
+pub mod fork;
 pub mod guide;
 pub mod init;
 pub mod install;
 pub mod log;
+pub mod merge_best;
 pub mod noise;
 pub mod record;
 pub mod retract;
@@ -95,6 +98,10 @@ pub enum Command {
     Record(record::RecordArgs),
     /// Take back a keep that does not stand; the ledger stays append-only.
     Retract(retract::RetractArgs),
+    /// Start new directions in parallel: a branch (and a worktree) per fork, all or none.
+    Fork(fork::ForkArgs),
+    /// Rank the forks against the base's best and bring the winner back (`--apply`).
+    MergeBest(merge_best::MergeBestArgs),
     /// List experiments, oldest first (the last 20 by default).
     Log(log::LogArgs),
     /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
@@ -125,6 +132,8 @@ impl Command {
             Command::Demo(_) => "demo",
             Command::Record(_) => "record",
             Command::Retract(_) => "retract",
+            Command::Fork(_) => "fork",
+            Command::MergeBest(_) => "merge-best",
             Command::Log(_) => "log",
             Command::Status(_) => "status",
             Command::Best(_) => "best",
@@ -147,6 +156,8 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Demo(a) => finish(ctx, name, demo::run(ctx, a)),
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
         Command::Retract(a) => finish(ctx, name, retract::run(ctx, a)),
+        Command::Fork(a) => finish(ctx, name, fork::run(ctx, a)),
+        Command::MergeBest(a) => finish(ctx, name, merge_best::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),

@@ -18,7 +18,18 @@ use crate::ctx::Ctx;
 use crate::output::{Human, Output, Printer, age, metric_or_dash, run_line};
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+#[command(after_long_help = "Examples:
+  autoresearch status
+  autoresearch status --branch autoresearch-fork-wide
+  autoresearch status --all-branches        one line per branch: the experiment branch and its forks")]
+pub struct StatusArgs {
+    /// The branch the numbers are for (default: the current experiment branch).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Also one line per branch: the experiment branch and each fork, against its best.
+    #[arg(long, conflicts_with = "branch")]
+    pub all_branches: bool,
+}
 
 #[derive(Debug, Serialize)]
 pub struct ConfigBrief {
@@ -87,11 +98,13 @@ pub struct StatusOutput {
     pub ledger: LedgerHealth,
     /// Copies of the agent skill found for this project and for the user.
     pub skills: Vec<InstalledSkill>,
+    /// With `--all-branches`: every branch's figures (null otherwise).
+    pub branches: Option<super::branches::BranchesView>,
 }
 
 impl Output for StatusOutput {}
 
-pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
     let project = ctx.project()?;
     if !project.is_initialized() {
         let out = StatusOutput::empty(&project);
@@ -108,7 +121,21 @@ pub fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusOutput> {
     ctx.warn_all(warnings);
     let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
     let summary = ctx.summary(&ledger)?;
-    let out = status(&project, cfg, &summary);
+    let loaded = autoresearch::project::Loaded {
+        project,
+        config: cfg,
+        ledger,
+    };
+    let mut out = status_for(
+        &loaded.project,
+        loaded.config.clone(),
+        &summary,
+        args.branch.as_deref(),
+    );
+    if args.all_branches {
+        out.branches = Some(super::branches::BranchesView::of(&loaded, &summary));
+    }
+    let project = &loaded.project;
     if let Err(why) = loopfile::read_checked(&project.loop_path()) {
         ctx.warn(why);
     }
@@ -161,20 +188,33 @@ impl StatusOutput {
                 out_of_order_runs: 0,
             },
             skills: skills::installed(Some(&project.root)),
+            branches: None,
         }
     }
 }
 
 /// Where an initialized project stands, from its config and the ledger's fold.
 pub fn status(project: &Project, cfg: Config, summary: &Summary) -> StatusOutput {
+    status_for(project, cfg, summary, None)
+}
+
+/// [`status`] with the numbers for branch `named` (default: the default scope).
+pub fn status_for(
+    project: &Project,
+    cfg: Config,
+    summary: &Summary,
+    named: Option<&str>,
+) -> StatusOutput {
     let mut out = StatusOutput::empty(project);
     out.initialized = true;
     out.on_experiment_branch = out
         .branch
         .as_deref()
         .is_some_and(|b| cfg.is_experiment_branch(b));
-    let scope_branch =
-        summary.default_scope(out.branch.as_deref(), |b| cfg.is_experiment_branch(b));
+    let scope_branch = named.map_or_else(
+        || summary.default_scope(out.branch.as_deref(), |b| cfg.is_experiment_branch(b)),
+        str::to_string,
+    );
     let scope = summary.scope(Some(&scope_branch));
     out.total = scope.total;
     out.counts = scope.counts.clone();
@@ -361,7 +401,12 @@ impl Human for StatusOutput {
         self.progress(p)?;
         p.kv("loop", W, self.loop_line())?;
         p.kv("skill", W, skills_line(&self.skills))?;
-        p.kv("ledger", W, self.ledger_line())
+        p.kv("ledger", W, self.ledger_line())?;
+        if let Some(b) = &self.branches {
+            p.line("")?;
+            b.human(p)?;
+        }
+        Ok(())
     }
 }
 
@@ -389,7 +434,11 @@ impl StatusOutput {
             (Some(b), false) => format!("{b} (experiments run on {})", c.branch),
             (None, _) => format!("detached HEAD (experiments run on {})", c.branch),
         };
-        p.kv("branch", W, branch)
+        p.kv("branch", W, branch)?;
+        match &self.scope_branch {
+            Some(s) if self.branch.as_ref() != Some(s) => p.kv("numbers for", W, s),
+            _ => Ok(()),
+        }
     }
 
     /// How far the experiments got: counts, baseline, best, the last run.

@@ -73,7 +73,7 @@ impl Measured {
     }
 
     /// Did the last sample end cleanly with a finite metric?
-    fn clean(&self) -> bool {
+    pub fn clean(&self) -> bool {
         !self.interrupted
             && !self.timed_out
             && self.exit_code == Some(0)
@@ -85,8 +85,11 @@ impl Measured {
 /// `AUTORESEARCH_STEP` (the token that lets the next step find a dead step's processes).
 #[derive(Debug, Clone, Copy)]
 pub struct StepId<'a> {
-    pub run: u64,
+    /// The run number the step reserved (`None`: evaluations that are not one run's).
+    pub run: Option<u64>,
     pub token: Option<&'a str>,
+    /// The branch's own environment (`fork --env`), passed to every sample.
+    pub env: &'a [(String, String)],
 }
 
 /// Evaluate up to `repeats` times into one log (truncated first), stopping at the first sample
@@ -117,7 +120,7 @@ pub fn measure(
         }
         let from = std::fs::metadata(log_path).map_or(0, |md| md.len());
         on(Event::EvalStarted {
-            run: step.map(|s| s.run),
+            run: step.and_then(|s| s.run),
             sample,
             samples: repeats,
             budget: cfg.time_budget,
@@ -196,9 +199,13 @@ fn evaluate_once(
     sample: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<EvalOutcome> {
-    let mut env = vec![("AUTORESEARCH_SAMPLE".to_string(), sample.to_string())];
+    // The branch's own variables first: ours, set after, always win.
+    let mut env: Vec<(String, String)> = step.map(|s| s.env.to_vec()).unwrap_or_default();
+    env.push(("AUTORESEARCH_SAMPLE".to_string(), sample.to_string()));
     if let Some(step) = step {
-        env.push(("AUTORESEARCH_RUN".to_string(), step.run.to_string()));
+        if let Some(run) = step.run {
+            env.push(("AUTORESEARCH_RUN".to_string(), run.to_string()));
+        }
         if let Some(token) = step.token {
             env.push((crate::loopfile::STEP_VAR.to_string(), token.to_string()));
         }

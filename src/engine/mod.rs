@@ -56,7 +56,7 @@ use serde::Serialize;
 pub use decide::{Decision, Jump, Kind, SUSPICIOUS_JUMP, suspicious_jump};
 pub use measure::{Measured, StepId, measure};
 pub use prepare::{Changes, changes, check_scope, experiment_branch};
-pub use protect::setup_refusal;
+pub use protect::{setup_of, setup_refusal};
 pub use recover::ABANDONED;
 pub use tells::{DURATION_COLLAPSED, METRIC_REPEATED, ZERO_VARIANCE};
 
@@ -517,9 +517,11 @@ fn evaluate(
     on: &mut dyn FnMut(Event),
 ) -> Result<(Measured, Option<&'static str>)> {
     let token = lock.step_token().map(str::to_string);
+    let env = crate::forkfile::env_of(&loaded.project, &plan.branch);
     let step = StepId {
-        run: plan.reserved,
+        run: Some(plan.reserved),
         token: token.as_deref(),
+        env: &env,
     };
     let cfg = &loaded.config;
     // The evidence as it was before the eval: enough to tell a clear case from an open one.

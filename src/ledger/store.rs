@@ -181,6 +181,26 @@ impl Ledger {
         &self,
         build: impl FnOnce(u64, &Summary) -> Result<Record>,
     ) -> Result<Appended> {
+        let many = self.append_many(|run, summary| build(run, summary).map(|r| vec![r]))?;
+        let record = many
+            .records
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::internal("the append wrote no record"))?;
+        Ok(Appended {
+            record,
+            before: many.before,
+            warnings: many.warnings,
+        })
+    }
+
+    /// Append several records under the lock, in one write: all of them or none
+    /// (docs/RELIABILITY.md 3). `build` gets the first run number and the summary before them,
+    /// and returns records numbered from it, in order. An empty list writes nothing.
+    pub fn append_many(
+        &self,
+        build: impl FnOnce(u64, &Summary) -> Result<Vec<Record>>,
+    ) -> Result<AppendedMany> {
         let _lock = self.lock()?;
         let mut file = OpenOptions::new()
             .read(true)
@@ -195,17 +215,30 @@ impl Ledger {
             .map(|m| self.moved_warning(&m, summary.lines + 1))
             .into_iter()
             .collect();
-        let record = build(self.next_run(&summary)?, &summary)?;
-        let mut line = serde_json::to_vec(&record).map_err(AppError::internal)?;
-        line.push(b'\n');
-        if line.len() > MAX_LINE {
-            return Err(AppError::usage(
-                format!(
-                    "The record would be {} bytes; a ledger line is at most 64 KiB.",
-                    line.len()
-                ),
-                "Shorten the summary or pass fewer `--metrics`.",
-            ));
+        let records = build(self.next_run(&summary)?, &summary)?;
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(records.len());
+        for record in &records {
+            let start = bytes.len();
+            serde_json::to_writer(&mut bytes, record).map_err(AppError::internal)?;
+            bytes.push(b'\n');
+            if bytes.len() - start > MAX_LINE {
+                return Err(AppError::usage(
+                    format!(
+                        "The record would be {} bytes; a ledger line is at most 64 KiB.",
+                        bytes.len() - start
+                    ),
+                    "Shorten the summary or pass fewer `--metrics`.",
+                ));
+            }
+            ends.push(bytes.len());
+        }
+        if records.is_empty() {
+            return Ok(AppendedMany {
+                records,
+                before: summary,
+                warnings,
+            });
         }
         let old_len = file.metadata().map_err(|e| self.io_err(&e))?.len();
         if let Ok(ms) = std::env::var("AUTORESEARCH_TEST_PAUSE_IN_LOCK_MS")
@@ -215,9 +248,9 @@ impl Ledger {
             std::thread::sleep(Duration::from_millis(ms));
         }
         // One write call: a record is never split across syscalls (docs/RELIABILITY.md 3).
-        let outcome = match file.write(&line) {
-            Ok(n) if n == line.len() => file.sync_data(),
-            Ok(n) => Err(short_write(&mut file, n, &line)),
+        let outcome = match file.write(&bytes) {
+            Ok(n) if n == bytes.len() => file.sync_data(),
+            Ok(n) => Err(short_write(&mut file, n, &bytes)),
             Err(e) => Err(e),
         };
         if let Err(err) = outcome {
@@ -230,16 +263,20 @@ impl Ledger {
                 &err,
             ));
         }
-        // The cache after this record, if the fold covered the whole file before it (a writer
-        // that ignores the lock may have added bytes the fold did not see).
+        // The cache after these records, if the fold covered the whole file before them (a
+        // writer that ignores the lock may have added bytes the fold did not see).
         if summary.offset == old_len && summary.torn_tail.is_none() {
             let mut after = summary.clone();
             after.stamp = None;
-            fold_line(&mut after, &line);
+            let mut start = 0;
+            for end in ends {
+                fold_line(&mut after, &bytes[start..end]);
+                start = end;
+            }
             self.save_appended(&file, after);
         }
-        Ok(Appended {
-            record,
+        Ok(AppendedMany {
+            records,
             before: summary,
             warnings,
         })
@@ -500,6 +537,17 @@ pub struct Appended {
     /// The record as written.
     pub record: Record,
     /// The ledger's fold just before it.
+    pub before: Summary,
+    /// What the writer did besides, for the envelope: a torn tail moved aside.
+    pub warnings: Vec<String>,
+}
+
+/// What [`Ledger::append_many`] did.
+#[derive(Debug)]
+pub struct AppendedMany {
+    /// The records as written, in order.
+    pub records: Vec<Record>,
+    /// The ledger's fold just before them.
     pub before: Summary,
     /// What the writer did besides, for the envelope: a torn tail moved aside.
     pub warnings: Vec<String>,

@@ -29,7 +29,8 @@ fn best_reports_improvement_and_the_code_change() {
             "runs_to_best",
             "since_first_baseline",
             "noise",
-            "code"
+            "code",
+            "branches"
         ]
     );
     assert_eq!(d["best"]["run"], 1);

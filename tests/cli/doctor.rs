@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const IDS: [&str; 18] = [
+const IDS: [&str; 19] = [
     "git_repo",
     "identity",
     "hooks",
@@ -24,6 +24,7 @@ const IDS: [&str; 18] = [
     "ledger",
     "loop_lock",
     "state_ignored",
+    "worktree_inputs",
     "skill_installed",
 ];
 

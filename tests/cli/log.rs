@@ -23,6 +23,7 @@ fn log_shows_the_last_n_oldest_first_with_the_true_total() {
             "noise",
             "since_first_baseline",
             "retracted",
+            "branches",
             "records"
         ]
     );

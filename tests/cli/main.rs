@@ -18,6 +18,7 @@ mod doctor;
 mod eval_limits;
 mod export;
 mod fixture;
+mod forks;
 mod fuzz;
 mod git_safety;
 mod guide;

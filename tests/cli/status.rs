@@ -48,7 +48,8 @@ fn status_reports_counts_best_and_improvement() {
             "runs_since_keep",
             "loop",
             "ledger",
-            "skills"
+            "skills",
+            "branches"
         ]
     );
     assert_eq!(d["total"], 3);

@@ -1,0 +1,248 @@
+//! `autoresearch fork NAME...`: new directions in parallel, each on its own branch
+//! `<branch>-fork-<name>` (and, with `--worktree`, in its own linked worktree), all created or
+//! none (docs/CONTRACT.md §8).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use autoresearch::error::{AppError, Result};
+use autoresearch::forks::{self, Created, From, Plan, Request, Start, Worktrees};
+use autoresearch::text::shell_word;
+
+use crate::ctx::Ctx;
+use crate::output::{Cell, Human, Output, Printer, Style, Table, metric_or_dash};
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "Examples:
+  autoresearch fork wide-mlp moe                       # two branches from the current best
+  autoresearch fork moe --from 41 --worktree           # from run 41, in ../<repo>-moe
+  autoresearch fork gpu1 gpu2 --worktree ../forks --env CUDA_VISIBLE_DEVICES=1
+  autoresearch fork bold --from baseline --dry-run")]
+pub struct ForkArgs {
+    /// Fork names: each becomes the branch `<branch>-fork-<name>`.
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    /// Where the forks start: best (default), baseline, tip (the branch as it is) or a run
+    /// number (any recorded run, discarded ones too).
+    #[arg(long, value_name = "FROM", default_value = "best", value_parser = parse_from)]
+    pub from: From,
+    /// Add a linked worktree per fork: `DIR/<name>`, or `../<repo>-<name>` without DIR.
+    #[arg(long, value_name = "DIR")]
+    #[allow(clippy::option_option)]
+    pub worktree: Option<Option<PathBuf>>,
+    /// Environment for every eval on the new forks (repeatable), e.g. CUDA_VISIBLE_DEVICES=1.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Check everything and show the plan; create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_from(s: &str) -> std::result::Result<From, String> {
+    From::parse(s)
+}
+
+fn parse_env(s: &str) -> Result<(String, String)> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| {
+            AppError::usage(
+                format!("`--env {s}` is not KEY=VALUE. Nothing was created."),
+                "Pass each variable as `--env NAME=VALUE`, e.g. `--env CUDA_VISIBLE_DEVICES=1`.",
+            )
+        })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ForkOutput {
+    pub dry_run: bool,
+    /// Where every fork starts.
+    pub start: Start,
+    /// The environment each fork's evals get.
+    pub env: std::collections::BTreeMap<String, String>,
+    pub forks: Vec<ForkView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ForkView {
+    pub name: String,
+    pub branch: String,
+    pub commit: String,
+    pub worktree: Option<PathBuf>,
+    /// The fork's start record (a `baseline` with `source: "fork"`); null when the start code
+    /// has no evidence under the current setup, or in a dry run.
+    pub start_run: Option<u64>,
+    /// Untracked or ignored inputs the new worktree lacks (datasets, virtual environments).
+    pub missing_inputs: Vec<String>,
+    /// The commands that start work on it.
+    pub next: Vec<String>,
+}
+
+impl Output for ForkOutput {}
+
+impl Human for ForkOutput {
+    fn human(&self, p: &mut Printer) -> std::io::Result<()> {
+        let verb = if self.dry_run {
+            "Would create"
+        } else {
+            "Created"
+        };
+        let n = self.forks.len();
+        let s = &self.start;
+        let at = match s.run {
+            Some(r) => format!("run #{r}"),
+            None => format!("commit {}", &s.commit[..s.commit.len().min(10)]),
+        };
+        p.line(format!(
+            "{verb} {} from {} {at} on {}",
+            autoresearch::text::count(n, "fork", "forks"),
+            s.from,
+            s.branch
+        ))?;
+        let start = match s.level {
+            Some(l) => format!(
+                "{} ({}): the first experiment on each fork is judged against it",
+                metric_or_dash(Some(l)),
+                autoresearch::text::count(s.samples, "sample", "samples")
+            ),
+            None => {
+                "not measured under this setup: each fork's first run is its baseline".to_string()
+            }
+        };
+        p.kv("start", 8, start)?;
+        if !self.env.is_empty() {
+            let env: Vec<String> = self.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            p.kv("env", 8, env.join(" "))?;
+        }
+        p.line("")?;
+        let mut t = Table::new(&["fork", "branch", "worktree", "start"]);
+        for f in &self.forks {
+            t.row(vec![
+                Cell::new(&f.name, Style::Bold),
+                Cell::from(f.branch.as_str()),
+                Cell::from(
+                    f.worktree
+                        .as_ref()
+                        .map_or_else(|| "-".to_string(), |w| w.display().to_string()),
+                ),
+                Cell::from(
+                    f.start_run
+                        .map_or_else(|| "-".to_string(), |r| format!("#{r}")),
+                ),
+            ]);
+        }
+        p.table(&t)?;
+        for f in &self.forks {
+            p.line("")?;
+            p.line(format!("{}:", f.name))?;
+            for c in &f.next {
+                p.line(format!("  {c}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &ForkArgs) -> Result<ForkOutput> {
+    let loaded = ctx.load()?;
+    let worktree = match &args.worktree {
+        None => Worktrees::None,
+        Some(None) => Worktrees::Sibling,
+        Some(Some(d)) => Worktrees::Under(ctx.cwd.join(d)),
+    };
+    let req = Request {
+        names: args.names.clone(),
+        from: args.from,
+        worktree,
+        env: args
+            .env
+            .iter()
+            .map(|e| parse_env(e))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    let plan = forks::plan(&loaded, &req)?;
+    let created = if args.dry_run {
+        planned(&plan)
+    } else {
+        forks::create(&loaded, &plan)?
+    };
+    let forks: Vec<ForkView> = created.into_iter().map(view).collect();
+    for f in &forks {
+        if !f.missing_inputs.is_empty() {
+            let dir = f.worktree.as_ref().map(|w| w.display().to_string());
+            ctx.warn(format!(
+                "The worktree of `{}` lacks untracked or ignored files the main work tree has: {}. If the eval needs them, link them in: {}",
+                f.name,
+                autoresearch::text::code_list(f.missing_inputs.iter().map(String::as_str)),
+                link_commands(&loaded.project.root, dir.as_deref().unwrap_or("."), &f.missing_inputs)
+            ));
+        }
+    }
+    if plan.start.level.is_none() && !args.dry_run {
+        ctx.hint("The start code was never measured under the current setup: each fork's first `autoresearch run` measures its baseline.".to_string());
+    }
+    ctx.hint(
+        "One agent per fork, each in its own worktree; when they have run, `autoresearch merge-best` ranks them and brings the winner back (`autoresearch guide forks`).".to_string(),
+    );
+    Ok(ForkOutput {
+        dry_run: args.dry_run,
+        start: plan.start,
+        env: plan.env,
+        forks,
+    })
+}
+
+/// A dry run's forks: as they would be created.
+fn planned(plan: &Plan) -> Vec<Created> {
+    plan.forks
+        .iter()
+        .map(|f| Created {
+            name: f.name.clone(),
+            branch: f.branch.clone(),
+            commit: plan.start.commit.clone(),
+            worktree: f.worktree.clone(),
+            start_run: None,
+            missing_inputs: Vec::new(),
+        })
+        .collect()
+}
+
+fn view(c: Created) -> ForkView {
+    let next = match &c.worktree {
+        Some(dir) => vec![
+            format!("cd {}", shell_word(&dir.to_string_lossy())),
+            "autoresearch run -m \"<what this fork tries first>\"".to_string(),
+        ],
+        None => vec![
+            format!("git switch {}", shell_word(&c.branch)),
+            "autoresearch run -m \"<what this fork tries first>\"".to_string(),
+        ],
+    };
+    ForkView {
+        name: c.name,
+        branch: c.branch,
+        commit: c.commit,
+        worktree: c.worktree,
+        start_run: c.start_run,
+        missing_inputs: c.missing_inputs,
+        next,
+    }
+}
+
+/// `ln -s` commands that link each missing input of `root` into `dir`.
+fn link_commands(root: &std::path::Path, dir: &str, inputs: &[String]) -> String {
+    inputs
+        .iter()
+        .map(|i| {
+            let name = i.trim_end_matches('/');
+            format!(
+                "`ln -s {} {}`",
+                shell_word(&root.join(name).to_string_lossy()),
+                shell_word(&format!("{dir}/{name}"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
