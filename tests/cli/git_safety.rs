@@ -145,7 +145,11 @@ fn a_briefly_locked_index_is_waited_for() {
 /// `HEAD~1`, which would drop one commit too many.
 #[test]
 fn a_stuck_index_lock_leaves_a_described_state() {
-    let (sb, parent) = project("touch .git/index.lock\necho \"score: 2\"\n");
+    // The eval waits until the test holds the lock open (`.git/held`): else the step could find
+    // it unheld and remove it as stale.
+    let (sb, parent) = project(
+        "touch .git/index.lock\nwhile [ ! -e .git/held ]; do sleep 0.01; done\necho \"score: 2\"\n",
+    );
     let lock = sb.path(".git/index.lock");
     let (held_tx, held_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
