@@ -30,7 +30,8 @@ use crate::output::{self, Cell, Human, Mode, Output, Printer, Style, Table, metr
 #[command(after_long_help = "Examples:
   autoresearch demo                       watch it run, then clean up
   autoresearch demo --keep                keep the project; cd into it and try `autoresearch log`
-  autoresearch demo --dir ./toy --keep    build it in ./toy (must be empty or not exist)")]
+  autoresearch demo --dir ./toy --keep    build it in ./toy (must be empty or not exist)
+  autoresearch demo --forks               then two forks, ranked, and the winner merged back")]
 pub struct DemoArgs {
     /// Build the example project here (an empty or new directory) instead of a temporary one.
     #[arg(long, value_name = "DIR")]
@@ -38,6 +39,10 @@ pub struct DemoArgs {
     /// Keep the project afterwards to explore it (`autoresearch log`, `git log`, the run logs).
     #[arg(long)]
     pub keep: bool,
+    /// After the first six experiments, fork two directions from the best, run one experiment
+    /// on each, rank them with `merge-best` and bring the winner back.
+    #[arg(long)]
+    pub forks: bool,
 }
 
 /// The target file: what the "agent" edits.
@@ -92,6 +97,25 @@ Make `val_loss` lower (measured by `sh train.sh`), by changing only `params.txt`
 
 - `memory_gb <= 40` (the GPU has 40 GB); `train.sh` is the eval and must not change.
 ";
+
+/// With `--forks`: the main branch runs this many of the scripted experiments first.
+const BEFORE_FORKS: usize = 6;
+
+/// With `--forks`: (fork name, parameter, new value, summary), one experiment on each fork.
+const FORK_SCRIPT: &[(&str, &str, &str, &str)] = &[
+    (
+        "lr",
+        "learning_rate",
+        "0.03",
+        "fork lr: the learning rate alone, down to 0.03",
+    ),
+    (
+        "batch",
+        "batch_size",
+        "128",
+        "fork batch: the batch size alone, up to 128",
+    ),
+];
 
 /// The scripted experiments: (parameter, new value, summary).
 const SCRIPT: &[(&str, &str, &str)] = &[
@@ -153,6 +177,8 @@ pub struct DemoOutput {
     pub duration_s: f64,
     pub doctor: DoctorBrief,
     pub experiments: Vec<DemoStep>,
+    /// With `--forks`: the forks, their experiments, the ranking and the merge (null otherwise).
+    pub forks: Option<DemoForks>,
     /// What `autoresearch log --all`, `best --patch` and `status` say at the end.
     pub log: super::log::LogOutput,
     pub best: super::best::BestOutput,
@@ -160,6 +186,19 @@ pub struct DemoOutput {
 }
 
 impl Output for DemoOutput {}
+
+/// The forks part of `demo --forks`.
+#[derive(Debug, Serialize)]
+pub struct DemoForks {
+    /// As `fork` reports them.
+    pub created: Vec<autoresearch::forks::Created>,
+    /// One experiment on each fork, in order.
+    pub experiments: Vec<DemoStep>,
+    /// What `merge-best` found.
+    pub ranking: autoresearch::forks::rank::Ranking,
+    /// What `merge-best --apply` did.
+    pub applied: autoresearch::forks::merge::Applied,
+}
 
 /// Removes the project at the end unless it is to be kept.
 struct Cleanup {
@@ -214,7 +253,17 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         autoresearch::text::count(doctor.warned, "warning", "warnings"),
         doctor.failed
     ));
-    let experiments = experiments(&dir, &say)?;
+    let script = if args.forks {
+        &SCRIPT[..BEFORE_FORKS]
+    } else {
+        SCRIPT
+    };
+    let experiments = experiments(&dir, script, &say)?;
+    let forks = if args.forks {
+        Some(fork_part(&dir, &say)?)
+    } else {
+        None
+    };
 
     let (loaded, _) = Loaded::open(&dir)?;
     let summary = ctx.summary(&loaded.ledger)?;
@@ -253,6 +302,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         duration_s: (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
         doctor,
         experiments,
+        forks,
         log,
         best,
         status,
@@ -303,56 +353,143 @@ fn doctor(dir: &Path) -> Result<DoctorBrief> {
     })
 }
 
-/// The baseline, then every scripted edit, each through `engine::step`.
-fn experiments(dir: &Path, say: &dyn Fn(String)) -> Result<Vec<DemoStep>> {
+/// The baseline, then every edit of `script`, each through `engine::step`.
+fn experiments(
+    dir: &Path,
+    script: &[(&str, &str, &str)],
+    say: &dyn Fn(String),
+) -> Result<Vec<DemoStep>> {
     let (loaded, _) = Loaded::open(dir)?;
-    let params = dir.join("params.txt");
     let mut steps = Vec::new();
-    for item in std::iter::once(None).chain(SCRIPT.iter().map(Some)) {
-        let (edit, summary) = match item {
-            None => (String::new(), "baseline".to_string()),
-            Some((key, value, summary)) => {
-                let old = set_param(&params, key, value)?;
-                (format!("{key} {old} -> {value}"), (*summary).to_string())
-            }
-        };
-        let opts = StepOptions {
-            summary,
-            tail: 5,
-            ..StepOptions::default()
-        };
-        let (mut warnings, mut hints) = (Vec::new(), Vec::new());
-        let out = engine::step(&loaded, &opts, &mut |e| match e {
-            Event::Warning(w) => warnings.push(w),
-            Event::BranchCreated(b) => hints.push(coach::branch_created(&b)),
-            Event::EvalStarted { .. } | Event::EvalSpawned { .. } | Event::Tick { .. } => {}
-        })?;
-        hints.extend(coach::after_run(&out, &loaded.config.target_files, false));
-        say(step_line(&out, &edit));
-        let interrupted = out.interrupted();
-        steps.push(DemoStep {
-            run: out.run,
-            edit,
-            summary: out.summary,
-            status: out.status,
-            metric: out.metric,
-            delta: out.delta,
-            reason: out.reason,
-            flags: out.flags,
-            reverted: out.reverted,
-            duration_s: out.duration_s,
-            warnings,
-            hints,
-        });
-        if interrupted {
-            return Err(AppError::new(
-                Code::Interrupted,
-                "The demo was interrupted.",
-                "Run `autoresearch demo` again to see the whole loop.",
-            ));
-        }
+    for item in std::iter::once(None).chain(script.iter().map(Some)) {
+        steps.push(step(&loaded, dir, item.map(|(k, v, s)| (*k, *v, *s)), say)?);
     }
     Ok(steps)
+}
+
+/// Fork two directions from the best, one experiment on each (switching the work tree between
+/// them, as one agent would), then `merge-best` and `--apply`.
+fn fork_part(dir: &Path, say: &dyn Fn(String)) -> Result<DemoForks> {
+    use autoresearch::forks::{self, merge, rank};
+    let (loaded, _) = Loaded::open(dir)?;
+    let req = forks::Request {
+        names: FORK_SCRIPT.iter().map(|f| f.0.to_string()).collect(),
+        from: forks::From::Best,
+        worktree: forks::Worktrees::None,
+        env: Vec::new(),
+    };
+    let plan = forks::plan(&loaded, &req)?;
+    let created = forks::create(&loaded, &plan)?;
+    say(format!(
+        "  fork      {} from the best (#{})",
+        created
+            .iter()
+            .map(|c| c.branch.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.start.run.unwrap_or_default()
+    ));
+    let mut experiments = Vec::new();
+    for (f, (_, key, value, summary)) in created.iter().zip(FORK_SCRIPT) {
+        switch(dir, &f.branch)?;
+        experiments.push(step(&loaded, dir, Some((key, value, summary)), say)?);
+    }
+    switch(dir, &loaded.config.branch)?;
+    let summary = loaded.ledger.summary()?;
+    let base = loaded.config.branch.clone();
+    let all = rank::select(&loaded, &summary, &rank::Selection::All, &base)?;
+    let ranking = rank::rank(&loaded, &summary, &base, &all);
+    say(format!(
+        "  merge-best  {}: {} leads",
+        ranking.verdict,
+        ranking.winner.as_deref().unwrap_or("nobody")
+    ));
+    let plan = merge::plan_apply(&loaded, &ranking, merge::Strategy::Auto, false)?;
+    let applied = merge::apply(&loaded, &ranking, &plan, &mut |_| {})?;
+    say(format!(
+        "  --apply   {} `{}` to fork {}'s best (run #{}), recorded as run #{}",
+        applied.outcome.replace('_', "-"),
+        base,
+        plan.winner,
+        plan.run,
+        applied.run
+    ));
+    Ok(DemoForks {
+        created,
+        experiments,
+        ranking,
+        applied,
+    })
+}
+
+/// Check out `branch` in the demo's work tree (clean between steps).
+fn switch(dir: &Path, branch: &str) -> Result<()> {
+    let git_err = |e: git2::Error| AppError::git(format!("switching the demo to `{branch}`"), &e);
+    let repo = git2::Repository::open(dir).map_err(git_err)?;
+    let refname = format!("refs/heads/{branch}");
+    let tree = repo
+        .find_reference(&refname)
+        .and_then(|r| r.peel_to_tree())
+        .map_err(git_err)?;
+    repo.checkout_tree(
+        tree.as_object(),
+        Some(git2::build::CheckoutBuilder::new().safe()),
+    )
+    .map_err(git_err)?;
+    repo.set_head(&refname).map_err(git_err)
+}
+
+/// One experiment: set `key = value` (none: the baseline) and run the step.
+fn step(
+    loaded: &Loaded,
+    dir: &Path,
+    item: Option<(&str, &str, &str)>,
+    say: &dyn Fn(String),
+) -> Result<DemoStep> {
+    let params = dir.join("params.txt");
+    let (edit, summary) = match item {
+        None => (String::new(), "baseline".to_string()),
+        Some((key, value, summary)) => {
+            let old = set_param(&params, key, value)?;
+            (format!("{key} {old} -> {value}"), summary.to_string())
+        }
+    };
+    let opts = StepOptions {
+        summary,
+        tail: 5,
+        ..StepOptions::default()
+    };
+    let (mut warnings, mut hints) = (Vec::new(), Vec::new());
+    let out = engine::step(loaded, &opts, &mut |e| match e {
+        Event::Warning(w) => warnings.push(w),
+        Event::BranchCreated(b) => hints.push(coach::branch_created(&b)),
+        Event::EvalStarted { .. } | Event::EvalSpawned { .. } | Event::Tick { .. } => {}
+    })?;
+    hints.extend(coach::after_run(&out, &loaded.config.target_files, false));
+    say(step_line(&out, &edit));
+    let interrupted = out.interrupted();
+    let done = DemoStep {
+        run: out.run,
+        edit,
+        summary: out.summary,
+        status: out.status,
+        metric: out.metric,
+        delta: out.delta,
+        reason: out.reason,
+        flags: out.flags,
+        reverted: out.reverted,
+        duration_s: out.duration_s,
+        warnings,
+        hints,
+    };
+    if interrupted {
+        return Err(AppError::new(
+            Code::Interrupted,
+            "The demo was interrupted.",
+            "Run `autoresearch demo` again to see the whole loop.",
+        ));
+    }
+    Ok(done)
 }
 
 /// A fresh temporary directory, or the user's, which must be empty or not exist. Returns it
@@ -500,6 +637,43 @@ impl Human for DemoOutput {
             ]);
         }
         p.table(&t)?;
+        if let Some(f) = &self.forks {
+            p.line("")?;
+            p.line(
+                p.paint
+                    .bold("Forks (autoresearch fork, merge-best --apply)"),
+            )?;
+            let mut t = Table::new(&["run", "branch", "status", "val_loss", "change"]);
+            for (c, e) in f.created.iter().zip(&f.experiments) {
+                t.row(vec![
+                    format!("#{}", e.run).into(),
+                    c.branch.as_str().into(),
+                    Cell::new(e.status.as_str(), Style::of_status(e.status)),
+                    metric_or_dash(e.metric).into(),
+                    e.edit.as_str().into(),
+                ]);
+            }
+            p.table(&t)?;
+            let r = &f.ranking;
+            p.kv(
+                "verdict",
+                8,
+                format!(
+                    "{}: {} leads",
+                    r.verdict,
+                    r.winner.as_deref().unwrap_or("nobody")
+                ),
+            )?;
+            p.kv(
+                "merged",
+                8,
+                format!(
+                    "{} (recorded as run #{})",
+                    f.applied.outcome.replace('_', "-"),
+                    f.applied.run
+                ),
+            )?;
+        }
         p.line("")?;
         p.line(p.paint.bold("The best result (autoresearch best --patch)"))?;
         self.best.human(p)?;

@@ -85,3 +85,37 @@ fn demo_cleans_up_and_refuses_a_non_empty_dir() {
         .err("usage", 2);
     assert!(full.join("file.txt").exists());
 }
+
+/// `demo --forks`: two forks from the best, one experiment each, a decisive winner merged back.
+#[test]
+fn demo_forks_ranks_them_and_merges_the_winner() {
+    let sb = Sandbox::no_git();
+    let dir = sb.root.join("toy");
+    let out = sb.run(&["--json", "demo", "--forks", "--dir", dir.to_str().unwrap()]);
+    let d = out.ok();
+    assert_eq!(
+        d["experiments"].as_array().unwrap().len(),
+        7,
+        "baseline and six edits"
+    );
+    let f = &d["forks"];
+    let branches: Vec<&str> = f["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        branches,
+        ["autoresearch-fork-lr", "autoresearch-fork-batch"]
+    );
+    for e in f["experiments"].as_array().unwrap() {
+        assert_eq!(e["status"], "kept", "{e}");
+    }
+    assert_eq!(f["ranking"]["winner"], "batch");
+    assert_eq!(f["ranking"]["decisive"], true);
+    assert_eq!(f["applied"]["outcome"], "fast_forwarded");
+    assert_eq!(d["best"]["best"]["metric"], 1.016);
+    assert_eq!(d["best"]["best"]["source"], "merge-best");
+    assert!(!dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none());
+}
