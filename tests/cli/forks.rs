@@ -598,3 +598,41 @@ fn every_reader_gives_one_line_per_branch_and_reports_on_any_branch() {
     assert_eq!(d["best"]["metric"], 0.5);
     assert_eq!(d["branch"], "autoresearch");
 }
+
+#[test]
+fn a_port_onto_a_base_checked_out_nowhere_runs_in_a_temporary_worktree() {
+    let sb = two_vars();
+    fork(&sb, &["x"]).ok();
+    sb.write("train.py", "x = 1\n\n\n\ny = 0.5\n");
+    run(&sb, &["-m", "y"]).ok();
+    switch(&sb, "autoresearch-fork-x");
+    sb.write("train.py", "x = 0.2\n\n\n\ny = 1\n");
+    run(&sb, &["-m", "x"]).ok();
+    // The main work tree stays on the fork: the base is checked out nowhere.
+    let here = sb.head();
+    let d = merge_best(&sb, &["--apply"]).ok();
+    assert_eq!(d["plan"]["strategy"], "port");
+    assert!(d["plan"]["worktree"].is_null(), "{d}");
+    assert_eq!(d["applied"]["outcome"], "kept", "{d}");
+    let tip = tip(&sb, "autoresearch");
+    let repo = sb.repo();
+    let tree = repo
+        .find_commit(git2::Oid::from_str(&tip).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    let blob = tree
+        .get_path(Path::new("train.py"))
+        .unwrap()
+        .to_object(&repo)
+        .unwrap();
+    assert_eq!(
+        std::str::from_utf8(blob.as_blob().unwrap().content()).unwrap(),
+        "x = 0.2\n\n\n\ny = 0.5\n"
+    );
+    // The fork's work tree is as it was; the temporary worktree is gone.
+    assert_eq!(sb.head(), here);
+    assert_eq!(sb.read("train.py"), "x = 0.2\n\n\n\ny = 1\n");
+    assert!(sb.repo().worktrees().unwrap().is_empty());
+    assert!(!sb.path(".autoresearch/merge").exists());
+}
