@@ -9,7 +9,7 @@ use autoresearch::ledger::Summary;
 use autoresearch::noise::Noise;
 use autoresearch::project::Loaded;
 
-use crate::output::{Cell, Printer, Style, Table, age, fmt_delta, metric_or_dash};
+use crate::output::{Cell, Printer, Style, Table, age, fmt_delta, fmt_level};
 
 /// Every branch's figures: the experiment branch first, then its forks, best first (those
 /// measured under another setup last).
@@ -68,7 +68,7 @@ pub fn table(
     let best = |c: &rank::Contender| {
         c.best.as_ref().map_or_else(
             || "-".to_string(),
-            |b| format!("#{} {}", b.run, metric_or_dash(c.level)),
+            |b| format!("#{} {}", b.run, fmt_level(c.level)),
         )
     };
     for (i, c) in forks.iter().enumerate() {

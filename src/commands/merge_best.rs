@@ -13,7 +13,7 @@ use autoresearch::text::shell_word;
 
 use crate::ctx::Ctx;
 use crate::output::{
-    Human, Output, Printer, Spinner, fmt_approx, fmt_delta, metric_or_dash, stderr_line,
+    Human, Output, Printer, Spinner, fmt_approx, fmt_delta, fmt_level, metric_or_dash, stderr_line,
 };
 
 #[derive(Debug, Args)]
@@ -248,7 +248,7 @@ impl Human for MergeBestOutput {
             (Some(b), Some(l)) => format!(
                 "best #{} {} ({} samples)",
                 b.run,
-                metric_or_dash(Some(l)),
+                fmt_level(Some(l)),
                 r.base.samples
             ),
             _ => "no best yet".to_string(),

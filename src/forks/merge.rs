@@ -60,17 +60,28 @@ pub struct ConfirmedRun {
 }
 
 /// The contenders a confirmation re-evaluates: the base's best and the top comparable forks.
+/// Each code once: a fork whose best is the code of the base's best (or of a fork before it)
+/// adds nothing to measure.
 pub fn confirm_targets(r: &Ranking) -> Vec<&Contender> {
     let mut out: Vec<&Contender> = Vec::new();
     if r.base.best.as_ref().is_some_and(|b| b.commit.is_some()) {
         out.push(&r.base);
     }
-    out.extend(
-        r.comparable()
-            .iter()
-            .filter(|c| c.level.is_some() && c.best.as_ref().is_some_and(|b| b.commit.is_some()))
-            .take(CONFIRM_TOP),
-    );
+    let forks = r
+        .comparable()
+        .iter()
+        .filter(|c| c.level.is_some() && c.best.as_ref().is_some_and(|b| b.commit.is_some()));
+    let mut taken = 0;
+    for c in forks {
+        if taken == CONFIRM_TOP {
+            break;
+        }
+        if out.iter().any(|o| o.key.is_some() && o.key == c.key) {
+            continue;
+        }
+        out.push(c);
+        taken += 1;
+    }
     out
 }
 

@@ -61,6 +61,9 @@ pub struct Contender {
     pub setup: Option<String>,
     #[serde(skip)]
     pub evidence: Vec<f64>,
+    /// The evidence key of its best's code (`setup` and `code`).
+    #[serde(skip)]
+    pub key: Option<String>,
 }
 
 /// Forks measured under one setup.
@@ -184,8 +187,20 @@ pub fn rank(loaded: &Loaded, summary: &Summary, into: &str, forks: &[String]) ->
         .iter()
         .map(|b| (b.clone(), summary.scope(Some(b))))
         .collect();
-    for (b, scope) in &scopes {
-        let c = contender(loaded, fork_name(cfg, b), b, scope, base_tip);
+    let mut forks_found: Vec<Contender> = scopes
+        .iter()
+        .map(|(b, scope)| contender(loaded, fork_name(cfg, b), b, scope, base_tip))
+        .collect();
+    {
+        let all: Vec<&Scope> = std::iter::once(&base_scope)
+            .chain(scopes.iter().map(|(_, s)| s))
+            .collect();
+        let mut each: Vec<&mut Contender> = std::iter::once(&mut base)
+            .chain(forks_found.iter_mut())
+            .collect();
+        unify(&mut each, &all);
+    }
+    for c in forks_found {
         by_setup.entry(c.setup.clone()).or_default().push(c);
     }
     // The noise: every code measured under the base's setup, on the base and on the forks,
@@ -279,6 +294,34 @@ fn contender(
         can_fast_forward,
         setup: best.and_then(|b| b.setup.clone()),
         evidence,
+        key: scope.best_key.clone(),
+    }
+}
+
+/// One code measured on several branches is one code: every contender whose best is that code
+/// gets the copy of its evidence with the most samples among the branches (a fork's start
+/// record repeats its parent's samples, so copies are not added up). Same code, same level.
+fn unify(contenders: &mut [&mut Contender], scopes: &[&Scope]) {
+    let mut fullest: BTreeMap<&str, &[f64]> = BTreeMap::new();
+    for scope in scopes {
+        for (k, e) in &scope.evidence {
+            if fullest
+                .get(k.as_str())
+                .is_none_or(|p| p.len() < e.samples.len())
+            {
+                fullest.insert(k, &e.samples);
+            }
+        }
+    }
+    for c in contenders.iter_mut() {
+        let Some(samples) = c.key.as_deref().and_then(|k| fullest.get(k)) else {
+            continue;
+        };
+        if samples.len() > c.evidence.len() {
+            c.evidence = samples.to_vec();
+            c.samples = samples.len();
+            c.level = Some(noise::median(samples));
+        }
     }
 }
 

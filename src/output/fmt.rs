@@ -18,6 +18,15 @@ pub fn fmt_approx(v: f64) -> String {
     format!("{}", round_significant(v, 3))
 }
 
+/// A level (a median, maybe the mean of the middle two): 12 significant digits, so float noise
+/// from the mean (`5.0081500000000005`) does not show.
+pub fn fmt_level(v: Option<f64>) -> String {
+    v.map_or_else(
+        || DASH.to_string(),
+        |v| format!("{}", round_significant(v, 12)),
+    )
+}
+
 /// A metric, or the dash.
 pub fn metric_or_dash(v: Option<f64>) -> String {
     v.map_or_else(|| DASH.to_string(), fmt_metric)

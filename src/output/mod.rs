@@ -18,7 +18,9 @@ use serde::Serialize;
 use autoresearch::error::AppError;
 use autoresearch::git::CodeDiff;
 
-pub use fmt::{DASH, age, fmt_approx, fmt_delta, fmt_metric, metric_or_dash, run_line, shorten};
+pub use fmt::{
+    DASH, age, fmt_approx, fmt_delta, fmt_level, fmt_metric, metric_or_dash, run_line, shorten,
+};
 pub use paint::{ColorChoice, Paint, Style};
 pub use spinner::Spinner;
 pub use stdout::{Stdout, quiet_exit_on_broken_pipe, stderr_line};

@@ -397,6 +397,12 @@ fn confirm_measures_the_top_contenders_in_turn_and_records_rechecks() {
     );
     // Interleaved: each log holds two samples, and nothing is left in `.autoresearch/merge/`.
     assert!(!sb.path(".autoresearch/merge").exists());
+    // No index, branch or file of the work tree was touched.
+    let repo = sb.repo();
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(false);
+    assert!(repo.statuses(Some(&mut opts)).unwrap().is_empty());
+    assert_eq!(sb.read("train.py"), "x = 1\n");
     let log =
         std::fs::read_to_string(sb.path(&format!(".autoresearch/runs/{}.log", new[1]["run"])))
             .unwrap();
@@ -635,4 +641,37 @@ fn a_port_onto_a_base_checked_out_nowhere_runs_in_a_temporary_worktree() {
     assert_eq!(sb.read("train.py"), "x = 0.2\n\n\n\ny = 1\n");
     assert!(sb.repo().worktrees().unwrap().is_empty());
     assert!(!sb.path(".autoresearch/merge").exists());
+}
+
+/// A fork that never kept anything has the base's code as its best: confirming it would measure
+/// the base again, and its level is the base's, whatever branch the samples landed on.
+#[test]
+fn one_code_is_confirmed_once_and_has_one_level_on_every_branch() {
+    let sb = Sandbox::new();
+    sb.init();
+    noisy(&sb);
+    run(&sb, &["-m", "baseline"]).ok();
+    fork(&sb, &["a", "idle"]).ok();
+    switch(&sb, "autoresearch-fork-a");
+    set_x(&sb, "0.5");
+    run(&sb, &["-m", "halve"]).ok();
+    switch(&sb, "autoresearch");
+    let d = merge_best(&sb, &["--confirm", "2"]).ok();
+    let order: Vec<&str> = d["confirmed"]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["autoresearch", "autoresearch-fork-a"]);
+    let idle = d["groups"][0]["forks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "idle")
+        .unwrap()
+        .clone();
+    assert_eq!(idle["level"], d["base"]["level"], "{d}");
+    assert_eq!(idle["samples"], d["base"]["samples"]);
+    assert_eq!(idle["gain"], 0.0);
 }
