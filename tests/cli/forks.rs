@@ -675,3 +675,37 @@ fn one_code_is_confirmed_once_and_has_one_level_on_every_branch() {
     assert_eq!(idle["samples"], d["base"]["samples"]);
     assert_eq!(idle["gain"], 0.0);
 }
+
+/// A fork that changed how the number is made (its own harness, re-baselined) is ranked apart,
+/// with a warning, and never wins, however good its numbers look.
+#[test]
+fn a_fork_measured_differently_is_ranked_apart_and_never_wins() {
+    let sb = project();
+    fork(&sb, &["fair", "easy"]).ok();
+    switch(&sb, "autoresearch-fork-easy");
+    sb.write(
+        "eval.sh",
+        "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py | awk '{print $1 / 10}')\"\n",
+    );
+    sb.commit_all("an easier scoring");
+    run(&sb, &["--baseline", "-m", "new harness"]).ok();
+    set_x(&sb, "0.9");
+    run(&sb, &["-m", "tweak"]).ok();
+    switch(&sb, "autoresearch-fork-fair");
+    set_x(&sb, "0.8");
+    run(&sb, &["-m", "better"]).ok();
+    switch(&sb, "autoresearch");
+    let out = merge_best(&sb, &[]);
+    let d = out.ok();
+    assert_eq!(d["groups"].as_array().unwrap().len(), 2, "{d}");
+    assert_eq!(d["groups"][0]["comparable"], true);
+    assert_eq!(d["groups"][0]["forks"][0]["name"], "fair");
+    assert_eq!(d["groups"][1]["comparable"], false);
+    assert_eq!(d["groups"][1]["forks"][0]["name"], "easy");
+    assert_eq!(d["winner"], "fair");
+    let warnings = out.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("`easy`") && warnings.contains("ranked apart"),
+        "{warnings}"
+    );
+}
