@@ -320,6 +320,65 @@ pub fn plan_apply(
     strategy: Strategy,
     force: bool,
 ) -> Result<ApplyPlan> {
+    let w = applicable(r, force)?;
+    let commit = best_commit(w)?;
+    let run = w.best.as_ref().map_or(0, |b| b.run);
+    let base_tip = git::branch_tip(&loaded.project.repo, &r.base.branch).ok_or_else(|| {
+        AppError::new(
+            Code::NoExperiments,
+            format!("The base branch `{}` does not exist.", r.base.branch),
+            "Name an existing branch with `--into`.",
+        )
+    })?;
+    let strategy = match strategy {
+        Strategy::Auto if w.can_fast_forward => Strategy::Ff,
+        Strategy::Auto => Strategy::Port,
+        Strategy::Ff if !w.can_fast_forward => {
+            return Err(AppError::usage(
+                format!(
+                    "`{}` cannot be fast-forwarded to run #{run}'s commit: it is not a descendant of the base's tip.",
+                    r.base.branch
+                ),
+                "Use `--strategy port` (or `auto`): the winner's target files are then evaluated on the base.",
+            ));
+        }
+        s => s,
+    };
+    let worktree = checked_out_at(loaded, &r.base.branch);
+    if let Some(dir) = &worktree {
+        check_clean(dir, &r.base.branch)?;
+    }
+    let (base, short) = (&r.base.branch, &commit.to_string()[..10]);
+    let steps = match strategy {
+        Strategy::Ff => vec![
+            format!(
+                "fast-forward `{base}` to {short} (run #{run} on `{}`)",
+                w.branch
+            ),
+            format!("record run #{run}'s evidence on `{base}` as a keep"),
+        ],
+        _ => vec![
+            format!("merge run #{run}'s target files with `{base}`'s (refused on a conflict)"),
+            format!(
+                "evaluate them on `{base}` as an experiment: kept only if it beats the base's best, else reverted"
+            ),
+        ],
+    };
+    Ok(ApplyPlan {
+        strategy,
+        into: base.clone(),
+        winner: w.name.clone(),
+        winner_branch: w.branch.clone(),
+        run,
+        commit: commit.to_string(),
+        base_tip: Some(base_tip.to_string()),
+        worktree,
+        steps,
+    })
+}
+
+/// The winner, if it may be applied: decisive and not flagged as doubtful, unless forced.
+fn applicable(r: &Ranking, force: bool) -> Result<&Contender> {
     let Some(w) = r.winner() else {
         return Err(AppError::new(
             Code::NotDecisive,
@@ -354,70 +413,7 @@ pub fn plan_apply(
             "Re-check it (`autoresearch merge-best --confirm 5`) and read its log; see `autoresearch guide integrity`. Apply anyway with `--apply --force`.",
         ));
     }
-    let commit = best_commit(w)?;
-    let repo = &loaded.project.repo;
-    let base_tip = git::branch_tip(repo, &r.base.branch);
-    let strategy = match strategy {
-        Strategy::Auto if w.can_fast_forward => Strategy::Ff,
-        Strategy::Auto => Strategy::Port,
-        Strategy::Ff if !w.can_fast_forward => {
-            return Err(AppError::usage(
-                format!(
-                    "`{}` cannot be fast-forwarded to run #{}'s commit: it is not a descendant of the base's tip.",
-                    r.base.branch,
-                    w.best.as_ref().map_or(0, |b| b.run)
-                ),
-                "Use `--strategy port` (or `auto`): the winner's target files are then evaluated on the base.",
-            ));
-        }
-        s => s,
-    };
-    if base_tip.is_none() {
-        return Err(AppError::new(
-            Code::NoExperiments,
-            format!("The base branch `{}` does not exist.", r.base.branch),
-            "Name an existing branch with `--into`.",
-        ));
-    }
-    let worktree = checked_out_at(loaded, &r.base.branch);
-    if let Some(dir) = &worktree {
-        check_clean(dir, &r.base.branch)?;
-    }
-    let run = w.best.as_ref().map_or(0, |b| b.run);
-    let short = &commit.to_string()[..10];
-    let steps = match strategy {
-        Strategy::Ff => vec![
-            format!(
-                "fast-forward `{}` to {short} (run #{run} on `{}`)",
-                r.base.branch, w.branch
-            ),
-            format!(
-                "record run #{run}'s evidence on `{}` as a keep",
-                r.base.branch
-            ),
-        ],
-        _ => vec![
-            format!(
-                "merge run #{run}'s target files with `{}`'s (refused on a conflict)",
-                r.base.branch
-            ),
-            format!(
-                "evaluate them on `{}` as an experiment: kept only if it beats the base's best, else reverted",
-                r.base.branch
-            ),
-        ],
-    };
-    Ok(ApplyPlan {
-        strategy,
-        into: r.base.branch.clone(),
-        winner: w.name.clone(),
-        winner_branch: w.branch.clone(),
-        run,
-        commit: commit.to_string(),
-        base_tip: base_tip.map(|t| t.to_string()),
-        worktree,
-        steps,
-    })
+    Ok(w)
 }
 
 /// The work tree where `branch` is checked out, if any.

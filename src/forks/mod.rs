@@ -254,9 +254,52 @@ fn exists(message: String) -> AppError {
 fn start_point(loaded: &Loaded, from: From) -> Result<Start> {
     let (cfg, repo) = (&loaded.config, &loaded.project.repo);
     let summary = loaded.ledger.summary()?;
+    let (branch, record, commit) = start_commit(loaded, &summary, from)?;
+    let oid = git2::Oid::from_str(&commit)
+        .ok()
+        .filter(|o| repo.find_commit(*o).is_ok())
+        .ok_or_else(|| {
+            AppError::new(
+                Code::RunNotFound,
+                format!(
+                    "The commit {commit} of the start point is not in this repository. Nothing was created."
+                ),
+                "Fork from another run (`autoresearch log` lists them), or fetch the commit first.",
+            )
+        })?;
+    let code = git::paths_digest(repo, oid, &cfg.target_files, "code")?;
+    let setup = crate::engine::setup_of(repo, oid, cfg)?;
+    let evidence = start_evidence(
+        &summary.scope(Some(&branch)),
+        record.as_ref(),
+        &code,
+        &setup,
+    );
+    Ok(Start {
+        from: from.label(),
+        branch,
+        commit,
+        run: record.as_ref().map(|r| r.run),
+        status: record.as_ref().map(|r| r.status),
+        level: (!evidence.is_empty()).then(|| crate::noise::median(&evidence)),
+        samples: evidence.len(),
+        evidence,
+        code,
+        setup,
+        record,
+    })
+}
+
+/// The branch the start is taken from, its record (if it is a recorded run) and its commit.
+fn start_commit(
+    loaded: &Loaded,
+    summary: &crate::ledger::Summary,
+    from: From,
+) -> Result<(String, Option<Record>, String)> {
+    let (cfg, repo) = (&loaded.config, &loaded.project.repo);
     let current = git::current_branch(repo);
     let here = summary.default_scope(current.as_deref(), |b| cfg.is_experiment_branch(b));
-    let (branch, record, commit) = match from {
+    match from {
         From::Best | From::Baseline => {
             let scope = summary.scope(Some(&here));
             let rec = if from == From::Best {
@@ -275,7 +318,7 @@ fn start_point(loaded: &Loaded, from: From) -> Result<Start> {
                 ));
             };
             let commit = rec.commit.clone().ok_or_else(|| no_commit(&rec))?;
-            (here, Some(rec), commit)
+            Ok((here, Some(rec), commit))
         }
         From::Tip => {
             let tip = git::branch_tip(repo, &here)
@@ -287,7 +330,7 @@ fn start_point(loaded: &Loaded, from: From) -> Result<Start> {
                         "Commit something first: `git add -A && git commit -m init`.",
                     )
                 })?;
-            (here, None, tip.to_string())
+            Ok((here, None, tip.to_string()))
         }
         From::Run(run) => {
             let Some(rec) = loaded.ledger.find(run)? else {
@@ -301,54 +344,37 @@ fn start_point(loaded: &Loaded, from: From) -> Result<Start> {
             };
             let commit = rec.commit.clone().ok_or_else(|| no_commit(&rec))?;
             let branch = rec.branch.clone().unwrap_or_else(|| cfg.branch.clone());
-            (branch, Some(rec), commit)
+            Ok((branch, Some(rec), commit))
         }
+    }
+}
+
+/// The start code's samples under the current setup: its evidence in `scope`, else the run's
+/// own samples when its record names the same code and setup (its evidence was not kept this
+/// long); none when it was never measured that way.
+fn start_evidence(
+    scope: &crate::ledger::Scope,
+    record: Option<&Record>,
+    code: &str,
+    setup: &str,
+) -> Vec<f64> {
+    if let Some(e) = scope
+        .evidence_of(Some(setup), code)
+        .filter(|e| !e.samples.is_empty())
+    {
+        return e.samples.clone();
+    }
+    let Some(rec) = record else {
+        return Vec::new();
     };
-    let oid = git2::Oid::from_str(&commit)
-        .ok()
-        .filter(|o| repo.find_commit(*o).is_ok())
-        .ok_or_else(|| {
-            AppError::new(
-                Code::RunNotFound,
-                format!(
-                    "The commit {commit} of the start point is not in this repository. Nothing was created."
-                ),
-                "Fork from another run (`autoresearch log` lists them), or fetch the commit first.",
-            )
-        })?;
-    let code = git::paths_digest(repo, oid, &cfg.target_files, "code")?;
-    let setup = crate::engine::setup_of(repo, oid, cfg)?;
-    let scope = summary.scope(Some(&branch));
-    let evidence = scope
-        .evidence_of(Some(&setup), &code)
-        .map(|e| e.samples.clone())
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            // The run's own samples, when its code's evidence was not kept this long.
-            let rec = record.as_ref()?;
-            let same = rec.code.as_deref() == Some(code.as_str())
-                && rec.setup.as_deref() == Some(setup.as_str());
-            let own = match (&rec.samples[..], rec.metric) {
-                ([], Some(m)) => vec![m],
-                (s, Some(_)) => s.to_vec(),
-                (_, None) => Vec::new(),
-            };
-            (same && !own.is_empty()).then_some(own)
-        })
-        .unwrap_or_default();
-    Ok(Start {
-        from: from.label(),
-        branch,
-        commit,
-        run: record.as_ref().map(|r| r.run),
-        status: record.as_ref().map(|r| r.status),
-        level: (!evidence.is_empty()).then(|| crate::noise::median(&evidence)),
-        samples: evidence.len(),
-        evidence,
-        code,
-        setup,
-        record,
-    })
+    if rec.code.as_deref() != Some(code) || rec.setup.as_deref() != Some(setup) {
+        return Vec::new();
+    }
+    match (&rec.samples[..], rec.metric) {
+        ([], Some(m)) => vec![m],
+        (s, Some(_)) => s.to_vec(),
+        (_, None) => Vec::new(),
+    }
 }
 
 fn no_commit(rec: &Record) -> AppError {
