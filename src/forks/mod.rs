@@ -782,3 +782,57 @@ pub fn fork_branches(loaded: &Loaded) -> Vec<String> {
     out.sort();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_points_parse() {
+        assert_eq!(From::parse("best"), Ok(From::Best));
+        assert_eq!(From::parse(" Baseline "), Ok(From::Baseline));
+        assert_eq!(From::parse("tip"), Ok(From::Tip));
+        assert_eq!(From::parse("41"), Ok(From::Run(41)));
+        assert_eq!(From::parse("#41"), Ok(From::Run(41)));
+        for bad in ["", "-1", "last", "4x"] {
+            assert!(From::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_names_are_checked() {
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let ok = check_env(&[pair("CUDA_VISIBLE_DEVICES", "3"), pair("_X", "")]).unwrap();
+        assert_eq!(ok.len(), 2);
+        for bad in [
+            vec![pair("1X", "1")],
+            vec![pair("A-B", "1")],
+            vec![pair("", "1")],
+            vec![pair("AUTORESEARCH_RUN", "1")],
+            vec![pair("A", "x\0y")],
+            vec![pair("A", "1"), pair("A", "2")],
+        ] {
+            assert!(check_env(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn missing_inputs_are_untracked_entries_the_new_tree_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&to).unwrap();
+        let repo = git2::Repository::init(&from).unwrap();
+        std::fs::write(from.join(".gitignore"), "data/\n.venv/\n__pycache__/\n").unwrap();
+        for d in ["data", ".venv", "__pycache__", "shared"] {
+            std::fs::create_dir_all(from.join(d)).unwrap();
+            std::fs::write(from.join(d).join("f"), "x").unwrap();
+        }
+        std::fs::create_dir_all(to.join("shared")).unwrap();
+        std::fs::write(from.join("weights.bin"), "w").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new(".gitignore")).unwrap();
+        index.write().unwrap();
+        let got = missing_inputs(&from, &to, "python train.py --data=cache/x.bin");
+        assert_eq!(got, [".venv/", "data/", "weights.bin"]);
+    }
+}
