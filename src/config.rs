@@ -910,6 +910,7 @@ const STATE_SAMPLES: &[&str] = &[
     FILE_NAME,
     ".autoresearch/experiments.jsonl",
     ".autoresearch/loop.json",
+    ".autoresearch/loops/branches/autoresearch.json",
     ".autoresearch/runs/1.log",
 ];
 

@@ -103,7 +103,7 @@ codes! {
     NotRetractable = "not_retractable", Fix, "`retract RUN`: that run is not a keep that stands (not kept, or already retracted)";
     RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
     OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
-    LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock";
+    LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock of this branch or of this work tree";
     LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";
     Interrupted = "interrupted", Retry, "the command was interrupted by a signal";
     GitError = "git_error", Retry, "a git operation failed";

@@ -102,9 +102,17 @@ fn replace(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let mut name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    // A name near the 255-byte limit (a long fork's loop state) leaves no room for the suffix.
+    if name.len() > TEMP_NAME_MAX {
+        let mut end = TEMP_NAME_MAX;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
     let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), nonce()));
     let result = (|| -> std::io::Result<()> {
         let file = std::fs::OpenOptions::new()
@@ -130,6 +138,9 @@ fn replace(
     }
     Ok(())
 }
+
+/// At most this much of a file's name goes into its temp file's name, which adds about 30 bytes.
+const TEMP_NAME_MAX: usize = 200;
 
 /// A temp file this old is stale whoever wrote it: a writer takes milliseconds to fill and
 /// rename one.
@@ -270,6 +281,16 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_name_at_the_length_limit_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(format!("{}é.json", "x".repeat(248)));
+        assert_eq!(p.file_name().unwrap().len(), 255);
+        write_atomic(&p, b"one").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert_eq!(names(dir.path()).len(), 1);
     }
 
     #[test]

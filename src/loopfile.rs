@@ -1,14 +1,25 @@
-//! `loop.json`: who is running the loop right now, and what its step owns. Written by `run`
-//! while it holds the loop lock, read by `status` and `doctor`. A holder whose process is gone
-//! is *stale*; the step it left is *abandoned*, and the next `run` cleans it up
-//! (`engine::recover`) from what `loop.json` says the step owned: its experiment commit and
+//! The loop: one `run` step at a time per branch and per work tree (docs/CONTRACT.md §10).
+//!
+//! Each branch has a lock, `.autoresearch/loops/branches/<branch>.lock`, and a visible state,
+//! `<branch>.json` beside it: who runs that branch's loop, and what its step owns. Written by
+//! `run` while it holds the lock, read by `status` and `doctor`. A holder whose process is gone
+//! is *stale*; the step it left is *abandoned*, and the next `run` on that branch cleans it up
+//! (`engine::recover`) from what the state says the step owned: its experiment commit and
 //! parent, and its eval's process group.
 //!
-//! The lock itself is an exclusive `flock` on `.autoresearch/loop.lock`, held for the whole
-//! step ([`LoopLock`]): it dies with its holder, so two `run`s racing cannot both get it and a
-//! killed one never leaves it stuck (docs/RELIABILITY.md 1). `loop.json` is only the visible state;
-//! when the flock is free but `loop.json` still says a step is active, its writer died mid-step and
-//! is taken over with a warning.
+//! Each work tree has a lock too, `.autoresearch/loops/worktrees/<hash>.lock`: a step evaluates
+//! the files of its work tree, so a second `run` there (after a `git switch` to another fork)
+//! would change them under the first one's eval. A step takes the work tree's lock, then the
+//! branch's, both without waiting, and holds both to its end ([`LoopLock`]). Each is an
+//! exclusive `flock`: it dies with its holder, so two `run`s racing cannot both get it and a
+//! killed one never leaves it stuck (docs/RELIABILITY.md 19). The state is only what others see;
+//! when the branch's flock is free but its state still says a step is active, that step's writer
+//! died mid-step and is taken over with a warning.
+//!
+//! Earlier versions kept one state for the whole repository, `.autoresearch/loop.json`. It is
+//! never written now, and read as the state of the branch it names until that branch has a
+//! state of its own ([`Loops`]), so an upgrade loses neither a dead step nor where the last step
+//! left its branch.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -18,6 +29,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, Code, Result};
+use crate::project::{self, BranchLoop, Project};
 
 /// How often a running step refreshes `heartbeat_at` (at most).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -80,23 +92,160 @@ pub struct Owned {
     pub pgid_start: Option<u64>,
 }
 
-/// Read `loop.json`; `None` when absent or unreadable (it is advisory, never trusted blindly).
+/// Read a loop state; `None` when absent or unreadable (it is advisory, never trusted blindly).
 pub fn read(path: &Path) -> Option<LoopState> {
     read_checked(path).ok().flatten()
 }
 
-/// Read `loop.json`, saying why when it exists but cannot be read (a reader warns about it).
+/// Read a loop state, saying why when it exists but cannot be read (a reader warns about it).
 pub fn read_checked(path: &Path) -> std::result::Result<Option<LoopState>, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("`loop.json` cannot be read ({e})")),
+        Err(e) => return Err(format!("`{}` cannot be read ({e})", path.display())),
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         format!(
-            "`loop.json` is not valid ({e}); if a `run` died, what its step owned is unknown: check `git log` for an unrecorded `autoresearch #<run>` commit"
+            "`{}` is not valid ({e}); if a `run` died, what its step owned is unknown: check `git log` for an unrecorded `autoresearch #<run>` commit",
+            path.display()
         )
     })
+}
+
+/// The loop files of a project: `.autoresearch/loops/`, and the legacy `loop.json` with the
+/// branch it stands for when it names none (the configured branch).
+#[derive(Debug, Clone)]
+pub struct Loops {
+    pub dir: PathBuf,
+    pub legacy: PathBuf,
+    pub configured: String,
+}
+
+/// One branch's loop, as a reader finds it.
+#[derive(Debug)]
+pub struct BranchState {
+    pub branch: String,
+    /// The file it was read from (the legacy `loop.json` for a branch without its own).
+    pub path: PathBuf,
+    /// The state, or why it could not be read (a reader warns).
+    pub state: std::result::Result<LoopState, String>,
+}
+
+impl LoopState {
+    /// The branch a legacy `loop.json` is the state of: the one its step owned, else the one the
+    /// last step left, else `configured`.
+    fn legacy_branch<'a>(&'a self, configured: &'a str) -> &'a str {
+        self.owns
+            .branch
+            .as_deref()
+            .or(self.left.as_ref().map(|l| l.branch.as_str()))
+            .unwrap_or(configured)
+    }
+}
+
+impl Loops {
+    /// The loop files of `project`, whose configured branch is `configured`.
+    pub fn of(project: &Project, configured: &str) -> Loops {
+        Loops {
+            dir: project.loops_dir(),
+            legacy: project.legacy_loop_path(),
+            configured: configured.to_string(),
+        }
+    }
+
+    /// The state of `branch`: its own file, else the legacy `loop.json` when that is this
+    /// branch's. Returns the file read too (`None`: neither exists).
+    fn state_of(&self, branch: &str) -> (PathBuf, std::result::Result<Option<LoopState>, String>) {
+        let own = project::branch_loop(&self.dir, branch).state;
+        if own.exists() {
+            let read = read_checked(&own);
+            return (own, read);
+        }
+        let legacy = read_checked(&self.legacy)
+            .ok()
+            .flatten()
+            .filter(|s| s.legacy_branch(&self.configured) == branch);
+        (self.legacy.clone(), Ok(legacy))
+    }
+
+    /// Every branch's loop, sorted by branch: each `<branch>.json` under `loops/branches/` (a
+    /// branch with a `/` is in subdirectories), and the legacy `loop.json` for the branch it
+    /// stands for when that branch has no state of its own. A file that cannot be read is listed
+    /// with why, never an error.
+    pub fn list(&self) -> Vec<BranchState> {
+        let root = self.dir.join(project::BRANCH_LOOPS);
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name();
+                // Git refuses a branch part that starts with `.`: those are our temp files.
+                if name.to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(path);
+                    continue;
+                }
+                let branch = path
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(Path::to_str)
+                    .and_then(|rel| rel.strip_suffix(".json"));
+                let Some(branch) = branch.filter(|b| !b.is_empty()) else {
+                    continue;
+                };
+                let state = match read_checked(&path) {
+                    Ok(None) => continue,
+                    Ok(Some(s)) => Ok(s),
+                    Err(why) => Err(why),
+                };
+                found.push(BranchState {
+                    branch: branch.to_string(),
+                    path,
+                    state,
+                });
+            }
+        }
+        let legacy = match read_checked(&self.legacy) {
+            Ok(None) => None,
+            Ok(Some(s)) => Some((s.legacy_branch(&self.configured).to_string(), Ok(s))),
+            Err(why) => Some((self.configured.clone(), Err(why))),
+        };
+        if let Some((branch, state)) = legacy
+            && !found.iter().any(|f| f.branch == branch)
+        {
+            found.push(BranchState {
+                branch,
+                path: self.legacy.clone(),
+                state,
+            });
+        }
+        found.sort_by(|a, b| a.branch.cmp(&b.branch));
+        found
+    }
+
+    /// The run numbers that `run` steps in progress on other branches than `branch` reserved:
+    /// what the ledger must not give anyone else (`Ledger::reserve`).
+    pub fn reserved_by_others(&self, branch: &str) -> Vec<u64> {
+        self.list()
+            .into_iter()
+            .filter(|b| b.branch != branch)
+            .filter_map(|b| b.state.ok())
+            .filter(LoopState::running)
+            .filter_map(|s| s.run)
+            .collect()
+    }
+
+    /// The run numbers every `run` step in progress reserved: what a command that is not a step
+    /// (`fork`, `merge-best`) must not take.
+    pub fn reserved(&self) -> Vec<u64> {
+        self.reserved_by_others("")
+    }
 }
 
 /// When process `pid` started, in clock ticks since boot (Linux: field 22 of `/proc/<pid>/stat`);
@@ -188,83 +337,140 @@ fn age(timestamp: &str) -> Option<Duration> {
 /// What taking the lock found.
 #[derive(Debug, Default)]
 pub struct Taken {
-    /// The previous holder died during a step: what `loop.json` says it was doing.
+    /// The previous holder died during a step: what the branch's state says it was doing.
     pub abandoned: Option<LoopState>,
-    /// `loop.json` could not be read.
+    /// The branch's state could not be read.
     pub warning: Option<String>,
 }
 
-/// The loop lock of one `run` step. Dropping it marks `loop.json` idle (best effort) and
-/// releases the flock.
+/// The loop locks of one `run` step: its work tree's and its branch's. Dropping it marks the
+/// branch's state idle (best effort) and releases both flocks.
 pub struct LoopLock {
-    _file: File,
+    _worktree: Option<File>,
+    _branch: File,
     path: PathBuf,
     previous: Option<LoopState>,
     state: Option<LoopState>,
     last_beat: Instant,
 }
 
-impl LoopLock {
-    /// Take the lock in `state_dir` without waiting: a live holder is `loop_running`. Returns
-    /// the lock and, when the previous holder died during a step, what that step owned (the
-    /// caller cleans it up). A `loop.json` that cannot be read is a warning.
-    pub fn acquire(state_dir: &Path) -> Result<(LoopLock, Taken)> {
-        let lock_path = state_dir.join("loop.lock");
-        let path = state_dir.join("loop.json");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| AppError::io(lock_path.display(), &e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    "another process".to_string()
-                } else {
-                    format!("process {holder}")
-                };
-                return Err(running_error(&who));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(AppError::io(
-                    format!("locking `{}`", lock_path.display()),
-                    &e,
-                ));
-            }
+/// Which loop lock another `run` holds.
+#[derive(Debug, Clone, Copy)]
+enum Held<'a> {
+    /// This work tree's, at this root.
+    Worktree(&'a Path),
+    Branch(&'a str),
+}
+
+/// Take the flock at `path` without waiting and write our pid into it; a holder is
+/// `loop_running`, naming its pid (what it wrote).
+fn take_flock(path: &Path, held: Held) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| AppError::io(dir.display(), &e))?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| AppError::io(path.display(), &e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                format!("process {holder}")
+            };
+            return Err(running_error(held, &who));
         }
-        // Name the holder for whoever is refused next.
-        let _ = file.set_len(0);
-        let _ = file.seek(SeekFrom::Start(0));
-        let _ = file.write_all(format!("{}\n", std::process::id()).as_bytes());
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(AppError::io(format!("locking `{}`", path.display()), &e));
+        }
+    }
+    // Name the holder for whoever is refused next.
+    let _ = file.set_len(0);
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.write_all(format!("{}\n", std::process::id()).as_bytes());
+    Ok(file)
+}
+
+/// Does an older version's `run` hold the legacy loop lock (`loop.lock` beside `loop.json`)?
+fn legacy_held(legacy: &Path) -> bool {
+    let Ok(file) = File::open(legacy.with_file_name("loop.lock")) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
+impl Loops {
+    /// Take the loop locks of a step on `branch` in the work tree at `worktree_root`: the work
+    /// tree's first, then the branch's, without waiting: a live holder of either is
+    /// `loop_running`. Returns the lock and, when the branch's previous holder died during a
+    /// step, what that step owned (the caller cleans it up). A state that cannot be read is a
+    /// warning.
+    pub fn acquire(&self, worktree_root: &Path, branch: &str) -> Result<(LoopLock, Taken)> {
+        self.acquire_in(Some(worktree_root), branch)
+    }
+
+    /// [`Loops::acquire`], with the work tree's lock only when there is one: a branch checked
+    /// out nowhere (`merge-best` moving a base no work tree holds) needs its own lock alone.
+    pub fn acquire_in(
+        &self,
+        worktree_root: Option<&Path>,
+        branch: &str,
+    ) -> Result<(LoopLock, Taken)> {
+        let worktree = worktree_root
+            .map(|root| {
+                take_flock(
+                    &project::worktree_lock_path(&self.dir, root),
+                    Held::Worktree(root),
+                )
+            })
+            .transpose()?;
+        let BranchLoop { lock, state: path } = project::branch_loop(&self.dir, branch);
+        let branch_file = take_flock(&lock, Held::Branch(branch))?;
 
         let mut taken = Taken::default();
-        let previous = match read_checked(&path) {
-            Ok(p) => p,
-            Err(why) => {
-                taken.warning = Some(why);
-                None
-            }
-        };
+        let (read_from, read) = self.state_of(branch);
+        let mut previous = read.unwrap_or_else(|why| {
+            taken.warning = Some(why);
+            None
+        });
+        // The legacy state may say where a step left another branch.
+        if let Some(p) = previous.as_mut() {
+            p.left = p.left.take().filter(|l| l.branch == branch);
+        }
         if let Some(p) = previous.as_ref().filter(|p| p.active) {
-            let here = hostname();
-            if p.host != here && age(&p.heartbeat_at).is_some_and(|a| a < REMOTE_ALIVE) {
-                return Err(running_error(&format!(
-                    "process {} on host `{}`",
-                    p.pid, p.host
-                )));
-            }
+            let remote = p.host != hostname();
             // On this host the flock is the truth: the holder is gone, whatever its pid is now.
+            // For the legacy state that flock is the older version's `loop.lock`.
+            let alive = if remote {
+                age(&p.heartbeat_at).is_some_and(|a| a < REMOTE_ALIVE)
+            } else {
+                read_from == self.legacy && legacy_held(&self.legacy)
+            };
+            if alive {
+                let host = if remote {
+                    format!(" on host `{}`", p.host)
+                } else {
+                    String::new()
+                };
+                return Err(running_error(
+                    Held::Branch(branch),
+                    &format!("process {}{host}", p.pid),
+                ));
+            }
             taken.abandoned = Some(p.clone());
         }
         Ok((
             LoopLock {
-                _file: file,
+                _worktree: worktree,
+                _branch: branch_file,
                 path,
                 previous,
                 state: None,
@@ -273,7 +479,9 @@ impl LoopLock {
             taken,
         ))
     }
+}
 
+impl LoopLock {
     /// The step's experiment commit exists: record it (and its branch and parent) before
     /// anything else can happen to it, so a step that dies from here on can be undone.
     pub fn own_commit(&mut self, branch: &str, commit: &str, parent: &str) -> Result<()> {
@@ -346,7 +554,6 @@ impl LoopLock {
         }
     }
 
-    /// The step is over: `loop.json` says idle (keeping pid and iteration for `status`).
     /// Where the last finished step left its branch (before this step started).
     pub fn left(&self) -> Option<&Left> {
         self.previous.as_ref().and_then(|p| p.left.as_ref())
@@ -382,17 +589,26 @@ impl LoopLock {
 
 impl Drop for LoopLock {
     fn drop(&mut self) {
-        // A step that ended early (an error after `start`) still leaves `loop.json` idle.
+        // A step that ended early (an error after `start`) still leaves the branch's state idle.
         if let Some(run) = self.state.as_ref().and_then(|s| s.run) {
             let _ = self.finish(run);
         }
     }
 }
 
-fn running_error(who: &str) -> AppError {
+fn running_error(held: Held, who: &str) -> AppError {
+    let message = match held {
+        Held::Worktree(root) => format!(
+            "Another `autoresearch run` ({who}) is running in this work tree (`{}`): one step at a time per work tree, since its eval reads these files.",
+            root.display()
+        ),
+        Held::Branch(branch) => format!(
+            "Another `autoresearch run` ({who}) holds the loop lock of branch `{branch}`: one step at a time per branch."
+        ),
+    };
     AppError::new(
         Code::LoopRunning,
-        format!("Another `autoresearch run` ({who}) holds the loop lock."),
+        message,
         "Wait for that step to finish (`autoresearch status` shows it), then run `autoresearch run` again.",
     )
 }
@@ -423,12 +639,70 @@ mod tests {
         assert!(!s.running() && !s.stale());
     }
 
+    /// The loop files of a project in `dir` whose configured branch is `autoresearch`, and two
+    /// work trees.
+    fn sandbox() -> (tempfile::TempDir, Loops, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let loops = Loops {
+            dir: dir.path().join("loops"),
+            legacy: dir.path().join("loop.json"),
+            configured: "autoresearch".into(),
+        };
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        (dir, loops, one, two)
+    }
+
+    /// Take the locks again after they were dropped. A flock lives as long as any copy of its
+    /// file descriptor: a child another test forks holds one until its `exec` closes it, so
+    /// the release may take a moment to be seen here.
+    fn again(loops: &Loops, wt: &Path, branch: &str) -> (LoopLock, Taken) {
+        let t = Instant::now();
+        loop {
+            match loops.acquire(wt, branch) {
+                Err(e) if e.code == Code::LoopRunning && t.elapsed() < Duration::from_secs(5) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    fn state_path(loops: &Loops, branch: &str) -> PathBuf {
+        project::branch_loop(&loops.dir, branch).state
+    }
+
+    fn put(path: &Path, state: &LoopState) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec(state).unwrap()).unwrap();
+    }
+
+    fn idle(left: Option<&str>) -> LoopState {
+        LoopState {
+            pid: 0,
+            host: hostname(),
+            started_at: now(),
+            iteration: 7,
+            heartbeat_at: now(),
+            active: false,
+            run: Some(3),
+            owns: Owned::default(),
+            left: left.map(|b| Left {
+                branch: b.to_string(),
+                commit: "c0ffee".to_string(),
+                run: 3,
+            }),
+        }
+    }
+
     #[test]
     fn lock_is_exclusive_and_counts_iterations() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut a, w) = LoopLock::acquire(dir.path()).unwrap();
+        let (_d, loops, wt, _) = sandbox();
+        let path = state_path(&loops, "autoresearch");
+        let (mut a, w) = loops.acquire(&wt, "autoresearch").unwrap();
         assert!(w.abandoned.is_none() && w.warning.is_none());
-        let err = LoopLock::acquire(dir.path()).err().unwrap();
+        let err = loops.acquire(&wt, "autoresearch").err().unwrap();
         assert_eq!(err.code, Code::LoopRunning);
         assert!(
             err.message.contains(&std::process::id().to_string()),
@@ -436,64 +710,185 @@ mod tests {
             err.message
         );
         a.start(0).unwrap();
-        let s = read(&dir.path().join("loop.json")).unwrap();
+        let s = read(&path).unwrap();
         assert!(s.active && s.iteration == 1 && s.run == Some(0));
         a.finish(0).unwrap();
         drop(a);
-        let (mut b, w) = LoopLock::acquire(dir.path()).unwrap();
+        let (mut b, w) = again(&loops, &wt, "autoresearch");
         assert!(w.abandoned.is_none() && w.warning.is_none());
         b.start(1).unwrap();
         drop(b);
-        let s = read(&dir.path().join("loop.json")).unwrap();
+        let s = read(&path).unwrap();
         assert!(!s.active && s.iteration == 2 && s.run == Some(1));
     }
 
     #[test]
+    fn two_branches_in_two_work_trees_are_locked_at_once() {
+        let (_d, loops, one, two) = sandbox();
+        let (mut a, _) = loops.acquire(&one, "autoresearch-fork-a").unwrap();
+        let (mut b, _) = loops.acquire(&two, "autoresearch-fork-b").unwrap();
+        a.start(1).unwrap();
+        b.start(2).unwrap();
+        for (branch, run) in [("autoresearch-fork-a", 1), ("autoresearch-fork-b", 2)] {
+            let s = read(&state_path(&loops, branch)).unwrap();
+            assert!(s.active && s.run == Some(run), "{branch}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_branch_twice_is_refused() {
+        let (_d, loops, one, two) = sandbox();
+        let _a = loops.acquire(&one, "autoresearch").unwrap();
+        let err = loops.acquire(&two, "autoresearch").err().unwrap();
+        assert_eq!(err.code, Code::LoopRunning);
+        let pid = std::process::id().to_string();
+        assert!(
+            err.message.contains("branch `autoresearch`") && err.message.contains(&pid),
+            "{}",
+            err.message
+        );
+        // The refused step let the other work tree's lock go.
+        let _b = again(&loops, &two, "autoresearch-fork-b");
+    }
+
+    #[test]
+    fn the_same_work_tree_twice_is_refused() {
+        let (d, loops, one, _) = sandbox();
+        let _a = loops.acquire(&one, "autoresearch-fork-a").unwrap();
+        let err = loops.acquire(&one, "autoresearch-fork-b").err().unwrap();
+        assert_eq!(err.code, Code::LoopRunning);
+        assert!(
+            err.message.contains("work tree")
+                && err.message.contains(&std::process::id().to_string()),
+            "{}",
+            err.message
+        );
+        // The same work tree by another path is the same lock.
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&one, &link).unwrap();
+        let err = loops.acquire(&link, "autoresearch-fork-b").err().unwrap();
+        assert!(err.message.contains("work tree"), "{}", err.message);
+        // And the refused step took no branch lock.
+        let _b = loops
+            .acquire(&d.path().join("two"), "autoresearch-fork-b")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_long_fork_name_has_room_for_its_files() {
+        let (_d, loops, wt, _) = sandbox();
+        let last = "x".repeat(crate::config::MAX_BRANCH_LAST_PART);
+        let branch = format!("team/{last}-fork-{}", "y".repeat(50));
+        let (mut l, _) = loops.acquire(&wt, &branch).unwrap();
+        l.start(0).unwrap();
+        l.finish(0).unwrap();
+        let listed = loops.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].branch, branch);
+        assert!(listed[0].state.is_ok());
+    }
+
+    #[test]
+    fn listing_finds_nested_branches_and_the_legacy_state() {
+        let (_d, loops, _, _) = sandbox();
+        assert!(loops.list().is_empty());
+        put(&state_path(&loops, "a/b"), &idle(Some("a/b")));
+        put(&state_path(&loops, "c"), &idle(None));
+        std::fs::write(state_path(&loops, "bad"), b"{not json").unwrap();
+        // The legacy state of a branch without one of its own.
+        put(&loops.legacy, &idle(Some("d")));
+        let listed = loops.list();
+        let names: Vec<&str> = listed.iter().map(|l| l.branch.as_str()).collect();
+        assert_eq!(names, ["a/b", "bad", "c", "d"]);
+        assert!(listed[1].state.as_ref().unwrap_err().contains("not valid"));
+        assert_eq!(listed[3].path, loops.legacy);
+        // Once the branch has its own, the legacy state is not listed.
+        put(&loops.legacy, &idle(Some("c")));
+        let names: Vec<String> = loops.list().into_iter().map(|l| l.branch).collect();
+        assert_eq!(names, ["a/b", "bad", "c"]);
+        // A legacy state that names no branch is the configured branch's.
+        put(&loops.legacy, &idle(None));
+        let listed = loops.list();
+        assert_eq!(listed[1].branch, "autoresearch");
+        assert_eq!(listed[1].path, loops.legacy);
+    }
+
+    #[test]
+    fn the_legacy_state_is_its_branchs_until_that_has_its_own() {
+        let (_d, loops, wt, _) = sandbox();
+        put(&loops.legacy, &idle(Some("autoresearch")));
+        // Another branch starts afresh.
+        let (l, taken) = loops.acquire(&wt, "autoresearch-fork-a").unwrap();
+        assert!(l.left().is_none() && taken.abandoned.is_none());
+        drop(l);
+        // Its own branch continues from it: where the last step left it, the iteration.
+        let (mut l, _) = again(&loops, &wt, "autoresearch");
+        assert_eq!(l.left().map(|l| l.commit.as_str()), Some("c0ffee"));
+        l.start(4).unwrap();
+        drop(l);
+        assert_eq!(
+            read(&state_path(&loops, "autoresearch")).unwrap().iteration,
+            8
+        );
+        assert!(
+            std::fs::read(&loops.legacy).is_ok(),
+            "the legacy state is kept"
+        );
+
+        // A step of an older version that died on a branch is that branch's to recover...
+        let (_d, loops, wt, _) = sandbox();
+        let mut dead = idle(Some("autoresearch"));
+        dead.active = true;
+        dead.owns.branch = Some("autoresearch-fork-a".into());
+        put(&loops.legacy, &dead);
+        let (l, taken) = loops.acquire(&wt, "autoresearch").unwrap();
+        assert!(taken.abandoned.is_none() && l.left().is_none());
+        drop(l);
+        let (l, taken) = again(&loops, &wt, "autoresearch-fork-a");
+        assert_eq!(taken.abandoned.map(|a| a.run), Some(Some(3)));
+        drop(l);
+        // ...unless the older version still holds its lock.
+        let old = File::create(loops.legacy.with_file_name("loop.lock")).unwrap();
+        old.lock().unwrap();
+        let err = loops.acquire(&wt, "autoresearch-fork-a").err().unwrap();
+        assert_eq!(err.code, Code::LoopRunning);
+    }
+
+    #[test]
     fn a_dead_holder_is_taken_over_with_a_warning() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_d, loops, wt, _) = sandbox();
+        let path = state_path(&loops, "autoresearch");
         let dead = LoopState {
-            pid: 0,
-            host: hostname(),
-            started_at: now(),
-            iteration: 7,
-            heartbeat_at: now(),
             active: true,
-            run: Some(3),
-            owns: Owned::default(),
-            left: None,
+            ..idle(None)
         };
-        std::fs::write(
-            dir.path().join("loop.json"),
-            serde_json::to_vec(&dead).unwrap(),
-        )
-        .unwrap();
-        let (mut l, w) = LoopLock::acquire(dir.path()).unwrap();
+        put(&path, &dead);
+        let (mut l, w) = loops.acquire(&wt, "autoresearch").unwrap();
         assert_eq!(w.abandoned.map(|a| a.run), Some(Some(3)));
         l.start(4).unwrap();
-        assert_eq!(read(&dir.path().join("loop.json")).unwrap().iteration, 8);
+        assert_eq!(read(&path).unwrap().iteration, 8);
         // A live-looking holder on another host is respected.
         drop(l);
         let remote = LoopState {
             host: "elsewhere".into(),
             ..dead
         };
-        std::fs::write(
-            dir.path().join("loop.json"),
-            serde_json::to_vec(&remote).unwrap(),
-        )
-        .unwrap();
-        let err = LoopLock::acquire(dir.path()).err().unwrap();
+        put(&path, &remote);
+        let err = loops.acquire(&wt, "autoresearch").err().unwrap();
         assert_eq!(err.code, Code::LoopRunning);
+        assert!(err.message.contains("elsewhere"), "{}", err.message);
     }
 
     #[test]
-    fn an_unreadable_loop_json_is_a_warning() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("loop.json"), b"{not json").unwrap();
-        let (_l, taken) = LoopLock::acquire(dir.path()).unwrap();
+    fn an_unreadable_state_is_a_warning() {
+        let (_d, loops, wt, _) = sandbox();
+        let path = state_path(&loops, "autoresearch");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"{not json").unwrap();
+        let (_l, taken) = loops.acquire(&wt, "autoresearch").unwrap();
         assert!(taken.warning.unwrap().contains("not valid"));
-        assert!(read_checked(&dir.path().join("loop.json")).is_err());
-        assert_eq!(read_checked(&dir.path().join("missing.json")), Ok(None));
+        assert!(read_checked(&path).is_err());
+        assert_eq!(read_checked(&path.with_file_name("missing.json")), Ok(None));
     }
 
     #[test]
@@ -527,6 +922,17 @@ mod tests {
             .env(STEP_VAR, format!("{token}x"))
             .spawn()
             .unwrap();
+        // Until `exec`, a child's environment is still ours, without the token: wait for it.
+        let shows = |pid: u32| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| {
+                e.split(|&b| b == 0)
+                    .any(|v| v.starts_with(STEP_VAR.as_bytes()))
+            })
+        };
+        let t = Instant::now();
+        while !(shows(ours.id()) && shows(other.id())) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(kill_step_processes(&token), 1);
         ours.wait().unwrap();
         assert!(

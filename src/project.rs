@@ -40,12 +40,20 @@ pub const FILES: &[(&str, &str)] = &[
         "the eval output of the last `doctor`",
     ),
     (
-        ".autoresearch/loop.json",
-        "the live loop: pid, host, start, iteration, heartbeat",
+        ".autoresearch/loops/branches/<branch>.json",
+        "a branch's loop: pid, host, start, iteration, heartbeat, what its step owns (`/` in a branch name makes subdirectories)",
     ),
     (
-        ".autoresearch/loop.lock",
-        "the loop's flock, held by `run` for a whole step; holds the holder's pid",
+        ".autoresearch/loops/branches/<branch>.lock",
+        "a branch's loop flock, held by `run` for a whole step on that branch; holds the holder's pid",
+    ),
+    (
+        ".autoresearch/loops/worktrees/<hash>.lock",
+        "a work tree's loop flock (16 hex digits of a hash of its path), held by `run` for a whole step in it; holds the holder's pid",
+    ),
+    (
+        ".autoresearch/loop.json",
+        "legacy: the one loop state of earlier versions (with `loop.lock`, their flock), read as its branch's until that branch has its own; never written",
     ),
     (
         ".autoresearch/.gitignore",
@@ -64,6 +72,51 @@ pub const FILES: &[(&str, &str)] = &[
         "what `install --global` wrote (default ~/.config/autoresearch/)",
     ),
 ];
+
+/// The loop files' directory in `.autoresearch/`, and its two parts.
+pub const LOOPS_DIR: &str = "loops";
+pub const BRANCH_LOOPS: &str = "branches";
+pub const WORKTREE_LOOPS: &str = "worktrees";
+/// The one loop state of earlier versions, for the whole repository.
+pub const LEGACY_LOOP: &str = "loop.json";
+
+/// One branch's loop files: its flock and its visible state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchLoop {
+    pub lock: PathBuf,
+    pub state: PathBuf,
+}
+
+/// `<loops>/branches/<branch>.lock` and `.json`. A `/` in the name makes subdirectories, as in
+/// git's own ref layout, so two branch names never share a file; and git's rules (no empty part,
+/// none starting with `.`) keep every part a plain name. The branches a step runs on are the
+/// configured one and its forks, whose last part `config::MAX_BRANCH_LAST_PART` keeps short
+/// enough for a file name with either suffix.
+pub fn branch_loop(loops_dir: &Path, branch: &str) -> BranchLoop {
+    let mut base = loops_dir.join(BRANCH_LOOPS);
+    base.extend(branch.split('/'));
+    let name = base.file_name().unwrap_or_default().to_owned();
+    let with = |ext: &str| {
+        let mut n = name.clone();
+        n.push(ext);
+        base.with_file_name(n)
+    };
+    BranchLoop {
+        lock: with(".lock"),
+        state: with(".json"),
+    }
+}
+
+/// `<loops>/worktrees/<16 hex digits>.lock`: the hash (xxh3) of the work tree's canonical path,
+/// so the same work tree reached through a symlink is the same lock.
+pub fn worktree_lock_path(loops_dir: &Path, root: &Path) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let hash = xxhash_rust::xxh3::xxh3_64(canonical.as_os_str().as_bytes());
+    loops_dir
+        .join(WORKTREE_LOOPS)
+        .join(format!("{hash:016x}.lock"))
+}
 
 pub struct Project {
     pub repo: git2::Repository,
@@ -134,8 +187,21 @@ impl Project {
     pub fn runs_dir(&self) -> PathBuf {
         self.state_dir().join("runs")
     }
-    pub fn loop_path(&self) -> PathBuf {
-        self.state_dir().join("loop.json")
+    /// `.autoresearch/loops/`: every branch's and every work tree's loop files (CONTRACT §10).
+    pub fn loops_dir(&self) -> PathBuf {
+        self.state_dir().join(LOOPS_DIR)
+    }
+    /// The loop lock and state of `branch`.
+    pub fn branch_loop(&self, branch: &str) -> BranchLoop {
+        branch_loop(&self.loops_dir(), branch)
+    }
+    /// The loop lock of this work tree.
+    pub fn worktree_lock_path(&self) -> PathBuf {
+        worktree_lock_path(&self.loops_dir(), &self.root)
+    }
+    /// The one loop state of earlier versions (`.autoresearch/loop.json`), read, never written.
+    pub fn legacy_loop_path(&self) -> PathBuf {
+        self.state_dir().join(LEGACY_LOOP)
     }
 
     pub fn is_initialized(&self) -> bool {

@@ -18,7 +18,7 @@ use autoresearch::engine::{self, Event};
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git;
 use autoresearch::ledger::{Ledger, TornTails};
-use autoresearch::loopfile;
+use autoresearch::loopfile::Loops;
 use autoresearch::metric::{self, MetricRead};
 use autoresearch::project::{self, Project};
 use autoresearch::text::{code_list, count, format_duration, shell_word, shell_words};
@@ -263,7 +263,13 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
         }
     }
     ledger_check(&mut r, &ledger, summary);
-    loop_check(&mut r, &project);
+    loop_check(
+        &mut r,
+        &project,
+        config
+            .as_ref()
+            .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
+    );
     state_ignored_check(&mut r, &project);
     worktree_inputs_check(&mut r, &project, config.as_ref());
     skill_check(&mut r, Some(&project));
@@ -952,44 +958,80 @@ fn torn_tails_problem(t: &TornTails) -> (String, String) {
     )
 }
 
-fn loop_check(r: &mut Report, project: &Project) {
-    let state = match loopfile::read_checked(&project.loop_path()) {
-        Ok(s) => s,
-        Err(why) => {
-            return r.warn(
-                "loop_lock",
-                why,
-                "Delete `.autoresearch/loop.json` once you have checked `git log` (no `run` is in progress).",
-            );
+/// Every branch's loop: a warning names each that is stale (its `run` died mid-step), running
+/// (the doctor's eval competed with it) or unreadable.
+fn loop_check(r: &mut Report, project: &Project, configured: &str) {
+    let listed = Loops::of(project, configured).list();
+    let after = |run: Option<u64>| {
+        run.map_or_else(|| "idle".to_string(), |n| format!("idle after run #{n}"))
+    };
+    let (mut problems, mut fixes) = (Vec::new(), Vec::new());
+    let mut fix = |s: String| {
+        if !fixes.contains(&s) {
+            fixes.push(s);
         }
     };
-    match state {
-        None => r.pass("loop_lock", "no loop has run yet"),
-        Some(l) if l.stale() => {
-            let run = l.run.map(|n| format!(" during run #{n}")).unwrap_or_default();
-            let commit = l.owns.commit.as_ref().map_or_else(String::new, |c| {
-                format!("; its commit {c} was never evaluated")
-            });
-            r.warn(
+    for l in &listed {
+        let b = &l.branch;
+        match &l.state {
+            Err(why) => {
+                problems.push(why.clone());
+                fix(format!(
+                    "Delete `{}` once you have checked `git log` (no `run` is in progress on `{b}`).",
+                    l.path.display()
+                ));
+            }
+            Ok(s) if s.stale() => {
+                let run = s
+                    .run
+                    .map(|n| format!(" during run #{n}"))
+                    .unwrap_or_default();
+                let commit = s.owns.commit.as_ref().map_or_else(String::new, |c| {
+                    format!("; its commit {c} was never evaluated")
+                });
+                problems.push(format!(
+                    "abandoned on `{b}`: process {} stopped{run}{commit}",
+                    s.pid
+                ));
+                fix("The next `autoresearch run` on that branch cleans it up: kills its eval if still running, puts the branch back, and records the run as a crash (`abandoned`).".to_string());
+            }
+            Ok(s) if s.running() => {
+                problems.push(format!(
+                    "a `run` is in progress on `{b}` (pid {} on `{}`, run #{}): the doctor's eval competed with it",
+                    s.pid,
+                    s.host,
+                    s.run.map_or_else(|| "?".to_string(), |n| n.to_string())
+                ));
+                fix("Run `autoresearch doctor` again when the loop is idle (`autoresearch status` shows it).".to_string());
+            }
+            Ok(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return r.warn("loop_lock", problems.join("; "), fixes.join(" "));
+    }
+    match listed.as_slice() {
+        [] => r.pass("loop_lock", "no loop has run yet"),
+        [one] => r.pass(
+            "loop_lock",
+            after(one.state.as_ref().ok().and_then(|s| s.run)),
+        ),
+        many => {
+            let each: Vec<String> = many
+                .iter()
+                .map(|l| {
+                    format!(
+                        "`{}` {}",
+                        l.branch,
+                        after(l.state.as_ref().ok().and_then(|s| s.run))
+                    )
+                })
+                .collect();
+            r.pass(
                 "loop_lock",
-                format!("abandoned: process {} stopped{run}{commit}", l.pid),
-                "The next `autoresearch run` cleans it up: kills its eval if still running, puts the branch back, and records the run as a crash (`abandoned`).",
+                format!("{} loops: {}", many.len(), each.join(", ")),
             )
         }
-        Some(l) if l.running() => r.warn(
-            "loop_lock",
-            format!(
-                "a `run` is in progress (pid {} on `{}`, run #{}): the doctor's eval competed with it",
-                l.pid,
-                l.host,
-                l.run.map_or_else(|| "?".to_string(), |n| n.to_string())
-            ),
-            "Run `autoresearch doctor` again when the loop is idle (`autoresearch status` shows it).",
-        ),
-        Some(l) => r.pass(
-            "loop_lock",
-            l.run.map_or_else(|| "idle".to_string(), |n| format!("idle after run #{n}")),
-        ),
     }
 }
 

@@ -25,7 +25,8 @@ use crate::output::{
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "What it does:
-  1. takes the loop lock (one `run` at a time; a dead holder is taken over)
+  1. takes the loop locks (one `run` at a time per branch and per work tree; a dead holder
+     on the branch is taken over)
   2. checks the branch (creates the configured one at HEAD if it does not exist)
   3. with no baseline on this branch, evaluates HEAD as the baseline
   4. otherwise refuses changes outside the target or to protected files

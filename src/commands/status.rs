@@ -7,7 +7,7 @@ use serde::Serialize;
 use autoresearch::config::{self, Config};
 use autoresearch::error::Result;
 use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary};
-use autoresearch::loopfile;
+use autoresearch::loopfile::{LoopState, Loops};
 use autoresearch::project::Project;
 use autoresearch::skills::{self, InstalledSkill};
 use autoresearch::text::{count, format_duration};
@@ -59,6 +59,53 @@ pub struct LoopView {
     pub abandoned_commit: Option<String>,
 }
 
+/// One branch's loop, in `loops`: the fields of `loop`, for that branch.
+#[derive(Debug, Serialize)]
+pub struct BranchLoopView {
+    pub branch: String,
+    pub running: bool,
+    pub stale: bool,
+    pub pid: u32,
+    pub host: String,
+    pub iteration: u64,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    pub run: Option<u64>,
+}
+
+impl LoopView {
+    fn of(l: &LoopState) -> LoopView {
+        LoopView {
+            abandoned_commit: l.owns.commit.clone().filter(|_| l.stale()),
+            running: l.running(),
+            stale: l.stale(),
+            pid: l.pid,
+            host: l.host.clone(),
+            iteration: l.iteration,
+            started_at: l.started_at.clone(),
+            heartbeat_at: l.heartbeat_at.clone(),
+            run: l.run,
+        }
+    }
+}
+
+impl BranchLoopView {
+    fn of(branch: &str, l: &LoopState) -> BranchLoopView {
+        let v = LoopView::of(l);
+        BranchLoopView {
+            branch: branch.to_string(),
+            running: v.running,
+            stale: v.stale,
+            pid: v.pid,
+            host: v.host,
+            iteration: v.iteration,
+            started_at: v.started_at,
+            heartbeat_at: v.heartbeat_at,
+            run: v.run,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LedgerHealth {
     pub path: String,
@@ -93,8 +140,11 @@ pub struct StatusOutput {
     pub noise: Option<NoiseView>,
     pub last_run: Option<Brief>,
     pub runs_since_keep: u64,
+    /// The loop of the scope branch.
     #[serde(rename = "loop")]
     pub loop_state: Option<LoopView>,
+    /// Every branch's loop, by branch (each branch runs its own, docs/CONTRACT.md §10).
+    pub loops: Vec<BranchLoopView>,
     pub ledger: LedgerHealth,
     /// Copies of the agent skill found for this project and for the user.
     pub skills: Vec<InstalledSkill>,
@@ -121,6 +171,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
     ctx.warn_all(warnings);
     let ledger = Ledger::new(&project.state_dir(), cfg.metric_direction, &cfg.branch);
     let summary = ctx.summary(&ledger)?;
+    let loops = Loops::of(&project, &cfg.branch);
     let loaded = autoresearch::project::Loaded {
         project,
         config: cfg,
@@ -135,26 +186,31 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
     if args.all_branches {
         out.branches = Some(super::branches::BranchesView::of(&loaded, &summary));
     }
-    let project = &loaded.project;
-    if let Err(why) = loopfile::read_checked(&project.loop_path()) {
-        ctx.warn(why);
-    }
-    if let Some(l) = out.loop_state.as_ref().filter(|l| l.stale) {
-        let run = l
-            .run
-            .map(|r| format!(" during run #{r}"))
-            .unwrap_or_default();
-        let commit = l.abandoned_commit.as_ref().map_or_else(String::new, |c| {
-            format!("; its commit {c} was never evaluated: the next `autoresearch run` puts the branch back and records it as a crash (`abandoned`)")
-        });
-        ctx.warn(format!(
-            "The `run` of process {} stopped{run} and is gone{commit}; the next `autoresearch run` takes the loop over.",
-            l.pid
-        ));
+    for listed in loops.list() {
+        match listed.state {
+            Err(why) => ctx.warn(why),
+            Ok(l) if l.stale() => ctx.warn(stale_warning(&listed.branch, &l)),
+            Ok(_) => {}
+        }
     }
     next_step_hints(ctx, &out);
     skill_hints(ctx, &out.skills);
     Ok(out)
+}
+
+/// A loop whose `run` died mid-step, and what the next `run` on its branch does about it.
+fn stale_warning(branch: &str, l: &LoopState) -> String {
+    let run = l
+        .run
+        .map(|r| format!(" during run #{r}"))
+        .unwrap_or_default();
+    let commit = l.owns.commit.as_ref().map_or_else(String::new, |c| {
+        format!("; its commit {c} was never evaluated: the next `autoresearch run` on `{branch}` puts the branch back and records it as a crash (`abandoned`)")
+    });
+    format!(
+        "The `run` of process {} on `{branch}` stopped{run} and is gone{commit}; the next `autoresearch run` on `{branch}` takes its loop over.",
+        l.pid
+    )
 }
 
 impl StatusOutput {
@@ -179,6 +235,7 @@ impl StatusOutput {
             last_run: None,
             runs_since_keep: 0,
             loop_state: None,
+            loops: Vec::new(),
             ledger: LedgerHealth {
                 path: project.ledger_path().display().to_string(),
                 lines: 0,
@@ -232,23 +289,20 @@ pub fn status_for(
     out.noise = scope.best.is_some().then(|| NoiseView::of(&scope));
     out.last_run = scope.last.as_ref().map(Brief::from);
     out.runs_since_keep = scope.since_keep;
-    out.scope_branch = Some(scope_branch);
+
     out.ledger.lines = summary.lines + u64::from(summary.torn_tail.is_some());
     out.ledger.records = summary.valid;
     out.ledger.bad_lines = summary.bad_count;
     out.ledger.torn_tail = summary.torn_tail.is_some();
     out.ledger.out_of_order_runs = summary.out_of_order;
-    out.loop_state = loopfile::read(&project.loop_path()).map(|l| LoopView {
-        abandoned_commit: l.owns.commit.clone().filter(|_| l.stale()),
-        running: l.running(),
-        stale: l.stale(),
-        pid: l.pid,
-        host: l.host.clone(),
-        iteration: l.iteration,
-        started_at: l.started_at.clone(),
-        heartbeat_at: l.heartbeat_at.clone(),
-        run: l.run,
-    });
+    for listed in Loops::of(project, &cfg.branch).list() {
+        let Ok(l) = &listed.state else { continue };
+        if listed.branch == scope_branch {
+            out.loop_state = Some(LoopView::of(l));
+        }
+        out.loops.push(BranchLoopView::of(&listed.branch, l));
+    }
+    out.scope_branch = Some(scope_branch);
     out.config = Some(ConfigBrief {
         target_files: cfg.target_files,
         eval_command: cfg.eval_command,
@@ -266,8 +320,14 @@ pub fn status_for(
 
 fn next_step_hints(ctx: &Ctx, out: &StatusOutput) {
     let Some(cfg) = &out.config else { return };
-    if out.loop_state.as_ref().is_some_and(|l| l.running) {
-        ctx.hint("An `autoresearch run` is in progress; wait for it before starting another.");
+    if let Some(b) = out
+        .scope_branch
+        .as_ref()
+        .filter(|_| out.loop_state.as_ref().is_some_and(|l| l.running))
+    {
+        ctx.hint(format!(
+            "An `autoresearch run` is in progress on `{b}`; wait for it before starting another on that branch or in its work tree (a fork checked out in a worktree of its own runs at the same time)."
+        ));
     }
     if !out.on_experiment_branch && out.branch.is_some() {
         ctx.hint(format!(
@@ -382,6 +442,24 @@ pub fn noise_line(n: &NoiseView) -> String {
     }
 }
 
+/// `running run #4 (pid 123, heartbeat 1s ago)`, `stale lock from pid 123`, `idle after run #3`.
+fn state_line(running: bool, stale: bool, pid: u32, run: Option<u64>, heartbeat: &str) -> String {
+    let run = run.map(|r| format!(" run #{r}")).unwrap_or_default();
+    if running {
+        format!("running{run} (pid {pid}, heartbeat {})", age(heartbeat))
+    } else if stale {
+        format!("stale lock from pid {pid}")
+    } else if run.is_empty() {
+        "idle".to_string()
+    } else {
+        format!("idle after{run}")
+    }
+}
+
+fn branch_loop_line(l: &BranchLoopView) -> String {
+    state_line(l.running, l.stale, l.pid, l.run, &l.heartbeat_at)
+}
+
 /// Width of the keys in the status view.
 const W: usize = 12;
 
@@ -400,6 +478,12 @@ impl Human for StatusOutput {
         p.line("")?;
         self.progress(p)?;
         p.kv("loop", W, self.loop_line())?;
+        // The loops running (or left stale) on other branches, one line each.
+        for l in &self.loops {
+            if (l.running || l.stale) && self.scope_branch.as_ref() != Some(&l.branch) {
+                p.kv("", W, format!("{}: {}", l.branch, branch_loop_line(l)))?;
+            }
+        }
         p.kv("skill", W, skills_line(&self.skills))?;
         p.kv("ledger", W, self.ledger_line())?;
         if let Some(b) = &self.branches {
@@ -495,19 +579,10 @@ impl StatusOutput {
 
     /// `running run #4 (pid 123, heartbeat 1s ago)`, `idle after run #3`, ...
     fn loop_line(&self) -> String {
-        let run = |l: &LoopView| l.run.map(|r| format!(" run #{r}")).unwrap_or_default();
-        match &self.loop_state {
-            Some(l) if l.running => format!(
-                "running{} (pid {}, heartbeat {})",
-                run(l),
-                l.pid,
-                age(&l.heartbeat_at)
-            ),
-            Some(l) if l.stale => format!("stale lock from pid {}", l.pid),
-            Some(l) if l.run.is_some() => format!("idle after{}", run(l)),
-            Some(_) => "idle".to_string(),
-            None => "not started".to_string(),
-        }
+        self.loop_state.as_ref().map_or_else(
+            || "not started".to_string(),
+            |l| state_line(l.running, l.stale, l.pid, l.run, &l.heartbeat_at),
+        )
     }
 
     fn ledger_line(&self) -> String {

@@ -1,5 +1,5 @@
-//! The experiment step (docs/CONTRACT.md §7): take the loop lock, check the branch and the
-//! change, commit it, evaluate it under the budget, decide, revert what is not kept, record.
+//! The experiment step (docs/CONTRACT.md §7): take the loop locks (the work tree's and the
+//! branch's), check the branch and the change, commit it, evaluate it under the budget, decide, revert what is not kept, record.
 //! One function, [`step`], serves `autoresearch run` and `autoresearch demo`; it is a sequence
 //! of named phases, one file each: `prepare` (steps 2–4), `measure` (6), `decide` (7) and
 //! `record` (9), with the commit (5) and the revert (8) here.
@@ -23,12 +23,16 @@
 //! branch, or a kept metric of exactly 0 after a non-zero best).
 //!
 //! Decisions the contract leaves open:
-//! - **Run numbers.** The commit message needs `#<run>` before the ledger assigns it under its
-//!   lock. The loop lock rules out a second `run`, but a concurrent `record` can still take the
-//!   number. The number is reserved as "last run + 1" before the eval; if the append assigns
-//!   another, the ledger and `refs/autoresearch/runs/<run>` tell the truth, the log is renamed
-//!   to the real number, and a warning says the commit message carries the reserved one
-//!   (rewriting the commit would change the hash that was evaluated).
+//! - **Run numbers.** The commit message, the log file and `AUTORESEARCH_RUN` need `#<run>`
+//!   before the ledger assigns it under its lock. Steps on other branches run at the same time,
+//!   so the number is reserved under the ledger lock, past the numbers the steps in progress
+//!   reserved (their loop states say which), and every append of a step skips those too: two
+//!   steps never share a number, a log file or a commit label. A concurrent `record` can still
+//!   take the number, and a step that finishes after one that started later finds its number
+//!   below the ledger's last; then the ledger and `refs/autoresearch/runs/<run>` tell the
+//!   truth, the log is renamed to the real number (free: no step in progress reserved it), and
+//!   a warning says the commit message carries the reserved one (rewriting the commit would
+//!   change the hash that was evaluated).
 //! - **`program.md`** is the agent's notebook (the hints ask it to write down what it learned):
 //!   a change to it is not refused, not committed (unless staged) and never reverted in the work
 //!   tree — unless it is protected or a target, when the usual rules apply.
@@ -191,22 +195,30 @@ impl RunOutput {
 pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> Result<RunOutput> {
     loaded.project.ensure_state_dir()?;
 
-    // 1. The loop lock, for the whole step; and a step that died before, cleaned up.
-    let (mut lock, taken) = LoopLock::acquire(&loaded.project.state_dir())?;
+    // 1. The loop locks of this work tree and of the branch the step will run on, for the
+    // whole step; and a step that died before on that branch, cleaned up.
+    let (branch, _) = prepare::experiment_branch(&loaded.project.repo, &loaded.config)?;
+    let loops = loopfile::Loops::of(&loaded.project, &loaded.config.branch);
+    let (mut lock, taken) = loops.acquire(&loaded.project.root, &branch)?;
     if let Some(w) = taken.warning {
         on(Event::Warning(w));
     }
+    // The run numbers that steps in progress on other branches reserved: no record of this
+    // step takes one.
+    let others = || loops.reserved_by_others(&branch);
     if let Some(dead) = &taken.abandoned {
-        recover::recover(loaded, dead, on)?;
+        recover::recover(loaded, &branch, dead, &others, on)?;
     }
 
-    // 2–4. The branch, baseline or experiment, and what changed.
+    // 2–4. The branch (the one locked), baseline or experiment, and what changed.
     let left = lock.left().cloned();
-    let plan = prepare::prepare(loaded, opts, left.as_ref(), on)?;
+    let mut plan = prepare::prepare(loaded, opts, &branch, left.as_ref(), on)?;
     if let Some(w) = &plan.harness_changed {
         on(Event::Warning(w.clone()));
     }
-    lock.start(plan.reserved)?;
+    // The run number, reserved and marked in the branch's loop state under the ledger lock, so
+    // that a step starting on another branch at the same moment reserves another one.
+    plan.reserved = loaded.ledger.reserve(others, |run| lock.start(run))?;
 
     // 5. Commit the change, under the reserved run number.
     let (commit, parent) = commit(loaded, &plan, &opts.summary, &mut lock)?;
@@ -264,6 +276,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         code: &who.code,
         setup: &who.setup,
         reserved: plan.reserved,
+        others: &others,
         log_path,
     };
     let written = record::write(loaded, &draft, on)?;
@@ -275,8 +288,8 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     ))
 }
 
-/// The step is over: `loop.json` says the loop is idle, which run it recorded, and where it
-/// left the branch (so the next step can tell commits made by hand since).
+/// The step is over: the branch's loop state says the loop is idle, which run it recorded, and
+/// where it left the branch (so the next step can tell commits made by hand since).
 fn finish(loaded: &Loaded, mut lock: LoopLock, branch: &str, run: u64, on: &mut dyn FnMut(Event)) {
     let tip = git::branch_tip(&loaded.project.repo, branch).map(|tip| loopfile::Left {
         branch: branch.to_string(),
@@ -285,7 +298,7 @@ fn finish(loaded: &Loaded, mut lock: LoopLock, branch: &str, run: u64, on: &mut 
     });
     if let Err(e) = lock.finish_at(run, tip) {
         on(Event::Warning(format!(
-            "`loop.json` could not be updated: {}",
+            "The loop state of `{branch}` could not be updated: {}",
             e.message
         )));
     }
@@ -485,7 +498,7 @@ fn simplifies(
 }
 
 /// Step 5: the experiment commit and its parent. With a target change: written, recorded in
-/// `loop.json` as owned, then put on the branch by compare-and-swap (so a process killed in
+/// the loop state as owned, then put on the branch by compare-and-swap (so a process killed in
 /// between leaves nothing on the branch the next step does not know about). Without one: HEAD.
 fn commit(
     loaded: &Loaded,
@@ -504,7 +517,7 @@ fn commit(
     Ok((oid, Some(plan.head)))
 }
 
-/// Step 6: the evaluations, with the eval's process group owned in `loop.json` while it runs
+/// Step 6: the evaluations, with the eval's process group owned in the loop state while it runs
 /// (if this process dies, the next step kills it) and the heartbeat kept up. Under `auto`,
 /// after each sample the adaptive rule says whether another is needed; returns why sampling
 /// stopped early (`clear`, `hopeless`), or `max_repeats` when the last was needed.

@@ -31,14 +31,18 @@ pub(super) struct Plan {
     /// HEAD before the step, and its parent.
     pub head: Oid,
     pub head_parent: Option<Oid>,
-    /// The run number the step reserves (a concurrent `record` may still take it).
+    /// The run number the step reserves (a concurrent `record` may still take it). `prepare`
+    /// gives the ledger's next; `step` reserves the number under the ledger lock, past those
+    /// that steps on other branches reserved.
     pub reserved: u64,
 }
 
 /// Check the branch and the change; create the experiment branch once every check passed.
+/// `locked` is the branch whose loop lock the step holds: HEAD must still say that branch.
 pub(super) fn prepare(
     loaded: &Loaded,
     opts: &StepOptions,
+    locked: &str,
     left: Option<&Left>,
     on: &mut dyn FnMut(Event),
 ) -> Result<Plan> {
@@ -46,6 +50,9 @@ pub(super) fn prepare(
     git::ensure_no_operation(repo)?;
     let head = git::head_commit(repo)?;
     let (branch, create) = experiment_branch(repo, cfg)?;
+    if branch != locked {
+        return Err(head_moved(locked, &branch));
+    }
     let summary = loaded.ledger.summary()?;
     for w in summary.health_warnings("`experiments.jsonl`") {
         on(Event::Warning(w));
@@ -369,6 +376,18 @@ fn wrong_branch(cfg: &Config, current: Option<&str>) -> AppError {
             cfg.branch, cfg.branch
         ),
         format!("Run `git switch {}`, then retry.", cfg.branch),
+    )
+}
+
+/// HEAD moved to another branch between the loop lock and the checks (a `git switch` at that
+/// moment): the step holds the wrong branch's lock.
+fn head_moved(locked: &str, now: &str) -> AppError {
+    AppError::new(
+        Code::GitError,
+        format!(
+            "HEAD moved from `{locked}` to `{now}` while this `run` took the loop lock of `{locked}`. Nothing was committed or recorded."
+        ),
+        "Run `autoresearch run` again: it takes the lock of the branch HEAD is on.",
     )
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Draft<'a> {
     pub setup: &'a str,
     /// The run number the step reserved (and named its commit and log after).
     pub reserved: u64,
+    /// The run numbers steps in progress on other branches reserved: the record skips them.
+    pub others: &'a dyn Fn() -> Vec<u64>,
     pub log_path: PathBuf,
 }
 
@@ -56,7 +58,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
         warnings,
     } = loaded
         .ledger
-        .append_with_warnings(|run, sb| {
+        .append_around(d.others, |run, sb| {
             // Pinned before the line is written: a recorded run always has its commit.
             pin_failed = git::set_run_ref(&loaded.project.repo, run, d.commit).err();
             let best = sb.scope(Some(branch)).best_metric();
@@ -119,7 +121,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
             log_path = real;
         }
         on(Event::Warning(format!(
-            "A concurrent `record` took run #{}: this run is #{}, though its commit message says #{}.",
+            "Run #{} was taken meanwhile (by a concurrent `record`, or by a `run` on another branch that started later and finished first): this run is #{}, though its commit message says #{}.",
             d.reserved, record.run, d.reserved
         )));
     }

@@ -1,9 +1,10 @@
 //! Cleaning up after a step that died (SIGKILL, the OOM killer, an agent harness's timeout),
-//! before the next step starts (docs/RELIABILITY.md 27). `loop.json` says what the dead step
-//! owned; this phase kills the eval it left running, puts the branch back if it still points at
-//! the never-recorded experiment commit (compare-and-swap: a branch someone else moved is left
-//! alone), pins that commit at its run ref and records it as a `crash` with reason
-//! `abandoned`, so that never-evaluated code cannot slip into later experiments.
+//! before the next step on its branch starts (docs/RELIABILITY.md 27). The branch's loop state
+//! says what the dead step owned; this phase kills the eval it left running, puts the branch
+//! back if it still points at the never-recorded experiment commit (compare-and-swap: a branch
+//! someone else moved is left alone), pins that commit at its run ref and records it as a
+//! `crash` with reason `abandoned`, so that never-evaluated code cannot slip into later
+//! experiments.
 
 use git2::Oid;
 
@@ -18,14 +19,22 @@ use crate::project::Loaded;
 pub const ABANDONED: &str = "abandoned";
 
 /// Clean up after `dead`, the state a step left when its process died.
-pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Event)) -> Result<()> {
+/// `others` gives the run numbers steps in progress on other branches reserved (the record
+/// skips them).
+pub(super) fn recover(
+    loaded: &Loaded,
+    locked: &str,
+    dead: &LoopState,
+    others: &dyn Fn() -> Vec<u64>,
+    on: &mut dyn FnMut(Event),
+) -> Result<()> {
     let who = format!("process {} on `{}`", dead.pid, dead.host);
     let run = dead
         .run
         .map(|r| format!(" during run #{r}"))
         .unwrap_or_default();
     on(Event::Warning(format!(
-        "Took over the loop from {who}, which stopped{run}."
+        "Took over the loop of `{locked}` from {who}, which stopped{run}."
     )));
     let owns = &dead.owns;
     // Its eval's group, then any process still carrying its step's token (one that left the
@@ -54,11 +63,11 @@ pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Even
     };
     let (Ok(commit), Ok(parent)) = (Oid::from_str(commit), Oid::from_str(parent)) else {
         on(Event::Warning(format!(
-            "`loop.json` names commits that are not object ids (`{commit}`, `{parent}`); nothing was undone."
+            "The loop state names commits that are not object ids (`{commit}`, `{parent}`); nothing was undone."
         )));
         return Ok(());
     };
-    // Killed after its record was written: the step is complete but for `loop.json`. Only a
+    // Killed after its record was written: the step is complete but for its loop state. Only a
     // step's own record counts (a manual `record` of the same commit does not evaluate it).
     let hash = commit.to_string();
     let mut recorded = false;
@@ -70,7 +79,7 @@ pub(super) fn recover(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Even
         return Ok(());
     }
     undo(loaded, branch, commit, parent, on);
-    record(loaded, branch, commit, parent, dead, on)
+    record(loaded, branch, commit, parent, dead, others, on)
 }
 
 /// The branch back to the parent if it still points at the orphan; the edit stays in the work
@@ -111,6 +120,7 @@ fn record(
     commit: Oid,
     parent: Oid,
     dead: &LoopState,
+    others: &dyn Fn() -> Vec<u64>,
     on: &mut dyn FnMut(Event),
 ) -> Result<()> {
     let repo = &loaded.project.repo;
@@ -122,7 +132,7 @@ fn record(
         .and_then(|m| m.split_once(": ").map(|(_, s)| s.to_string()))
         .unwrap_or_default();
     let mut pin_failed = None;
-    let appended = loaded.ledger.append_with_warnings(|run, _| {
+    let appended = loaded.ledger.append_around(others, |run, _| {
         pin_failed = git::set_run_ref(repo, run, commit).err();
         Ok(Record {
             run,

@@ -141,17 +141,20 @@ pub fn confirm(
             }
         }
     }
-    let records = |first: u64, _: &ledger::Summary| -> Result<Vec<Record>> {
+    let records = |next: &mut dyn FnMut() -> Result<u64>, _: &ledger::Summary| {
         targets
             .iter()
             .enumerate()
-            .zip(first..)
-            .map(|((i, c), run)| {
+            .map(|(i, c)| {
+                let run = next()?;
                 recheck_record(loaded, c, dirs[i].0, &samples[i], failed[i], secs[i], run)
             })
             .collect::<Result<Vec<_>>>()
     };
-    let written = loaded.ledger.append_many(records)?;
+    let loops = crate::loopfile::Loops::of(&loaded.project, &cfg.branch);
+    let written = loaded
+        .ledger
+        .append_many_around(|| loops.reserved(), records)?;
     let mut runs = Vec::new();
     for (i, rec) in written.records.iter().enumerate() {
         keep_logs(&loaded.project, &logs[i], rec.run);
@@ -508,7 +511,22 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
     let w = r
         .winner()
         .ok_or_else(|| AppError::internal("the winner is gone"))?;
-    let _lock = crate::loopfile::LoopLock::acquire(&loaded.project.state_dir())?;
+    // Under the base's loop locks: no `run` moves it, or evaluates in its work tree, meanwhile.
+    let loops = crate::loopfile::Loops::of(&loaded.project, &loaded.config.branch);
+    let (_lock, taken) = loops.acquire_in(plan.worktree.as_deref(), &plan.into)?;
+    if taken.abandoned.is_some() {
+        return Err(AppError::new(
+            Code::LoopRunning,
+            format!(
+                "A `run` on `{}` died during its step; its leftovers are cleaned up by the next `run` there.",
+                plan.into
+            ),
+            format!(
+                "Run `autoresearch run --allow-empty -m \"recheck\"` on `{}` once, then `autoresearch merge-best --apply` again.",
+                plan.into
+            ),
+        ));
+    }
     // The work tree first (refused on any conflict with what is there), then the branch by
     // compare-and-swap; if the branch moved meanwhile, the work tree goes back.
     let checkout = |dir: &Path, commit: git2::Oid| -> Result<()> {

@@ -655,14 +655,16 @@ fn write_starts(loaded: &Loaded, plan: &Plan) -> Result<Vec<Option<u64>>> {
     if start.evidence.is_empty() {
         return Ok(vec![None; plan.forks.len()]);
     }
-    let written = loaded.ledger.append_many(|first, _| {
-        Ok(plan
-            .forks
-            .iter()
-            .zip(first..)
-            .map(|(f, run)| start_record(start, &f.branch, run))
-            .collect())
-    })?;
+    let loops = crate::loopfile::Loops::of(&loaded.project, &loaded.config.branch);
+    let written = loaded.ledger.append_many_around(
+        || loops.reserved(),
+        |next, _| {
+            plan.forks
+                .iter()
+                .map(|f| Ok(start_record(start, &f.branch, next()?)))
+                .collect()
+        },
+    )?;
     Ok(written.records.iter().map(|r| Some(r.run)).collect())
 }
 

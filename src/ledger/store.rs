@@ -181,7 +181,20 @@ impl Ledger {
         &self,
         build: impl FnOnce(u64, &Summary) -> Result<Record>,
     ) -> Result<Appended> {
-        let many = self.append_many(|run, summary| build(run, summary).map(|r| vec![r]))?;
+        self.append_around(Vec::new, build)
+    }
+
+    /// [`Ledger::append_with_warnings`], skipping the run numbers `reserved` gives (read under
+    /// the lock): those `run` steps in progress reserved for themselves (see
+    /// [`Ledger::reserve`]), so that a step finishing first never takes the number, the log
+    /// file and the commit message of a step still evaluating.
+    pub fn append_around(
+        &self,
+        reserved: impl FnOnce() -> Vec<u64>,
+        build: impl FnOnce(u64, &Summary) -> Result<Record>,
+    ) -> Result<Appended> {
+        let many =
+            self.append_many_around(reserved, |next, summary| Ok(vec![build(next()?, summary)?]))?;
         let record = many
             .records
             .into_iter()
@@ -195,11 +208,13 @@ impl Ledger {
     }
 
     /// Append several records under the lock, in one write: all of them or none
-    /// (docs/RELIABILITY.md 3). `build` gets the first run number and the summary before them,
-    /// and returns records numbered from it, in order. An empty list writes nothing.
-    pub fn append_many(
+    /// (docs/RELIABILITY.md 3). `build` gets `next`, which hands out the run numbers in order
+    /// (past the ones `reserved` gives, as in [`Ledger::append_around`]), and the summary
+    /// before them; it returns the records in ledger order. An empty list writes nothing.
+    pub fn append_many_around(
         &self,
-        build: impl FnOnce(u64, &Summary) -> Result<Vec<Record>>,
+        reserved: impl FnOnce() -> Vec<u64>,
+        build: impl FnOnce(&mut dyn FnMut() -> Result<u64>, &Summary) -> Result<Vec<Record>>,
     ) -> Result<AppendedMany> {
         let _lock = self.lock()?;
         let mut file = OpenOptions::new()
@@ -215,7 +230,20 @@ impl Ledger {
             .map(|m| self.moved_warning(&m, summary.lines + 1))
             .into_iter()
             .collect();
-        let records = build(self.next_run(&summary)?, &summary)?;
+        let reserved = reserved();
+        let mut last: Option<u64> = None;
+        let mut next = || -> Result<u64> {
+            let mut run = match last {
+                None => self.next_run(&summary)?,
+                Some(l) => l.checked_add(1).ok_or_else(|| self.numbers_exhausted())?,
+            };
+            while reserved.contains(&run) {
+                run = run.checked_add(1).ok_or_else(|| self.numbers_exhausted())?;
+            }
+            last = Some(run);
+            Ok(run)
+        };
+        let records = build(&mut next, &summary)?;
         let mut bytes = Vec::new();
         let mut ends = Vec::with_capacity(records.len());
         for record in &records {
@@ -290,6 +318,30 @@ impl Ledger {
     /// ledger is fixed, which is what exit 1 means.
     fn next_run(&self, summary: &Summary) -> Result<u64> {
         summary.next_run().ok_or_else(|| self.numbers_exhausted())
+    }
+
+    /// The next run number that is not in `reserved`.
+    fn free_run(&self, summary: &Summary, reserved: &[u64]) -> Result<u64> {
+        let mut run = self.next_run(summary)?;
+        while reserved.contains(&run) {
+            run = run.checked_add(1).ok_or_else(|| self.numbers_exhausted())?;
+        }
+        Ok(run)
+    }
+
+    /// Reserve the run number of a `run` step about to evaluate: the next one that is not in
+    /// `reserved` (what other steps in progress reserved), handed to `publish` while the lock is
+    /// held. Steps on different branches run at once; under the lock, two of them never reserve
+    /// the same number, and no append takes a number while a step is publishing it.
+    pub fn reserve(
+        &self,
+        reserved: impl FnOnce() -> Vec<u64>,
+        publish: impl FnOnce(u64) -> Result<()>,
+    ) -> Result<u64> {
+        let _lock = self.lock()?;
+        let run = self.free_run(&self.summary()?, &reserved())?;
+        publish(run)?;
+        Ok(run)
     }
 
     /// The ledger's highest run is `u64::MAX`: no next number (they never wrap to 0).

@@ -240,6 +240,14 @@ impl Sandbox {
     }
 }
 
+/// The loop state of `branch` (docs/CONTRACT.md §10), relative to the root.
+pub fn loop_state(branch: &str) -> String {
+    format!(".autoresearch/loops/branches/{branch}.json")
+}
+
+/// The loop state of the configured branch, `autoresearch`.
+pub const LOOP_STATE: &str = ".autoresearch/loops/branches/autoresearch.json";
+
 /// `--json run` with these arguments.
 pub fn run(sb: &Sandbox, args: &[&str]) -> Out {
     let mut all = vec!["--json", "run"];

@@ -709,3 +709,30 @@ fn a_fork_measured_differently_is_ranked_apart_and_never_wins() {
         "{warnings}"
     );
 }
+
+/// A `run` holding the base's loop lock: the fast-forward waits for nobody and moves nothing.
+#[test]
+fn apply_refuses_while_a_run_holds_the_base() {
+    let sb = project();
+    fork(&sb, &["good"]).ok();
+    switch(&sb, "autoresearch-fork-good");
+    set_x(&sb, "0.9");
+    run(&sb, &["-m", "a tenth"]).ok();
+    switch(&sb, "autoresearch");
+    let before = tip(&sb, "autoresearch");
+    let lock = sb.path(".autoresearch/loops/branches/autoresearch.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held.lock().unwrap();
+    merge_best(&sb, &["--apply"]).err("loop_running", 1);
+    assert_eq!(tip(&sb, "autoresearch"), before);
+    assert_eq!(sb.read("train.py"), "x = 1\n");
+    drop(held);
+    merge_best(&sb, &["--apply"]).ok();
+    assert_ne!(tip(&sb, "autoresearch"), before);
+}

@@ -280,7 +280,7 @@ fn untracked_files_inside_a_submodule_do_not_count() {
 }
 
 /// A `run` (of `x = 0.5`, summary "halve x") SIGKILLed while its eval waits for `.go`, once its
-/// commit is owned in `loop.json` and on the branch. Returns the sandbox, the parent and the
+/// commit is owned in the loop state and on the branch. Returns the sandbox, the parent and the
 /// orphan commit.
 fn a_run_killed_with_an_orphan_on_the_branch() -> (Sandbox, String, String) {
     let (sb, parent) = project(
@@ -289,7 +289,7 @@ fn a_run_killed_with_an_orphan_on_the_branch() -> (Sandbox, String, String) {
     sb.write("train.py", "x = 0.5\n");
     let mut first = sb.cmd(&["--json", "run", "-m", "halve x"]);
     let mut first = first.stdout(std::process::Stdio::null()).spawn().unwrap();
-    let loop_json = sb.path(".autoresearch/loop.json");
+    let loop_json = sb.path(LOOP_STATE);
     let t = std::time::Instant::now();
     let orphan = loop {
         let owned: Option<String> = std::fs::read_to_string(&loop_json)
@@ -352,7 +352,7 @@ fn a_killed_run_is_recovered_by_the_next() {
     let tip = repo.head().unwrap().peel_to_commit().unwrap();
     assert_eq!(tip.parent_id(0).unwrap().to_string(), parent);
     assert!(v["warnings"].to_string().contains("Took over"), "{v}");
-    let lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
+    let lp: Value = serde_json::from_str(&sb.read(LOOP_STATE)).unwrap();
     assert_eq!(lp["active"], false);
     assert_eq!(lp["owns"]["commit"], Value::Null);
 }
@@ -400,8 +400,8 @@ fn a_dead_steps_index_lock_is_removed_by_the_next_run() {
     let (sb, _) = project("echo \"score: $(sed -n 's/^x = //p' train.py)\"\n");
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     dead.wait().unwrap();
-    let path = sb.path(".autoresearch/loop.json");
-    let mut lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
+    let path = sb.path(LOOP_STATE);
+    let mut lp: Value = serde_json::from_str(&sb.read(LOOP_STATE)).unwrap();
     lp["active"] = serde_json::json!(true);
     lp["pid"] = serde_json::json!(dead.id());
     std::fs::write(&path, lp.to_string()).unwrap();

@@ -29,6 +29,7 @@ mod integrity;
 mod layers;
 mod ledger;
 mod log;
+mod loops;
 mod noise;
 mod output;
 mod record;

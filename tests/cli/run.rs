@@ -428,7 +428,7 @@ fn sigint_stops_the_eval_records_a_crash_and_reverts() {
     assert_group_gone(&sb);
     let last = sb.ledger_lines().pop().unwrap();
     assert_eq!(last["reason"], "interrupted");
-    let lp: Value = serde_json::from_str(&sb.read(".autoresearch/loop.json")).unwrap();
+    let lp: Value = serde_json::from_str(&sb.read(LOOP_STATE)).unwrap();
     assert_eq!(lp["active"], false);
     set_x(&sb, "0.5");
     assert_eq!(run(&sb, &["-m", "again"]).ok()["status"], "kept");
@@ -538,10 +538,10 @@ fn a_second_run_gets_loop_running_and_a_dead_holder_is_taken_over() {
     assert_eq!(status["loop"]["running"], false);
     assert_eq!(status["loop"]["iteration"], 1);
 
-    // A holder that died mid-step: loop.json still says active, but its process is gone.
+    // A holder that died mid-step: its loop state still says active, but its process is gone.
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     dead.wait().unwrap();
-    let path = sb.path(".autoresearch/loop.json");
+    let path = sb.path(LOOP_STATE);
     let mut lp: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     lp["active"] = json!(true);
     lp["pid"] = json!(dead.id());
@@ -744,7 +744,10 @@ fn a_concurrent_record_taking_the_number_is_handled() {
     let commit = d["commit"].as_str().unwrap();
     assert_eq!(run_ref(&sb, 2).as_deref(), Some(commit));
     assert_eq!(message_of(&sb, commit), "autoresearch #1: sneaky");
-    assert!(v["warnings"].to_string().contains("took run #1"), "{v}");
+    assert!(
+        v["warnings"].to_string().contains("Run #1 was taken"),
+        "{v}"
+    );
     let runs: Vec<u64> = sb
         .ledger_lines()
         .iter()

@@ -47,6 +47,7 @@ fn status_reports_counts_best_and_improvement() {
             "last_run",
             "runs_since_keep",
             "loop",
+            "loops",
             "ledger",
             "skills",
             "branches"
@@ -63,6 +64,7 @@ fn status_reports_counts_best_and_improvement() {
     assert_eq!(d["runs_since_keep"], 1);
     assert_eq!(d["ledger"]["records"], 3);
     assert!(d["loop"].is_null());
+    assert_eq!(d["loops"], serde_json::json!([]));
     assert_eq!(
         d["skills"],
         serde_json::json!([]),
