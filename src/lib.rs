@@ -8,6 +8,7 @@
 //!
 //! `docs/ARCHITECTURE.md` describes the layers; `docs/CONTRACT.md` the interface they serve.
 
+pub mod analysis;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -22,5 +23,6 @@ pub mod metric;
 pub mod names;
 pub mod noise;
 pub mod project;
+pub mod report;
 pub mod skills;
 pub mod text;

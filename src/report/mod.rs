@@ -1,0 +1,3 @@
+//! Reports on a ledger for people: the progress chart (`chart`), pure functions from data to text.
+
+pub mod chart;
