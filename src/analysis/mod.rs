@@ -31,6 +31,7 @@ mod flags;
 mod ideas;
 mod progress;
 mod repeats;
+pub mod source;
 mod words;
 
 #[cfg(test)]
