@@ -292,7 +292,7 @@ fn stuck_hints(h: &mut Hints, after: &Scope) {
     }
     if after.total > 0 && after.total.is_multiple_of(20) {
         h.add(format!(
-            "{} runs on this branch: take stock with `autoresearch log --status kept` and `autoresearch best --patch`, and write what you learned into `program.md`.",
+            "{} runs on this branch: take stock with `autoresearch review` (patterns: repeats, dead ends, keeps within the noise; `--raw` is a prompt for a second model) and `autoresearch report` (the chart and the summary), and write what you learned into `program.md`.",
             after.total
         ));
     }

@@ -60,6 +60,18 @@ pub const FILES: &[(&str, &str)] = &[
         "contains `*`: the directory ignores itself",
     ),
     (
+        ".autoresearch/report/",
+        "what `report` writes by default: report.md, report.html, report.svg, report.json",
+    ),
+    (
+        ".autoresearch/forks/<branch>.json",
+        "how `fork` made a fork (start point, worktree) and the `--env` its evals get",
+    ),
+    (
+        ".autoresearch/merge/",
+        "scratch copies and worktrees `merge-best` evaluates in; removed when it ends",
+    ),
+    (
         "refs/autoresearch/runs/<run>",
         "git ref keeping each evaluated commit reachable",
     ),

@@ -231,6 +231,7 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, mut cli: clap::Command) -> Result<A
             git::ENVIRONMENT,
             skills::ENVIRONMENT,
             engine::ENVIRONMENT,
+            super::report::ENVIRONMENT,
         ]
         .concat()
         .iter()

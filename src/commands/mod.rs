@@ -19,6 +19,7 @@ pub mod log;
 pub mod merge_best;
 pub mod noise;
 pub mod record;
+pub mod report;
 pub mod retract;
 pub mod run;
 pub mod status;
@@ -96,6 +97,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Log one experiment whose eval you ran yourself (the manual loop).
     Record(record::RecordArgs),
+    /// The morning report: markdown, a self-contained HTML page and the SVG chart.
+    Report(report::ReportArgs),
     /// Take back a keep that does not stand; the ledger stays append-only.
     Retract(retract::RetractArgs),
     /// Start new directions in parallel: a branch (and a worktree) per fork, all or none.
@@ -131,6 +134,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Demo(_) => "demo",
             Command::Record(_) => "record",
+            Command::Report(_) => "report",
             Command::Retract(_) => "retract",
             Command::Fork(_) => "fork",
             Command::MergeBest(_) => "merge-best",
@@ -155,6 +159,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Doctor(a) => finish(ctx, name, doctor::run(ctx, a)),
         Command::Demo(a) => finish(ctx, name, demo::run(ctx, a)),
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
+        Command::Report(a) => finish(ctx, name, report::run(ctx, a)),
         Command::Retract(a) => finish(ctx, name, retract::run(ctx, a)),
         Command::Fork(a) => finish(ctx, name, fork::run(ctx, a)),
         Command::MergeBest(a) => finish(ctx, name, merge_best::run(ctx, a)),

@@ -38,7 +38,7 @@ impl Counts {
             Status::Retraction => self.retraction,
         }
     }
-    fn bump(&mut self, s: Status) {
+    pub fn bump(&mut self, s: Status) {
         match s {
             Status::Baseline => self.baseline += 1,
             Status::Kept => self.kept += 1,

@@ -1,3 +1,6 @@
 //! Reports on a ledger for people: the progress chart (`chart`), pure functions from data to text.
 
 pub mod chart;
+pub mod html;
+pub mod markdown;
+pub mod model;

@@ -33,6 +33,7 @@ mod loops;
 mod noise;
 mod output;
 mod record;
+mod report;
 mod run;
 mod snapshots;
 mod status;
