@@ -35,6 +35,18 @@ pub fn render(r: &Report, svg: &str) -> String {
     s
 }
 
+/// A summary in a table cell: cut at `SUMMARY_CHARS` characters, with an ellipsis.
+fn cell(text: &str) -> String {
+    let mut cut: String = text.chars().take(SUMMARY_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    inline(&cut)
+}
+
+/// Summaries in tables are cut after this many characters (`report.json` has them whole).
+const SUMMARY_CHARS: usize = 160;
+
 /// Text from the ledger or the config inside a line or a table cell.
 pub fn inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -239,7 +251,7 @@ fn worked(s: &mut String, r: &Report) {
             w.share_pct
                 .map_or_else(|| "—".into(), |p| format!("{p:.0} %")),
             num(w.metric),
-            inline(&w.summary)
+            cell(&w.summary)
         );
     }
     let _ = writeln!(s);
@@ -259,7 +271,7 @@ fn did_not(s: &mut String, r: &Report) {
                 m.run,
                 num(Some(m.metric)),
                 num(Some(m.short_by)),
-                inline(&m.summary)
+                cell(&m.summary)
             );
         }
         let _ = writeln!(s);
@@ -365,7 +377,7 @@ fn integrity(s: &mut String, r: &Report) {
                 f.run,
                 f.status.as_str(),
                 inline(&f.flags.join(", ")),
-                inline(&f.summary)
+                cell(&f.summary)
             );
         }
         if i.flagged.len() > 50 {
@@ -432,7 +444,7 @@ fn log(s: &mut String, r: &Report) {
             num(row.metric),
             row.delta.map_or_else(|| "—".into(), signed),
             inline(&row.flags.join(", ")),
-            inline(&row.summary)
+            cell(&row.summary)
         );
     }
     let _ = writeln!(s);
