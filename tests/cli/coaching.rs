@@ -408,3 +408,31 @@ fn the_guides_name_commits_and_keep_notes() {
         "the crash guide names the run ref"
     );
 }
+
+/// Every 20 runs on a branch, the hints point at `review` and `report` to take stock.
+#[test]
+fn every_twenty_runs_the_hint_points_at_review_and_report() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("1"), "base");
+    for i in 1..19 {
+        sb.record("discarded", Some("2"), &format!("idea {i}"));
+    }
+    let out = sb.run(&[
+        "--json",
+        "record",
+        "--status",
+        "discarded",
+        "--metric",
+        "2",
+        "--summary",
+        "idea 19",
+    ]);
+    let hints = out.json()["hints"].to_string();
+    assert!(
+        hints.contains("20 runs on this branch")
+            && hints.contains("autoresearch review")
+            && hints.contains("autoresearch report"),
+        "{hints}"
+    );
+}
