@@ -24,5 +24,6 @@ pub mod names;
 pub mod noise;
 pub mod project;
 pub mod report;
+pub mod review;
 pub mod skills;
 pub mod text;

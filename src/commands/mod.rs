@@ -21,6 +21,7 @@ pub mod noise;
 pub mod record;
 pub mod report;
 pub mod retract;
+pub mod review;
 pub mod run;
 pub mod status;
 
@@ -113,6 +114,8 @@ pub enum Command {
     Best(best::BestArgs),
     /// Compare two experiments: metrics side by side and the code diff between them.
     Diff(diff::DiffArgs),
+    /// Review the night's work: patterns, and a prompt for a second model (`--raw` to pipe it).
+    Review(review::ReviewArgs),
     /// Write every experiment as CSV, TSV, JSON or JSON Lines.
     Export(export::ExportArgs),
     /// Describe the whole interface as JSON: commands, flags, exit codes, errors, schemas.
@@ -141,6 +144,7 @@ impl Command {
             Command::Log(_) => "log",
             Command::Status(_) => "status",
             Command::Best(_) => "best",
+            Command::Review(_) => "review",
             Command::Diff(_) => "diff",
             Command::Export(_) => "export",
             Command::AgentInfo(_) => "agent-info",
@@ -166,6 +170,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),
+        Command::Review(a) => finish(ctx, name, review::run(ctx, a)),
         Command::Diff(a) => finish(ctx, name, diff::run(ctx, a)),
         Command::Export(a) => finish(ctx, name, export::run(ctx, a)),
         Command::AgentInfo(a) => finish(ctx, name, agent_info::run(ctx, a, Cli::command())),
@@ -184,9 +189,10 @@ fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
     };
     let (written, code) = match result {
         Ok(data) if data.printed() => (Ok(()), 0),
-        Ok(data) => match data.failure() {
-            None => (output::emit_success(ctx.render, name, &data, notes), 0),
-            Some(err) => (
+        Ok(data) => match (data.failure(), data.raw()) {
+            (None, Some(text)) => (output::emit_raw(ctx.render, text, notes), 0),
+            (None, None) => (output::emit_success(ctx.render, name, &data, notes), 0),
+            (Some(err), _) => (
                 output::emit_error(ctx.render, name, &err, Some(&data), notes),
                 err.exit_code(),
             ),

@@ -43,7 +43,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub const ENVELOPE_RULES: &[&str] = &[
     "JSON mode with --json, or when stdout is not a terminal; --human forces tables; AUTORESEARCH_FORMAT=json|human sets the default",
     "exactly one JSON document per call on stdout, one line, keys in a stable order",
-    "exceptions: `export` writes the data itself; `guide` in human mode prints plain text",
+    "exceptions: `export` writes the data itself; `review --raw` prints the prompt alone; `guide` in human mode prints plain text",
     "install results per path: created, updated, unchanged, kept-modified, skipped, replaced; uninstall: removed, kept-modified, not-installed, skipped",
     "hints: coaching for the next step; warnings: problems that did not stop the command; both always arrays",
     "error.suggestion is a literal next step, usually a runnable command",
@@ -103,6 +103,11 @@ pub trait Output: Serialize + Human {
     /// The command already wrote its data to stdout (`export`): print no envelope.
     fn printed(&self) -> bool {
         false
+    }
+    /// Text to print as it is instead of the envelope or the view, in either mode
+    /// (`review --raw`): no envelope, no hints; warnings go to stderr.
+    fn raw(&self) -> Option<&str> {
+        None
     }
 }
 
@@ -251,6 +256,16 @@ pub fn emit_success<T: Serialize + Human>(
             Ok(())
         }
     }
+}
+
+/// Write text as it is (`review --raw`), then the warnings on stderr as `warning:` lines so
+/// they never mix with it. No hints: whoever reads a raw pipe wants the text alone.
+pub fn emit_raw(render: Render, text: &str, notes: Notes) -> io::Result<()> {
+    let mut out = Stdout::new();
+    out.write_all_str(text)?;
+    out.flush()?;
+    human_notes(render, notes.warnings, &[]);
+    Ok(())
 }
 
 /// Write a failure: the error envelope on stdout in JSON mode; `error:` / `try:` on stderr.

@@ -291,6 +291,7 @@ fn views_of_a_fixed_ledger_are_the_same_painted_and_plain() {
         (&["log", "--branch", "nope"], Ink::Stderr),
         (&["best"], Ink::Stdout),
         (&["best", "--patch"], Ink::Stdout),
+        (&["review"], Ink::Stdout),
         // The dimmed note under a cut patch.
         (&["best", "--patch", "--max-patch-bytes", "10"], Ink::Stdout),
         // Secondary metrics (`mem_gb`) on both sides.

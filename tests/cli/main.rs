@@ -34,6 +34,7 @@ mod noise;
 mod output;
 mod record;
 mod report;
+mod review;
 mod run;
 mod snapshots;
 mod status;
