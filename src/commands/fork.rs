@@ -67,15 +67,8 @@ pub struct ForkOutput {
 
 #[derive(Debug, Serialize)]
 pub struct ForkView {
-    pub name: String,
-    pub branch: String,
-    pub commit: String,
-    pub worktree: Option<PathBuf>,
-    /// The fork's start record (a `baseline` with `source: "fork"`); null when the start code
-    /// has no evidence under the current setup, or in a dry run.
-    pub start_run: Option<u64>,
-    /// Untracked or ignored inputs the new worktree lacks (datasets, virtual environments).
-    pub missing_inputs: Vec<String>,
+    #[serde(flatten)]
+    pub fork: Created,
     /// The commands that start work on it.
     pub next: Vec<String>,
 }
@@ -120,15 +113,17 @@ impl Human for ForkOutput {
         let mut t = Table::new(&["fork", "branch", "worktree", "start"]);
         for f in &self.forks {
             t.row(vec![
-                Cell::new(&f.name, Style::Bold),
-                Cell::from(f.branch.as_str()),
+                Cell::new(&f.fork.name, Style::Bold),
+                Cell::from(f.fork.branch.as_str()),
                 Cell::from(
-                    f.worktree
+                    f.fork
+                        .worktree
                         .as_ref()
                         .map_or_else(|| "-".to_string(), |w| w.display().to_string()),
                 ),
                 Cell::from(
-                    f.start_run
+                    f.fork
+                        .start_run
                         .map_or_else(|| "-".to_string(), |r| format!("#{r}")),
                 ),
             ]);
@@ -136,7 +131,7 @@ impl Human for ForkOutput {
         p.table(&t)?;
         for f in &self.forks {
             p.line("")?;
-            p.line(format!("{}:", f.name))?;
+            p.line(format!("{}:", f.fork.name))?;
             for c in &f.next {
                 p.line(format!("  {c}"))?;
             }
@@ -170,13 +165,13 @@ pub fn run(ctx: &Ctx, args: &ForkArgs) -> Result<ForkOutput> {
     };
     let forks: Vec<ForkView> = created.into_iter().map(view).collect();
     for f in &forks {
-        if !f.missing_inputs.is_empty() {
-            let dir = f.worktree.as_ref().map(|w| w.display().to_string());
+        if !f.fork.missing_inputs.is_empty() {
+            let dir = f.fork.worktree.as_ref().map(|w| w.display().to_string());
             ctx.warn(format!(
                 "The worktree of `{}` lacks untracked or ignored files the main work tree has: {}. If the eval needs them, link them in: {}",
-                f.name,
-                autoresearch::text::code_list(f.missing_inputs.iter().map(String::as_str)),
-                link_commands(&loaded.project.root, dir.as_deref().unwrap_or("."), &f.missing_inputs)
+                f.fork.name,
+                autoresearch::text::code_list(f.fork.missing_inputs.iter().map(String::as_str)),
+                link_commands(&loaded.project.root, dir.as_deref().unwrap_or("."), &f.fork.missing_inputs)
             ));
         }
     }
@@ -220,15 +215,7 @@ fn view(c: Created) -> ForkView {
             "autoresearch run -m \"<what this fork tries first>\"".to_string(),
         ],
     };
-    ForkView {
-        name: c.name,
-        branch: c.branch,
-        commit: c.commit,
-        worktree: c.worktree,
-        start_run: c.start_run,
-        missing_inputs: c.missing_inputs,
-        next,
-    }
+    ForkView { fork: c, next }
 }
 
 /// `ln -s` commands that link each missing input of `root` into `dir`.

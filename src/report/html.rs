@@ -4,8 +4,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::is_integrity;
-use super::model::{self, LOG_ROWS_HTML, Report};
+use super::model::{self, LOG_ROWS_HTML, Report, fmt_num, fmt_signed};
 use crate::analysis::Pattern;
 
 const STYLE: &str = "
@@ -87,22 +86,6 @@ fn strip_prolog(svg: &str) -> &str {
     }
 }
 
-fn num(v: Option<f64>) -> String {
-    v.map_or_else(
-        || "—".to_string(),
-        |v| format!("{}", crate::text::round_significant(v, 6)),
-    )
-}
-
-fn signed(v: f64) -> String {
-    let v = crate::text::round_significant(v, 6);
-    if v > 0.0 {
-        format!("+{v}")
-    } else {
-        format!("{v}")
-    }
-}
-
 fn table(s: &mut String, head: &[&str], rows: impl IntoIterator<Item = Vec<(String, bool)>>) {
     let _ = write!(s, "<table>");
     if head.iter().any(|h| !h.is_empty()) {
@@ -133,7 +116,10 @@ fn cards(s: &mut String, r: &Report) {
     let _ = writeln!(
         s,
         "{}",
-        card("baseline → best", format!("{} → {}", num(base), num(best)))
+        card(
+            "baseline → best",
+            format!("{} → {}", fmt_num(base), fmt_num(best))
+        )
     );
     let _ = writeln!(
         s,
@@ -234,7 +220,7 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| esc(&format!("#{} {} — {}", b.run, num(b.metric), b.summary)),
+            |b| esc(&format!("#{} {} — {}", b.run, fmt_num(b.metric), b.summary)),
         )
     };
     let rows = vec![
@@ -258,7 +244,7 @@ fn numbers(s: &mut String, r: &Report) {
                 |c| {
                     format!(
                         "{} better{}",
-                        signed(c),
+                        fmt_signed(c),
                         n.change_pct
                             .map(|p| format!(" ({p:.2} %)"))
                             .unwrap_or_default()
@@ -313,13 +299,13 @@ fn worked(s: &mut String, r: &Report) {
         r.worked.iter().map(|w| {
             vec![
                 (format!("#{}", w.run), true),
-                (signed(w.step_gain), true),
+                (fmt_signed(w.step_gain), true),
                 (
                     w.share_pct
                         .map_or_else(|| "—".into(), |p| format!("{p:.0} %")),
                     true,
                 ),
-                (num(w.metric), true),
+                (fmt_num(w.metric), true),
                 (esc(&w.summary), false),
             ]
         }),
@@ -366,8 +352,8 @@ fn did_not(s: &mut String, r: &Report) {
             r.near_misses.iter().map(|m| {
                 vec![
                     (format!("#{}", m.run), true),
-                    (num(Some(m.metric)), true),
-                    (num(Some(m.short_by)), true),
+                    (fmt_num(Some(m.metric)), true),
+                    (fmt_num(Some(m.short_by)), true),
                     (esc(&m.summary), false),
                 ]
             }),
@@ -388,12 +374,7 @@ fn did_not(s: &mut String, r: &Report) {
             }),
         );
     }
-    let patterns: Vec<&Pattern> = r
-        .analysis
-        .patterns
-        .iter()
-        .filter(|p| !is_integrity(p))
-        .collect();
+    let (_, patterns) = r.patterns_split();
     pattern_list(s, &patterns);
     if !r.analysis.families.is_empty() {
         let _ = writeln!(s, "<p>Families of ideas:</p>");
@@ -415,13 +396,8 @@ fn did_not(s: &mut String, r: &Report) {
 fn integrity(s: &mut String, r: &Report) {
     let _ = writeln!(s, "<h2>Integrity</h2>");
     let i = &r.integrity;
-    let patterns: Vec<&Pattern> = r
-        .analysis
-        .patterns
-        .iter()
-        .filter(|p| is_integrity(p))
-        .collect();
-    if i.flagged.is_empty() && patterns.is_empty() && i.retracted.is_empty() {
+    let (patterns, _) = r.patterns_split();
+    if r.integrity_clean() {
         let _ = writeln!(
             s,
             "<p>No run is flagged, no keep is within the noise, nothing was retracted.</p>"
@@ -483,12 +459,8 @@ fn change(s: &mut String, r: &Report) {
 
 fn log(s: &mut String, r: &Report) {
     let _ = writeln!(s, "<h2>Log</h2>");
-    let shown = if r.full {
-        r.log.len()
-    } else {
-        r.log.len().min(LOG_ROWS_HTML)
-    };
-    let skip = r.log.len() - shown;
+    let rows = r.log_shown(LOG_ROWS_HTML);
+    let (shown, skip) = (rows.len(), r.log.len() - rows.len());
     if skip > 0 {
         let _ = writeln!(
             s,
@@ -499,7 +471,7 @@ fn log(s: &mut String, r: &Report) {
     table(
         s,
         &["run", "branch", "status", "metric", "Δ", "flags", "summary"],
-        r.log[skip..].iter().map(|row| {
+        rows.iter().map(|row| {
             vec![
                 (format!("#{}", row.run), true),
                 (esc(&row.branch), false),
@@ -507,8 +479,8 @@ fn log(s: &mut String, r: &Report) {
                     format!("<span class=\"{0}\">{0}</span>", row.status.as_str()),
                     false,
                 ),
-                (num(row.metric), true),
-                (row.delta.map_or_else(|| "—".into(), signed), true),
+                (fmt_num(row.metric), true),
+                (row.delta.map_or_else(|| "—".into(), fmt_signed), true),
                 (esc(&row.flags.join(", ")), false),
                 (esc(&row.summary), false),
             ]

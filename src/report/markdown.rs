@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::{self, LOG_ROWS_MD, Report};
+use super::model::{self, LOG_ROWS_MD, Report, fmt_num, fmt_signed};
 use crate::analysis::Pattern;
 
 /// The whole document; `svg` is the chart's file name beside it.
@@ -68,22 +68,6 @@ pub fn inline(text: &str) -> String {
         }
     }
     out
-}
-
-fn num(v: Option<f64>) -> String {
-    v.map_or_else(
-        || "—".to_string(),
-        |v| format!("{}", crate::text::round_significant(v, 6)),
-    )
-}
-
-fn signed(v: f64) -> String {
-    let v = crate::text::round_significant(v, 6);
-    if v > 0.0 {
-        format!("+{v}")
-    } else {
-        format!("{v}")
-    }
 }
 
 fn runs(runs: &[u64], count: usize) -> String {
@@ -186,7 +170,7 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| format!("#{} {} — {}", b.run, num(b.metric), inline(&b.summary)),
+            |b| format!("#{} {} — {}", b.run, fmt_num(b.metric), inline(&b.summary)),
         )
     };
     row("baseline", brief(&n.baseline));
@@ -196,7 +180,7 @@ fn numbers(s: &mut String, r: &Report) {
         match n.change {
             Some(c) => format!(
                 "{} better{}",
-                signed(c),
+                fmt_signed(c),
                 n.change_pct
                     .map(|p| format!(" ({p:.2} %)"))
                     .unwrap_or_default()
@@ -247,10 +231,10 @@ fn worked(s: &mut String, r: &Report) {
             s,
             "| #{} | {} | {} | {} | {} |",
             w.run,
-            signed(w.step_gain),
+            fmt_signed(w.step_gain),
             w.share_pct
                 .map_or_else(|| "—".into(), |p| format!("{p:.0} %")),
-            num(w.metric),
+            fmt_num(w.metric),
             cell(&w.summary)
         );
     }
@@ -269,8 +253,8 @@ fn did_not(s: &mut String, r: &Report) {
                 s,
                 "| #{} | {} | {} | {} |",
                 m.run,
-                num(Some(m.metric)),
-                num(Some(m.short_by)),
+                fmt_num(Some(m.metric)),
+                fmt_num(Some(m.short_by)),
                 cell(&m.summary)
             );
         }
@@ -292,12 +276,7 @@ fn did_not(s: &mut String, r: &Report) {
         }
         let _ = writeln!(s);
     }
-    let patterns: Vec<&Pattern> = r
-        .analysis
-        .patterns
-        .iter()
-        .filter(|p| !is_integrity(p))
-        .collect();
+    let (_, patterns) = r.patterns_split();
     if !patterns.is_empty() {
         let _ = writeln!(s, "Patterns:\n");
         for p in patterns {
@@ -324,25 +303,6 @@ fn did_not(s: &mut String, r: &Report) {
     }
 }
 
-/// Patterns about the truth of results go under "Integrity".
-pub fn is_integrity(p: &Pattern) -> bool {
-    use crate::analysis::PatternKind as K;
-    matches!(
-        p.kind,
-        K::KeepWithinNoise
-            | K::SeedOnlyKeep
-            | K::SuspiciousJump
-            | K::MetricRepeated
-            | K::ZeroVariance
-            | K::DurationCollapsed
-            | K::UntrackedInputs
-            | K::LeakedProcesses
-            | K::KeptNotBetter
-            | K::HarnessChanged
-            | K::Retracted
-    )
-}
-
 fn pattern(s: &mut String, p: &Pattern) {
     let on = if p.runs.is_empty() {
         String::new()
@@ -355,13 +315,8 @@ fn pattern(s: &mut String, p: &Pattern) {
 fn integrity(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Integrity\n");
     let i = &r.integrity;
-    let patterns: Vec<&Pattern> = r
-        .analysis
-        .patterns
-        .iter()
-        .filter(|p| is_integrity(p))
-        .collect();
-    if i.flagged.is_empty() && patterns.is_empty() && i.retracted.is_empty() {
+    let (patterns, _) = r.patterns_split();
+    if r.integrity_clean() {
         let _ = writeln!(
             s,
             "No run is flagged, no keep is within the noise, nothing was retracted.\n"
@@ -417,12 +372,8 @@ fn change(s: &mut String, r: &Report) {
 
 fn log(s: &mut String, r: &Report) {
     let _ = writeln!(s, "## Log\n");
-    let shown = if r.full {
-        r.log.len()
-    } else {
-        r.log.len().min(LOG_ROWS_MD)
-    };
-    let skip = r.log.len() - shown;
+    let rows = r.log_shown(LOG_ROWS_MD);
+    let (shown, skip) = (rows.len(), r.log.len() - rows.len());
     if skip > 0 {
         let _ = writeln!(
             s,
@@ -434,15 +385,15 @@ fn log(s: &mut String, r: &Report) {
         s,
         "| run | branch | status | metric | Δ | flags | summary |\n|---|---|---|---|---|---|---|"
     );
-    for row in &r.log[skip..] {
+    for row in rows {
         let _ = writeln!(
             s,
             "| #{} | {} | {} | {} | {} | {} | {} |",
             row.run,
             inline(&row.branch),
             row.status.as_str(),
-            num(row.metric),
-            row.delta.map_or_else(|| "—".into(), signed),
+            fmt_num(row.metric),
+            row.delta.map_or_else(|| "—".into(), fmt_signed),
             inline(&row.flags.join(", ")),
             cell(&row.summary)
         );

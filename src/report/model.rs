@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::chart::{self, ChartSpec, Mark, Point};
-use crate::analysis::{self, Analysis, PatternKind, source::Branches};
+use crate::analysis::{self, Analysis, Pattern, PatternKind, source::Branches};
 use crate::config::{Config, Direction};
 use crate::error::Result;
 use crate::git::CodeDiff;
@@ -601,5 +601,69 @@ pub fn min_improvement_text(m: crate::config::MinImprovement) -> String {
     match m {
         crate::config::MinImprovement::Absolute(v) => format!("{v}"),
         crate::config::MinImprovement::Percent(p) => format!("{p}%"),
+    }
+}
+
+impl Report {
+    /// The patterns about the truth of results (listed under "Integrity"), and the others
+    /// (under "What did not work").
+    pub fn patterns_split(&self) -> (Vec<&Pattern>, Vec<&Pattern>) {
+        self.analysis
+            .patterns
+            .iter()
+            .partition(|p| is_integrity_pattern(p))
+    }
+
+    /// Nothing to say under "Integrity".
+    pub fn integrity_clean(&self) -> bool {
+        let i = &self.integrity;
+        i.flagged.is_empty() && i.retracted.is_empty() && self.patterns_split().0.is_empty()
+    }
+
+    /// The log rows a writer shows: all with `full`, else the latest `cap`.
+    pub fn log_shown(&self, cap: usize) -> &[Row] {
+        let shown = if self.full {
+            self.log.len()
+        } else {
+            self.log.len().min(cap)
+        };
+        &self.log[self.log.len() - shown..]
+    }
+}
+
+/// Patterns about the truth of results go under "Integrity".
+pub fn is_integrity_pattern(p: &Pattern) -> bool {
+    use crate::analysis::PatternKind as K;
+    matches!(
+        p.kind,
+        K::KeepWithinNoise
+            | K::SeedOnlyKeep
+            | K::SuspiciousJump
+            | K::MetricRepeated
+            | K::ZeroVariance
+            | K::DurationCollapsed
+            | K::UntrackedInputs
+            | K::LeakedProcesses
+            | K::KeptNotBetter
+            | K::HarnessChanged
+            | K::Retracted
+    )
+}
+
+/// A metric for people: six significant digits, or the dash.
+pub fn fmt_num(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "—".to_string(),
+        |v| format!("{}", crate::text::round_significant(v, 6)),
+    )
+}
+
+/// A gain for people, with its sign.
+pub fn fmt_signed(v: f64) -> String {
+    let v = crate::text::round_significant(v, 6);
+    if v > 0.0 {
+        format!("+{v}")
+    } else {
+        format!("{v}")
     }
 }
