@@ -63,14 +63,8 @@ pub struct LoopView {
 #[derive(Debug, Serialize)]
 pub struct BranchLoopView {
     pub branch: String,
-    pub running: bool,
-    pub stale: bool,
-    pub pid: u32,
-    pub host: String,
-    pub iteration: u64,
-    pub started_at: String,
-    pub heartbeat_at: String,
-    pub run: Option<u64>,
+    #[serde(flatten)]
+    pub state: LoopView,
 }
 
 impl LoopView {
@@ -91,17 +85,9 @@ impl LoopView {
 
 impl BranchLoopView {
     fn of(branch: &str, l: &LoopState) -> BranchLoopView {
-        let v = LoopView::of(l);
         BranchLoopView {
             branch: branch.to_string(),
-            running: v.running,
-            stale: v.stale,
-            pid: v.pid,
-            host: v.host,
-            iteration: v.iteration,
-            started_at: v.started_at,
-            heartbeat_at: v.heartbeat_at,
-            run: v.run,
+            state: LoopView::of(l),
         }
     }
 }
@@ -457,7 +443,8 @@ fn state_line(running: bool, stale: bool, pid: u32, run: Option<u64>, heartbeat:
 }
 
 fn branch_loop_line(l: &BranchLoopView) -> String {
-    state_line(l.running, l.stale, l.pid, l.run, &l.heartbeat_at)
+    let s = &l.state;
+    state_line(s.running, s.stale, s.pid, s.run, &s.heartbeat_at)
 }
 
 /// Width of the keys in the status view.
@@ -480,7 +467,7 @@ impl Human for StatusOutput {
         p.kv("loop", W, self.loop_line())?;
         // The loops running (or left stale) on other branches, one line each.
         for l in &self.loops {
-            if (l.running || l.stale) && self.scope_branch.as_ref() != Some(&l.branch) {
+            if (l.state.running || l.state.stale) && self.scope_branch.as_ref() != Some(&l.branch) {
                 p.kv("", W, format!("{}: {}", l.branch, branch_loop_line(l)))?;
             }
         }

@@ -317,8 +317,8 @@ fn noisy(sb: &Sandbox) {
     sb.commit_all("noisy eval");
 }
 
-#[test]
-fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
+/// A noisy project with two forks, `a` at 0.5 and `b` at 0.52, each kept.
+fn two_close_forks() -> Sandbox {
     let sb = Sandbox::new();
     sb.init();
     noisy(&sb);
@@ -333,6 +333,12 @@ fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
         let r = run(&sb, &["-m", "halve"]).ok();
         assert_eq!(r["status"], "kept", "{r}");
     }
+    sb
+}
+
+#[test]
+fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
+    let sb = two_close_forks();
     switch(&sb, "autoresearch");
     let base_tip = tip(&sb, "autoresearch");
     let d = merge_best(&sb, &[]).ok();
@@ -361,19 +367,7 @@ fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
 
 #[test]
 fn confirm_measures_the_top_contenders_in_turn_and_records_rechecks() {
-    let sb = Sandbox::new();
-    sb.init();
-    noisy(&sb);
-    run(&sb, &["-m", "baseline"]).ok();
-    fork(&sb, &["a", "b"]).ok();
-    for (branch, x) in [
-        ("autoresearch-fork-a", "0.5"),
-        ("autoresearch-fork-b", "0.52"),
-    ] {
-        switch(&sb, branch);
-        set_x(&sb, x);
-        run(&sb, &["-m", "halve"]).ok();
-    }
+    let sb = two_close_forks();
     switch(&sb, "autoresearch");
     let lines = sb.ledger_lines().len();
     let d = merge_best(&sb, &["--confirm", "2"]).ok();

@@ -170,7 +170,8 @@ fn two_forks_in_two_worktrees_evaluate_at_the_same_time() {
                 "iteration",
                 "started_at",
                 "heartbeat_at",
-                "run"
+                "run",
+                "abandoned_commit"
             ]
         );
         assert_eq!(l["running"], false);
