@@ -92,11 +92,15 @@ pub fn run(ctx: &Ctx, args: &MergeBestArgs) -> Result<MergeBestOutput> {
     if !autoresearch::git::branch_exists(&loaded.project.repo, &into) {
         return Err(AppError::new(
             autoresearch::error::Code::ForkNotFound,
-            format!("The base branch `{into}` does not exist."),
             format!(
-                "Name an existing branch with `--into` (the experiment branch is `{}`).",
-                loaded.config.branch
+                "The base branch `{into}` does not exist: there is nothing to rank the forks against."
             ),
+            match autoresearch::git::current_branch(&loaded.project.repo) {
+                Some(here) if here != into => format!(
+                    "Name the branch to bring the winner back to: `autoresearch merge-best --into {here}`."
+                ),
+                _ => "Name an existing branch with `--into <branch>`.".to_string(),
+            },
         ));
     }
     let sel = if args.forks.is_empty() {

@@ -75,7 +75,7 @@ fn human(sb: &Sandbox, cwd: &Path, color: &str, args: &[&str]) -> Out {
     sb.run_in(cwd, &all)
 }
 
-/// Is there a duration such as `0.01s`, `10s` or `3s ago` in this line?
+/// Is there a duration such as `0.01s`, `10s`, `34ms` or `3s ago` in this line?
 fn has_duration(line: &str) -> bool {
     let b = line.as_bytes();
     (0..b.len()).any(|i| {
@@ -86,6 +86,10 @@ fn has_duration(line: &str) -> bool {
         }
         let mut j = i;
         while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+            j += 1;
+        }
+        // `10s`, and `34ms` (`text::format_duration` below a second).
+        if b.get(j) == Some(&b'm') && b.get(j + 1) == Some(&b's') {
             j += 1;
         }
         b.get(j) == Some(&b's') && b.get(j + 1).is_none_or(|c| !c.is_ascii_alphanumeric())
@@ -261,6 +265,7 @@ fn the_comparison_helpers_do_what_they_say() {
         strip_ansi("\x1b[1mrun\x1b[0m  \x1b[38;5;2mkept\x1b[m é"),
         "run  kept é"
     );
+    assert!(has_duration("4 runs · 34ms elapsed") && !has_duration("4 rooms"));
     let volatile = [Volatile::Timings, Volatile::CommitLine];
     let text = "commit    e405f42ea9\ncommit    e405f42ea9 (on the branch)\ntime      0.01s\n  \
                 --- autoresearch: exit code 3; 12 bytes of output in 10.5s ---\nlast run  #3 1.5  3s ago\n\
@@ -292,6 +297,9 @@ fn views_of_a_fixed_ledger_are_the_same_painted_and_plain() {
         (&["best"], Ink::Stdout),
         (&["best", "--patch"], Ink::Stdout),
         (&["review"], Ink::Stdout),
+        (&["merge-best"], Ink::Stdout),
+        (&["merge-best", "--apply"], Ink::Stderr),
+        (&["status", "--all-branches"], Ink::Stdout),
         // The dimmed note under a cut patch.
         (&["best", "--patch", "--max-patch-bytes", "10"], Ink::Stdout),
         // Secondary metrics (`mem_gb`) on both sides.
@@ -362,6 +370,16 @@ fn views_that_change_the_project_are_the_same_painted_and_plain() {
         let out = t.step(&args, Ink::Stdout, &[]);
         assert!(out.stdout.contains(status), "{}", out.stdout);
     }
+    // Forks, their ranking and the per-branch views.
+    t.step(&["fork", "a", "b", "--dry-run"], Ink::Stdout, &[]);
+    t.step(&["fork", "a", "b"], Ink::Stdout, &[]);
+    t.step(&["status", "--all-branches"], Ink::Stdout, &[]);
+    t.step(&["log", "--all-branches"], Ink::Stdout, &[]);
+    t.step(&["best", "--all-branches"], Ink::Stdout, &[]);
+    // No experiment branch yet: an error on stderr.
+    t.step(&["merge-best"], Ink::Stderr, &[]);
+    t.step(&["report", "-o", "out"], Ink::Stdout, &[Volatile::Timings]);
+    t.step(&["fork", "a"], Ink::Stderr, &[]);
     t.step(&["install", "claude-code"], Ink::Stdout, &[]);
     t.step(&["uninstall", "claude-code", "--dry-run"], Ink::Stdout, &[]);
     t.step(
