@@ -730,3 +730,42 @@ fn apply_refuses_while_a_run_holds_the_base() {
     merge_best(&sb, &["--apply"]).ok();
     assert_ne!(tip(&sb, "autoresearch"), before);
 }
+
+/// The base checked out in another worktree: the fast-forward updates that worktree's files,
+/// and the current one (on the fork) is left alone.
+#[test]
+fn a_fast_forward_updates_the_worktree_where_the_base_is_checked_out() {
+    let sb = project();
+    fork(&sb, &["good"]).ok();
+    // The main work tree moves to the fork; the base gets a linked worktree of its own.
+    switch(&sb, "autoresearch-fork-good");
+    let base_dir = sb.root.parent().unwrap().join("base-wt");
+    let repo = sb.repo();
+    let base_ref = repo.find_reference("refs/heads/autoresearch").unwrap();
+    let mut opts = git2::WorktreeAddOptions::new();
+    opts.reference(Some(&base_ref));
+    repo.worktree("base-wt", &base_dir, Some(&opts)).unwrap();
+    set_x(&sb, "0.9");
+    let kept = run(&sb, &["-m", "a tenth"]).ok();
+    let d = merge_best(&sb, &["--apply"]).ok();
+    assert_eq!(d["applied"]["outcome"], "fast_forwarded", "{d}");
+    assert_eq!(
+        Path::new(d["plan"]["worktree"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        base_dir.canonicalize().unwrap()
+    );
+    assert_eq!(tip(&sb, "autoresearch"), kept["commit"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(base_dir.join("train.py")).unwrap(),
+        "x = 0.9\n",
+        "the base's worktree follows"
+    );
+    let wt = git2::Repository::open(&base_dir).unwrap();
+    let mut st = git2::StatusOptions::new();
+    st.include_untracked(false);
+    assert!(
+        wt.statuses(Some(&mut st)).unwrap().is_empty(),
+        "and is clean"
+    );
+}
