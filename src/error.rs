@@ -102,6 +102,7 @@ codes! {
     SetupChanged = "setup_changed", Fix, "the eval command, metric, direction, time budget or protected list differs from the baseline's";
     NotRetractable = "not_retractable", Fix, "`retract RUN`: that run is not a keep that stands (not kept, or already retracted)";
     RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
+    ImportInvalid = "import_invalid", Fix, "`import`: a file is not in a format it reads, has a malformed line, or names another metric or direction than the config; nothing was imported";
     OperationInProgress = "operation_in_progress", Fix, "a merge, rebase, cherry-pick, revert, bisect or am is in progress in the repository";
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock of this branch or of this work tree";
     LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";

@@ -162,6 +162,27 @@ pub struct Record {
     /// the shape the fast reader knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retracts: Option<u64>,
+    /// For a record written by `import`: where it came from. Written only then, like
+    /// `retracts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+/// Where an imported record came from (`import`, docs/CONTRACT.md §5): the file, its line,
+/// the format it was read as, the status the source wrote, and every column or field of the
+/// source that has no place of its own in the record, as text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Imported {
+    #[serde(default)]
+    pub file: String,
+    #[serde(default)]
+    pub line: u64,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
 }
 
 #[cfg(test)]
@@ -189,6 +210,7 @@ impl Record {
             code: None,
             setup: None,
             retracts: None,
+            imported: None,
         }
     }
 }
@@ -371,7 +393,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "source",
         "string",
-        "which command wrote it: run, record, retract, fork, merge-best",
+        "which command wrote it: run, record, retract, fork, merge-best, import:<format>",
     ),
     (
         "code",
@@ -382,6 +404,16 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "setup",
         "string | null",
         "hash of the eval command, the metric, the time budget and the protected files",
+    ),
+    (
+        "retracts",
+        "int, only on a retraction",
+        "the run a retraction takes back; absent from every other record",
+    ),
+    (
+        "imported",
+        "object, only on an imported record",
+        "where `import` read it: {file, line, format, status, fields}; absent from every other record",
     ),
 ];
 
@@ -595,7 +627,13 @@ mod tests {
 
     #[test]
     fn the_field_table_matches_the_record_type() {
-        let v = serde_json::to_value(Record::blank(0, Status::Kept, None)).unwrap();
+        // The optional fields set, so that every field is written.
+        let full = Record {
+            retracts: Some(1),
+            imported: Some(Imported::default()),
+            ..Record::blank(0, Status::Kept, None)
+        };
+        let v = serde_json::to_value(full).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let listed: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
         assert_eq!(keys, listed);

@@ -17,6 +17,7 @@ pub mod forkfile;
 pub mod forks;
 pub mod fsutil;
 pub mod git;
+pub mod import;
 pub mod ledger;
 pub mod loopfile;
 pub mod metric;

@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod export;
 pub mod fork;
 pub mod guide;
+pub mod import;
 pub mod init;
 pub mod install;
 pub mod log;
@@ -98,6 +99,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Log one experiment whose eval you ran yourself (the manual loop).
     Record(record::RecordArgs),
+    /// Bring other tools' experiment logs into the ledger (results.tsv, JSON Lines, old ledgers).
+    Import(import::ImportArgs),
     /// The morning report: markdown, a self-contained HTML page and the SVG chart.
     Report(report::ReportArgs),
     /// Take back a keep that does not stand; the ledger stays append-only.
@@ -137,6 +140,7 @@ impl Command {
             Command::Doctor(_) => "doctor",
             Command::Demo(_) => "demo",
             Command::Record(_) => "record",
+            Command::Import(_) => "import",
             Command::Report(_) => "report",
             Command::Retract(_) => "retract",
             Command::Fork(_) => "fork",
@@ -163,6 +167,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Doctor(a) => finish(ctx, name, doctor::run(ctx, a)),
         Command::Demo(a) => finish(ctx, name, demo::run(ctx, a)),
         Command::Record(a) => finish(ctx, name, record::run(ctx, a)),
+        Command::Import(a) => finish(ctx, name, import::run(ctx, a)),
         Command::Report(a) => finish(ctx, name, report::run(ctx, a)),
         Command::Retract(a) => finish(ctx, name, retract::run(ctx, a)),
         Command::Fork(a) => finish(ctx, name, fork::run(ctx, a)),

@@ -141,6 +141,7 @@ fn retract(loaded: &Loaded, target: u64, why: String) -> Result<RetractOutput> {
             code: rec.code.clone(),
             setup: rec.setup.clone(),
             retracts: Some(target),
+            imported: None,
         })
     })?;
     let mut after = appended.before.scope(Some(&branch));

@@ -141,6 +141,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             code: None,
             setup: None,
             retracts: None,
+            imported: None,
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));

@@ -87,6 +87,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 code: Some(d.code.to_string()),
                 setup: Some(d.setup.to_string()),
                 retracts: None,
+                imported: None,
             })
         })
         .map_err(|mut e| {

@@ -155,6 +155,7 @@ fn record(
             code: None,
             setup: None,
             retracts: None,
+            imported: None,
         })
     })?;
     for w in appended.warnings {

@@ -223,6 +223,7 @@ fn recheck_record(
         code: Some(code),
         setup: Some(setup),
         retracts: None,
+        imported: None,
     })
 }
 
@@ -578,6 +579,7 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
             code: winner_code(loaded, to).ok(),
             setup: w.setup.clone(),
             retracts: None,
+            imported: None,
         })
     })?;
     Ok(Applied {

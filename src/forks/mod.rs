@@ -704,6 +704,7 @@ fn start_record(start: &Start, branch: &str, run: u64) -> Record {
         code: Some(start.code.clone()),
         setup: Some(start.setup.clone()),
         retracts: None,
+        imported: None,
     }
 }
 

@@ -196,6 +196,9 @@ struct SerdeHead<'a> {
     setup: Option<Str<'a>>,
     #[serde(default)]
     retracts: Option<u64>,
+    /// Checked with `Record`'s own type: only imported lines have it, so the allocation is rare.
+    #[serde(default)]
+    imported: Option<super::Imported>,
 }
 
 pub enum HeadLine<'a> {
@@ -374,6 +377,15 @@ mod tests {
             r#"{"run":4,"status":"retraction","retracts":3}"#,
             r#"{"run":4,"status":"retraction","retracts":"3"}"#,
             r#"{"run":4,"status":"retraction","retracts":-1}"#,
+            r#"{"run":0,"status":"kept","metric":1,"imported":{"file":"r.tsv","line":2,"format":"tsv","status":"keep","fields":{"commit":"abc"}}}"#,
+            r#"{"run":0,"status":"kept","imported":{}}"#,
+            r#"{"run":0,"status":"kept","imported":null}"#,
+            r#"{"run":0,"status":"kept","imported":{"line":-1}}"#,
+            r#"{"run":0,"status":"kept","imported":{"fields":{"a":1}}}"#,
+            r#"{"run":0,"status":"kept","imported":{"fields":null}}"#,
+            r#"{"run":0,"status":"kept","imported":{"x":[1]}}"#,
+            r#"{"run":0,"status":"kept","imported":"tsv"}"#,
+            r#"{"run":0,"status":"kept","imported":[1]}"#,
             r#"{"run":0,"status":"keep","score":1,"hash":"abc","description":"d","time":"t"}"#,
             r#"{"run":0,"status":"kept","metric":null,"summary":null}"#,
             r#"{"run":0,"status":"kept","id":null}"#,
@@ -581,6 +593,12 @@ mod tests {
             (r#""cd34"}"#, r#""cd34","code":"x"}"#),
             (r#""cd34"}"#, r#""cd34","code":null}"#),
             (r#""cd34"}"#, r#""cd34","x":1}"#),
+            (
+                r#""cd34"}"#,
+                r#""cd34","imported":{"file":"r.tsv","line":2,"format":"tsv","status":"keep","fields":{"commit":"abc"}}}"#,
+            ),
+            (r#""cd34"}"#, r#""cd34","imported":"tsv"}"#),
+            (r#""cd34"}"#, r#""cd34","imported":{"line":"2"}}"#),
             (r#""cd34"}"#, r#""cd34","score":2}"#),
             (r#""cd34"}"#, r#""cd34"}  "#),
             (r#""cd34"}"#, r#""cd34"},"#),

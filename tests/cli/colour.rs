@@ -344,6 +344,29 @@ fn views_with_warnings_are_the_same_painted_and_plain() {
     }
 }
 
+/// `import`'s view, its dry run, its warning for an unknown status and its refusal.
+#[test]
+fn import_views_are_the_same_painted_and_plain() {
+    let t = Twins::new(Sandbox::new);
+    t.step(INIT, Ink::Stdout, &[]);
+    t.both(|sb| {
+        sb.commit_all("autoresearch setup");
+        sb.write(
+            "results.tsv",
+            "commit\tscore\tmemory_gb\tstatus\tdescription\n\
+             a1\t10\t1.5\tkeep\tbase\n\
+             a2\t7\t1.5\tkeep\tbetter\n\
+             a3\t0\t0\tcrash\toom\n\
+             a4\t9\t1.5\tmaybe\thm\n",
+        );
+        sb.write("bad.tsv", "commit\tscore\tstatus\na1\t10\n");
+    });
+    t.step(&["import", "results.tsv", "--dry-run"], Ink::Stdout, &[]);
+    t.step(&["import", "results.tsv"], Ink::Both, &[]);
+    t.step(&["import", "results.tsv"], Ink::Stdout, &[]);
+    t.step(&["import", "bad.tsv"], Ink::Stderr, &[]);
+}
+
 #[test]
 fn views_that_change_the_project_are_the_same_painted_and_plain() {
     let t = Twins::new(Sandbox::new);

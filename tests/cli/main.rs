@@ -22,6 +22,7 @@ mod forks;
 mod fuzz;
 mod git_safety;
 mod guide;
+mod import;
 mod init;
 mod input;
 mod install;

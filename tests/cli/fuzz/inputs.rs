@@ -357,6 +357,7 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         code: None,
         setup: None,
         retracts: None,
+        imported: None,
     };
     serde_json::to_vec(&rec).unwrap_or_default()
 }
