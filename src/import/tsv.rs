@@ -17,6 +17,60 @@ fn find(header: &[&str], names: &[&str]) -> Option<usize> {
 }
 
 pub fn read(label: &str, text: &str, want: &Want) -> Result<Read> {
+    let (header_no, header, rows) = table(label, text)?;
+    let Some(status_col) = find(&header, &["status"]) else {
+        return Err(bad_line(
+            label,
+            header_no,
+            "the header row has no `status` column",
+        ));
+    };
+    let numeric = |c: usize| {
+        rows.iter()
+            .all(|(_, cells)| status::metric_cell(cells[c]).is_ok())
+    };
+    let metric_col = metric_column(label, &header, &rows, want, status_col)?;
+    let cols = Columns {
+        metric: metric_col,
+        status: status_col,
+        commit: find(&header, COMMIT),
+        summary: find(&header, SUMMARY),
+        numbers: Vec::new(),
+    };
+    let numbers = (0..header.len())
+        .map(|c| {
+            c != cols.metric
+                && c != cols.status
+                && Some(c) != cols.commit
+                && Some(c) != cols.summary
+                && numeric(c)
+        })
+        .collect();
+    let cols = Columns { numbers, ..cols };
+    let mut out = Read::default();
+    for (i, (no, cells)) in rows.iter().enumerate() {
+        out.rows
+            .push(row(label, &header, &cols, i == 0, *no, cells)?);
+    }
+    Ok(out)
+}
+
+/// Rows of cells, each with its line number.
+type Lines<'t> = Vec<(u64, Vec<&'t str>)>;
+
+/// Which column holds what.
+struct Columns {
+    metric: usize,
+    status: usize,
+    commit: Option<usize>,
+    summary: Option<usize>,
+    /// Secondary metrics: every value a number or a placeholder.
+    numbers: Vec<bool>,
+}
+
+/// The header row's line and cells, and every other non-blank row's line and cells, each with
+/// as many cells as the header.
+fn table<'t>(label: &str, text: &'t str) -> Result<(u64, Vec<&'t str>, Lines<'t>)> {
     let mut lines = text
         .split('\n')
         .enumerate()
@@ -29,14 +83,7 @@ pub fn read(label: &str, text: &str, want: &Want) -> Result<Read> {
         ));
     };
     let header: Vec<&str> = header_line.split('\t').map(str::trim).collect();
-    let Some(status_col) = find(&header, &["status"]) else {
-        return Err(bad_line(
-            label,
-            header_no,
-            "the header row has no `status` column",
-        ));
-    };
-    let rows: Vec<(u64, Vec<&str>)> = lines
+    let rows: Lines = lines
         .map(|(no, l)| (no, l.split('\t').collect::<Vec<_>>()))
         .collect();
     for (no, cells) in &rows {
@@ -52,87 +99,92 @@ pub fn read(label: &str, text: &str, want: &Want) -> Result<Read> {
             ));
         }
     }
+    Ok((header_no, header, rows))
+}
+
+/// The metric's column, or an error naming the columns and the rename that would fit.
+fn metric_column(
+    label: &str,
+    header: &[&str],
+    rows: &[(u64, Vec<&str>)],
+    want: &Want,
+    status_col: usize,
+) -> Result<usize> {
+    if let Some(c) = find(header, &[want.metric]) {
+        return Ok(c);
+    }
     let numeric = |c: usize| {
         rows.iter()
             .all(|(_, cells)| status::metric_cell(cells[c]).is_ok())
     };
-    let Some(metric_col) = find(&header, &[want.metric]) else {
-        let guess = (0..header.len())
-            .find(|&c| {
-                c != status_col
-                    && find(&header, COMMIT) != Some(c)
-                    && numeric(c)
-                    && !rows.is_empty()
-            })
-            .map_or("<column>", |c| header[c]);
-        return Err(import_error(
-            format!(
-                "`{label}` has no `{}` column (its columns: {}). Nothing was imported.",
-                want.metric,
-                header.join(", ")
-            ),
-            format!(
-                "Name the column that holds the metric: `--rename-metric {guess}={}`.",
-                want.config_metric
-            ),
-        ));
-    };
-    let commit_col = find(&header, COMMIT);
-    let summary_col = find(&header, SUMMARY);
-    let numbers: Vec<bool> = (0..header.len())
-        .map(|c| {
-            c != metric_col
-                && c != status_col
-                && Some(c) != commit_col
-                && Some(c) != summary_col
-                && numeric(c)
+    let guess = (0..header.len())
+        .find(|&c| {
+            c != status_col && find(header, COMMIT) != Some(c) && numeric(c) && !rows.is_empty()
         })
-        .collect();
-    let mut out = Read::default();
-    for (i, (no, cells)) in rows.iter().enumerate() {
-        let status_text = cells[status_col].trim().to_string();
-        let mapped = status::map(&status_text);
-        let metric = status::metric_cell(cells[metric_col]).map_err(|()| {
-            bad_line(
-                label,
-                *no,
-                &format!(
-                    "`{}` in the `{}` column is not a number",
-                    cells[metric_col].trim(),
-                    header[metric_col]
-                ),
-            )
-        })?;
-        let failed = matches!(mapped, Some(Status::Crash | Status::Timeout));
-        let mut row = Row {
-            line: *no,
-            status_text,
-            status: mapped,
-            metric,
-            starts: i == 0,
-            ..Row::default()
-        };
-        for (c, cell) in cells.iter().enumerate() {
-            let cell = cell.trim();
-            if c == metric_col || c == status_col {
-                continue;
-            }
-            if Some(c) == commit_col {
-                row.commit = (!cell.is_empty()).then(|| cell.to_string());
-            } else if Some(c) == summary_col {
-                row.summary = cell.to_string();
-            } else if numbers[c] && !failed {
-                // A crash measured nothing: its zeros stay text, not metrics.
-                if let Ok(Some(v)) = status::metric_cell(cell) {
-                    row.metrics.insert(header[c].to_string(), v);
-                }
-            } else if !cell.is_empty() {
-                row.fields.insert(header[c].to_string(), cell.to_string());
-            }
+        .map_or("<column>", |c| header[c]);
+    Err(import_error(
+        format!(
+            "`{label}` has no `{}` column (its columns: {}). Nothing was imported.",
+            want.metric,
+            header.join(", ")
+        ),
+        format!(
+            "Name the column that holds the metric: `--rename-metric {guess}={}`.",
+            want.config_metric
+        ),
+    ))
+}
+
+/// One experiment from its cells.
+fn row(
+    label: &str,
+    header: &[&str],
+    cols: &Columns,
+    first: bool,
+    no: u64,
+    cells: &[&str],
+) -> Result<Row> {
+    let status_text = cells[cols.status].trim().to_string();
+    let mapped = status::map(&status_text);
+    let metric = status::metric_cell(cells[cols.metric]).map_err(|()| {
+        bad_line(
+            label,
+            no,
+            &format!(
+                "`{}` in the `{}` column is not a number",
+                cells[cols.metric].trim(),
+                header[cols.metric]
+            ),
+        )
+    })?;
+    let failed = matches!(mapped, Some(Status::Crash | Status::Timeout));
+    let mut row = Row {
+        line: no,
+        status_text,
+        status: mapped,
+        metric,
+        starts: first,
+        ..Row::default()
+    };
+    for (c, cell) in cells.iter().enumerate() {
+        let cell = cell.trim();
+        if c == cols.metric || c == cols.status {
+            continue;
         }
-        out.rows.push(row);
+        if Some(c) == cols.commit {
+            row.commit = (!cell.is_empty()).then(|| cell.to_string());
+        } else if Some(c) == cols.summary {
+            row.summary = cell.to_string();
+        } else if cols.numbers[c] && !failed {
+            // A crash measured nothing: its zeros stay text, not metrics.
+            if let Ok(Some(v)) = status::metric_cell(cell) {
+                row.metrics.insert(header[c].to_string(), v);
+            }
+        } else if !cell.is_empty() {
+            row.fields.insert(header[c].to_string(), cell.to_string());
+        }
     }
-    Ok(out)
+    Ok(row)
 }
 
 #[cfg(test)]

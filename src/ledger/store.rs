@@ -244,23 +244,7 @@ impl Ledger {
             Ok(run)
         };
         let records = build(&mut next, &summary)?;
-        let mut bytes = Vec::new();
-        let mut ends = Vec::with_capacity(records.len());
-        for record in &records {
-            let start = bytes.len();
-            serde_json::to_writer(&mut bytes, record).map_err(AppError::internal)?;
-            bytes.push(b'\n');
-            if bytes.len() - start > MAX_LINE {
-                return Err(AppError::usage(
-                    format!(
-                        "The record would be {} bytes; a ledger line is at most 64 KiB.",
-                        bytes.len() - start
-                    ),
-                    "Shorten the summary or pass fewer `--metrics`.",
-                ));
-            }
-            ends.push(bytes.len());
-        }
+        let (bytes, ends) = encode(&records)?;
         if records.is_empty() {
             return Ok(AppendedMany {
                 records,
@@ -594,7 +578,30 @@ pub struct Appended {
     pub warnings: Vec<String>,
 }
 
-/// What [`Ledger::append_many`] did.
+/// The records as ledger lines, one buffer, with where each line ends; a line over `MAX_LINE`
+/// is refused.
+fn encode(records: &[Record]) -> Result<(Vec<u8>, Vec<usize>)> {
+    let mut bytes = Vec::new();
+    let mut ends = Vec::with_capacity(records.len());
+    for record in records {
+        let start = bytes.len();
+        serde_json::to_writer(&mut bytes, record).map_err(AppError::internal)?;
+        bytes.push(b'\n');
+        if bytes.len() - start > MAX_LINE {
+            return Err(AppError::usage(
+                format!(
+                    "The record would be {} bytes; a ledger line is at most 64 KiB.",
+                    bytes.len() - start
+                ),
+                "Shorten the summary or pass fewer `--metrics`.",
+            ));
+        }
+        ends.push(bytes.len());
+    }
+    Ok((bytes, ends))
+}
+
+/// What [`Ledger::append_many_around`] did.
 #[derive(Debug)]
 pub struct AppendedMany {
     /// The records as written, in order.

@@ -180,14 +180,7 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
     };
     let scope = summary.scope(Some(&scope_branch));
     let noise = scope.noise(scope.best.as_ref().and_then(|b| b.setup.as_deref()));
-    let program = std::fs::read_to_string(loaded.project.program_path()).ok();
-    let diff = |r: &Record| analysis::source::diff_of(loaded, r);
-    let mut input = analysis::Input::new(&records, cfg.metric_direction);
-    input.noise_sd = noise.map(|n| n.sd);
-    input.program = program.as_deref();
-    input.diff_of = Some(&diff);
-    input.default_branch = Some(&cfg.branch);
-    let analysis = analysis::analyze(&input);
+    let analysis = analyze(loaded, &records, noise);
 
     let branch_of = |r: &Record| r.branch.clone().unwrap_or_else(|| cfg.branch.clone());
     let mut branches: Vec<String> = Vec::new();
@@ -210,19 +203,7 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
         &branch_of,
     );
     let numbers = numbers(&records, &scope, noise, cfg.metric_direction);
-    let change = match (&numbers.baseline, &numbers.best) {
-        (Some(b), Some(best)) if b.run != best.run => best.commit.as_deref().and_then(|to| {
-            crate::git::diff_commits(
-                &loaded.project.repo,
-                b.commit.as_deref(),
-                to,
-                true,
-                PATCH_BYTES,
-            )
-            .ok()
-        }),
-        _ => None,
-    };
+    let change = change(loaded, &numbers);
     let title = opts.title.clone().unwrap_or_else(|| {
         format!(
             "autoresearch: {} on {}",
@@ -246,31 +227,12 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
         },
         reproduce: reproduce(cfg, numbers.best.as_ref()),
         failures: failures(&records),
-        integrity: Integrity {
-            flagged: records
-                .iter()
-                .filter(|r| !r.flags.is_empty())
-                .map(|r| Flagged {
-                    run: r.run,
-                    status: r.status,
-                    flags: r.flags.clone(),
-                    summary: r.summary.clone(),
-                })
-                .collect(),
-            keeps_within_noise: analysis
-                .patterns
-                .iter()
-                .filter(|p| p.kind == PatternKind::KeepWithinNoise)
-                .flat_map(|p| p.runs.iter().copied())
-                .collect(),
-            retracted,
-        },
+        integrity: integrity(&records, &analysis, retracted),
         numbers,
         near_misses,
         change,
         log: records
             .iter()
-            .filter(|r| r.status != Status::Retraction || r.retracts.is_some())
             .map(|r| Row {
                 run: r.run,
                 branch: branch_of(r),
@@ -289,6 +251,61 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
     };
     report.svg = render_chart(cfg, &records, &report, opts, &branches, &branch_of);
     Ok((report, warnings))
+}
+
+/// The patterns of `records`, with `program.md`'s ideas and the runs' diffs from git.
+fn analyze(loaded: &Loaded, records: &[Record], noise: Option<Noise>) -> Analysis {
+    let cfg = &loaded.config;
+    let program = std::fs::read_to_string(loaded.project.program_path()).ok();
+    let diff = |r: &Record| analysis::source::diff_of(loaded, r);
+    let mut input = analysis::Input::new(records, cfg.metric_direction);
+    input.noise_sd = noise.map(|n| n.sd);
+    input.program = program.as_deref();
+    input.diff_of = Some(&diff);
+    input.default_branch = Some(&cfg.branch);
+    analysis::analyze(&input)
+}
+
+/// Baseline to best: the stat and the patch, when they are two commits.
+fn change(loaded: &Loaded, numbers: &Numbers) -> Option<CodeDiff> {
+    let (b, best) = (numbers.baseline.as_ref()?, numbers.best.as_ref()?);
+    if b.run == best.run {
+        return None;
+    }
+    crate::git::diff_commits(
+        &loaded.project.repo,
+        b.commit.as_deref(),
+        best.commit.as_deref()?,
+        true,
+        PATCH_BYTES,
+    )
+    .ok()
+}
+
+fn integrity(
+    records: &[Record],
+    analysis: &Analysis,
+    retracted: BTreeMap<u64, String>,
+) -> Integrity {
+    Integrity {
+        flagged: records
+            .iter()
+            .filter(|r| !r.flags.is_empty())
+            .map(|r| Flagged {
+                run: r.run,
+                status: r.status,
+                flags: r.flags.clone(),
+                summary: r.summary.clone(),
+            })
+            .collect(),
+        keeps_within_noise: analysis
+            .patterns
+            .iter()
+            .filter(|p| p.kind == PatternKind::KeepWithinNoise)
+            .flat_map(|p| p.runs.iter().copied())
+            .collect(),
+        retracted,
+    }
 }
 
 fn scope_label(b: &Branches) -> String {
