@@ -154,15 +154,7 @@ pub(super) fn plan(
                 None => (next()?, true),
             };
             let flags = flags_for(&scope, status, metric, direction);
-            let mut fields = row.fields.clone();
-            if let (None, Some(c)) = (commit, &row.commit) {
-                fields.insert("commit".to_string(), c.clone());
-            }
-            let timestamp = rfc3339_utc(&row.timestamp).unwrap_or_else(|| {
-                // Not a time we can read: kept as the source wrote it.
-                fields.insert("timestamp".to_string(), row.timestamp.clone());
-                String::new()
-            });
+            let (timestamp, imported) = provenance(src, row, commit.is_some());
             let record = Record {
                 run,
                 id,
@@ -188,16 +180,7 @@ pub(super) fn plan(
                 code: None,
                 setup: None,
                 retracts: None,
-                imported: Some(Imported {
-                    file: src.label.clone(),
-                    line: row.line,
-                    format: src.format.as_str().to_string(),
-                    status: row.status_text.clone(),
-                    fields: fields
-                        .into_iter()
-                        .map(|(k, v)| (k, ledger::clean_summary(&v).0))
-                        .collect(),
-                }),
+                imported: Some(imported),
             };
             if record.flags.iter().any(|f| f == SUSPICIOUS_JUMP) {
                 report.flagged.push(run);
@@ -224,6 +207,32 @@ pub(super) fn plan(
         reports.push(report);
     }
     Ok((records, reports))
+}
+
+/// Where a row came from (its file, line, format, status as written, and every column the
+/// record has no field for: a commit this repository lacks, a time that does not read), and
+/// its timestamp when it reads as one.
+fn provenance(src: &Source, row: &Row, pinned: bool) -> (String, Imported) {
+    let mut fields = row.fields.clone();
+    if let (false, Some(c)) = (pinned, &row.commit) {
+        fields.insert("commit".to_string(), c.clone());
+    }
+    let timestamp = rfc3339_utc(&row.timestamp).unwrap_or_else(|| {
+        // Not a time we can read: kept as the source wrote it.
+        fields.insert("timestamp".to_string(), row.timestamp.clone());
+        String::new()
+    });
+    let imported = Imported {
+        file: src.label.clone(),
+        line: row.line,
+        format: src.format.as_str().to_string(),
+        status: row.status_text.clone(),
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k, ledger::clean_summary(&v).0))
+            .collect(),
+    };
+    (timestamp, imported)
 }
 
 /// Flags by our rules: a keep that beats the best by too much is a `suspicious_jump` (the

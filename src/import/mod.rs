@@ -134,35 +134,7 @@ pub fn bad_line(label: &str, line: u64, what: &str) -> AppError {
 /// Read, check and append: the whole of `import`.
 pub fn import(loaded: &Loaded, opts: &Options) -> Result<Outcome> {
     let cfg = &loaded.config;
-    if let Some((_, to)) = &opts.rename
-        && to != &cfg.metric_name
-    {
-        return Err(AppError::usage(
-            format!(
-                "`--rename-metric` renames to `{to}`, but the config's metric is `{}`.",
-                cfg.metric_name
-            ),
-            format!(
-                "Pass `--rename-metric <name in the file>={}`.",
-                cfg.metric_name
-            ),
-        ));
-    }
-    let branch = opts.branch.clone().unwrap_or_else(|| cfg.branch.clone());
-    if !crate::config::valid_branch_name(&branch) {
-        return Err(AppError::new(
-            Code::InvalidName,
-            format!("`{branch}` is not a valid branch name."),
-            "Pass the branch the records belong to, e.g. `--branch autoresearch`.",
-        ));
-    }
-    let want = Want {
-        metric: opts
-            .rename
-            .as_ref()
-            .map_or(&cfg.metric_name, |(from, _)| from),
-        config_metric: &cfg.metric_name,
-    };
+    let (branch, want) = check_options(cfg, opts)?;
     let mut warnings = Vec::new();
     let mut sources = Vec::new();
     for path in &opts.files {
@@ -219,27 +191,68 @@ pub fn import(loaded: &Loaded, opts: &Options) -> Result<Outcome> {
         warnings.extend(pin_failures);
         (files, written.records.len() as u64)
     };
-    for f in &files {
-        if !f.unknown_statuses.is_empty() {
-            let n: u64 = f.unknown_statuses.values().sum();
-            let list: Vec<String> = f
-                .unknown_statuses
-                .iter()
-                .map(|(s, c)| format!("`{s}` ({c})"))
-                .collect();
-            warnings.push(format!(
-                "`{}`: {n} row(s) with a status `import` does not know, imported as `discarded`: {}.",
-                f.path,
-                list.join(", ")
-            ));
-        }
-    }
+    warnings.extend(files.iter().filter_map(unknown_statuses));
     Ok(Outcome {
         files,
         added,
         dry_run: opts.dry_run,
         warnings,
     })
+}
+
+/// The branch the records go to and the metric to read, checked against the config.
+fn check_options<'c>(
+    cfg: &'c crate::config::Config,
+    opts: &'c Options,
+) -> Result<(String, Want<'c>)> {
+    if let Some((_, to)) = &opts.rename
+        && to != &cfg.metric_name
+    {
+        return Err(AppError::usage(
+            format!(
+                "`--rename-metric` renames to `{to}`, but the config's metric is `{}`.",
+                cfg.metric_name
+            ),
+            format!(
+                "Pass `--rename-metric <name in the file>={}`.",
+                cfg.metric_name
+            ),
+        ));
+    }
+    let branch = opts.branch.clone().unwrap_or_else(|| cfg.branch.clone());
+    if !crate::config::valid_branch_name(&branch) {
+        return Err(AppError::new(
+            Code::InvalidName,
+            format!("`{branch}` is not a valid branch name."),
+            "Pass the branch the records belong to, e.g. `--branch autoresearch`.",
+        ));
+    }
+    let want = Want {
+        metric: opts
+            .rename
+            .as_ref()
+            .map_or(&cfg.metric_name, |(from, _)| from),
+        config_metric: &cfg.metric_name,
+    };
+    Ok((branch, want))
+}
+
+/// The one warning about a file's statuses `import` does not know, if it has any.
+fn unknown_statuses(f: &FileReport) -> Option<String> {
+    if f.unknown_statuses.is_empty() {
+        return None;
+    }
+    let n: u64 = f.unknown_statuses.values().sum();
+    let list: Vec<String> = f
+        .unknown_statuses
+        .iter()
+        .map(|(s, c)| format!("`{s}` ({c})"))
+        .collect();
+    Some(format!(
+        "`{}`: {n} row(s) with a status `import` does not know, imported as `discarded`: {}.",
+        f.path,
+        list.join(", ")
+    ))
 }
 
 /// Read one file, detect or check its format, read its rows and check its metric and
