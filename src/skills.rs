@@ -102,6 +102,10 @@ pub const TOPICS: &[Topic] = &[
         name: "forks",
         text: include_str!("../skills/guide/forks.md"),
     },
+    Topic {
+        name: "morning",
+        text: include_str!("../skills/guide/morning.md"),
+    },
 ];
 
 pub fn topic(name: &str) -> Option<&'static Topic> {

@@ -158,7 +158,8 @@ fn agent_info_lists_skill_targets_and_guide_topics() {
             "noise",
             "integrity",
             "manual",
-            "forks"
+            "forks",
+            "morning"
         ]
     );
     assert!(
