@@ -176,6 +176,25 @@ impl Sandbox {
             .to_string()
     }
 
+    /// Where `branch` points.
+    pub fn tip(&self, branch: &str) -> String {
+        self.repo()
+            .find_branch(branch, git2::BranchType::Local)
+            .unwrap()
+            .get()
+            .target()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Check out `branch` in the main work tree (its files follow).
+    pub fn switch(&self, branch: &str) {
+        let repo = self.repo();
+        repo.set_head(&format!("refs/heads/{branch}")).unwrap();
+        repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .unwrap();
+    }
+
     pub fn head(&self) -> String {
         self.repo().head().unwrap().target().unwrap().to_string()
     }

@@ -16,14 +16,6 @@ fn project() -> Sandbox {
     sb
 }
 
-/// Check out `branch` in the sandbox's main work tree (its files follow).
-fn switch(sb: &Sandbox, branch: &str) {
-    let repo = sb.repo();
-    repo.set_head(&format!("refs/heads/{branch}")).unwrap();
-    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-        .unwrap();
-}
-
 fn branches(sb: &Sandbox) -> Vec<String> {
     let repo = sb.repo();
     let mut out: Vec<String> = repo
@@ -34,16 +26,6 @@ fn branches(sb: &Sandbox) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-fn tip(sb: &Sandbox, branch: &str) -> String {
-    sb.repo()
-        .find_branch(branch, git2::BranchType::Local)
-        .unwrap()
-        .get()
-        .target()
-        .unwrap()
-        .to_string()
 }
 
 fn fork(sb: &Sandbox, args: &[&str]) -> Out {
@@ -156,7 +138,7 @@ fn a_fork_is_judged_against_where_it_started() {
     assert_eq!(rec["metric"], 1.0);
     assert_eq!(rec["commit"], sb.ledger_lines()[0]["commit"]);
     assert_eq!(d["start"]["level"], 1.0);
-    switch(&sb, "autoresearch-fork-bold");
+    sb.switch("autoresearch-fork-bold");
     assert_eq!(sb.read("train.py"), "x = 1\n");
     // Worse than the main branch's best, better than the fork's start: kept on the fork.
     set_x(&sb, "0.8");
@@ -179,7 +161,7 @@ fn a_fork_can_start_from_a_discarded_run() {
     assert_eq!(d["forks"][0]["commit"], r["commit"]);
     assert_eq!(d["start"]["level"], 2.0);
     assert_eq!(
-        tip(&sb, "autoresearch-fork-retry"),
+        sb.tip("autoresearch-fork-retry"),
         r["commit"].as_str().unwrap()
     );
 }
@@ -196,7 +178,7 @@ fn a_tip_never_measured_gives_the_fork_its_own_baseline() {
     assert!(d["forks"][0]["start_run"].is_null(), "{d}");
     assert!(d["start"]["level"].is_null());
     assert_eq!(sb.ledger_lines().len(), lines, "no start record");
-    switch(&sb, "autoresearch-fork-t");
+    sb.switch("autoresearch-fork-t");
     let r = run(&sb, &["-m", "fork baseline"]).ok();
     assert_eq!(r["status"], "baseline");
     assert_eq!(r["metric"], 3.0);
@@ -214,13 +196,13 @@ fn env_reaches_the_eval_of_every_run_on_the_fork() {
     fork(&sb, &["gpu3", "--env", "CUDA_VISIBLE_DEVICES=3"]).ok();
     fork(&sb, &["x", "--env", "AUTORESEARCH_RUN=1"]).err("usage", 2);
     fork(&sb, &["x", "--env", "1BAD=1"]).err("usage", 2);
-    switch(&sb, "autoresearch-fork-gpu3");
+    sb.switch("autoresearch-fork-gpu3");
     set_x(&sb, "0.5");
     let r = run(&sb, &["-m", "on gpu 3"]).ok();
     let log = std::fs::read_to_string(sb.root.join(r["log"].as_str().unwrap())).unwrap();
     assert!(log.contains("device=3"), "{log}");
     // Not on the main branch.
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     set_x(&sb, "0.7");
     let r = run(&sb, &["-m", "main"]).ok();
     let log = std::fs::read_to_string(sb.root.join(r["log"].as_str().unwrap())).unwrap();
@@ -269,17 +251,17 @@ fn set_x_at(dir: &Path, x: &str) {
 fn the_fork_with_the_better_result_ranks_first_with_its_own_counts() {
     let sb = project();
     fork(&sb, &["good", "bad"]).ok();
-    switch(&sb, "autoresearch-fork-bad");
+    sb.switch("autoresearch-fork-bad");
     for x in ["2", "3", "1.5"] {
         set_x(&sb, x);
         assert_eq!(run(&sb, &["-m", "worse"]).ok()["status"], "discarded");
     }
-    switch(&sb, "autoresearch-fork-good");
+    sb.switch("autoresearch-fork-good");
     set_x(&sb, "0.6");
     assert_eq!(run(&sb, &["-m", "better"]).ok()["status"], "kept");
     set_x(&sb, "0.9");
     assert_eq!(run(&sb, &["-m", "worse"]).ok()["status"], "discarded");
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     set_x(&sb, "4");
     run(&sb, &["-m", "main worse"]).ok();
 
@@ -328,7 +310,7 @@ fn two_close_forks() -> Sandbox {
         ("autoresearch-fork-a", "0.5"),
         ("autoresearch-fork-b", "0.52"),
     ] {
-        switch(&sb, branch);
+        sb.switch(branch);
         set_x(&sb, x);
         let r = run(&sb, &["-m", "halve"]).ok();
         assert_eq!(r["status"], "kept", "{r}");
@@ -339,8 +321,8 @@ fn two_close_forks() -> Sandbox {
 #[test]
 fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
     let sb = two_close_forks();
-    switch(&sb, "autoresearch");
-    let base_tip = tip(&sb, "autoresearch");
+    sb.switch("autoresearch");
+    let base_tip = sb.tip("autoresearch");
     let d = merge_best(&sb, &[]).ok();
     assert_eq!(d["winner"], "a", "{d}");
     assert_eq!(d["decisive"], false, "{d}");
@@ -357,18 +339,18 @@ fn a_tie_within_noise_is_not_decisive_and_apply_refuses_it() {
             .contains("--confirm"),
         "{e}"
     );
-    assert_eq!(tip(&sb, "autoresearch"), base_tip, "nothing moved");
+    assert_eq!(sb.tip("autoresearch"), base_tip, "nothing moved");
     assert_eq!(sb.ledger_lines().len(), lines, "nothing recorded");
     // Forced: applied.
     let d = merge_best(&sb, &["--apply", "--force"]).ok();
     assert_eq!(d["applied"]["outcome"], "fast_forwarded");
-    assert_ne!(tip(&sb, "autoresearch"), base_tip);
+    assert_ne!(sb.tip("autoresearch"), base_tip);
 }
 
 #[test]
 fn confirm_measures_the_top_contenders_in_turn_and_records_rechecks() {
     let sb = two_close_forks();
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     let lines = sb.ledger_lines().len();
     let d = merge_best(&sb, &["--confirm", "2"]).ok();
     let runs = d["confirmed"]["runs"].as_array().unwrap();
@@ -407,17 +389,17 @@ fn confirm_measures_the_top_contenders_in_turn_and_records_rechecks() {
 fn apply_fast_forwards_when_it_can() {
     let sb = project();
     fork(&sb, &["good"]).ok();
-    switch(&sb, "autoresearch-fork-good");
+    sb.switch("autoresearch-fork-good");
     set_x(&sb, "0.9");
     let kept = run(&sb, &["-m", "a tenth"]).ok();
     assert!(kept["flags"].as_array().unwrap().is_empty(), "{kept}");
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     let d = merge_best(&sb, &["--apply", "--dry-run"]).ok();
     assert_eq!(d["plan"]["strategy"], "ff");
     assert!(d["applied"].is_null());
     let d = merge_best(&sb, &["--apply"]).ok();
     assert_eq!(d["applied"]["outcome"], "fast_forwarded");
-    assert_eq!(tip(&sb, "autoresearch"), kept["commit"].as_str().unwrap());
+    assert_eq!(sb.tip("autoresearch"), kept["commit"].as_str().unwrap());
     assert_eq!(
         sb.read("train.py"),
         "x = 0.9\n",
@@ -461,17 +443,26 @@ fn two_vars() -> Sandbox {
     sb
 }
 
+/// Fork `x`, then one experiment on the base (its `train.py` becomes `on_base`) and one on the
+/// fork (`on_fork`); returns both runs' data, with HEAD left on the fork.
+fn diverge(sb: &Sandbox, on_base: &str, on_fork: &str) -> (Value, Value) {
+    fork(sb, &["x"]).ok();
+    sb.write("train.py", on_base);
+    let base = run(sb, &["-m", "on the base"]).ok();
+    sb.switch("autoresearch-fork-x");
+    sb.write("train.py", on_fork);
+    let forked = run(sb, &["-m", "on the fork"]).ok();
+    (base, forked)
+}
+
 #[test]
 fn apply_ports_and_evaluates_when_the_base_moved_on() {
     let sb = two_vars();
-    fork(&sb, &["x"]).ok();
     // The base improves y; the fork improves x.
-    sb.write("train.py", "x = 1\n\n\n\ny = 0.5\n");
-    assert_eq!(run(&sb, &["-m", "y"]).ok()["status"], "kept");
-    switch(&sb, "autoresearch-fork-x");
-    sb.write("train.py", "x = 0.2\n\n\n\ny = 1\n");
-    assert_eq!(run(&sb, &["-m", "x"]).ok()["status"], "kept");
-    switch(&sb, "autoresearch");
+    let (base, forked) = diverge(&sb, "x = 1\n\n\n\ny = 0.5\n", "x = 0.2\n\n\n\ny = 1\n");
+    assert_eq!(base["status"], "kept");
+    assert_eq!(forked["status"], "kept");
+    sb.switch("autoresearch");
     let d = merge_best(&sb, &["--apply"]).ok();
     assert_eq!(d["plan"]["strategy"], "port");
     assert_eq!(d["applied"]["outcome"], "kept", "{d}");
@@ -486,21 +477,16 @@ fn apply_ports_and_evaluates_when_the_base_moved_on() {
 #[test]
 fn a_conflicting_port_leaves_the_base_untouched() {
     let sb = two_vars();
-    fork(&sb, &["x"]).ok();
-    sb.write("train.py", "x = 0.9\n\n\n\ny = 1\n");
-    run(&sb, &["-m", "x on base"]).ok();
-    switch(&sb, "autoresearch-fork-x");
-    sb.write("train.py", "x = 0.2\n\n\n\ny = 1\n");
-    run(&sb, &["-m", "x on fork"]).ok();
-    switch(&sb, "autoresearch");
-    let before = tip(&sb, "autoresearch");
+    diverge(&sb, "x = 0.9\n\n\n\ny = 1\n", "x = 0.2\n\n\n\ny = 1\n");
+    sb.switch("autoresearch");
+    let before = sb.tip("autoresearch");
     let lines = sb.ledger_lines().len();
     let e = merge_best(&sb, &["--apply"]).err("port_conflict", 2);
     assert!(
         e["error"]["message"].as_str().unwrap().contains("train.py"),
         "{e}"
     );
-    assert_eq!(tip(&sb, "autoresearch"), before);
+    assert_eq!(sb.tip("autoresearch"), before);
     assert_eq!(sb.read("train.py"), "x = 0.9\n\n\n\ny = 1\n");
     assert_eq!(sb.ledger_lines().len(), lines);
     // `--strategy ff` cannot either.
@@ -522,16 +508,16 @@ fn a_port_that_loses_on_the_base_is_reverted() {
     fork(&sb, &["x"]).ok();
     sb.write("train.py", "x = 1\n\n\n\ny = 0.5\n");
     assert_eq!(run(&sb, &["-m", "y"]).ok()["status"], "kept");
-    switch(&sb, "autoresearch-fork-x");
+    sb.switch("autoresearch-fork-x");
     sb.write("train.py", "x = 0.2\n\n\n\ny = 1\n");
     assert_eq!(run(&sb, &["-m", "x"]).ok()["status"], "kept");
-    switch(&sb, "autoresearch");
-    let before = tip(&sb, "autoresearch");
+    sb.switch("autoresearch");
+    let before = sb.tip("autoresearch");
     let d = merge_best(&sb, &["--apply", "--force"]).ok();
     assert_eq!(d["plan"]["strategy"], "port");
     assert_eq!(d["applied"]["outcome"], "discarded", "{d}");
     assert_eq!(d["applied"]["port"]["metric"], 3.0);
-    assert_eq!(tip(&sb, "autoresearch"), before, "the base is as it was");
+    assert_eq!(sb.tip("autoresearch"), before, "the base is as it was");
     assert_eq!(sb.read("train.py"), "x = 1\n\n\n\ny = 0.5\n");
     assert!(d["cleanup"].as_array().unwrap().is_empty());
 }
@@ -540,30 +526,30 @@ fn a_port_that_loses_on_the_base_is_reverted() {
 fn a_dirty_base_is_refused_before_anything_moves() {
     let sb = project();
     fork(&sb, &["good"]).ok();
-    switch(&sb, "autoresearch-fork-good");
+    sb.switch("autoresearch-fork-good");
     set_x(&sb, "0.5");
     run(&sb, &["-m", "halve"]).ok();
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     sb.write("eval.sh", "#!/bin/sh\necho edited\n");
-    let before = tip(&sb, "autoresearch");
+    let before = sb.tip("autoresearch");
     let e = merge_best(&sb, &["--apply", "--force"]).err("dirty_tree", 2);
     assert!(
         e["error"]["message"].as_str().unwrap().contains("eval.sh"),
         "{e}"
     );
-    assert_eq!(tip(&sb, "autoresearch"), before);
+    assert_eq!(sb.tip("autoresearch"), before);
 }
 
 #[test]
 fn every_reader_gives_one_line_per_branch_and_reports_on_any_branch() {
     let sb = project();
     fork(&sb, &["a", "b"]).ok();
-    switch(&sb, "autoresearch-fork-a");
+    sb.switch("autoresearch-fork-a");
     set_x(&sb, "0.5");
     run(&sb, &["-m", "halve"]).ok();
     set_x(&sb, "2");
     run(&sb, &["-m", "worse"]).ok();
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     for cmd in ["status", "log", "best"] {
         let d = sb.run(&["--json", cmd, "--all-branches"]).ok();
         let rows = d["branches"]["branches"].as_array().unwrap();
@@ -602,19 +588,14 @@ fn every_reader_gives_one_line_per_branch_and_reports_on_any_branch() {
 #[test]
 fn a_port_onto_a_base_checked_out_nowhere_runs_in_a_temporary_worktree() {
     let sb = two_vars();
-    fork(&sb, &["x"]).ok();
-    sb.write("train.py", "x = 1\n\n\n\ny = 0.5\n");
-    run(&sb, &["-m", "y"]).ok();
-    switch(&sb, "autoresearch-fork-x");
-    sb.write("train.py", "x = 0.2\n\n\n\ny = 1\n");
-    run(&sb, &["-m", "x"]).ok();
+    diverge(&sb, "x = 1\n\n\n\ny = 0.5\n", "x = 0.2\n\n\n\ny = 1\n");
     // The main work tree stays on the fork: the base is checked out nowhere.
     let here = sb.head();
     let d = merge_best(&sb, &["--apply"]).ok();
     assert_eq!(d["plan"]["strategy"], "port");
     assert!(d["plan"]["worktree"].is_null(), "{d}");
     assert_eq!(d["applied"]["outcome"], "kept", "{d}");
-    let tip = tip(&sb, "autoresearch");
+    let tip = sb.tip("autoresearch");
     let repo = sb.repo();
     let tree = repo
         .find_commit(git2::Oid::from_str(&tip).unwrap())
@@ -646,10 +627,10 @@ fn one_code_is_confirmed_once_and_has_one_level_on_every_branch() {
     noisy(&sb);
     run(&sb, &["-m", "baseline"]).ok();
     fork(&sb, &["a", "idle"]).ok();
-    switch(&sb, "autoresearch-fork-a");
+    sb.switch("autoresearch-fork-a");
     set_x(&sb, "0.5");
     run(&sb, &["-m", "halve"]).ok();
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     let d = merge_best(&sb, &["--confirm", "2"]).ok();
     let order: Vec<&str> = d["confirmed"]["runs"]
         .as_array()
@@ -676,7 +657,7 @@ fn one_code_is_confirmed_once_and_has_one_level_on_every_branch() {
 fn a_fork_measured_differently_is_ranked_apart_and_never_wins() {
     let sb = project();
     fork(&sb, &["fair", "easy"]).ok();
-    switch(&sb, "autoresearch-fork-easy");
+    sb.switch("autoresearch-fork-easy");
     sb.write(
         "eval.sh",
         "#!/bin/sh\necho \"score: $(sed -n 's/^x = //p' train.py | awk '{print $1 / 10}')\"\n",
@@ -685,10 +666,10 @@ fn a_fork_measured_differently_is_ranked_apart_and_never_wins() {
     run(&sb, &["--baseline", "-m", "new harness"]).ok();
     set_x(&sb, "0.9");
     run(&sb, &["-m", "tweak"]).ok();
-    switch(&sb, "autoresearch-fork-fair");
+    sb.switch("autoresearch-fork-fair");
     set_x(&sb, "0.8");
     run(&sb, &["-m", "better"]).ok();
-    switch(&sb, "autoresearch");
+    sb.switch("autoresearch");
     let out = merge_best(&sb, &[]);
     let d = out.ok();
     assert_eq!(d["groups"].as_array().unwrap().len(), 2, "{d}");
@@ -709,11 +690,11 @@ fn a_fork_measured_differently_is_ranked_apart_and_never_wins() {
 fn apply_refuses_while_a_run_holds_the_base() {
     let sb = project();
     fork(&sb, &["good"]).ok();
-    switch(&sb, "autoresearch-fork-good");
+    sb.switch("autoresearch-fork-good");
     set_x(&sb, "0.9");
     run(&sb, &["-m", "a tenth"]).ok();
-    switch(&sb, "autoresearch");
-    let before = tip(&sb, "autoresearch");
+    sb.switch("autoresearch");
+    let before = sb.tip("autoresearch");
     let lock = sb.path(".autoresearch/loops/branches/autoresearch.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     let held = std::fs::OpenOptions::new()
@@ -724,11 +705,11 @@ fn apply_refuses_while_a_run_holds_the_base() {
         .unwrap();
     held.lock().unwrap();
     merge_best(&sb, &["--apply"]).err("loop_running", 1);
-    assert_eq!(tip(&sb, "autoresearch"), before);
+    assert_eq!(sb.tip("autoresearch"), before);
     assert_eq!(sb.read("train.py"), "x = 1\n");
     drop(held);
     merge_best(&sb, &["--apply"]).ok();
-    assert_ne!(tip(&sb, "autoresearch"), before);
+    assert_ne!(sb.tip("autoresearch"), before);
 }
 
 /// The base checked out in another worktree: the fast-forward updates that worktree's files,
@@ -738,7 +719,7 @@ fn a_fast_forward_updates_the_worktree_where_the_base_is_checked_out() {
     let sb = project();
     fork(&sb, &["good"]).ok();
     // The main work tree moves to the fork; the base gets a linked worktree of its own.
-    switch(&sb, "autoresearch-fork-good");
+    sb.switch("autoresearch-fork-good");
     let base_dir = sb.root.parent().unwrap().join("base-wt");
     let repo = sb.repo();
     let base_ref = repo.find_reference("refs/heads/autoresearch").unwrap();
@@ -755,7 +736,7 @@ fn a_fast_forward_updates_the_worktree_where_the_base_is_checked_out() {
             .unwrap(),
         base_dir.canonicalize().unwrap()
     );
-    assert_eq!(tip(&sb, "autoresearch"), kept["commit"].as_str().unwrap());
+    assert_eq!(sb.tip("autoresearch"), kept["commit"].as_str().unwrap());
     assert_eq!(
         std::fs::read_to_string(base_dir.join("train.py")).unwrap(),
         "x = 0.9\n",

@@ -264,15 +264,7 @@ fn a_second_run_in_the_same_worktree_is_refused_after_a_switch() {
 #[test]
 fn a_killed_run_is_recovered_by_the_next_on_its_branch_only() {
     let (sb, a, b, outside) = two_forks();
-    let tip = |branch: &str| {
-        sb.repo()
-            .find_branch(branch, git2::BranchType::Local)
-            .unwrap()
-            .get()
-            .target()
-            .unwrap()
-            .to_string()
-    };
+    let tip = |branch: &str| sb.tip(branch);
     let parent = tip(FORK_A);
     set_x_in(&a, "0.5");
     let mut first = spawn_run(&sb, &a, &outside, FORK_A, None);

@@ -331,10 +331,7 @@ fn all_branches_draws_a_running_best_per_fork() {
     let sb = project();
     run(&sb, &["-m", "baseline"]).ok();
     sb.run(&["--json", "fork", "f"]).ok();
-    let repo = sb.repo();
-    repo.set_head("refs/heads/autoresearch-fork-f").unwrap();
-    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
-        .unwrap();
+    sb.switch("autoresearch-fork-f");
     set_x(&sb, "0.5");
     run(&sb, &["-m", "fork halves"]).ok();
     let d = report(&sb, &["--all-branches", "-o", "out"]).ok();
