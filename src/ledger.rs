@@ -45,6 +45,25 @@ pub use tail::Tail;
 /// lengthen a no-keep streak.
 pub const INTERRUPTED: &str = "interrupted";
 
+/// The flags that question how a record's number was made (docs/CONTRACT.md §5): a reader
+/// shows them as doubts about the result. The others say what was done (`simplification`) or
+/// what git could not do (`revert_skipped`, `revert_incomplete`).
+pub const INTEGRITY_FLAGS: &[&str] = &[
+    "harness_changed",
+    "suspicious_jump",
+    "metric_repeated",
+    "zero_variance",
+    "duration_collapsed",
+    "untracked_inputs",
+    "leaked_processes",
+    "kept_not_better",
+];
+
+/// Does `flag` question a record's number ([`INTEGRITY_FLAGS`])?
+pub fn is_integrity_flag(flag: &str) -> bool {
+    INTEGRITY_FLAGS.contains(&flag)
+}
+
 /// A record's line is at most this long (docs/CONTRACT.md §5); readers skip longer lines.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (docs/RELIABILITY.md 14).

@@ -28,3 +28,4 @@ pub mod report;
 pub mod review;
 pub mod skills;
 pub mod text;
+pub mod watch;

@@ -103,6 +103,10 @@ pub const TOPICS: &[Topic] = &[
         text: include_str!("../skills/guide/forks.md"),
     },
     Topic {
+        name: "watch",
+        text: include_str!("../skills/guide/watch.md"),
+    },
+    Topic {
         name: "morning",
         text: include_str!("../skills/guide/morning.md"),
     },

@@ -176,6 +176,55 @@ impl Words {
     }
 }
 
+/// One line of output someone else wrote (an eval's log, a hook's stderr), made safe to show
+/// in a terminal: what a carriage return drew over is dropped (a progress bar shows its last
+/// state), escape sequences and other control characters are removed (an eval must not move
+/// our cursor, retitle the window or hide text), tabs become spaces, and it is cut to `max`
+/// characters.
+pub fn shown_line(raw: &str, max: usize) -> String {
+    let drawn = raw
+        .trim_end_matches(['\r', '\n'])
+        .rsplit('\r')
+        .next()
+        .unwrap_or_default();
+    let mut out = String::with_capacity(drawn.len().min(max));
+    let mut chars = drawn.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => skip_escape(&mut chars),
+            '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+        if out.chars().count() >= max {
+            break;
+        }
+    }
+    out
+}
+
+/// Skip the rest of an escape sequence: CSI (`ESC [ … final`), OSC and the other string
+/// sequences (`ESC ] … BEL` or `ESC \\`), or one character.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\x40'..='\x7e').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']' | 'P' | '_' | '^' | 'X') => {
+            while let Some(c) = chars.next() {
+                if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +281,20 @@ mod tests {
         assert_eq!(w("x=''"), ["x="]);
         assert_eq!(w("''"), [""]);
         assert!(w("").is_empty());
+    }
+
+    #[test]
+    fn a_shown_line_has_no_control_left_and_keeps_what_a_carriage_return_drew_last() {
+        assert_eq!(shown_line("10%\r50%\r90%", 80), "90%");
+        assert_eq!(shown_line("done\r\n", 80), "done");
+        assert_eq!(
+            shown_line(
+                "\x1b[31mred\x1b[0m \x1b]0;title\x07ok\x1b]8;;u\x1b\\x\tz\x07\u{9b}",
+                80
+            ),
+            "red okx z"
+        );
+        assert_eq!(shown_line("abcdef", 3), "abc");
+        assert_eq!(shown_line("\x1b[", 10), "");
     }
 }

@@ -25,6 +25,7 @@ pub mod retract;
 pub mod review;
 pub mod run;
 pub mod status;
+pub mod watch;
 
 #[cfg(test)]
 mod drift_tests;
@@ -113,6 +114,8 @@ pub enum Command {
     Log(log::LogArgs),
     /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
     Status(status::StatusArgs),
+    /// The loop, live: a dashboard at a terminal, JSON Lines events into a pipe, hooks on events.
+    Watch(watch::WatchArgs),
     /// The best experiment against the baseline, with the code change between them.
     Best(best::BestArgs),
     /// Compare two experiments: metrics side by side and the code diff between them.
@@ -147,6 +150,7 @@ impl Command {
             Command::MergeBest(_) => "merge-best",
             Command::Log(_) => "log",
             Command::Status(_) => "status",
+            Command::Watch(_) => "watch",
             Command::Best(_) => "best",
             Command::Review(_) => "review",
             Command::Diff(_) => "diff",
@@ -174,6 +178,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::MergeBest(a) => finish(ctx, name, merge_best::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
+        Command::Watch(a) => finish(ctx, name, watch::run(ctx, a)),
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),
         Command::Review(a) => finish(ctx, name, review::run(ctx, a)),
         Command::Diff(a) => finish(ctx, name, diff::run(ctx, a)),
@@ -193,7 +198,7 @@ fn finish<T: Output>(ctx: &Ctx, name: &str, result: Result<T>) -> ExitCode {
         warnings: &warnings,
     };
     let (written, code) = match result {
-        Ok(data) if data.printed() => (Ok(()), 0),
+        Ok(data) if data.printed() => (Ok(()), data.printed_exit()),
         Ok(data) => match (data.failure(), data.raw()) {
             (None, Some(text)) => (output::emit_raw(ctx.render, text, notes), 0),
             (None, None) => (output::emit_success(ctx.render, name, &data, notes), 0),

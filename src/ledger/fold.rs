@@ -635,7 +635,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub(super) fn empty(direction: Direction, default_branch: &str) -> Summary {
+    /// The fold of an empty ledger.
+    pub fn empty(direction: Direction, default_branch: &str) -> Summary {
         Summary {
             format: CACHE_FORMAT,
             direction,
@@ -655,9 +656,9 @@ impl Summary {
         }
     }
 
-    /// The fold of one parsed record: the reference the fast fold is tested against.
-    #[cfg(test)]
-    pub(super) fn fold(&mut self, rec: Record) {
+    /// The fold of one parsed record, appended after what was folded: the reference the fast
+    /// fold is tested against, and how `watch` follows a ledger as it grows.
+    pub fn fold(&mut self, rec: Record) {
         self.valid += 1;
         match self.max_run {
             Some(m) if rec.run <= m => self.out_of_order += 1,

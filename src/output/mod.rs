@@ -21,6 +21,8 @@ use autoresearch::git::CodeDiff;
 pub use fmt::{
     DASH, age, fmt_approx, fmt_delta, fmt_level, fmt_metric, metric_or_dash, run_line, shorten,
 };
+#[cfg(test)]
+pub use paint::strip_ansi;
 pub use paint::{ColorChoice, Paint, Style};
 pub use spinner::Spinner;
 pub use stdout::{Stdout, quiet_exit_on_broken_pipe, stderr_line};
@@ -43,7 +45,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub const ENVELOPE_RULES: &[&str] = &[
     "JSON mode with --json, or when stdout is not a terminal; --human forces tables; AUTORESEARCH_FORMAT=json|human sets the default",
     "exactly one JSON document per call on stdout, one line, keys in a stable order",
-    "exceptions: `export` writes the data itself; `review --raw` prints the prompt alone; `guide` in human mode prints plain text",
+    "exceptions: `export` writes the data itself; `review --raw` prints the prompt alone; `watch` writes JSON Lines events (hello, run_started, record, loop, alert, heartbeat, end), one per line; `guide` in human mode prints plain text",
     "install results per path: created, updated, unchanged, kept-modified, skipped, replaced; uninstall: removed, kept-modified, not-installed, skipped",
     "hints: coaching for the next step; warnings: problems that did not stop the command; both always arrays",
     "error.suggestion is a literal next step, usually a runnable command",
@@ -108,6 +110,10 @@ pub trait Output: Serialize + Human {
     /// (`review --raw`): no envelope, no hints; warnings go to stderr.
     fn raw(&self) -> Option<&str> {
         None
+    }
+    /// The exit code of a command that wrote its own output (`watch`).
+    fn printed_exit(&self) -> u8 {
+        0
     }
 }
 

@@ -159,6 +159,7 @@ fn agent_info_lists_skill_targets_and_guide_topics() {
             "integrity",
             "manual",
             "forks",
+            "watch",
             "morning"
         ]
     );

@@ -12,6 +12,7 @@ const TOPICS: &[&str] = &[
     "integrity",
     "manual",
     "forks",
+    "watch",
     "morning",
 ];
 

@@ -40,3 +40,4 @@ mod run;
 mod snapshots;
 mod status;
 mod targets;
+mod watch;
