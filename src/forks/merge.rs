@@ -30,7 +30,9 @@ pub const SOURCE: &str = "merge-best";
 /// At most this many forks are confirmed, besides the base's best.
 pub const CONFIRM_TOP: usize = 3;
 
-/// Flags that make a best too doubtful to apply without `--force`.
+/// The integrity flags (`ledger::INTEGRITY_FLAGS`) that keep a winner from being applied without
+/// `--force`; `harness_changed` and `kept_not_better` are not here: a best under another setup
+/// never wins (it ranks in a group of its own), and a hand-recorded keep is judged by its level.
 const DOUBTFUL: &[&str] = &[
     "suspicious_jump",
     "metric_repeated",
@@ -798,6 +800,16 @@ impl Drop for TempWorktree {
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(parent) = self.dir.parent() {
             let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    #[test]
+    fn every_doubtful_flag_is_an_integrity_flag() {
+        for f in super::DOUBTFUL {
+            assert!(crate::ledger::is_integrity_flag(f), "{f}");
         }
     }
 }

@@ -3,21 +3,8 @@
 //! mentions the patterns, so a blind review reads as if there were none to mention.
 
 use super::Material;
-use crate::ledger::{Record, improvement_pct};
+use crate::ledger::{INTEGRITY_FLAGS, Record, improvement_pct};
 use crate::text::{code_list, short_number};
-
-/// The flags that question a result (docs/CONTRACT.md §7); `simplification` and the revert
-/// flags are about how a change was kept or undone, not about the number.
-pub const INTEGRITY_FLAGS: &[&str] = &[
-    "harness_changed",
-    "suspicious_jump",
-    "metric_repeated",
-    "zero_variance",
-    "duration_collapsed",
-    "untracked_inputs",
-    "leaked_processes",
-    "kept_not_better",
-];
 
 /// A flag's runs are listed up to this many.
 const FLAG_RUNS: usize = 10;

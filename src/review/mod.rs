@@ -34,7 +34,7 @@ use crate::error::{AppError, Result};
 use crate::git::CodeDiff;
 use crate::ledger::Record;
 
-pub use fixed::INTEGRITY_FLAGS;
+pub use crate::ledger::INTEGRITY_FLAGS;
 pub use gather::{Options, Review, review};
 
 use block::Section;

@@ -496,3 +496,33 @@ fn ctrl_c_at_a_terminal_restores_the_screen_and_the_cursor() {
         "the cursor was hidden while drawing"
     );
 }
+
+#[test]
+fn the_ledger_s_warnings_come_with_hello_and_at_the_top_of_the_frame() {
+    let sb = project();
+    let mut ledger = std::fs::OpenOptions::new()
+        .append(true)
+        .open(sb.path(".autoresearch/experiments.jsonl"))
+        .unwrap();
+    ledger.write_all(b"not a record\n").unwrap();
+    let out = sb.run(&["watch", "--once"]);
+    let hello: Value = serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap();
+    let warnings = hello["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("line 2")),
+        "{hello}"
+    );
+    let human = sb.run(&["--human", "watch", "--once"]);
+    assert!(
+        human.stderr.contains("warning:") && human.stderr.contains("line 2"),
+        "{}",
+        human.stderr
+    );
+    assert!(
+        human.stdout.contains("line 2"),
+        "among the alerts: {}",
+        human.stdout
+    );
+}

@@ -87,6 +87,8 @@ pub struct View<'a> {
     pub alerts: &'a [Shown],
     pub interval: Duration,
     pub clock: String,
+    /// Every branch is watched: label each recent run with its branch.
+    pub all_branches: bool,
 }
 
 /// A line made of styled pieces, cut to a width before it is painted.
@@ -184,7 +186,8 @@ pub fn render(v: &View, width: usize, height: usize, paint: &Paint) -> Vec<Strin
         lines.push(Line::new());
         lines.push(Line::new().with(Style::Bold, "recent"));
         for r in v.recent.iter().rev().take(recent_n - 2) {
-            lines.push(recent_line(r));
+            let label = v.all_branches.then(|| short_branch(r, v.cfg));
+            lines.push(recent_line(r, label));
         }
     }
     if !others.is_empty() {
@@ -216,10 +219,15 @@ fn share(room: usize, log: usize, recent: usize, running: bool) -> (usize, usize
 }
 
 fn header(v: &View) -> Line {
+    let scope = if v.all_branches {
+        format!("all branches (numbers for {})", v.branch)
+    } else {
+        v.branch.to_string()
+    };
     Line::new()
         .with(Style::Bold, "autoresearch watch")
         .plain(format!("  {}  ", v.root))
-        .with(Style::Dim, format!("{}  {}", v.branch, v.clock))
+        .with(Style::Dim, format!("{scope}  {}", v.clock))
 }
 
 /// The loop line, the metric, baseline, best, counts and the running best.
@@ -393,7 +401,17 @@ fn other_loops(v: &View) -> Vec<Line> {
         .collect()
 }
 
-fn recent_line(r: &Record) -> Line {
+/// A record's branch as the recent runs label it: a fork by its name, others in full.
+fn short_branch(r: &Record, cfg: &Config) -> String {
+    let branch = r.branch.as_deref().unwrap_or(&cfg.branch);
+    branch
+        .strip_prefix(cfg.branch.as_str())
+        .and_then(|rest| rest.strip_prefix("-fork-"))
+        .unwrap_or(branch)
+        .to_string()
+}
+
+fn recent_line(r: &Record, branch: Option<String>) -> Line {
     let status = r.status.as_str();
     let delta = r.delta.map(fmt_delta).unwrap_or_default();
     let flags: Vec<&str> = r
@@ -406,6 +424,9 @@ fn recent_line(r: &Record) -> Line {
         .plain(format!("  #{:<5} ", r.run))
         .with(Style::of_status(r.status), format!("{status:<10}"))
         .plain(format!("{:>10} {:>9}  ", metric_or_dash(r.metric), delta));
+    if let Some(b) = branch {
+        l = l.with(Style::Cyan, format!("{b}  "));
+    }
     if !flags.is_empty() {
         l = l.with(Style::Yellow, format!("[{}] ", flags.join(",")));
     }
@@ -577,6 +598,7 @@ mod tests {
             alerts: &p.alerts,
             interval: Duration::from_secs(1),
             clock: "03:04:05".into(),
+            all_branches: true,
         }
     }
 

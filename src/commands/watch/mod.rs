@@ -330,11 +330,16 @@ pub fn run(ctx: &Ctx, args: &WatchArgs) -> Result<WatchOutput> {
         last_event: Instant::now(),
         hook_seq: 0,
     };
+    // The config's and the ledger's warnings: in `hello`, or on stderr and among the alerts.
+    let (_, warnings) = ctx.take_notes();
     let end = if dashboard {
         let paint = Paint {
             on: ctx.render.color.enabled(std::io::stdout().is_terminal()),
         };
-        session.dashboard(&loaded.project, &loaded.config, replay, paint)
+        for w in &warnings {
+            stderr_line(&format!("warning: {w}"));
+        }
+        session.dashboard(&loaded.project, &loaded.config, replay, paint, warnings)
     } else {
         let mut out = Lines::new();
         let status = super::status::status_for(
@@ -343,7 +348,7 @@ pub fn run(ctx: &Ctx, args: &WatchArgs) -> Result<WatchOutput> {
             session.watcher.summary(),
             Some(&session.shown),
         );
-        session.stream(&mut out, &status, replay)
+        session.stream(&mut out, &status, replay, warnings)
     };
     Ok(WatchOutput { exit: end })
 }
@@ -440,6 +445,7 @@ impl Session {
         out: &mut Lines,
         status: &super::status::StatusOutput,
         replay: Vec<Happening>,
+        warnings: Vec<String>,
     ) -> u8 {
         let watching = Watching {
             branches: match &self.which {
@@ -450,7 +456,11 @@ impl Session {
             until: self.plan.until,
             interval_s: self.plan.interval.as_secs_f64(),
         };
-        out.emit(&Extra::Hello { watching, status });
+        out.emit(&Extra::Hello {
+            watching,
+            status,
+            warnings,
+        });
         let end = self.stream_until(out, replay);
         for f in self.finish_hooks(&end) {
             out.emit(&Extra::hook_failed(f));
@@ -541,6 +551,7 @@ impl Session {
         cfg: &Config,
         replay: Vec<Happening>,
         paint: Paint,
+        warnings: Vec<String>,
     ) -> u8 {
         let tty = std::io::stdout().is_terminal() && !self.plan.once;
         let mut board = Board {
@@ -549,6 +560,9 @@ impl Session {
             log: None,
             drawn: Vec::new(),
         };
+        for w in warnings {
+            board.alert(w);
+        }
         board.note_state(&self.watcher, &self.shown);
         for h in &replay {
             board.note(h);
@@ -777,6 +791,7 @@ impl Board {
             alerts: &self.alerts,
             interval: s.plan.interval,
             clock: chrono::Local::now().format("%H:%M:%S").to_string(),
+            all_branches: s.which == Which::All,
         };
         match screen {
             Some(screen) => {
@@ -834,6 +849,8 @@ enum Extra<'a> {
         watching: Watching,
         /// What `status --json` says, for the watched branch.
         status: &'a super::status::StatusOutput,
+        /// What did not stop the watch: the config's and the ledger's warnings.
+        warnings: Vec<String>,
     },
     Heartbeat {
         quiet_s: u64,
