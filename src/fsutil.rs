@@ -203,6 +203,48 @@ pub fn pid_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The file systems shared between hosts, by the `f_type` `statfs` reports (Linux): where a
+/// `flock` taken on one host may not be seen by another.
+const NETWORK_FILE_SYSTEMS: &[(i64, &str)] = &[
+    (0x6969, "nfs"),
+    (0x517B, "smb"),
+    (0xFE53_4D42, "smb2"),
+    (0xFF53_4D42, "cifs"),
+    (0x0BD0_0BD0, "lustre"),
+    (0x4750_4653, "gpfs"),
+    (0x00C3_6400, "ceph"),
+    (0x5346_414F, "afs"),
+    (0x0102_1997, "9p"),
+    (0x6573_5546, "fuse"),
+    (0x013F_6C10, "beegfs"),
+];
+
+/// The name of the network file system `path` is on (`nfs`, `lustre`, ...), or `None` for a
+/// local one (or when the system does not say). `AUTORESEARCH_TEST_FSTYPE` stands in for the
+/// answer in tests, which cannot mount one.
+pub fn network_fs(path: &Path) -> Option<&'static str> {
+    if let Ok(name) = std::env::var("AUTORESEARCH_TEST_FSTYPE") {
+        return NETWORK_FILE_SYSTEMS
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(_, n)| *n);
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a zeroed statfs is a valid buffer; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the call's duration.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let kind = i64::from(st.f_type) & 0xFFFF_FFFF;
+    NETWORK_FILE_SYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind)
+        .map(|(_, n)| *n)
+}
+
 /// Is this what a full disk returns? `ENOSPC`, which std calls `StorageFull`.
 pub fn is_storage_full(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
@@ -253,6 +295,13 @@ pub fn nonce() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_local_directory_is_not_on_a_network_file_system() {
+        // The temp directory of the test machine is local (tmpfs or a disk).
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(super::network_fs(dir.path()), None);
+    }
+
     use super::*;
     use std::ffi::CString;
     use std::io::Read;

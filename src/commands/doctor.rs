@@ -30,7 +30,7 @@ use crate::output::{Human, Output, Printer, Spinner};
 #[command(
     after_long_help = "Checks: git_repo, identity, hooks, config_found, config_valid, targets,
 protected, program, branch, clean_tree, eval_runs, metric_found, constraints_found, runtime,
-ledger, loop_lock, state_ignored, worktree_inputs, skill_installed.
+ledger, loop_lock, state_fs, state_ignored, worktree_inputs, skill_installed.
 
 Examples:
   autoresearch doctor              everything, running the eval once (killed at the budget)
@@ -170,7 +170,13 @@ impl Report {
 
 const CONFIG_CHECKS: &[&str] = &["targets", "protected", "branch", "clean_tree"];
 const EVAL_CHECKS: &[&str] = &["eval_runs", "metric_found", "constraints_found", "runtime"];
-const STATE_CHECKS: &[&str] = &["ledger", "loop_lock", "state_ignored", "worktree_inputs"];
+const STATE_CHECKS: &[&str] = &[
+    "ledger",
+    "loop_lock",
+    "state_fs",
+    "state_ignored",
+    "worktree_inputs",
+];
 
 pub fn run(ctx: &Ctx, args: &DoctorArgs) -> Result<DoctorOutput> {
     // The eval runs in its own process group: without the handler, Ctrl-C would kill us and
@@ -264,6 +270,13 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
     }
     ledger_check(&mut r, &ledger, summary);
     loop_check(
+        &mut r,
+        &project,
+        config
+            .as_ref()
+            .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
+    );
+    state_fs_check(
         &mut r,
         &project,
         config
@@ -960,6 +973,45 @@ fn torn_tails_problem(t: &TornTails) -> (String, String) {
 
 /// Every branch's loop: a warning names each that is stale (its `run` died mid-step), running
 /// (the doctor's eval competed with it) or unreadable.
+/// Is `.autoresearch/` on a file system shared between hosts, and do other hosts run loops in
+/// it? The ledger's lock and the loop locks are `flock`s, which a network file system may not
+/// share between hosts.
+fn state_fs_check(r: &mut Report, project: &Project, configured: &str) {
+    let dir = project.state_dir();
+    let probe = if dir.exists() {
+        dir
+    } else {
+        project.main_root.clone()
+    };
+    let Some(fs) = autoresearch::fsutil::network_fs(&probe) else {
+        return r.pass("state_fs", "`.autoresearch/` is on a local file system");
+    };
+    let me = autoresearch::loopfile::hostname();
+    let mut others: Vec<String> = Loops::of(project, configured)
+        .list()
+        .into_iter()
+        .filter_map(|l| l.state.ok())
+        .map(|s| s.host)
+        .filter(|h| *h != me)
+        .collect();
+    others.sort();
+    others.dedup();
+    if others.is_empty() {
+        return r.pass(
+            "state_fs",
+            format!("`.autoresearch/` is on {fs}; only this host (`{me}`) has run loops in it"),
+        );
+    }
+    r.warn(
+        "state_fs",
+        format!(
+            "`.autoresearch/` is on {fs} and other hosts ran loops in it too ({}). The ledger's lock and the loop locks are `flock` locks, which {fs} may not share between hosts: two hosts could append to the ledger at the same moment, or run one branch twice.",
+            crate::output::shorten(&others.join(", "), 200)
+        ),
+        "Give each host a clone of its own, with its own `.autoresearch/` (on a local disk if it can be), rather than one shared checkout.",
+    );
+}
+
 fn loop_check(r: &mut Report, project: &Project, configured: &str) {
     let listed = Loops::of(project, configured).list();
     let after = |run: Option<u64>| {

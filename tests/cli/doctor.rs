@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const IDS: [&str; 19] = [
+const IDS: [&str; 20] = [
     "git_repo",
     "identity",
     "hooks",
@@ -23,6 +23,7 @@ const IDS: [&str; 19] = [
     "runtime",
     "ledger",
     "loop_lock",
+    "state_fs",
     "state_ignored",
     "worktree_inputs",
     "skill_installed",
@@ -525,4 +526,56 @@ fn the_doctors_init_command_protects_the_harness() {
             "{s}"
         );
     }
+}
+
+/// On a network file system shared with other hosts, the flock locks may not hold across them:
+/// `state_fs` says so once another host has run a loop in `.autoresearch/`.
+#[test]
+fn a_state_directory_on_a_network_file_system_shared_with_other_hosts_is_a_warning() {
+    let sb = healthy();
+    let check = |sb: &Sandbox, fs: Option<&str>| {
+        let mut c = sb.cmd(&["--json", "doctor", "--no-eval"]);
+        if let Some(fs) = fs {
+            c.env("AUTORESEARCH_TEST_FSTYPE", fs);
+        }
+        let v = run_cmd(c).json();
+        let data = v.get("data").cloned().unwrap_or(v);
+        data["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "state_fs")
+            .cloned()
+            .unwrap()
+    };
+    let local = check(&sb, None);
+    assert_eq!(local["status"], "pass", "{local}");
+    let alone = check(&sb, Some("nfs"));
+    assert_eq!(alone["status"], "pass", "{alone}");
+    assert!(
+        alone["message"]
+            .as_str()
+            .unwrap()
+            .contains("only this host"),
+        "{alone}"
+    );
+    // Another host's loop state.
+    sb.write(
+        LOOP_STATE,
+        r#"{"pid":1,"host":"gpu-07","started_at":"2026-01-01T00:00:00Z","iteration":3,"heartbeat_at":"2026-01-01T00:00:00Z","active":false,"run":4}"#,
+    );
+    let shared = check(&sb, Some("nfs"));
+    assert_eq!(shared["status"], "warn", "{shared}");
+    let message = shared["message"].as_str().unwrap();
+    assert!(
+        message.contains("nfs") && message.contains("gpu-07"),
+        "{message}"
+    );
+    assert!(
+        shared["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("clone of its own"),
+        "{shared}"
+    );
 }

@@ -566,6 +566,8 @@ impl Session {
         board.note_state(&self.watcher, &self.shown);
         for h in &replay {
             board.note(h);
+            self.hook_seq += 1;
+            self.hook(h, &Lines::line_of(self.hook_seq, h));
         }
         let screen = if tty {
             match Screen::enter() {
