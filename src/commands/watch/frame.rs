@@ -89,6 +89,8 @@ pub struct View<'a> {
     pub clock: String,
     /// Every branch is watched: label each recent run with its branch.
     pub all_branches: bool,
+    /// Redrawn until Ctrl-C (not one frame of `--once`, nor a pipe's).
+    pub live: bool,
 }
 
 /// A line made of styled pieces, cut to a width before it is painted.
@@ -156,7 +158,11 @@ pub fn render(v: &View, width: usize, height: usize, paint: &Paint) -> Vec<Strin
         .collect();
     let footer = Line::new().with(
         Style::Dim,
-        format!("refresh {} · Ctrl-C to quit", format_duration(v.interval)),
+        if v.live {
+            format!("refresh {} · Ctrl-C to quit", format_duration(v.interval))
+        } else {
+            format!("as of {}", v.clock)
+        },
     );
     // What must show, then what fills the rest: the log and the recent runs share it.
     let mut fixed = top.len() + 1;
@@ -599,6 +605,7 @@ mod tests {
             interval: Duration::from_secs(1),
             clock: "03:04:05".into(),
             all_branches: true,
+            live: true,
         }
     }
 

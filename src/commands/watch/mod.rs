@@ -794,6 +794,7 @@ impl Board {
             interval: s.plan.interval,
             clock: chrono::Local::now().format("%H:%M:%S").to_string(),
             all_branches: s.which == Which::All,
+            live: screen.is_some(),
         };
         match screen {
             Some(screen) => {
