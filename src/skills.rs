@@ -5,6 +5,7 @@
 //! the paths an agent is told about are the paths we write.
 
 pub mod apply;
+pub mod detect;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CODEX_HOME",
         "Codex's deprecated skill root; `install` never writes there, `uninstall codex --global` removes our old copy",
+    ),
+    (
+        "CLAUDECODE, CODEX_SANDBOX, CODEX_THREAD_ID, GEMINI_CLI, OPENCODE, CURSOR_AGENT",
+        "set by a coding agent in its shell: `doctor` and `init` recommend the install that covers it",
     ),
 ];
 

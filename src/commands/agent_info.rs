@@ -226,20 +226,22 @@ pub fn run(ctx: &Ctx, _args: &AgentInfoArgs, mut cli: clap::Command) -> Result<A
             .collect(),
         metric_grammar: metric::GRAMMAR.to_vec(),
         files: project::FILES.iter().map(file_info).collect(),
-        environment: [
-            output::ENVIRONMENT,
-            git::ENVIRONMENT,
-            skills::ENVIRONMENT,
-            engine::ENVIRONMENT,
-            super::report::ENVIRONMENT,
-        ]
-        .concat()
-        .iter()
-        .map(file_info)
-        .collect(),
+        environment: environment().iter().map(file_info).collect(),
         skill_targets: skill_targets(),
         guide_topics: super::guide::topic_list(),
     })
+}
+
+/// Every environment variable the interface reads, with its meaning (also the man page's).
+pub fn environment() -> Vec<(&'static str, &'static str)> {
+    [
+        output::ENVIRONMENT,
+        git::ENVIRONMENT,
+        skills::ENVIRONMENT,
+        engine::ENVIRONMENT,
+        super::report::ENVIRONMENT,
+    ]
+    .concat()
 }
 
 fn file_info(&(path, meaning): &(&'static str, &'static str)) -> FileInfo {

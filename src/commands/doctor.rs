@@ -21,6 +21,7 @@ use autoresearch::ledger::{Ledger, TornTails};
 use autoresearch::loopfile::Loops;
 use autoresearch::metric::{self, MetricRead};
 use autoresearch::project::{self, Project};
+use autoresearch::skills::detect;
 use autoresearch::text::{code_list, count, format_duration, shell_word, shell_words};
 
 use crate::ctx::Ctx;
@@ -1177,10 +1178,15 @@ fn skill_check(r: &mut Report, project: Option<&Project>) {
             .filter(|s| s.kind == autoresearch::skills::Kind::Skill)
             .collect();
     if found.is_empty() {
+        // The smallest install for the agents seen, not `install all` (seven directories).
+        let install = detect::recommend(project.map(|p| p.root.as_path()));
         r.warn(
             "skill_installed",
-            "no agent has the autoresearch skill installed",
-            "Run `autoresearch install all` to teach your coding agents the loop.",
+            format!(
+                "no agent has the autoresearch skill installed ({})",
+                install.reason()
+            ),
+            install.advice(),
         );
         return;
     }
@@ -1194,7 +1200,10 @@ fn skill_check(r: &mut Report, project: Option<&Project>) {
                 old.version.as_deref().unwrap_or("?"),
                 env!("CARGO_PKG_VERSION")
             ),
-            "Run `autoresearch install all` to update the installed skills (edited copies are kept).",
+            format!(
+                "Run {} to update the installed skills (edited copies are kept).",
+                update_commands(&found)
+            ),
         );
     } else {
         r.pass(
@@ -1202,6 +1211,29 @@ fn skill_check(r: &mut Report, project: Option<&Project>) {
             format!("installed at {}", list.join(", ")),
         );
     }
+}
+
+/// The `install` calls that update exactly the outdated copies: one per scope.
+fn update_commands(found: &[autoresearch::skills::InstalledSkill]) -> String {
+    use autoresearch::skills::Scope;
+    let mut calls = Vec::new();
+    for (scope, flag) in [(Scope::Project, ""), (Scope::Global, " --global")] {
+        let mut targets: Vec<&str> = Vec::new();
+        for s in found.iter().filter(|s| s.outdated && s.scope == scope) {
+            for t in &s.targets {
+                if !targets.contains(t) {
+                    targets.push(t);
+                }
+            }
+        }
+        if !targets.is_empty() {
+            calls.push(format!(
+                "`autoresearch install {}{flag}`",
+                targets.join(" ")
+            ));
+        }
+    }
+    calls.join(" and ")
 }
 
 impl Human for DoctorOutput {

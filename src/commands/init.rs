@@ -161,7 +161,12 @@ pub fn run(ctx: &Ctx, args: &InitArgs) -> Result<InitOutput> {
     commit_hint(ctx, &project, &out.config);
     ctx.hint("Write the research direction in `program.md` (goal, ideas, constraints).");
     ctx.hint("Then run `autoresearch doctor` to check everything (it runs the eval once) before the night starts.");
-    ctx.hint("Run `autoresearch install all` to teach your coding agents the loop (`--dry-run` shows the paths first).");
+    let install = autoresearch::skills::detect::recommend(Some(&project.root));
+    ctx.hint(format!(
+        "Teach your coding agent the loop ({}). {}",
+        install.reason(),
+        install.advice()
+    ));
     Ok(out)
 }
 

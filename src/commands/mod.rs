@@ -7,6 +7,7 @@ pub mod agent_info;
 pub mod args;
 pub mod best;
 pub mod branches;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod doctor;
@@ -17,6 +18,7 @@ pub mod import;
 pub mod init;
 pub mod install;
 pub mod log;
+pub mod man;
 pub mod merge_best;
 pub mod noise;
 pub mod record;
@@ -132,6 +134,10 @@ pub enum Command {
     Install(install::InstallArgs),
     /// Remove the skill files autoresearch installed (edited ones are kept).
     Uninstall(install::UninstallArgs),
+    /// Print the shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff): `autoresearch man | man -l -`.
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -159,6 +165,8 @@ impl Command {
             Command::Guide(_) => "guide",
             Command::Install(_) => "install",
             Command::Uninstall(_) => "uninstall",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -187,6 +195,8 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::Guide(a) => finish(ctx, name, guide::run(ctx, a)),
         Command::Install(a) => finish(ctx, name, install::install(ctx, a)),
         Command::Uninstall(a) => finish(ctx, name, install::uninstall(ctx, a)),
+        Command::Completions(a) => finish(ctx, name, completions::run(ctx, a)),
+        Command::Man(a) => finish(ctx, name, man::run(ctx, a)),
     }
 }
 
@@ -284,6 +294,14 @@ pub fn usage_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         "A command is required.".to_string()
     } else {
         let mut m = message;
+        // An invalid choice: name the valid ones (`[possible values: bash, elvish, ...]`).
+        if let Some(values) = rendered
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("[possible values:"))
+        {
+            m.push_str(&format!(" {values}"));
+        }
         if let Some(usage) = rendered.lines().find(|l| l.starts_with("Usage:")) {
             m.push_str(&format!(" ({})", usage.trim()));
         }

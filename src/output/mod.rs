@@ -45,7 +45,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
 pub const ENVELOPE_RULES: &[&str] = &[
     "JSON mode with --json, or when stdout is not a terminal; --human forces tables; AUTORESEARCH_FORMAT=json|human sets the default",
     "exactly one JSON document per call on stdout, one line, keys in a stable order",
-    "exceptions: `export` writes the data itself; `review --raw` prints the prompt alone; `watch` writes JSON Lines events (hello, run_started, record, loop, alert, heartbeat, end), one per line; `guide` in human mode prints plain text",
+    "exceptions: `export` writes the data itself; `review --raw` prints the prompt alone; `watch` writes JSON Lines events (hello, run_started, record, loop, alert, heartbeat, end), one per line; `completions` and `man` print their script or page in either mode; `guide` in human mode prints plain text",
     "install results per path: created, updated, unchanged, kept-modified, skipped, replaced; uninstall: removed, kept-modified, not-installed, skipped",
     "hints: coaching for the next step; warnings: problems that did not stop the command; both always arrays",
     "error.suggestion is a literal next step, usually a runnable command",

@@ -221,6 +221,10 @@ impl Sandbox {
             .env_remove("OPENCODE_CONFIG_DIR")
             .env_remove("COPILOT_HOME")
             .stdin(Stdio::null());
+        // Set when the suite runs inside a coding agent; they change `doctor`'s advice.
+        for v in autoresearch::skills::detect::variables() {
+            c.env_remove(v);
+        }
         c
     }
 

@@ -256,12 +256,14 @@ fn the_skill_check_looks_in_the_agents_places() {
         .find(|c| c["id"] == "skill_installed")
         .unwrap()
         .clone();
+    // No agent seen in the sandbox: the two targets that cover every agent, not `all`.
+    let suggestion = skill["suggestion"].as_str().unwrap();
     assert!(
-        skill["suggestion"]
-            .as_str()
-            .unwrap()
-            .contains("autoresearch install all")
+        suggestion.contains("`autoresearch install claude-code agents`"),
+        "{suggestion}"
     );
+    assert!(suggestion.contains("--global"), "{suggestion}");
+    assert!(!suggestion.contains("install all"), "{suggestion}");
 
     // `CLAUDE_CONFIG_DIR` replaces `~/.claude`.
     let claude = sb.home.join("claude-config");
@@ -295,7 +297,64 @@ fn the_skill_check_warns_when_an_installed_skill_is_older() {
     std::fs::write(&skill, old).unwrap();
     let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
     assert_eq!(status_of(&v, "skill_installed"), "warn", "{v}");
-    assert!(v["hints"].to_string().contains("autoresearch install all"));
+    // Only the outdated copy is named, in its scope.
+    assert!(
+        v["hints"]
+            .to_string()
+            .contains("`autoresearch install claude-code`"),
+        "{v}"
+    );
+}
+
+/// The suggestion covers the agents doctor sees, and no more: a variable the agent sets in its
+/// shell, the agent's files in the repository, or its directory in HOME.
+#[test]
+fn the_skill_check_recommends_the_smallest_install_for_the_agents_seen() {
+    let suggestion = |sb: &Sandbox, var: Option<&str>| {
+        let mut cmd = sb.cmd(&["--json", "doctor", "--no-eval"]);
+        if let Some(v) = var {
+            cmd.env(v, "1");
+        }
+        let v = run_cmd(cmd).json();
+        let check = v["data"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "skill_installed")
+            .unwrap()
+            .clone();
+        (
+            check["message"].as_str().unwrap().to_string(),
+            check["suggestion"].as_str().unwrap().to_string(),
+        )
+    };
+    let sb = healthy();
+    let (message, s) = suggestion(&sb, Some("CLAUDECODE"));
+    assert!(
+        s.contains("Run `autoresearch install claude-code` ("),
+        "{s}"
+    );
+    assert!(
+        message.contains("Claude Code (`CLAUDECODE` is set)"),
+        "{message}"
+    );
+    let (_, s) = suggestion(&sb, Some("GEMINI_CLI"));
+    assert!(s.contains("Run `autoresearch install agents` ("), "{s}");
+
+    std::fs::create_dir_all(sb.path(".claude")).unwrap();
+    let (message, s) = suggestion(&sb, None);
+    assert!(
+        s.contains("Run `autoresearch install claude-code` ("),
+        "{s}"
+    );
+    assert!(message.contains("(`.claude`)"), "{message}");
+    std::fs::create_dir_all(sb.home.join(".codex")).unwrap();
+    let (message, s) = suggestion(&sb, None);
+    assert!(
+        s.contains("Run `autoresearch install claude-code agents` ("),
+        "{s}"
+    );
+    assert!(message.contains("Codex (`~/.codex`)"), "{message}");
 }
 
 #[test]

@@ -250,6 +250,19 @@ fn the_shopify_log_imports_with_its_segments_times_and_secondary_metrics() {
     assert_eq!(ledger_len(&sb), 0);
 }
 
+/// The first generation's config loads unchanged. (An integration test, not a unit test in
+/// `config.rs`: the packaged crate's unit tests must pass without `../shared`.)
+#[test]
+fn the_first_generation_config_loads_unchanged() {
+    let Some(dir) = shared_testdata("anchor-format") else {
+        return;
+    };
+    let (c, _) = autoresearch::config::Config::load(&dir.join("autoresearch.toml"))
+        .expect("anchor config loads");
+    assert_eq!(c.metric_name, "score");
+    assert_eq!(c.time_budget, std::time::Duration::from_secs(30));
+}
+
 #[test]
 fn the_first_generation_ledger_imports_with_its_config() {
     let Some(dir) = shared_testdata("anchor-format") else {

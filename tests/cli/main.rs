@@ -10,6 +10,7 @@ mod agent_info;
 mod best;
 mod coaching;
 mod colour;
+mod completions;
 mod crash;
 mod demo;
 mod diff;
