@@ -126,13 +126,31 @@ pub(super) fn near(
     diffs: &BTreeMap<usize, Change>,
     out: &mut Vec<Pattern>,
 ) {
-    let n = view.experiments.len();
-    let mut groups = Groups::new(n);
-    let mut linked_words: HashSet<usize> = HashSet::new();
-    let mut linked_diffs: HashSet<usize> = HashSet::new();
+    let mut groups = Groups::new(view.experiments.len());
+    let linked_words = link_summaries(summaries, &mut groups);
+    let linked_diffs = link_diffs(view, diffs, &mut groups);
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for pos in linked_words.iter().chain(&linked_diffs) {
+        let root = groups.root(*pos);
+        members.entry(root).or_default().push(*pos);
+    }
+    for (_, mut list) in members {
+        list.sort_unstable();
+        list.dedup();
+        if list.len() >= 2 {
+            let by_words = list.iter().any(|p| linked_words.contains(p));
+            let by_diffs = list.iter().any(|p| linked_diffs.contains(p));
+            out.extend(near_pattern(view, &list, by_words, by_diffs));
+        }
+    }
+}
 
+/// Join the recent experiments whose summaries have the same or similar significant words;
+/// returns the positions joined.
+fn link_summaries(summaries: &[Vec<(u32, u32)>], groups: &mut Groups) -> HashSet<usize> {
+    let mut linked = HashSet::new();
     // Identical word sets first: one representative each.
-    let start = n.saturating_sub(NEAR_WINDOW);
+    let start = summaries.len().saturating_sub(NEAR_WINDOW);
     let mut distinct: Vec<(usize, Vec<u32>)> = Vec::new();
     let mut seen: HashMap<Vec<u32>, usize> = HashMap::new();
     for (pos, words) in summaries.iter().enumerate().skip(start) {
@@ -145,8 +163,8 @@ pub(super) fn near(
         match seen.get(&set) {
             Some(&rep) => {
                 groups.join(rep, pos);
-                linked_words.insert(rep);
-                linked_words.insert(pos);
+                linked.insert(rep);
+                linked.insert(pos);
             }
             None => {
                 seen.insert(set.clone(), pos);
@@ -154,9 +172,13 @@ pub(super) fn near(
             }
         }
     }
-    similar_sets(&distinct, &mut groups, &mut linked_words);
+    similar_sets(&distinct, groups, &mut linked);
+    linked
+}
 
-    // The same changed lines.
+/// Join the experiments whose diffs change the same lines; returns the positions joined.
+fn link_diffs(view: &View, diffs: &BTreeMap<usize, Change>, groups: &mut Groups) -> HashSet<usize> {
+    let mut linked = HashSet::new();
     let mut by_change: BTreeMap<(&[String], &[String]), usize> = BTreeMap::new();
     for (i, change) in diffs {
         let Ok(pos) = view.experiments.binary_search(i) else {
@@ -166,57 +188,47 @@ pub(super) fn near(
         match by_change.get(&key) {
             Some(&other) => {
                 groups.join(other, pos);
-                linked_diffs.insert(other);
-                linked_diffs.insert(pos);
+                linked.insert(other);
+                linked.insert(pos);
             }
             None => {
                 by_change.insert(key, pos);
             }
         }
     }
+    linked
+}
 
-    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for pos in linked_words.iter().chain(&linked_diffs) {
-        let root = groups.root(*pos);
-        members.entry(root).or_default().push(*pos);
+/// The pattern of one group of similar experiments (positions `list`, sorted), unless they all
+/// measured one code (that is an exact repeat, reported elsewhere).
+fn near_pattern(view: &View, list: &[usize], by_words: bool, by_diffs: bool) -> Option<Pattern> {
+    let recs: Vec<_> = list
+        .iter()
+        .map(|p| &view.records[view.experiments[*p]])
+        .collect();
+    if recs[0].code.is_some() && recs.iter().all(|r| r.code == recs[0].code) {
+        return None;
     }
-    for (_, mut list) in members {
-        list.sort_unstable();
-        list.dedup();
-        if list.len() < 2 {
-            continue;
+    let runs: Vec<u64> = recs.iter().map(|r| r.run).collect();
+    let kept = recs.iter().filter(|r| view.is_keep(r)).count();
+    let how = match (by_words, by_diffs) {
+        (true, true) => {
+            "Their summaries share at least 70% of their significant words, or their diffs change the same lines"
         }
-        let recs: Vec<_> = list
-            .iter()
-            .map(|p| &view.records[view.experiments[*p]])
-            .collect();
-        let one_code = recs[0].code.is_some() && recs.iter().all(|r| r.code == recs[0].code);
-        if one_code {
-            continue;
-        }
-        let runs: Vec<u64> = recs.iter().map(|r| r.run).collect();
-        let kept = recs.iter().filter(|r| view.is_keep(r)).count();
-        let by_words = list.iter().any(|p| linked_words.contains(p));
-        let by_diffs = list.iter().any(|p| linked_diffs.contains(p));
-        let how = match (by_words, by_diffs) {
-            (true, true) => {
-                "Their summaries share at least 70% of their significant words, or their diffs change the same lines"
-            }
-            (true, false) => "Their summaries share at least 70% of their significant words",
-            _ => "Their diffs change the same lines",
-        };
-        out.push(Pattern::new(
-            PatternKind::NearDuplicate,
-            format!(
-                "{} similar experiments: {} ({})",
-                runs.len(),
-                quote(&recs[0].summary, 60),
-                run_list(&runs)
-            ),
-            format!("{how}; {kept} of them kept."),
-            runs,
-        ));
-    }
+        (true, false) => "Their summaries share at least 70% of their significant words",
+        _ => "Their diffs change the same lines",
+    };
+    Some(Pattern::new(
+        PatternKind::NearDuplicate,
+        format!(
+            "{} similar experiments: {} ({})",
+            runs.len(),
+            quote(&recs[0].summary, 60),
+            run_list(&runs)
+        ),
+        format!("{how}; {kept} of them kept."),
+        runs,
+    ))
 }
 
 /// Join the distinct word sets (position, sorted ids) whose Jaccard similarity is at least

@@ -234,60 +234,61 @@ pub fn check(cwd: &Path, args: &DoctorArgs) -> Result<(DoctorOutput, bool)> {
             .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
     );
     let summary = ledger.summary();
-    let mut has_baseline = false;
-    match &config {
-        Some(cfg) => {
-            targets_check(&mut r, &project, cfg);
-            // What `run` would refuse about the setup against the branch's baseline.
-            let history = summary
-                .as_ref()
-                .ok()
-                .zip(engine::experiment_branch(&project.repo, cfg).ok())
-                .and_then(|(s, (b, _))| {
-                    engine::setup_refusal(&project.repo, cfg, &s.scope(Some(&b)))
-                        .ok()
-                        .flatten()
-                });
-            protected_check(&mut r, &project, cfg, history.as_ref());
-            let branch = branch_check(&mut r, &project, cfg);
-            has_baseline = match (&summary, &branch) {
-                (Ok(s), Some(b)) => s.scope(Some(b)).baseline.is_some(),
-                _ => false,
-            };
-            clean_tree_check(&mut r, &project, cfg, has_baseline);
-            if args.no_eval {
-                for id in EVAL_CHECKS {
-                    r.skip(id, "skipped (--no-eval)");
-                }
-            } else {
-                eval_checks(&mut r, &project, cfg)?;
-            }
-        }
+    let has_baseline = match &config {
+        Some(cfg) => config_and_eval_checks(&mut r, &project, cfg, summary.as_ref().ok(), args)?,
         None => {
             for id in CONFIG_CHECKS.iter().chain(EVAL_CHECKS) {
                 r.skip(id, "needs a valid `autoresearch.toml`");
             }
+            false
         }
-    }
+    };
     ledger_check(&mut r, &ledger, summary);
-    loop_check(
-        &mut r,
-        &project,
-        config
-            .as_ref()
-            .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
-    );
-    state_fs_check(
-        &mut r,
-        &project,
-        config
-            .as_ref()
-            .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str()),
-    );
+    let configured = config
+        .as_ref()
+        .map_or(config::DEFAULT_BRANCH, |c| c.branch.as_str());
+    loop_check(&mut r, &project, configured);
+    state_fs_check(&mut r, &project, configured);
     state_ignored_check(&mut r, &project);
     worktree_inputs_check(&mut r, &project, config.as_ref());
     skill_check(&mut r, Some(&project));
     Ok((finish(r, Some(&project), has_baseline), has_baseline))
+}
+
+/// The checks a valid config allows: targets, protected files (against the branch's baseline
+/// too), branch, clean tree, then the eval unless `--no-eval`. Returns whether the branch has a
+/// baseline.
+fn config_and_eval_checks(
+    r: &mut Report,
+    project: &Project,
+    cfg: &Config,
+    summary: Option<&autoresearch::ledger::Summary>,
+    args: &DoctorArgs,
+) -> Result<bool> {
+    targets_check(r, project, cfg);
+    // What `run` would refuse about the setup against the branch's baseline.
+    let history = summary
+        .zip(engine::experiment_branch(&project.repo, cfg).ok())
+        .and_then(|(s, (b, _))| {
+            engine::setup_refusal(&project.repo, cfg, &s.scope(Some(&b)))
+                .ok()
+                .flatten()
+        });
+    protected_check(r, project, cfg, history.as_ref());
+    let branch = branch_check(r, project, cfg);
+    let has_baseline = match (summary, &branch) {
+        (Some(s), Some(b)) => s.scope(Some(b)).baseline.is_some(),
+        _ => false,
+    };
+    clean_tree_check(r, project, cfg, has_baseline);
+    if args.no_eval {
+        for id in EVAL_CHECKS {
+            r.skip(id, "skipped (--no-eval)");
+        }
+    } else {
+        eval_checks(r, project, cfg)?;
+    }
+    Ok(has_baseline)
 }
 
 /// Coaching for an agent that reads only envelopes: what to fix first, then the next step of
