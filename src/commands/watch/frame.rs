@@ -14,7 +14,7 @@ use autoresearch::watch::follow::Follow;
 use autoresearch::watch::{LoopKind, LoopNow};
 
 use crate::commands::noise::NoiseView;
-use crate::output::{Paint, Style, fmt_delta, metric_or_dash, shorten};
+use crate::output::{Paint, Style, fmt_delta, fmt_level, shorten};
 
 /// The last lines of the current run's log, followed as it grows.
 pub struct LogTail {
@@ -255,7 +255,7 @@ fn summary(v: &View) -> Vec<Line> {
         );
         return out;
     };
-    let run = |r: &Record| format!("#{} {}  {}", r.run, metric_or_dash(r.metric), r.summary);
+    let run = |r: &Record| format!("#{} {}  {}", r.run, fmt_level(r.metric), r.summary);
     out.push(
         Line::new()
             .key("baseline")
@@ -264,7 +264,7 @@ fn summary(v: &View) -> Vec<Line> {
     let mut best = Line::new().key("best");
     if let Some(b) = &s.best {
         let level = s.best_level().or(b.metric);
-        best = best.plain(format!("#{} {}", b.run, metric_or_dash(level)));
+        best = best.plain(format!("#{} {}", b.run, fmt_level(level)));
         let base = s
             .baseline
             .as_ref()
@@ -429,7 +429,7 @@ fn recent_line(r: &Record, branch: Option<String>) -> Line {
     let mut l = Line::new()
         .plain(format!("  #{:<5} ", r.run))
         .with(Style::of_status(r.status), format!("{status:<10}"))
-        .plain(format!("{:>10} {:>9}  ", metric_or_dash(r.metric), delta));
+        .plain(format!("{:>10} {:>9}  ", fmt_level(r.metric), delta));
     if let Some(b) = branch {
         l = l.with(Style::Cyan, format!("{b}  "));
     }
