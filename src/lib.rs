@@ -27,5 +27,6 @@ pub mod project;
 pub mod report;
 pub mod review;
 pub mod skills;
+pub mod sync;
 pub mod text;
 pub mod watch;

@@ -1,0 +1,338 @@
+//! A worker's shard as a chain of commits at `refs/autoresearch/ledger/<worker>`, published,
+//! pushed and fetched with the `git` executable (see the module above).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{AppError, Code, Result};
+
+/// Where a worker's own chain lives, here and on every remote.
+pub const LEDGER_REFS: &str = "refs/autoresearch/ledger";
+/// Where the chains fetched from a remote are kept: `<FETCHED>/<remote>/<worker>`.
+pub const FETCHED: &str = "refs/autoresearch/fetched";
+/// The file a shard's commit holds.
+pub const SHARD_FILE: &str = "ledger.jsonl";
+
+/// The `git` of one repository, with prompts off (a sync must never wait on a terminal).
+pub struct Git {
+    root: PathBuf,
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub commit: String,
+    /// False when the shard was already the chain's tip: nothing new to publish.
+    pub changed: bool,
+}
+
+/// What `push` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// The remote now has our chain (or had it already).
+    Done,
+    /// The remote refused: it holds another chain under our name. Nothing changed there.
+    Rejected(String),
+}
+
+impl Git {
+    pub fn new(root: &Path) -> Git {
+        Git {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.arg("-C")
+            .arg(&self.root)
+            .args(args)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            // Our commits are the tool's, not the user's: no identity needed.
+            .env("GIT_AUTHOR_NAME", "autoresearch")
+            .env("GIT_AUTHOR_EMAIL", "autoresearch@localhost")
+            .env("GIT_COMMITTER_NAME", "autoresearch")
+            .env("GIT_COMMITTER_EMAIL", "autoresearch@localhost")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Run git; its stdout, or an error naming the command and git's last words.
+    fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>> {
+        let mut c = self.cmd(args);
+        if input.is_some() {
+            c.stdin(Stdio::piped());
+        }
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let what = format!("`git {}`", args.join(" "));
+        let mut child = c.spawn().map_err(|e| {
+            AppError::new(
+                Code::GitError,
+                format!("Cannot run {what}: {e}."),
+                "Install git and make sure it is on PATH: syncing goes through your git.",
+            )
+        })?;
+        if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(bytes)
+                .map_err(|e| AppError::io(format!("writing to {what}"), &e))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| AppError::io(format!("waiting for {what}"), &e))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        Err(git_failed(&what, &out.stderr))
+    }
+
+    fn text(&self, args: &[&str]) -> Result<String> {
+        Ok(String::from_utf8_lossy(&self.run(args, None)?)
+            .trim()
+            .to_string())
+    }
+
+    /// The commit a ref points at, if it exists.
+    pub fn resolve(&self, refname: &str) -> Result<Option<String>> {
+        let out = self
+            .cmd(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{refname}^{{commit}}"),
+            ])
+            .output()
+            .map_err(|e| AppError::io("running `git rev-parse`", &e))?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok((out.status.success() && !id.is_empty()).then_some(id))
+    }
+
+    /// Make `shard` the tip of `worker`'s chain: a commit holding it as `ledger.jsonl`, child
+    /// of the current tip, set by compare-and-swap (a concurrent publication fails, it is not
+    /// overwritten).
+    pub fn publish(&self, worker: &str, shard: &[u8]) -> Result<Published> {
+        let refname = format!("{LEDGER_REFS}/{worker}");
+        let old = self.resolve(&refname)?;
+        let blob =
+            String::from_utf8_lossy(&self.run(&["hash-object", "-w", "--stdin"], Some(shard))?)
+                .trim()
+                .to_string();
+        let listing = format!("100644 blob {blob}\t{SHARD_FILE}\n");
+        let tree = String::from_utf8_lossy(&self.run(&["mktree"], Some(listing.as_bytes()))?)
+            .trim()
+            .to_string();
+        if let Some(old) = &old
+            && self.text(&["rev-parse", &format!("{old}^{{tree}}")])? == tree
+        {
+            return Ok(Published {
+                commit: old.clone(),
+                changed: false,
+            });
+        }
+        let message = format!("autoresearch ledger of {worker}");
+        let mut args = vec!["commit-tree", tree.as_str(), "-m", message.as_str()];
+        if let Some(old) = &old {
+            args.extend(["-p", old.as_str()]);
+        }
+        let commit = self.text(&args)?;
+        let zero = "0".repeat(40);
+        let expected = old.as_deref().unwrap_or(&zero);
+        self.run(&["update-ref", &refname, &commit, expected], None)?;
+        Ok(Published {
+            commit,
+            changed: true,
+        })
+    }
+
+    /// The shard a chain's commit holds.
+    pub fn read_shard(&self, commit: &str) -> Result<Vec<u8>> {
+        self.run(
+            &["cat-file", "blob", &format!("{commit}:{SHARD_FILE}")],
+            None,
+        )
+    }
+
+    /// Fetch every worker's chain from `remote` into `refs/autoresearch/fetched/<remote>/`;
+    /// returns each `(worker, commit)`. Chains are replaced as fetched (`+`): they are the
+    /// remote's to say, and ours are never among the ones we write to.
+    pub fn fetch(&self, remote: &str) -> Result<Vec<(String, String)>> {
+        let space = format!("{FETCHED}/{}", remote_key(remote));
+        let spec = format!("+{LEDGER_REFS}/*:{space}/*");
+        self.run(&["fetch", "--no-tags", "--quiet", remote, &spec], None)?;
+        let listed = self.text(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            &format!("{space}/"),
+        ])?;
+        Ok(listed
+            .lines()
+            .filter_map(|l| {
+                let (name, id) = l.split_once(' ')?;
+                let worker = name.strip_prefix(&format!("{space}/"))?;
+                Some((worker.to_string(), id.to_string()))
+            })
+            .collect())
+    }
+
+    /// Push `worker`'s chain to `remote`, never forcing: a remote whose chain under that name
+    /// is not an ancestor of ours refuses, and keeps what it has.
+    pub fn push(&self, remote: &str, worker: &str) -> Result<Pushed> {
+        let refname = format!("{LEDGER_REFS}/{worker}");
+        let spec = format!("{refname}:{refname}");
+        let out = self
+            .cmd(&["push", "--porcelain", "--quiet", remote, &spec])
+            .output()
+            .map_err(|e| AppError::io("running `git push`", &e))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // Porcelain: one line per ref, `<flag>\t<from>:<to>\t<summary>`; `!` is rejected.
+        if let Some(line) = stdout.lines().find(|l| l.starts_with('!')) {
+            let why = line.rsplit('\t').next().unwrap_or(line).to_string();
+            return Ok(Pushed::Rejected(why));
+        }
+        if out.status.success() {
+            return Ok(Pushed::Done);
+        }
+        Err(git_failed(&format!("`git push {remote}`"), &out.stderr))
+    }
+}
+
+/// A remote's name as a ref component: a configured remote's name as it is; a URL or path by
+/// a digest of it, so fetched chains of two remotes never mix.
+pub fn remote_key(remote: &str) -> String {
+    let simple = !remote.is_empty()
+        && remote
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if simple {
+        remote.to_string()
+    } else {
+        format!("url-{:016x}", xxhash_rust::xxh3::xxh3_64(remote.as_bytes()))
+    }
+}
+
+fn git_failed(what: &str, stderr: &[u8]) -> AppError {
+    let text = String::from_utf8_lossy(stderr);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| crate::text::shown_line(l, 300))
+        .unwrap_or_else(|| "no message".to_string());
+    AppError::new(
+        Code::GitError,
+        format!("{what} failed: {last}"),
+        "Check the remote and your access to it with `git fetch <remote>`, then try again.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+
+    /// A bare repository and two clones of it.
+    fn three() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("remote.git");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare"]);
+        for clone in [&a, &b] {
+            std::fs::create_dir_all(clone).unwrap();
+            git(clone, &["init", "-q"]);
+            git(clone, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        }
+        (dir, bare, a, b)
+    }
+
+    #[test]
+    fn shards_travel_through_a_bare_repository_as_fast_forward_chains() {
+        let (_dir, _bare, a, b) = three();
+        let (ga, gb) = (Git::new(&a), Git::new(&b));
+        let first = ga.publish("wa", b"{\"run\":0}\n").unwrap();
+        assert!(first.changed);
+        assert!(
+            !ga.publish("wa", b"{\"run\":0}\n").unwrap().changed,
+            "same shard, no commit"
+        );
+        assert_eq!(ga.push("origin", "wa").unwrap(), Pushed::Done);
+        gb.publish("wb", b"{\"run\":7}\n").unwrap();
+        assert_eq!(gb.push("origin", "wb").unwrap(), Pushed::Done);
+        let second = ga.publish("wa", b"{\"run\":0}\n{\"run\":1}\n").unwrap();
+        assert_eq!(ga.push("origin", "wa").unwrap(), Pushed::Done);
+        let mut fetched = gb.fetch("origin").unwrap();
+        fetched.sort();
+        assert_eq!(
+            fetched,
+            vec![
+                ("wa".to_string(), second.commit.clone()),
+                (
+                    "wb".to_string(),
+                    gb.resolve(&format!("{LEDGER_REFS}/wb")).unwrap().unwrap()
+                )
+            ]
+        );
+        assert_eq!(
+            gb.read_shard(&second.commit).unwrap(),
+            b"{\"run\":0}\n{\"run\":1}\n"
+        );
+        // The chain: the second publication's parent is the first.
+        assert_eq!(
+            ga.text(&["rev-parse", &format!("{}^", second.commit)])
+                .unwrap(),
+            first.commit
+        );
+    }
+
+    #[test]
+    fn another_chain_under_our_name_is_refused_and_the_remote_keeps_its_own() {
+        let (_dir, bare, a, b) = three();
+        let (ga, gb) = (Git::new(&a), Git::new(&b));
+        ga.publish("same", b"a\n").unwrap();
+        assert_eq!(ga.push("origin", "same").unwrap(), Pushed::Done);
+        // A second clone publishing under the same id: a chain that does not descend from it.
+        gb.publish("same", b"b\n").unwrap();
+        let Pushed::Rejected(why) = gb.push("origin", "same").unwrap() else {
+            panic!("a non-fast-forward push went through")
+        };
+        assert!(!why.is_empty());
+        let remote = Git::new(&bare);
+        let tip = remote
+            .resolve(&format!("{LEDGER_REFS}/same"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            remote.read_shard(&tip).unwrap(),
+            b"a\n",
+            "the remote is unchanged"
+        );
+    }
+
+    #[test]
+    fn a_remote_that_is_a_url_gets_a_ref_safe_key() {
+        assert_eq!(remote_key("origin"), "origin");
+        let k = remote_key("/srv/git/project.git");
+        assert!(k.starts_with("url-") && k.len() == 20, "{k}");
+        assert_ne!(k, remote_key("/srv/git/other.git"));
+        let err = Git::new(Path::new("/nonexistent/dir"))
+            .publish("w", b"x")
+            .unwrap_err();
+        assert_eq!(err.code, Code::GitError);
+    }
+}
