@@ -77,6 +77,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "kill_grace",
         "time between SIGTERM and SIGKILL for the eval's process group (default 5s)",
     ),
+    (
+        "cancel_command",
+        "run with `sh -c` at the project root after an eval timed out or was interrupted, with the eval's environment: stops what the eval started elsewhere, e.g. \"scancel --name=ar-$AUTORESEARCH_ID\" (default: none)",
+    ),
+    (
+        "cancel_timeout",
+        "how long `cancel_command` may take before it is stopped (default 30s)",
+    ),
+    (
+        "hardware",
+        "the class of machine the eval measures on, e.g. \"a100-80g\" (letters, digits, `.`, `_`, `-`; at most 64): recorded on every run, and runs are compared only within one class; `AUTORESEARCH_HARDWARE` overrides it (default: none)",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -260,6 +272,21 @@ pub struct Config {
     pub confidence: f64,
     #[serde(serialize_with = "ser_secs")]
     pub kill_grace: Duration,
+    /// Run after an eval that timed out or was interrupted (a remote job's cancel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_command: Option<String>,
+    #[serde(
+        serialize_with = "ser_secs",
+        skip_serializing_if = "is_default_cancel_timeout"
+    )]
+    pub cancel_timeout: Duration,
+    /// The hardware class runs are measured on: `AUTORESEARCH_HARDWARE`, else the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
+}
+
+fn is_default_cancel_timeout(d: &Duration) -> bool {
+    *d == DEFAULT_CANCEL_TIMEOUT
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -310,6 +337,38 @@ pub fn default_baseline_repeats(budget: Duration) -> u32 {
     if budget > LONG_BUDGET { 2 } else { 3 }
 }
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_CANCEL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment variable that sets the hardware class on one machine, over the config's
+/// `hardware` (the config is committed and shared by every machine; the variable is not).
+pub const HARDWARE_VAR: &str = "AUTORESEARCH_HARDWARE";
+
+/// What the config reads from the environment, for `agent-info`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[(
+    HARDWARE_VAR,
+    "this machine's hardware class: replaces `hardware` in `autoresearch.toml` (an invalid value is `config_invalid`)",
+)];
+
+/// Why `class` cannot be a hardware class, or `None` when it can: 1 to 64 characters among
+/// letters, digits, `.`, `_` and `-` (it is shown in reports and compared byte for byte).
+pub fn hardware_problem(class: &str) -> Option<String> {
+    if class.is_empty() {
+        return Some("is empty".to_string());
+    }
+    if class.len() > 64 {
+        return Some(format!(
+            "is {} bytes long; at most 64 are allowed",
+            class.len()
+        ));
+    }
+    let c = class
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))?;
+    Some(format!(
+        "contains `{}`; use letters, digits, `.`, `_` and `-` (like `a100-80g`)",
+        c.escape_debug()
+    ))
+}
 pub const DEFAULT_BRANCH: &str = "autoresearch";
 
 /// Metric names: a letter or `_` first, then letters, digits, `_`, `.`, `-` or `/`; at most 64.
@@ -716,6 +775,32 @@ impl Reader<'_> {
         Ok(s)
     }
 
+    fn cancel_command(&self, v: &Value) -> Result<String> {
+        let DeValue::String(s) = v.get_ref() else {
+            return self.string(v, "cancel_command");
+        };
+        // As `eval_command`: a CRLF is a line break.
+        let s = self.checked(v, "cancel_command", s.replace("\r\n", "\n"), true)?;
+        if s.trim().is_empty() {
+            return Err(self.err(
+                v.span(),
+                "`cancel_command` must not be empty; remove the key to run no cancel command",
+            ));
+        }
+        Ok(s)
+    }
+
+    fn hardware(&self, v: &Value) -> Result<String> {
+        let s = self.string(v, "hardware")?;
+        match hardware_problem(&s) {
+            Some(problem) => Err(self.err(
+                v.span(),
+                format!("`hardware` = `{s}` is not a hardware class: it {problem}"),
+            )),
+            None => Ok(s),
+        }
+    }
+
     fn metric_name(&self, v: &Value) -> Result<String> {
         let s = self.string(v, "metric_name")?;
         if !valid_metric_name(&s) {
@@ -883,6 +968,32 @@ impl Reader<'_> {
     }
 }
 
+/// The hardware class: `AUTORESEARCH_HARDWARE` when set (this machine's), else the config's.
+/// A set but invalid variable is an error naming it, never silently ignored: runs would be
+/// recorded under the wrong class.
+fn hardware_override(
+    var: Option<std::ffi::OsString>,
+    configured: Option<String>,
+) -> Result<Option<String>> {
+    let Some(var) = var else {
+        return Ok(configured);
+    };
+    let value = var.to_string_lossy();
+    match hardware_problem(&value) {
+        None => Ok(Some(value.into_owned())),
+        Some(problem) => Err(AppError::new(
+            Code::ConfigInvalid,
+            format!(
+                "`{HARDWARE_VAR}` = `{}` is not a hardware class: it {problem}.",
+                shown(&value)
+            ),
+            format!(
+                "Set `{HARDWARE_VAR}` to a class like `a100-80g`, or unset it to use `hardware` in `{FILE_NAME}`."
+            ),
+        )),
+    }
+}
+
 /// The primary metric's name as written, for checks that only need to compare with it.
 fn metric_name_of(v: Option<&Value>) -> String {
     match v.map(|v| v.get_ref()) {
@@ -1008,7 +1119,9 @@ impl Config {
                 format!("Save `{name}` as UTF-8 and retry."),
             )
         })?;
-        Self::parse(&name, &text)
+        let (mut config, warnings) = Self::parse(&name, &text)?;
+        config.hardware = hardware_override(std::env::var_os(HARDWARE_VAR), config.hardware)?;
+        Ok((config, warnings))
     }
 
     /// Parse config text; `file` is only used in messages.
@@ -1066,6 +1179,13 @@ impl Config {
             confidence: get("confidence").map_or(Ok(DEFAULT_CONFIDENCE), |v| r.confidence(v))?,
             kill_grace: get("kill_grace")
                 .map_or(Ok(DEFAULT_GRACE), |v| r.duration(v, "kill_grace"))?,
+            cancel_command: get("cancel_command")
+                .map(|v| r.cancel_command(v))
+                .transpose()?,
+            cancel_timeout: get("cancel_timeout").map_or(Ok(DEFAULT_CANCEL_TIMEOUT), |v| {
+                r.duration(v, "cancel_timeout")
+            })?,
+            hardware: get("hardware").map(|v| r.hardware(v)).transpose()?,
             target_files,
         };
         Ok((config, r.unknown_keys(table)))
@@ -1112,6 +1232,66 @@ branch = "autoresearch"
         assert_eq!((c.max_repeats, c.baseline_repeats), (5, 3));
         assert_eq!(c.confidence, 0.95);
         assert_eq!(c.kill_grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn cancel_and_hardware_keys_are_read_and_checked() {
+        let (c, w) = Config::parse("autoresearch.toml", GOOD).expect("valid");
+        assert!(w.is_empty());
+        assert_eq!(
+            (c.cancel_command, c.cancel_timeout, c.hardware),
+            (None, DEFAULT_CANCEL_TIMEOUT, None)
+        );
+        let text = format!(
+            "{GOOD}cancel_command = \"scancel --name=ar-$AUTORESEARCH_ID\"\ncancel_timeout = \"10s\"\nhardware = \"a100-80g\"\n"
+        );
+        let (c, w) = Config::parse("autoresearch.toml", &text).expect("valid");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.cancel_command.as_deref(),
+            Some("scancel --name=ar-$AUTORESEARCH_ID")
+        );
+        assert_eq!(c.cancel_timeout, Duration::from_secs(10));
+        assert_eq!(c.hardware.as_deref(), Some("a100-80g"));
+        for (bad, needle) in [
+            ("hardware = \"\"", "is empty"),
+            ("hardware = \"a100 80g\"", "contains ` `"),
+            ("hardware = \"a/b\"", "contains `/`"),
+            ("hardware = 100", "must be a string"),
+            ("cancel_command = \" \"", "must not be empty"),
+            ("cancel_timeout = \"0s\"", "cancel_timeout"),
+        ] {
+            let e = err_of(&format!("{GOOD}{bad}\n"));
+            assert_eq!(e.code, Code::ConfigInvalid, "{bad}");
+            assert!(e.message.contains(needle), "{bad}: {}", e.message);
+        }
+        assert!(hardware_problem(&"x".repeat(64)).is_none());
+        assert!(hardware_problem(&"x".repeat(65)).is_some());
+    }
+
+    #[test]
+    fn the_hardware_variable_wins_over_the_config() {
+        let set = |v: &str| Some(std::ffi::OsString::from(v));
+        let cfg = Some("a100".to_string());
+        assert_eq!(hardware_override(None, cfg.clone()).unwrap(), cfg);
+        assert_eq!(
+            hardware_override(set("h100"), cfg.clone())
+                .unwrap()
+                .as_deref(),
+            Some("h100")
+        );
+        assert_eq!(
+            hardware_override(set("h100"), None).unwrap().as_deref(),
+            Some("h100")
+        );
+        let e = hardware_override(set("h 100"), cfg).unwrap_err();
+        assert_eq!(e.code, Code::ConfigInvalid);
+        assert!(
+            e.message.starts_with("`AUTORESEARCH_HARDWARE` = `h 100`"),
+            "{}",
+            e.message
+        );
+        assert!(hardware_override(set(""), None).is_err());
     }
 
     fn err_of(text: &str) -> AppError {

@@ -99,7 +99,7 @@ codes! {
     ProtectedChanged = "protected_changed", Fix, "a protected file was changed, in the work tree or since the baseline";
     NoChanges = "no_changes", Fix, "the target file has no changes to evaluate";
     DirtyTree = "dirty_tree", Fix, "tracked files are modified where a clean tree is needed";
-    SetupChanged = "setup_changed", Fix, "the eval command, metric, direction, time budget or protected list differs from the baseline's";
+    SetupChanged = "setup_changed", Fix, "the eval command, metric, direction, time budget, protected list or hardware class differs from the baseline's";
     NotRetractable = "not_retractable", Fix, "`retract RUN`: that run is not a keep that stands (not kept, or already retracted)";
     RecheckMismatch = "recheck_mismatch", Fix, "`run --recheck RUN`: HEAD does not hold the code that run measured, under the same setup";
     ImportInvalid = "import_invalid", Fix, "`import`: a file is not in a format it reads, has a malformed line, or names another metric or direction than the config; nothing was imported";

@@ -376,7 +376,16 @@ pub fn run_eval_owned(
     progress: &mut dyn FnMut(Duration, Option<&str>),
 ) -> io::Result<EvalOutcome> {
     let _one = one_eval();
-    run_eval_alone(spec, spawned, progress)
+    run_eval_alone(spec, false, spawned, progress)
+}
+
+/// [`run_eval_owned`] for the clean-up after an interrupted eval (`cancel_command`): an
+/// interrupt received before the call does not stop it, a new one does (and skips the grace,
+/// as a second Ctrl-C does for an eval). The outcome's `interrupted` says whether a new one
+/// came.
+pub fn run_cleanup(spec: &EvalSpec, spawned: &mut dyn FnMut(i32)) -> io::Result<EvalOutcome> {
+    let _one = one_eval();
+    run_eval_alone(spec, true, spawned, &mut |_, _| {})
 }
 
 /// Waits for the turn to run an eval. A panic in an earlier caller's progress callback poisons
@@ -385,12 +394,26 @@ fn one_eval() -> std::sync::MutexGuard<'static, ()> {
     ONE_EVAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// [`run_eval`], for a caller that holds [`one_eval`].
+/// Whether an interrupt counts: any received so far, or with `patient` only those received
+/// after this call.
+fn interrupts_from(patient: bool) -> impl Fn() -> bool {
+    let seen = if patient {
+        INTERRUPTS.load(Ordering::SeqCst)
+    } else {
+        0
+    };
+    move || INTERRUPTS.load(Ordering::SeqCst) > seen
+}
+
+/// [`run_eval`], for a caller that holds [`one_eval`]. `patient`: only interrupts received
+/// after the call stop it (see [`run_cleanup`]).
 fn run_eval_alone(
     spec: &EvalSpec,
+    patient: bool,
     spawned: &mut dyn FnMut(i32),
     progress: &mut dyn FnMut(Duration, Option<&str>),
 ) -> io::Result<EvalOutcome> {
+    let interrupted = interrupts_from(patient);
     become_subreaper();
     let log = OpenOptions::new()
         .create(true)
@@ -903,7 +926,7 @@ mod tests {
         // The wall time is this eval's, not the wait for another test's to end.
         let _one = one_eval();
         let t = Instant::now();
-        let outcome = run_eval_alone(&spec, &mut |_| {}, &mut |_, _| {}).expect("run_eval");
+        let outcome = run_eval_alone(&spec, false, &mut |_| {}, &mut |_, _| {}).expect("run_eval");
         let wall = t.elapsed();
         let text = std::fs::read_to_string(&log).expect("read log");
         assert!(group_gone(outcome.pgid), "group {} survived", outcome.pgid);

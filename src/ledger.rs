@@ -177,6 +177,10 @@ pub struct Record {
     /// How the number was made: a hash of the eval command, the metric and the protected files.
     #[serde(default)]
     pub setup: Option<String>,
+    /// The hardware class the run was measured on (`hardware`, `AUTORESEARCH_HARDWARE`).
+    /// Written only when set, so a project without one keeps its lines' shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
     /// For a `retraction`: the run it takes back. Written only then, so every other line keeps
     /// the shape the fast reader knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,6 +232,7 @@ impl Record {
             source: String::new(),
             code: None,
             setup: None,
+            hardware: None,
             retracts: None,
             imported: None,
         }
@@ -422,7 +427,12 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     (
         "setup",
         "string | null",
-        "hash of the eval command, the metric, the time budget and the protected files",
+        "hash of the eval command, the metric, the time budget, the hardware class when set and the protected files",
+    ),
+    (
+        "hardware",
+        "string, only when a hardware class is set",
+        "the class of machine the run was measured on (`hardware`, `AUTORESEARCH_HARDWARE`); part of `setup`",
     ),
     (
         "retracts",
@@ -648,6 +658,7 @@ mod tests {
     fn the_field_table_matches_the_record_type() {
         // The optional fields set, so that every field is written.
         let full = Record {
+            hardware: Some("a100".into()),
             retracts: Some(1),
             imported: Some(Imported::default()),
             ..Record::blank(0, Status::Kept, None)

@@ -112,6 +112,10 @@ pub const TOPICS: &[Topic] = &[
         text: include_str!("../skills/guide/watch.md"),
     },
     Topic {
+        name: "cluster",
+        text: include_str!("../skills/guide/cluster.md"),
+    },
+    Topic {
         name: "morning",
         text: include_str!("../skills/guide/morning.md"),
     },

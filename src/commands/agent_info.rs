@@ -239,6 +239,7 @@ pub fn environment() -> Vec<(&'static str, &'static str)> {
         git::ENVIRONMENT,
         skills::ENVIRONMENT,
         engine::ENVIRONMENT,
+        config::ENVIRONMENT,
         super::report::ENVIRONMENT,
     ]
     .concat()

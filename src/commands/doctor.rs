@@ -400,10 +400,11 @@ fn config_checks(r: &mut Report, project: &Project) -> Option<Config> {
             r.pass(
                 "config_valid",
                 format!(
-                    "metric `{}` ({} is better), budget {}",
+                    "metric `{}` ({} is better), budget {}{}",
                     cfg.metric_name,
                     cfg.metric_direction.as_str(),
-                    format_duration(cfg.time_budget)
+                    format_duration(cfg.time_budget),
+                    cluster_words(&cfg)
                 ),
             );
             Some(cfg)
@@ -424,6 +425,27 @@ fn config_checks(r: &mut Report, project: &Project) -> Option<Config> {
             None
         }
     }
+}
+
+/// `, hardware `h100` (from `AUTORESEARCH_HARDWARE`), cancel_command within 30s`: the cluster
+/// settings, when there are any.
+fn cluster_words(cfg: &Config) -> String {
+    let mut out = String::new();
+    if let Some(class) = &cfg.hardware {
+        let from = if std::env::var_os(config::HARDWARE_VAR).is_some() {
+            format!(" (from `{}`)", config::HARDWARE_VAR)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(", hardware `{class}`{from}"));
+    }
+    if cfg.cancel_command.is_some() {
+        out.push_str(&format!(
+            ", `cancel_command` after a timeout or an interrupt (within {})",
+            format_duration(cfg.cancel_timeout)
+        ));
+    }
+    out
 }
 
 fn program_check(r: &mut Report, project: &Project) {
@@ -655,11 +677,19 @@ fn eval_checks(r: &mut Report, project: &Project, cfg: &Config) -> Result<()> {
     let log = project.rel(&log_path);
     let mut spinner = Spinner::new();
     let mut warnings = Vec::new();
+    // What `run` would evaluate: HEAD, on its branch (no run, so no id).
+    let branch = autoresearch::git::current_branch(&project.repo);
+    let commit = autoresearch::git::head_oid(&project.repo).map(|o| o.to_string());
+    let step = engine::StepId {
+        branch: branch.as_deref(),
+        commit: commit.as_deref(),
+        ..engine::StepId::default()
+    };
     let measured = engine::measure(
         cfg,
         &project.root,
         &log_path,
-        None,
+        Some(step),
         1,
         &mut |e: Event| match e {
             Event::Warning(w) => warnings.push(w),

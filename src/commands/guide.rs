@@ -22,7 +22,7 @@ const ALL: &str = "all";
   autoresearch guide all         everything, one topic after another
   autoresearch guide --json crashes")]
 pub struct GuideArgs {
-    /// loop, setup, strategy, stuck, crashes, noise, integrity, manual, forks, watch, morning, or all.
+    /// loop, setup, strategy, stuck, crashes, noise, integrity, manual, forks, watch, cluster, morning, or all.
     ///
     /// Without a topic: the method in short (the skill's text) and the list of topics.
     #[arg(value_name = "TOPIC")]

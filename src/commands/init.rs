@@ -551,7 +551,14 @@ fn render_toml(
          # How sure a keep must be that its gain is more than noise (raise it, never lower it):\n\
          # confidence = 0.95\n\
          # Time between SIGTERM and SIGKILL when an eval runs over its budget:\n\
-         # kill_grace = \"5s\"\n",
+         # kill_grace = \"5s\"\n\
+         # When the eval submits a job elsewhere (a cluster): run after a timeout or an interrupt,\n\
+         # with the eval's environment, to stop that job (`autoresearch guide cluster`):\n\
+         # cancel_command = \"scancel --name=ar-$AUTORESEARCH_ID\"\n\
+         # cancel_timeout = \"30s\"\n\
+         # The class of machine runs are measured on; runs are compared only within one class\n\
+         # (`AUTORESEARCH_HARDWARE` sets it per machine, over this):\n\
+         # hardware = \"a100-80g\"\n",
         eval_q = q(eval),
         metric_q = q(metric),
         dir = direction.as_str(),

@@ -235,6 +235,12 @@ fn notes(ctx: &Ctx, r: &Ranking) {
             "the base has no best to compare with".to_string()
         } else if g.setup.is_none() {
             "they have no best yet".to_string()
+        } else if g.hardware != r.base.hardware {
+            format!(
+                "they were measured on {}, the base's best on {}",
+                hardware_name(g.hardware.as_deref()),
+                hardware_name(r.base.hardware.as_deref())
+            )
         } else {
             "they were measured under another evaluation setup than the base's best (eval, metric, budget or protected files differ)".to_string()
         };
@@ -261,13 +267,18 @@ impl Human for MergeBestOutput {
             || "noise unknown".to_string(),
             |n| format!("noise ±{} (df {})", fmt_approx(n.sd), n.df),
         );
-        p.line(format!("merge-best into {} · {base} · {noise}", self.into))?;
+        let on = on_hardware(r.base.hardware.as_deref(), " ·");
+        p.line(format!(
+            "merge-best into {} · {base}{on} · {noise}",
+            self.into
+        ))?;
         for g in &r.groups {
             p.line("")?;
             if !g.comparable {
                 let setup = g.setup.as_deref().unwrap_or("none");
+                let on = on_hardware(g.hardware.as_deref(), " on");
                 p.line(p.paint.dim(&format!(
-                    "measured differently (setup {setup}): not comparable"
+                    "measured differently (setup {setup}{on}): not comparable"
                 )))?;
             }
             let t = if g.comparable {
@@ -322,6 +333,19 @@ impl Human for MergeBestOutput {
         }
         Ok(())
     }
+}
+
+/// ` on hardware a100` (`lead` first), or nothing without a class.
+fn on_hardware(class: Option<&str>, lead: &str) -> String {
+    class.map_or_else(String::new, |h| format!("{lead} hardware {h}"))
+}
+
+/// `hardware `a100``, or `no hardware class` when none was set.
+fn hardware_name(class: Option<&str>) -> String {
+    class.map_or_else(
+        || "no hardware class".to_string(),
+        |h| format!("hardware `{h}`"),
+    )
 }
 
 fn verdict_line(r: &Ranking) -> String {

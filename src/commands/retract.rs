@@ -140,6 +140,7 @@ fn retract(loaded: &Loaded, target: u64, why: String) -> Result<RetractOutput> {
             source: "retract".to_string(),
             code: rec.code.clone(),
             setup: rec.setup.clone(),
+            hardware: rec.hardware.clone(),
             retracts: Some(target),
             imported: None,
         })

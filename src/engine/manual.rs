@@ -140,6 +140,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             // the commit): a manual record stands alone as evidence.
             code: None,
             setup: None,
+            hardware: loaded.config.hardware.clone(),
             retracts: None,
             imported: None,
         })

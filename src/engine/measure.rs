@@ -81,13 +81,20 @@ impl Measured {
     }
 }
 
-/// Which step an evaluation belongs to: passed to the eval as `AUTORESEARCH_RUN` and
-/// `AUTORESEARCH_STEP` (the token that lets the next step find a dead step's processes).
-#[derive(Debug, Clone, Copy)]
+/// What an evaluation is of, passed to the eval in its environment (the `ENVIRONMENT` table):
+/// the run and its record's id, the step's token (which lets the next step find a dead step's
+/// processes), and the branch and commit evaluated, so that a client of a remote machine can
+/// run exactly that code there.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct StepId<'a> {
     /// The run number the step reserved (`None`: evaluations that are not one run's).
     pub run: Option<u64>,
+    /// The `id` the record of this evaluation will have.
+    pub id: Option<&'a str>,
     pub token: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    /// The full hash of the commit evaluated.
+    pub commit: Option<&'a str>,
     /// The branch's own environment (`fork --env`), passed to every sample.
     pub env: &'a [(String, String)],
 }
@@ -151,6 +158,10 @@ pub fn measure(
             "the footer",
             on,
         );
+        if outcome.timed_out || outcome.interrupted {
+            let env = environment(root, step, sample);
+            super::cancel::cancel(cfg, root, log_path, &env, &outcome, on);
+        }
         if !m.clean() || (sample < repeats && !more(&m.samples)) {
             break;
         }
@@ -199,17 +210,7 @@ fn evaluate_once(
     sample: u32,
     on: &mut dyn FnMut(Event),
 ) -> Result<EvalOutcome> {
-    // The branch's own variables first: ours, set after, always win.
-    let mut env: Vec<(String, String)> = step.map(|s| s.env.to_vec()).unwrap_or_default();
-    env.push(("AUTORESEARCH_SAMPLE".to_string(), sample.to_string()));
-    if let Some(step) = step {
-        if let Some(run) = step.run {
-            env.push(("AUTORESEARCH_RUN".to_string(), run.to_string()));
-        }
-        if let Some(token) = step.token {
-            env.push((crate::loopfile::STEP_VAR.to_string(), token.to_string()));
-        }
-    }
+    let env = environment(root, step, sample);
     let spec = EvalSpec {
         command: &cfg.eval_command,
         cwd: root,
@@ -230,6 +231,29 @@ fn evaluate_once(
         ErrorKind::StorageFull | ErrorKind::QuotaExceeded => log_error(log_path, &e),
         _ => AppError::io(format!("running the eval (`{}`)", cfg.eval_command), &e),
     })
+}
+
+/// The eval's environment for one sample (docs/CONTRACT.md §7 step 6): the branch's own
+/// variables first, then ours, set after, so ours always win.
+fn environment(root: &Path, step: Option<StepId>, sample: u32) -> Vec<(String, String)> {
+    let step = step.unwrap_or_default();
+    let mut env: Vec<(String, String)> = step.env.to_vec();
+    let mut set = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            env.push((name.to_string(), value));
+        }
+    };
+    set("AUTORESEARCH_SAMPLE", Some(sample.to_string()));
+    set("AUTORESEARCH_RUN", step.run.map(|r| r.to_string()));
+    set("AUTORESEARCH_ID", step.id.map(str::to_string));
+    set(crate::loopfile::STEP_VAR, step.token.map(str::to_string));
+    set("AUTORESEARCH_BRANCH", step.branch.map(str::to_string));
+    set("AUTORESEARCH_COMMIT", step.commit.map(str::to_string));
+    set(
+        "AUTORESEARCH_WORKTREE",
+        Some(root.to_string_lossy().into_owned()),
+    );
+    env
 }
 
 /// The primary metric and each constraint metric of one sample's output.
@@ -313,7 +337,7 @@ fn secondary_metrics(cfg: &Config) -> Vec<&str> {
 
 /// Append one line; a log that ends mid-line (the eval printed no final newline) gets one first,
 /// so our line is always a line of its own.
-fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+pub(super) fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .read(true)

@@ -42,6 +42,7 @@
 //!   Secondary metrics are the median over the samples, like the metric.
 //! - **A baseline** is recorded even if it violates a constraint (with a warning): it is the
 
+mod cancel;
 mod decide;
 pub mod manual;
 mod measure;
@@ -84,6 +85,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "AUTORESEARCH_STEP",
         "set for the eval by `run`: a token unique to the step, by which the next `run` finds what a dead step's eval left running",
+    ),
+    (
+        "AUTORESEARCH_ID",
+        "set for the eval by `run` and `merge-best --confirm`: the `id` of the record the evaluation will have (globally unique; name a remote job after it)",
+    ),
+    (
+        "AUTORESEARCH_BRANCH",
+        "set for the eval by `run`, `merge-best --confirm` and `doctor`: the branch evaluated",
+    ),
+    (
+        "AUTORESEARCH_COMMIT",
+        "set for the eval by `run`, `merge-best --confirm` and `doctor`: the full hash of the commit evaluated (a remote machine checks it out to run exactly this code)",
+    ),
+    (
+        "AUTORESEARCH_WORKTREE",
+        "set for the eval by `run`, `merge-best --confirm` and `doctor`: the absolute path of the work tree the eval runs in",
     ),
 ];
 
@@ -240,13 +257,10 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
     // What is evaluated, and what kind of step that makes it.
     let who = identify(loaded, &plan, opts, commit, parent, on).map_err(|e| give_back(e, on))?;
 
-    // 6. Evaluate.
-    let log_path = loaded
-        .project
-        .runs_dir()
-        .join(format!("{}.log", plan.reserved));
+    // 6. Evaluate, under the id the record will have.
+    let what = Evaluated::of(loaded, plan.reserved, &lock, commit);
     let (measured, stopped) =
-        evaluate(loaded, &plan, &who, &log_path, &mut lock, on).map_err(|e| give_back(e, on))?;
+        evaluate(loaded, &plan, &who, &what, &mut lock, on).map_err(|e| give_back(e, on))?;
 
     // 7. Decide, against the ledger as it is now, not as it was before a long eval.
     let (mut verdict, mut decision) = judge(loaded, &plan, &who, &measured, on)?;
@@ -267,6 +281,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
 
     // 9. Record, pin the commit, say the loop is idle.
     let draft = record::Draft {
+        id: what.id,
         verdict: &verdict,
         measured: &measured,
         plan: &plan,
@@ -277,7 +292,7 @@ pub fn step(loaded: &Loaded, opts: &StepOptions, on: &mut dyn FnMut(Event)) -> R
         setup: &who.setup,
         reserved: plan.reserved,
         others: &others,
-        log_path,
+        log_path: what.log_path,
     };
     let written = record::write(loaded, &draft, on)?;
     finish(loaded, lock, &plan.branch, written.record.run, on);
@@ -517,6 +532,27 @@ fn commit(
     Ok((oid, Some(plan.head)))
 }
 
+/// What a step evaluates, besides its code: the id its record will have, the commit, the log.
+struct Evaluated {
+    id: String,
+    commit: Oid,
+    log_path: std::path::PathBuf,
+}
+
+impl Evaluated {
+    /// The id is the step's token, known before the eval (which gets it as `AUTORESEARCH_ID`),
+    /// so that a dead step's record, written by the next step, has it too.
+    fn of(loaded: &Loaded, run: u64, lock: &LoopLock, commit: Oid) -> Evaluated {
+        Evaluated {
+            id: lock
+                .step_token()
+                .map_or_else(crate::ledger::new_id, str::to_string),
+            commit,
+            log_path: loaded.project.runs_dir().join(format!("{run}.log")),
+        }
+    }
+}
+
 /// Step 6: the evaluations, with the eval's process group owned in the loop state while it runs
 /// (if this process dies, the next step kills it) and the heartbeat kept up. Under `auto`,
 /// after each sample the adaptive rule says whether another is needed; returns why sampling
@@ -525,15 +561,19 @@ fn evaluate(
     loaded: &Loaded,
     plan: &prepare::Plan,
     who: &Identity,
-    log_path: &std::path::Path,
+    what: &Evaluated,
     lock: &mut LoopLock,
     on: &mut dyn FnMut(Event),
 ) -> Result<(Measured, Option<&'static str>)> {
     let token = lock.step_token().map(str::to_string);
     let env = crate::forkfile::env_of(&loaded.project, &plan.branch);
+    let commit = what.commit.to_string();
     let step = StepId {
         run: Some(plan.reserved),
+        id: Some(&what.id),
         token: token.as_deref(),
+        branch: Some(&plan.branch),
+        commit: Some(&commit),
         env: &env,
     };
     let cfg = &loaded.config;
@@ -563,7 +603,7 @@ fn evaluate(
     let measured = measure::measure(
         cfg,
         &loaded.project.root,
-        log_path,
+        &what.log_path,
         Some(step),
         who.repeats,
         &mut |e| {

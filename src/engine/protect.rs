@@ -20,15 +20,21 @@ pub const HARNESS_CHANGED: &str = "harness_changed";
 /// How many commits back to look for the one that changed a protected file.
 const WALK_LIMIT: usize = 10_000;
 
-/// The digest of what, besides the protected files, makes the number.
+/// The digest of what, besides the protected files, makes the number. The hardware class is
+/// in it only when one is set, so a project without one keeps the digests it always had.
 fn salt(cfg: &Config) -> String {
-    format!(
+    let mut salt = format!(
         "setup\0{}\0{}\0{}\0{}",
         cfg.eval_command,
         cfg.metric_name,
         cfg.metric_direction.as_str(),
         cfg.time_budget.as_millis()
-    )
+    );
+    if let Some(class) = &cfg.hardware {
+        salt.push_str("\0hardware\0");
+        salt.push_str(class);
+    }
+    salt
 }
 
 /// The evaluation setup of `commit` under `cfg` (the record's `setup`).
@@ -48,6 +54,8 @@ pub(super) struct SetupChange {
     pub config: bool,
     /// The baseline's commit, when it is in the repository.
     pub base_commit: Option<Oid>,
+    /// The hardware class differs: the baseline's, then this machine's.
+    pub hardware: Option<(Option<String>, Option<String>)>,
 }
 
 /// How HEAD's setup differs from `baseline`'s, if it does. A baseline recorded without a
@@ -76,7 +84,11 @@ pub(super) fn change_since(
         (Some(_), None) => files.is_empty(),
         (None, _) => false,
     };
-    if files.is_empty() && !config {
+    // A baseline without a class differs in class only if its setup says so (a baseline from
+    // before classes existed, recorded by hand, says nothing).
+    let hardware = (baseline.hardware != cfg.hardware && (config || baseline.hardware.is_some()))
+        .then(|| (baseline.hardware.clone(), cfg.hardware.clone()));
+    if files.is_empty() && !config && hardware.is_none() {
         return None;
     }
     let culprit = base_commit.and_then(|b| culprit(repo, b, head, &files));
@@ -85,6 +97,7 @@ pub(super) fn change_since(
         culprit,
         config,
         base_commit,
+        hardware,
     })
 }
 
@@ -155,6 +168,9 @@ pub(super) fn refusal(cfg: &Config, baseline: &Record, change: &SetupChange) -> 
         .map(|(oid, subject)| format!(" (changed by commit {oid} \"{subject}\")"))
         .unwrap_or_default();
     let new_baseline = "or, if the change is deliberate (the human's decision), start a new comparison with `autoresearch run --baseline -m \"<what changed and why>\"`.";
+    if let Some((was, now)) = &change.hardware {
+        return hardware_refusal(&base, was.as_deref(), now.as_deref());
+    }
     if !change.files.is_empty() {
         let files = shell_words(change.files.iter().map(String::as_str));
         let restore = match change.base_commit {
@@ -196,9 +212,48 @@ pub(super) fn refusal(cfg: &Config, baseline: &Record, change: &SetupChange) -> 
     )
 }
 
+/// `hardware `a100``, or `no hardware class` when none was set.
+fn class(class: Option<&str>) -> String {
+    class.map_or_else(
+        || "no hardware class".to_string(),
+        |c| format!("hardware `{c}`"),
+    )
+}
+
+/// The refusal of a run on another hardware class than its baseline's: results are compared
+/// only within one class.
+fn hardware_refusal(base: &str, was: Option<&str>, now: Option<&str>) -> AppError {
+    let var = crate::config::HARDWARE_VAR;
+    let this = match now {
+        Some(c) => format!("this machine is `{c}`"),
+        None => format!(
+            "this machine has no class (neither `hardware` in `{}` nor `{var}` is set)",
+            crate::config::FILE_NAME
+        ),
+    };
+    AppError::new(
+        Code::SetupChanged,
+        format!(
+            "The evaluation setup differs from {base}: it was measured on {}, {this}. Runs are compared only with runs measured on the same hardware. Nothing was committed or recorded.",
+            class(was)
+        ),
+        format!(
+            "Run this branch where the baseline was measured ({}; `{var}` sets a machine's class), or start a comparison on this hardware with `autoresearch run --baseline -m \"baseline on {}\"`, best on a fork of its own (`autoresearch fork <name>`).",
+            class(was),
+            now.unwrap_or("this machine")
+        ),
+    )
+}
+
 /// The warning of a new baseline over a changed setup.
 pub(super) fn rebaseline_warning(baseline: &Record, change: &SetupChange) -> String {
-    let what = if change.files.is_empty() {
+    let what = if let Some((was, now)) = &change.hardware {
+        format!(
+            "the hardware class ({} before, {} now)",
+            class(was.as_deref()),
+            class(now.as_deref())
+        )
+    } else if change.files.is_empty() {
         "the eval command, the metric, its direction, the time budget or the protected list"
             .to_string()
     } else {
@@ -208,4 +263,64 @@ pub(super) fn rebaseline_warning(baseline: &Record, change: &SetupChange) -> Str
         "The evaluation setup changed since the previous baseline (#{}): {what}. This baseline starts a new comparison (flag `{HARNESS_CHANGED}`); no improvement is computed across the two.",
         baseline.run
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> Config {
+        let toml = format!(
+            "target_file = \"t.py\"\neval_command = \"python3 t.py\"\nmetric_name = \"score\"\nmetric_direction = \"lower\"\n{extra}"
+        );
+        Config::parse("autoresearch.toml", &toml).expect("config").0
+    }
+
+    #[test]
+    fn the_hardware_class_is_in_the_setup_only_when_set() {
+        // Without a class, the salt is what it always was: existing digests do not change.
+        assert_eq!(
+            salt(&cfg("")),
+            "setup\0python3 t.py\0score\0lower\x00300000"
+        );
+        assert_eq!(
+            salt(&cfg("hardware = \"a100-80g\"")),
+            "setup\0python3 t.py\0score\0lower\x00300000\0hardware\0a100-80g"
+        );
+        assert_ne!(
+            salt(&cfg("hardware = \"a100\"")),
+            salt(&cfg("hardware = \"h100\""))
+        );
+    }
+
+    #[test]
+    fn a_hardware_refusal_names_both_classes() {
+        let e = hardware_refusal("the baseline (#0)", Some("a100"), Some("h100"));
+        assert_eq!(e.code, Code::SetupChanged);
+        assert!(
+            e.message
+                .contains("it was measured on hardware `a100`, this machine is `h100`"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.suggestion
+                .contains("`autoresearch run --baseline -m \"baseline on h100\"`"),
+            "{}",
+            e.suggestion
+        );
+        let e = hardware_refusal("the baseline (#0)", Some("a100"), None);
+        assert!(
+            e.message.contains("this machine has no class"),
+            "{}",
+            e.message
+        );
+        let e = hardware_refusal("the baseline (#0)", None, Some("h100"));
+        assert!(
+            e.message
+                .contains("measured on no hardware class, this machine is `h100`"),
+            "{}",
+            e.message
+        );
+    }
 }

@@ -21,6 +21,8 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// Everything the record is made of.
 pub(super) struct Draft<'a> {
+    /// The id the eval was given as `AUTORESEARCH_ID`.
+    pub id: String,
     pub verdict: &'a Verdict,
     pub measured: &'a Measured,
     pub plan: &'a Plan,
@@ -61,10 +63,10 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
         .append_around(d.others, |run, sb| {
             // Pinned before the line is written: a recorded run always has its commit.
             pin_failed = git::set_run_ref(&loaded.project.repo, run, d.commit).err();
-            let best = sb.scope(Some(branch)).best_metric();
+            let best = best_on_this_class(sb, branch, &loaded.config.hardware);
             Ok(Record {
                 run,
-                id: ledger::new_id(),
+                id: d.id.clone(),
                 timestamp: ledger::now_timestamp(),
                 status: d.verdict.status,
                 metric: d.verdict.metric,
@@ -86,6 +88,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 source: "run".to_string(),
                 code: Some(d.code.to_string()),
                 setup: Some(d.setup.to_string()),
+                hardware: loaded.config.hardware.clone(),
                 retracts: None,
                 imported: None,
             })
@@ -199,6 +202,16 @@ fn recheck(record: &Record, before: &Scope, after: &Scope) -> Recheck {
         level: now.and_then(Evidence::level),
         samples: now.map_or(0, |e| e.count),
     }
+}
+
+/// The metric of the branch's best, when it was measured on `class`: no delta is computed
+/// across hardware classes, which are never compared (a new baseline on another class follows
+/// a best measured on the old one).
+fn best_on_this_class(sb: &Summary, branch: &str, class: &Option<String>) -> Option<f64> {
+    sb.scope(Some(branch))
+        .best
+        .filter(|b| &b.hardware == class)
+        .and_then(|b| b.metric)
 }
 
 fn round_ms(d: Duration) -> f64 {

@@ -136,7 +136,8 @@ fn record(
         pin_failed = git::set_run_ref(repo, run, commit).err();
         Ok(Record {
             run,
-            id: ledger::new_id(),
+            // The id the dead step's eval was given (`AUTORESEARCH_ID`), when it got that far.
+            id: dead.owns.step.clone().unwrap_or_else(ledger::new_id),
             timestamp: ledger::now_timestamp(),
             status: Status::Crash,
             metric: None,
@@ -154,6 +155,7 @@ fn record(
             source: "run".to_string(),
             code: None,
             setup: None,
+            hardware: loaded.config.hardware.clone(),
             retracts: None,
             imported: None,
         })

@@ -96,61 +96,27 @@ pub fn confirm(
     on: &mut dyn FnMut(Event),
 ) -> Result<Confirmed> {
     let cfg = &loaded.config;
-    let repo = &loaded.project.repo;
     loaded.project.ensure_state_dir()?;
     let scratch = Scratch::new(&loaded.project)?;
-    let mut dirs = Vec::new();
+    let mut measured = Vec::new();
     for (i, c) in targets.iter().enumerate() {
         let commit = best_commit(c)?;
         let dir = scratch.dir.join(format!("{i}"));
-        export_commit(repo, commit, &dir)?;
+        export_commit(&loaded.project.repo, commit, &dir)?;
         link_inputs(&loaded.project.main_root, &dir, &cfg.eval_command);
-        dirs.push((commit, dir));
+        measured.push(Measured::new(commit, dir));
     }
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    let mut failed = vec![0u32; targets.len()];
-    let mut secs = vec![0f64; targets.len()];
-    let mut logs: Vec<Vec<PathBuf>> = vec![Vec::new(); targets.len()];
     for round in 0..n {
         for (i, c) in targets.iter().enumerate() {
-            let env = super::env_of(&loaded.project, &c.branch);
             let log = scratch.dir.join(format!("{i}-{round}.log"));
-            let m = engine::measure(
-                cfg,
-                &dirs[i].1,
-                &log,
-                Some(StepId {
-                    run: None,
-                    token: None,
-                    env: &env,
-                }),
-                1,
-                on,
-                &mut |_| true,
-            )?;
-            logs[i].push(log);
-            secs[i] += m.duration.as_secs_f64();
-            match m.samples.first() {
-                Some(v) if m.clean() => samples[i].push(*v),
-                _ => failed[i] += 1,
-            }
-            if m.interrupted {
-                return Err(AppError::new(
-                    Code::Interrupted,
-                    "The confirmation was interrupted; nothing was recorded.",
-                    "Run `autoresearch merge-best --confirm N` again.",
-                ));
-            }
+            measured[i].sample(loaded, c, log, on)?;
         }
     }
     let records = |next: &mut dyn FnMut() -> Result<u64>, _: &ledger::Summary| {
         targets
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let run = next()?;
-                recheck_record(loaded, c, dirs[i].0, &samples[i], failed[i], secs[i], run)
-            })
+            .zip(&measured)
+            .map(|(c, m)| recheck_record(loaded, c, m, next()?))
             .collect::<Result<Vec<_>>>()
     };
     let loops = crate::loopfile::Loops::of(&loaded.project, &cfg.branch);
@@ -158,17 +124,86 @@ pub fn confirm(
         .ledger
         .append_many_around(|| loops.reserved(), records)?;
     let mut runs = Vec::new();
-    for (i, rec) in written.records.iter().enumerate() {
-        keep_logs(&loaded.project, &logs[i], rec.run);
+    for ((rec, m), c) in written.records.iter().zip(&measured).zip(targets) {
+        keep_logs(&loaded.project, &m.logs, rec.run);
         runs.push(ConfirmedRun {
-            branch: targets[i].branch.clone(),
+            branch: c.branch.clone(),
             run: rec.run,
-            commit: dirs[i].0.to_string(),
-            samples: samples[i].clone(),
-            failed: failed[i],
+            commit: m.commit.to_string(),
+            samples: m.samples.clone(),
+            failed: m.failed,
         });
     }
     Ok(Confirmed { samples: n, runs })
+}
+
+/// What a confirmation measured of one target.
+struct Measured {
+    /// The id of its `recheck` record, known before its evaluations (`AUTORESEARCH_ID`).
+    id: String,
+    commit: git2::Oid,
+    /// Where its best commit was written.
+    dir: PathBuf,
+    samples: Vec<f64>,
+    failed: u32,
+    secs: f64,
+    logs: Vec<PathBuf>,
+}
+
+impl Measured {
+    fn new(commit: git2::Oid, dir: PathBuf) -> Measured {
+        Measured {
+            id: ledger::new_id(),
+            commit,
+            dir,
+            samples: Vec::new(),
+            failed: 0,
+            secs: 0.0,
+            logs: Vec::new(),
+        }
+    }
+
+    /// One evaluation of `c`'s best commit, into `log`; an interrupt ends the confirmation.
+    fn sample(
+        &mut self,
+        loaded: &Loaded,
+        c: &Contender,
+        log: PathBuf,
+        on: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let env = super::env_of(&loaded.project, &c.branch);
+        let commit = self.commit.to_string();
+        let step = StepId {
+            id: Some(&self.id),
+            branch: Some(&c.branch),
+            commit: Some(&commit),
+            env: &env,
+            ..StepId::default()
+        };
+        let m = engine::measure(
+            &loaded.config,
+            &self.dir,
+            &log,
+            Some(step),
+            1,
+            on,
+            &mut |_| true,
+        )?;
+        self.logs.push(log);
+        self.secs += m.duration.as_secs_f64();
+        match m.samples.first() {
+            Some(v) if m.clean() => self.samples.push(*v),
+            _ => self.failed += 1,
+        }
+        if m.interrupted {
+            return Err(AppError::new(
+                Code::Interrupted,
+                "The confirmation was interrupted; nothing was recorded.",
+                "Run `autoresearch merge-best --confirm N` again.",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn best_commit(c: &Contender) -> Result<git2::Oid> {
@@ -185,15 +220,8 @@ fn best_commit(c: &Contender) -> Result<git2::Oid> {
         })
 }
 
-fn recheck_record(
-    loaded: &Loaded,
-    c: &Contender,
-    commit: git2::Oid,
-    samples: &[f64],
-    failed: u32,
-    secs: f64,
-    run: u64,
-) -> Result<Record> {
+fn recheck_record(loaded: &Loaded, c: &Contender, m: &Measured, run: u64) -> Result<Record> {
+    let (commit, samples, failed, secs) = (m.commit, &m.samples, m.failed, m.secs);
     let (cfg, repo) = (&loaded.config, &loaded.project.repo);
     let code = git::paths_digest(repo, commit, &cfg.target_files, "code")?;
     let setup = engine::setup_of(repo, commit, cfg)?;
@@ -203,7 +231,7 @@ fn recheck_record(
         .map_or(String::new(), |b| format!(" (run #{})", b.run));
     Ok(Record {
         run,
-        id: ledger::new_id(),
+        id: m.id.clone(),
         timestamp: ledger::now_timestamp(),
         status: Status::Recheck,
         metric: (!samples.is_empty()).then(|| crate::noise::median(samples)),
@@ -224,6 +252,7 @@ fn recheck_record(
         source: SOURCE.to_string(),
         code: Some(code),
         setup: Some(setup),
+        hardware: cfg.hardware.clone(),
         retracts: None,
         imported: None,
     })
@@ -580,6 +609,7 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
             source: SOURCE.to_string(),
             code: winner_code(loaded, to).ok(),
             setup: w.setup.clone(),
+            hardware: w.hardware.clone(),
             retracts: None,
             imported: None,
         })

@@ -119,6 +119,9 @@ pub struct Start {
     code: String,
     #[serde(skip)]
     setup: String,
+    /// The hardware class of `setup`.
+    #[serde(skip)]
+    hardware: Option<String>,
     #[serde(skip)]
     record: Option<Record>,
 }
@@ -286,6 +289,7 @@ fn start_point(loaded: &Loaded, from: From) -> Result<Start> {
         evidence,
         code,
         setup,
+        hardware: cfg.hardware.clone(),
         record,
     })
 }
@@ -703,6 +707,7 @@ fn start_record(start: &Start, branch: &str, run: u64) -> Record {
         source: SOURCE.to_string(),
         code: Some(start.code.clone()),
         setup: Some(start.setup.clone()),
+        hardware: start.hardware.clone(),
         retracts: None,
         imported: None,
     }

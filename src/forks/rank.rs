@@ -59,6 +59,9 @@ pub struct Contender {
     pub can_fast_forward: bool,
     /// The setup its best was measured under.
     pub setup: Option<String>,
+    /// The hardware class its best was measured on, when one was set (part of `setup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
     #[serde(skip)]
     pub evidence: Vec<f64>,
     /// The evidence key of its best's code (`setup` and `code`).
@@ -70,6 +73,9 @@ pub struct Contender {
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
     pub setup: Option<String>,
+    /// The hardware class of that setup, when one was set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
     /// Measured like the base's best: comparable with it, and with each other.
     pub comparable: bool,
     /// Best first.
@@ -227,6 +233,7 @@ pub fn rank(loaded: &Loaded, summary: &Summary, into: &str, forks: &[String]) ->
             });
             Group {
                 comparable: setup == base_setup && base_setup.is_some(),
+                hardware: forks.iter().find_map(|f| f.hardware.clone()),
                 setup,
                 forks,
             }
@@ -293,6 +300,7 @@ fn contender(
         flags: best.map(|b| b.flags.clone()).unwrap_or_default(),
         can_fast_forward,
         setup: best.and_then(|b| b.setup.clone()),
+        hardware: best.and_then(|b| b.hardware.clone()),
         evidence,
         key: scope.best_key.clone(),
     }
@@ -329,10 +337,12 @@ fn unify(contenders: &mut [&mut Contender], scopes: &[&Scope]) {
 fn judge(r: &mut Ranking, cfg: &Config) {
     let dir = cfg.metric_direction;
     let base_level = r.base.level;
-    // Gains over the base, now that the direction is known.
+    // Gains over the base, now that the direction is known; none across hardware classes,
+    // which are never compared.
     let sd = r.noise.map(|n| n.sd);
+    let base_hardware = r.base.hardware.clone();
     for g in &mut r.groups {
-        for c in &mut g.forks {
+        for c in g.forks.iter_mut().filter(|c| c.hardware == base_hardware) {
             if let (Some(l), Some(b)) = (c.level, base_level) {
                 let gain = dir.gain(l, b);
                 c.gain = Some(gain);

@@ -179,6 +179,7 @@ pub(super) fn plan(
                 source: source.clone(),
                 code: None,
                 setup: None,
+                hardware: None,
                 retracts: None,
                 imported: Some(imported),
             };

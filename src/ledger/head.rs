@@ -194,6 +194,8 @@ struct SerdeHead<'a> {
     code: Option<Str<'a>>,
     #[serde(default, borrow)]
     setup: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    hardware: Option<Str<'a>>,
     #[serde(default)]
     retracts: Option<u64>,
     /// Checked with `Record`'s own type: only imported lines have it, so the allocation is rare.
@@ -600,6 +602,12 @@ mod tests {
             (r#""cd34"}"#, r#""cd34","imported":"tsv"}"#),
             (r#""cd34"}"#, r#""cd34","imported":{"line":"2"}}"#),
             (r#""cd34"}"#, r#""cd34","score":2}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":"a100-80g"}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":"a\"b"}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":null}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":5}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":"a","x":1}"#),
+            (r#""cd34"}"#, r#""cd34","hardware":"a","hardware":"b"}"#),
             (r#""cd34"}"#, r#""cd34"}  "#),
             (r#""cd34"}"#, r#""cd34"},"#),
             (r#""cd34"}"#, r#""cd34""#),
@@ -627,6 +635,9 @@ mod tests {
                 false
             )
         );
+        // A hardware class keeps a line on the fast road.
+        let with = NEW_TEMPLATE.replacen(r#""cd34"}"#, r#""cd34","hardware":"a100-80g"}"#, 1);
+        assert!(scan(with.as_bytes()).is_some());
     }
 
     /// Invalid UTF-8 inside a string: serde refuses it, so the scanner must not vouch for it.

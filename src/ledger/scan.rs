@@ -91,6 +91,11 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
     } else {
         (None, None)
     };
+    // Written only when a hardware class is set; the fold does not need its value.
+    if c.peek()? == b',' {
+        c.lit(b",\"hardware\":")?;
+        c.string()?;
+    }
     c.lit(b"}")?;
     (c.i == line.len()).then_some(Fast {
         run,

@@ -192,6 +192,10 @@ fn setup(s: &mut String, r: &Report) {
                 .join(", "),
         ),
         ("protected", c.protected.join(", ")),
+        (
+            "hardware",
+            model::hardware_text(&r.setup).unwrap_or_default(),
+        ),
         ("branches", r.setup.branches.join(", ")),
         ("tool", format!("autoresearch {}", r.setup.tool_version)),
         ("first record", r.setup.first_at.clone().unwrap_or_default()),

@@ -124,6 +124,9 @@ fn setup(s: &mut String, r: &Report) {
             inline(&c.protected.join(", "))
         },
     );
+    if let Some(h) = model::hardware_text(&r.setup) {
+        row("hardware", inline(&h));
+    }
     row("branches", inline(&r.setup.branches.join(", ")));
     row("tool", format!("autoresearch {}", r.setup.tool_version));
     row(

@@ -125,6 +125,20 @@ pub struct Provenance {
     pub last_at: Option<String>,
     pub baseline_commit: Option<String>,
     pub best_commit: Option<String>,
+    /// The hardware classes the records were measured on, in order of first appearance (none
+    /// when no class was ever set). Runs are compared only within one class.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hardware: Vec<HardwareRuns>,
+    /// The class the best was measured on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_hardware: Option<String>,
+}
+
+/// One hardware class and how many of the records were measured on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HardwareRuns {
+    pub class: String,
+    pub records: usize,
 }
 
 /// A log row.
@@ -211,8 +225,9 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             scope_words(&opts.branches)
         )
     });
+    let (hardware, best_hardware) = hardware_runs(&records, numbers.best.as_ref());
     let mut report = Report {
-        headline: headline(cfg, &numbers),
+        headline: headline(cfg, &numbers, &hardware, best_hardware.as_deref()),
         title,
         generated_at: opts.generated_at.clone(),
         scope: scope_label(&opts.branches),
@@ -224,6 +239,8 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             last_at: records.last().map(|r| r.timestamp.clone()),
             baseline_commit: numbers.baseline.as_ref().and_then(|b| b.commit.clone()),
             best_commit: numbers.best.as_ref().and_then(|b| b.commit.clone()),
+            hardware,
+            best_hardware,
         },
         reproduce: reproduce(cfg, numbers.best.as_ref()),
         failures: failures(&records),
@@ -251,6 +268,65 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
     };
     report.svg = render_chart(cfg, &records, &report, opts, &branches, &branch_of);
     Ok((report, warnings))
+}
+
+/// The hardware classes of `records`, in order of first appearance, with their counts; and the
+/// class of the best.
+fn hardware_runs(records: &[Record], best: Option<&Brief>) -> (Vec<HardwareRuns>, Option<String>) {
+    let best = best.and_then(|b| {
+        records
+            .iter()
+            .find(|r| r.run == b.run)
+            .and_then(|r| r.hardware.clone())
+    });
+    let mut out: Vec<HardwareRuns> = Vec::new();
+    for class in records.iter().filter_map(|r| r.hardware.as_deref()) {
+        match out.iter_mut().find(|h| h.class == class) {
+            Some(h) => h.records += 1,
+            None => out.push(HardwareRuns {
+                class: class.to_string(),
+                records: 1,
+            }),
+        }
+    }
+    (out, best)
+}
+
+/// `on a100`, or `3 hardware classes, best on h100`, for the headline; `None` without a class.
+fn hardware_words(classes: &[HardwareRuns], best: Option<&str>) -> Option<String> {
+    match (classes, best) {
+        ([], _) => None,
+        ([one], _) => Some(format!("on {}", one.class)),
+        (many, Some(b)) => Some(format!("{} hardware classes, best on {b}", many.len())),
+        (many, None) => Some(format!("{} hardware classes", many.len())),
+    }
+}
+
+/// The setup's `hardware` row: each class with its records, and with several, that they are
+/// never compared.
+pub fn hardware_text(p: &Provenance) -> Option<String> {
+    let list: Vec<String> = p
+        .hardware
+        .iter()
+        .map(|h| {
+            format!(
+                "{} ({})",
+                h.class,
+                crate::text::count(h.records, "record", "records")
+            )
+        })
+        .collect();
+    match list.len() {
+        0 => None,
+        1 => Some(list.join("")),
+        _ => Some(format!(
+            "{}: runs are compared only within one class{}",
+            list.join(", "),
+            p.best_hardware
+                .as_deref()
+                .map_or_else(String::new, |b| format!(", the best is on {b}"))
+        )),
+    }
 }
 
 /// The patterns of `records`, with `program.md`'s ideas and the runs' diffs from git.
@@ -441,7 +517,7 @@ fn numbers(
 
 /// `val_bpb 0.9979 → 0.9773 (−2.06 %, lower is better) · 83 runs · 15 kept · 7h32m elapsed ·
 /// 6h55m of evaluation`
-fn headline(cfg: &Config, n: &Numbers) -> String {
+fn headline(cfg: &Config, n: &Numbers, classes: &[HardwareRuns], best: Option<&str>) -> String {
     let num = |v: f64| format!("{}", crate::text::round_significant(v, 6));
     let mut parts = Vec::new();
     let better = format!("{} is better", cfg.metric_direction.as_str());
@@ -471,6 +547,7 @@ fn headline(cfg: &Config, n: &Numbers) -> String {
     if n.eval_s > 0.0 {
         parts.push(format!("{} of evaluation", duration(n.eval_s)));
     }
+    parts.extend(hardware_words(classes, best));
     parts.join(" · ")
 }
 

@@ -166,6 +166,7 @@ fn agent_info_lists_skill_targets_and_guide_topics() {
             "manual",
             "forks",
             "watch",
+            "cluster",
             "morning"
         ]
     );

@@ -215,6 +215,7 @@ impl Sandbox {
             .env("GIT_AUTHOR_NAME", "Test")
             .env("GIT_AUTHOR_EMAIL", "test@example.com")
             .env_remove("AUTORESEARCH_FORMAT")
+            .env_remove("AUTORESEARCH_HARDWARE")
             .env_remove("CLAUDE_CONFIG_DIR")
             .env_remove("CODEX_HOME")
             .env_remove("GEMINI_CLI_HOME")

@@ -325,6 +325,12 @@ fn a_killed_run_is_recovered_by_the_next() {
         "{status}"
     );
     assert_eq!(status["data"]["loop"]["abandoned_commit"], orphan.as_str());
+    // The dead step's token: the id its eval was given (`AUTORESEARCH_ID`).
+    let state: Value = serde_json::from_str(&sb.read(LOOP_STATE)).unwrap();
+    let token = state["owns"]["step"]
+        .as_str()
+        .expect("a step token")
+        .to_string();
 
     sb.write(".go", "");
     let out = sb.run(&["--json", "run", "-m", "after the kill"]);
@@ -336,6 +342,7 @@ fn a_killed_run_is_recovered_by_the_next() {
     assert_eq!(abandoned["reason"], "abandoned");
     assert_eq!(abandoned["commit"], orphan.as_str());
     assert_eq!(abandoned["summary"], "halve x");
+    assert_eq!(abandoned["id"], token.as_str(), "the id the dead eval had");
     let run = abandoned["run"].as_u64().unwrap();
     let pinned = sb
         .repo()

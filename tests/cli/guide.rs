@@ -13,6 +13,7 @@ const TOPICS: &[&str] = &[
     "manual",
     "forks",
     "watch",
+    "cluster",
     "morning",
 ];
 

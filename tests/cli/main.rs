@@ -8,6 +8,7 @@ mod common;
 
 mod agent_info;
 mod best;
+mod cluster;
 mod coaching;
 mod colour;
 mod completions;

@@ -356,6 +356,7 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         source: "run".into(),
         code: None,
         setup: None,
+        hardware: rng.random_ratio(1, 4).then(|| "a100-80g".into()),
         retracts: None,
         imported: None,
     };
