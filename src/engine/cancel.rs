@@ -25,13 +25,26 @@ pub(super) fn cancel(
     ended: &EvalOutcome,
     on: &mut dyn FnMut(Event),
 ) {
-    let Some(command) = cfg.cancel_command.as_deref() else {
-        return;
-    };
     let after = if ended.interrupted {
         "an interrupt"
     } else {
         "a timeout"
+    };
+    run_cancel(cfg, root, log_path, env, after, on);
+}
+
+/// Run `cancel_command`, if there is one, with the environment `env` of the evaluation it
+/// stops; `after` says why (`a timeout`, `an interrupt`, `the step died`).
+pub(super) fn run_cancel(
+    cfg: &Config,
+    root: &Path,
+    log_path: &Path,
+    env: &[(String, String)],
+    after: &str,
+    on: &mut dyn FnMut(Event),
+) {
+    let Some(command) = cfg.cancel_command.as_deref() else {
+        return;
     };
     // Our lines go in best effort: the measuring already warned about a log it cannot write.
     let _ = append_line(log_path, &format!("--- cancel_command (after {after}) ---"));

@@ -53,6 +53,10 @@ pub(super) fn recover(
             }
         )));
     }
+    // Its eval may have been the client of a job elsewhere, which dies with no local process.
+    if owns.pgid.is_some() {
+        cancel_remote(loaded, dead, on);
+    }
     if let Some(said) = git::remove_stale_index_lock(&loaded.project.repo) {
         on(Event::Warning(said));
     }
@@ -80,6 +84,55 @@ pub(super) fn recover(
     }
     undo(loaded, branch, commit, parent, on);
     record(loaded, branch, commit, parent, dead, others, on)
+}
+
+/// `cancel_command` for the job a dead step's eval may have started elsewhere, with what the
+/// eval was given as far as the loop state knows it (its id, run, branch and commit; the
+/// fork's own variables first), its output in `runs/abandoned-<id>.log`.
+fn cancel_remote(loaded: &Loaded, dead: &LoopState, on: &mut dyn FnMut(Event)) {
+    let owns = &dead.owns;
+    let (Some(id), Some(_)) = (owns.step.as_deref(), &loaded.config.cancel_command) else {
+        return;
+    };
+    let branch = owns.branch.as_deref().unwrap_or(&loaded.config.branch);
+    let mut env = crate::forkfile::env_of(&loaded.project, branch);
+    let mut set = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            env.push((name.to_string(), v));
+        }
+    };
+    set("AUTORESEARCH_RUN", dead.run.map(|r| r.to_string()));
+    set("AUTORESEARCH_ID", Some(id.to_string()));
+    set(loopfile::STEP_VAR, Some(id.to_string()));
+    set("AUTORESEARCH_BRANCH", Some(branch.to_string()));
+    set("AUTORESEARCH_COMMIT", owns.commit.clone());
+    set(
+        "AUTORESEARCH_WORKTREE",
+        Some(loaded.project.root.to_string_lossy().into_owned()),
+    );
+    // A log of its own: the next step may take the dead one's run number, and its log.
+    let log = loaded
+        .project
+        .runs_dir()
+        .join(format!("abandoned-{id}.log"));
+    // Made here: the cancel's lines are only ever appended.
+    let _ = std::fs::create_dir_all(loaded.project.runs_dir());
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log);
+    on(Event::Warning(format!(
+        "Ran `cancel_command` for the job its eval may have left running elsewhere (`AUTORESEARCH_ID={id}`); its output is in `{}`.",
+        log.display()
+    )));
+    super::cancel::run_cancel(
+        &loaded.config,
+        &loaded.project.root,
+        &log,
+        &env,
+        "its step died",
+        on,
+    );
 }
 
 /// The branch back to the parent if it still points at the orphan; the edit stays in the work

@@ -484,3 +484,59 @@ fn a_confirmation_passes_each_recheck_its_id_branch_and_commit() {
         );
     }
 }
+
+/// A `run` killed with SIGKILL leaves its job running on the cluster (no local process of it
+/// is left to kill); the next `run` on the branch cancels it with the dead step's id.
+#[test]
+fn the_next_run_cancels_the_job_of_a_step_that_died() {
+    let (sb, cluster) = project("");
+    sb.write("train.py", "x = 5\nsleep = 60\n");
+    sb.commit_all("a slow job");
+    let mut child = sb
+        .cmd(&["--json", "run", "-m", "baseline"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let job = loop {
+        let found = std::fs::read_dir(&cluster.remote)
+            .unwrap()
+            .flatten()
+            .find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("out-").map(str::to_string)
+            });
+        if let Some(job) = found {
+            break job;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the job never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let id = job.rsplit_once('-').unwrap().0.to_string();
+    assert!(!cluster.path(&format!("cancelled-{id}")).exists());
+    // The next run on the branch: quick code this time.
+    sb.write("train.py", "x = 5\n");
+    sb.commit_all("a quick job");
+    let out = sb.run(&["--json", "run", "-m", "baseline again"]);
+    let v = out.json();
+    assert!(cluster.path(&format!("cancelled-{id}")).exists(), "{v}");
+    cluster.wait_for(&format!("stopped-{job}"));
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("AUTORESEARCH_ID={id}")),
+        "{warnings}"
+    );
+    let log = sb.read(&format!(".autoresearch/runs/abandoned-{id}.log"));
+    assert!(
+        log.contains(&format!(
+            "--- cancel_command (after its step died) ---\ncancel sent for ar-{id}\n"
+        )),
+        "{log}"
+    );
+}
