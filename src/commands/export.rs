@@ -89,6 +89,11 @@ const COLUMNS: &[&str] = &[
     "flags",
     "samples",
     "source",
+    "code",
+    "setup",
+    "hardware",
+    "retracts",
+    "imported",
 ];
 
 fn num(v: Option<f64>) -> String {
@@ -120,6 +125,15 @@ fn row(r: &Record, metric_names: &[String]) -> Vec<String> {
         r.flags.join(";"),
         joined(&r.samples),
         r.source.clone(),
+        r.code.clone().unwrap_or_default(),
+        r.setup.clone().unwrap_or_default(),
+        r.hardware.clone().unwrap_or_default(),
+        r.retracts.map(|n| n.to_string()).unwrap_or_default(),
+        // Where an imported record came from, as the compact JSON of the ledger's field.
+        r.imported
+            .as_ref()
+            .and_then(|i| serde_json::to_string(i).ok())
+            .unwrap_or_default(),
     ];
     out.extend(metric_names.iter().map(|n| num(r.metrics.get(n).copied())));
     out

@@ -38,8 +38,10 @@ fn csv_has_every_field_in_order_with_full_precision() {
     assert_eq!(out.code, 0);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 4);
-    assert!(lines[0].starts_with("run,id,timestamp,status,metric,delta,summary,commit,"));
-    assert!(lines[0].ends_with(",metrics.mem"));
+    assert_eq!(
+        lines[0],
+        "run,id,timestamp,status,metric,delta,summary,commit,parent,branch,duration_s,exit_code,reason,flags,samples,source,code,setup,hardware,retracts,imported,metrics.mem"
+    );
     assert!(
         lines[1].contains("\"a, \"\"quoted\"\" one\""),
         "{}",
@@ -276,4 +278,38 @@ fn export_onto_a_directory_is_usage_and_leaves_it() {
     }
     assert_eq!(sb.read("dir/keep"), "x");
     assert!(is_link(&sb.path("dirlink")));
+}
+
+/// Every field a record can carry has a column: retractions and imports too.
+#[test]
+fn csv_carries_retractions_and_where_an_import_came_from() {
+    let sb = seeded();
+    sb.run(&["--json", "retract", "1", "-m", "a fluke"]).ok();
+    sb.write(
+        "../old.tsv",
+        "commit\tval_bpb\tmemory_gb\tstatus\tdescription\na1b2c3d\t0.99\t44.0\tkeep\tbaseline\n",
+    );
+    sb.run(&[
+        "--json",
+        "import",
+        "../old.tsv",
+        "--rename-metric",
+        "val_bpb=score",
+    ])
+    .ok();
+    let out = sb.run(&["export"]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let retraction = lines
+        .iter()
+        .find(|l| l.contains(",retraction,"))
+        .expect("the retraction");
+    let fields: Vec<&str> = retraction.split(',').collect();
+    assert_eq!(fields[col("retracts")], "1", "{retraction}");
+    let imported = lines.last().unwrap();
+    assert!(
+        imported.contains("\"\"file\"\":") && imported.contains("old.tsv"),
+        "{imported}"
+    );
 }
