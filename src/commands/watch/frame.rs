@@ -16,26 +16,46 @@ use autoresearch::watch::{LoopKind, LoopNow};
 use crate::commands::noise::NoiseView;
 use crate::output::{Paint, Style, fmt_delta, fmt_level, shorten};
 
+/// How much of a log's end is read when it is first shown, or after it ran far ahead.
+const TAIL_BYTES: u64 = 64 * 1024;
+/// A log that grew by more than this since the last look is read again from near its end.
+const SKIP_AHEAD: u64 = 1024 * 1024;
+
 /// The last lines of the current run's log, followed as it grows.
 pub struct LogTail {
     pub run: u64,
     follow: Follow,
     pub lines: VecDeque<String>,
     keep: usize,
+    /// Bytes of output passed over to keep up (shown in the log's heading).
+    pub skipped: u64,
 }
 
 impl LogTail {
     pub fn new(run: u64, path: &std::path::Path, keep: usize) -> LogTail {
         LogTail {
             run,
-            follow: Follow::tail_of(path, 64 * 1024),
+            follow: Follow::tail_of(path, TAIL_BYTES),
             lines: VecDeque::new(),
             keep: keep.max(1),
+            skipped: 0,
         }
     }
 
-    /// Read what was appended; whether anything shown changed.
+    /// Read what was appended; whether anything shown changed. A log that grew by more than
+    /// [`SKIP_AHEAD`] since the last look is read from near its end: only its last lines show,
+    /// and an eval printing megabytes a second must not make the watch read them all.
     pub fn update(&mut self) -> bool {
+        let behind = std::fs::metadata(self.follow.path())
+            .map(|m| m.len().saturating_sub(self.follow.offset()))
+            .unwrap_or(0);
+        if behind > SKIP_AHEAD {
+            let path = self.follow.path().to_path_buf();
+            let from = self.follow.offset();
+            self.follow = Follow::tail_of(&path, TAIL_BYTES);
+            self.skipped += self.follow.offset().saturating_sub(from);
+            self.lines.clear();
+        }
         let before = self.follow.partial().to_vec();
         let mut got = Vec::new();
         let polled = self
@@ -179,10 +199,15 @@ pub fn render(v: &View, width: usize, height: usize, paint: &Paint) -> Vec<Strin
         && log_n > 0
     {
         lines.push(Line::new());
+        let skipped = v
+            .log
+            .filter(|t| t.skipped > 0)
+            .map(|t| format!("  ({} of output skipped to keep up)", bytes(t.skipped)))
+            .unwrap_or_default();
         lines.push(
             Line::new()
                 .with(Style::Bold, format!("run #{run} log"))
-                .with(Style::Dim, format!("  {path}")),
+                .with(Style::Dim, format!("  {path}{skipped}")),
         );
         for l in &log[log.len() - (log_n - 2)..] {
             lines.push(Line::new().plain("  ").plain(l));
@@ -241,11 +266,15 @@ fn summary(v: &View) -> Vec<Line> {
     let mut out = vec![loop_line(v)];
     let c = v.cfg;
     out.push(Line::new().key("metric").plain(format!(
-        "{} ({} is better) · target {} · budget {}",
+        "{} ({} is better) · target {} · budget {}{}",
         c.metric_name,
         c.metric_direction.as_str(),
         c.target_files.join(", "),
-        format_duration(c.time_budget)
+        format_duration(c.time_budget),
+        c.hardware
+            .as_deref()
+            .map(|h| format!(" · hardware {h}"))
+            .unwrap_or_default()
     )));
     let Some(s) = v.scope else {
         out.push(
@@ -444,6 +473,15 @@ fn recent_line(r: &Record, branch: Option<String>) -> Line {
         l = l.with(Style::Dim, format!("({reason}) "));
     }
     l.plain(&r.summary)
+}
+
+/// `3.1 MB`, `640 KB`.
+fn bytes(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else {
+        format!("{} KB", n.div_ceil(1000))
+    }
 }
 
 /// `12s`, `3m04s`: how long ago an RFC 3339 time was.
@@ -665,6 +703,27 @@ mod tests {
             !text.contains("epoch 3 10%"),
             "a carriage return draws over"
         );
+    }
+
+    #[test]
+    fn a_log_that_ran_far_ahead_is_read_from_near_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        std::fs::write(&path, "start\n").unwrap();
+        let mut t = LogTail::new(1, &path, 3);
+        t.update();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let line = format!("{}\n", "x".repeat(999));
+        for _ in 0..3000 {
+            std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+        }
+        std::io::Write::write_all(&mut f, b"last line\n").unwrap();
+        assert!(t.update());
+        assert_eq!(t.lines.back().map(String::as_str), Some("last line"));
+        assert!(t.skipped > 2_900_000, "it skipped what no one will see");
     }
 
     #[test]
