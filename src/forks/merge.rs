@@ -30,17 +30,13 @@ pub const SOURCE: &str = "merge-best";
 /// At most this many forks are confirmed, besides the base's best.
 pub const CONFIRM_TOP: usize = 3;
 
-/// The integrity flags (`ledger::INTEGRITY_FLAGS`) that keep a winner from being applied without
-/// `--force`; `harness_changed` and `kept_not_better` are not here: a best under another setup
-/// never wins (it ranks in a group of its own), and a hand-recorded keep is judged by its level.
-const DOUBTFUL: &[&str] = &[
-    "suspicious_jump",
-    "metric_repeated",
-    "zero_variance",
-    "duration_collapsed",
-    "untracked_inputs",
-    "leaked_processes",
-];
+/// Does `flag` keep a winner from being applied without `--force`? The integrity flags
+/// (`ledger::INTEGRITY_FLAGS`) but `harness_changed` and `kept_not_better`: a best under
+/// another setup never wins (it ranks in a group of its own), and a hand-recorded keep is
+/// judged by its level.
+fn doubtful(flag: &str) -> bool {
+    crate::ledger::is_integrity_flag(flag) && !matches!(flag, "harness_changed" | "kept_not_better")
+}
 
 /// What a confirmation measured.
 #[derive(Debug, Clone, Serialize)]
@@ -435,7 +431,7 @@ fn applicable(r: &Ranking, force: bool) -> Result<&Contender> {
         .flags
         .iter()
         .map(String::as_str)
-        .filter(|f| DOUBTFUL.contains(f))
+        .filter(|f| doubtful(f))
         .collect();
     if !doubtful.is_empty() && !force {
         return Err(AppError::new(
@@ -837,9 +833,15 @@ impl Drop for TempWorktree {
 #[cfg(test)]
 mod flag_tests {
     #[test]
-    fn every_doubtful_flag_is_an_integrity_flag() {
-        for f in super::DOUBTFUL {
-            assert!(crate::ledger::is_integrity_flag(f), "{f}");
+    fn a_changed_harness_or_a_hand_kept_record_does_not_block_a_merge_other_flags_do() {
+        assert!(super::doubtful("suspicious_jump") && super::doubtful("leaked_processes"));
+        for f in [
+            "harness_changed",
+            "kept_not_better",
+            "simplification",
+            "revert_skipped",
+        ] {
+            assert!(!super::doubtful(f), "{f}");
         }
     }
 }

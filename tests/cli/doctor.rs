@@ -60,15 +60,19 @@ fn status_of(v: &Value, id: &str) -> String {
         .1
 }
 
-fn message_of(v: &Value, id: &str) -> String {
+/// The check `id` of a doctor envelope (its `data`, on success or failure).
+fn check_of(v: &Value, id: &str) -> Value {
     v["data"]["checks"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no checks: {v}"))
         .iter()
         .find(|c| c["id"] == id)
-        .and_then(|c| c["message"].as_str())
         .unwrap_or_else(|| panic!("no check {id}: {v}"))
-        .to_string()
+        .clone()
+}
+
+fn message_of(v: &Value, id: &str) -> String {
+    check_of(v, id)["message"].as_str().unwrap().to_string()
 }
 
 /// Replace the config's eval command and budget, and commit.
@@ -249,13 +253,7 @@ fn the_skill_check_looks_in_the_agents_places() {
     let sb = healthy();
     let v = sb.run(&["--json", "doctor", "--no-eval"]).json();
     assert_eq!(status_of(&v, "skill_installed"), "warn");
-    let skill = v["data"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "skill_installed")
-        .unwrap()
-        .clone();
+    let skill = check_of(&v, "skill_installed");
     // No agent seen in the sandbox: the two targets that cover every agent, not `all`.
     let suggestion = skill["suggestion"].as_str().unwrap();
     assert!(
@@ -316,13 +314,7 @@ fn the_skill_check_recommends_the_smallest_install_for_the_agents_seen() {
             cmd.env(v, "1");
         }
         let v = run_cmd(cmd).json();
-        let check = v["data"]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "skill_installed")
-            .unwrap()
-            .clone();
+        let check = check_of(&v, "skill_installed");
         (
             check["message"].as_str().unwrap().to_string(),
             check["suggestion"].as_str().unwrap().to_string(),
@@ -502,12 +494,8 @@ fn the_evals_warnings_reach_the_doctors_envelope() {
 }
 
 fn suggestion_of(v: &Value, id: &str) -> String {
-    v["data"]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .and_then(|c| c["suggestion"].as_str())
+    check_of(v, id)["suggestion"]
+        .as_str()
         .unwrap_or_else(|| panic!("no suggestion for {id}: {v}"))
         .to_string()
 }
@@ -597,15 +585,7 @@ fn a_state_directory_on_a_network_file_system_shared_with_other_hosts_is_a_warni
         if let Some(fs) = fs {
             c.env("AUTORESEARCH_TEST_FSTYPE", fs);
         }
-        let v = run_cmd(c).json();
-        let data = v.get("data").cloned().unwrap_or(v);
-        data["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "state_fs")
-            .cloned()
-            .unwrap()
+        check_of(&run_cmd(c).json(), "state_fs")
     };
     let local = check(&sb, None);
     assert_eq!(local["status"], "pass", "{local}");
