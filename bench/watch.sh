@@ -78,13 +78,19 @@ measure_json() {
 
 measure_frame() {
   cd "$1"
-  script -qfec "stty cols 120 rows 40; $bin watch" /dev/null > /dev/null < /dev/zero &
+  # stdin: a FIFO held open and silent, a terminal nobody types into (not /dev/zero: `script`
+  # would copy its endless bytes into memory; not /dev/null: it would stop at the end of it).
+  rm -f "$work/in" && mkfifo "$work/in"
+  script -qfec "stty cols 120 rows 40; $bin watch" /dev/null < "$work/in" > /dev/null &
   local parent=$!
+  exec 4> "$work/in"
   local pid
   pid=$(watch_under "$parent")
   sleep "$secs"
   cpu_of "$pid"
-  kill "$pid"; wait "$parent" 2>/dev/null || true
+  kill "$pid"
+  exec 4>&-
+  wait "$parent" 2>/dev/null || true
 }
 
 p=$work/p
@@ -93,11 +99,12 @@ idle_json=$(measure_json "$p")
 idle_frame=$(measure_frame "$p")
 # A long eval in the background, printing all along.
 echo "x = 1.5" > "$p/train.py"
-(cd "$p" && EVAL_SECS=$((secs + 10)) exec "$bin" --json run -m busy > /dev/null 2>&1) &
+(cd "$p" && EVAL_SECS=$((secs + 10)) exec "$bin" --json run -m busy > "$work/busy.json" 2>&1) &
 run=$!
 sleep 1
 busy_frame=$(measure_frame "$p")
-kill -TERM "$run"; wait "$run" 2>/dev/null || true
+kill -TERM "$run" 2>/dev/null || { echo "the busy run ended before the measurement did:" >&2; head -c 600 "$work/busy.json" >&2; exit 1; }
+wait "$run" 2>/dev/null || true
 
 # Start-up on a ledger of 100,000 records.
 big=$work/big
