@@ -68,47 +68,9 @@ pub(super) fn prepare(
         Some(h) => hand_scope(repo, cfg, h, head.id())?,
         None => None,
     };
-    let changed = changes(repo, cfg)?.files;
-    let target_changed = if baseline {
-        if !changed.is_empty() {
-            return Err(dirty_tree(&changed));
-        }
-        false
-    } else {
-        let empty_ok = opts.allow_empty || opts.recheck.is_some() || hand.is_some();
-        let changed = check_scope(cfg, &changed, empty_ok).map_err(|mut e| {
-            if let (Code::NoChanges, Some(h)) = (e.code, by_hand) {
-                let (them, verb) = if h.count == 1 {
-                    ("it is", "changes")
-                } else {
-                    ("they are", "change")
-                };
-                e.message.push_str(&format!(
-                    " The {} made by hand since the last run ({}..{}) {verb} no target file, so {them} no experiment.",
-                    crate::text::count(h.count, "commit", "commits"),
-                    h.base,
-                    head.id()
-                ));
-            }
-            e.message.push_str(" Nothing was committed or recorded.");
-            e
-        })?;
-        if changed && opts.recheck.is_some() {
-            return Err(recheck_dirty(cfg));
-        }
-        changed
-    };
+    let target_changed = target_change(loaded, opts, baseline, hand.is_some(), by_hand, head.id())?;
     // 4b. How the number is made is the baseline's (a new baseline may change it).
-    let setup = protect::setup_of(repo, head.id(), cfg)?;
-    let setup_change = scope
-        .baseline
-        .as_ref()
-        .and_then(|b| Some((b, protect::change_since(repo, cfg, head.id(), &setup, b)?)));
-    let harness_changed = match setup_change {
-        Some((b, change)) if !baseline => return Err(protect::refusal(cfg, b, &change)),
-        Some((b, change)) => Some(protect::rebaseline_warning(b, &change)),
-        None => None,
-    };
+    let harness_changed = setup_check(loaded, head.id(), &scope, baseline)?;
     if let Some(h) = &hand {
         on(Event::Warning(format!(
             "{} made by hand since the last run ({}..{}): {} evaluated with the change as one experiment; a discard returns the branch to {}.",
@@ -141,6 +103,69 @@ pub(super) fn prepare(
         head_parent: head.parent_ids().next(),
         reserved,
     })
+}
+
+/// Does the work tree change the target (the experiment to commit)? A baseline needs a clean
+/// tree; anything else a change within the targets, unless it may evaluate HEAD as it is (a
+/// re-check, `--allow-empty`, or commits made by hand). A re-check refuses a changed target.
+fn target_change(
+    loaded: &Loaded,
+    opts: &StepOptions,
+    baseline: bool,
+    has_hand: bool,
+    by_hand: Option<Hand>,
+    head: Oid,
+) -> Result<bool> {
+    let (cfg, repo) = (&loaded.config, &loaded.project.repo);
+    let changed = changes(repo, cfg)?.files;
+    if baseline {
+        if !changed.is_empty() {
+            return Err(dirty_tree(&changed));
+        }
+        return Ok(false);
+    }
+    let empty_ok = opts.allow_empty || opts.recheck.is_some() || has_hand;
+    let changed = check_scope(cfg, &changed, empty_ok).map_err(|mut e| {
+        if let (Code::NoChanges, Some(h)) = (e.code, by_hand) {
+            let (them, verb) = if h.count == 1 {
+                ("it is", "changes")
+            } else {
+                ("they are", "change")
+            };
+            e.message.push_str(&format!(
+                " The {} made by hand since the last run ({}..{head}) {verb} no target file, so {them} no experiment.",
+                crate::text::count(h.count, "commit", "commits"),
+                h.base,
+            ));
+        }
+        e.message.push_str(" Nothing was committed or recorded.");
+        e
+    })?;
+    if changed && opts.recheck.is_some() {
+        return Err(recheck_dirty(cfg));
+    }
+    Ok(changed)
+}
+
+/// HEAD's evaluation setup against the branch baseline's: a refusal, unless this step is a
+/// new baseline, which may change it (the warning that says so is returned).
+fn setup_check(
+    loaded: &Loaded,
+    head: Oid,
+    scope: &crate::ledger::Scope,
+    baseline: bool,
+) -> Result<Option<String>> {
+    let (cfg, repo) = (&loaded.config, &loaded.project.repo);
+    let setup = protect::setup_of(repo, head, cfg)?;
+    let change = scope
+        .baseline
+        .as_ref()
+        .and_then(|b| Some((b, protect::change_since(repo, cfg, head, &setup, b)?)));
+    match change {
+        Some((b, change)) if !baseline => Err(protect::refusal(cfg, b, &change)),
+        Some((b, change)) => Ok(Some(protect::rebaseline_warning(b, &change))),
+        None => Ok(None),
+    }
 }
 
 /// The branch this step runs on, and whether it must be created first: the current branch when
