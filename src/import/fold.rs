@@ -119,7 +119,36 @@ pub(super) fn plan(
     // The ids written by this call too: a file named twice is imported once.
     let mut existing = existing.clone();
     for src in sources {
-        let source = format!("import:{}", src.format.as_str());
+        let mut fold = FileFold {
+            src,
+            direction,
+            branch,
+            existing: &mut existing,
+            records: &mut records,
+        };
+        reports.push(fold.run(next, pin)?);
+    }
+    Ok((records, reports))
+}
+
+/// One file's rows folded into records: the state `plan` threads through them.
+struct FileFold<'a> {
+    src: &'a Source,
+    direction: Direction,
+    branch: &'a str,
+    existing: &'a mut HashMap<String, u64>,
+    records: &'a mut Vec<Record>,
+}
+
+impl FileFold<'_> {
+    /// Fold every row; new records go to `records` (their commits pinned), and the file's
+    /// report comes back.
+    fn run(
+        &mut self,
+        next: &mut dyn FnMut() -> Result<u64>,
+        pin: &mut dyn FnMut(u64, git2::Oid),
+    ) -> Result<FileReport> {
+        let src = self.src;
         let mut scope = Scope::default();
         let mut report = FileReport {
             path: src.label.clone(),
@@ -148,55 +177,28 @@ pub(super) fn plan(
                 row.status.unwrap_or(Status::Discarded)
             };
             report.by_status.bump(status);
-            let metric = status::measured(status, row.metric);
-            let (run, new) = match existing.get(&id) {
+            let (run, new) = match self.existing.get(&id) {
                 Some(run) => (*run, false),
                 None => (next()?, true),
             };
-            let flags = flags_for(&scope, status, metric, direction);
-            let (timestamp, imported) = provenance(src, row, commit.is_some());
-            let record = Record {
-                run,
-                id,
-                timestamp,
-                status,
-                metric,
-                metrics: row.metrics.clone(),
-                samples: if metric.is_some() {
-                    row.samples.clone()
-                } else {
-                    Vec::new()
-                },
-                delta: metric.zip(scope.best_metric()).map(|(m, b)| m - b),
-                summary: ledger::clean_summary(&row.summary).0,
-                commit: commit.as_ref().map(|(oid, _)| oid.to_string()),
-                parent: commit.as_ref().and_then(|(_, p)| p.clone()),
-                branch: Some(branch.to_string()),
-                duration_s: row.duration_s,
-                exit_code: row.exit_code,
-                reason: row.reason.clone(),
-                flags,
-                source: source.clone(),
-                code: None,
-                setup: None,
-                hardware: None,
-                retracts: None,
-                imported: Some(imported),
-            };
+            let record = self.record_of(row, commit, &scope, run, id, status);
             if record.flags.iter().any(|f| f == SUSPICIOUS_JUMP) {
                 report.flagged.push(run);
             }
-            if status == Status::Baseline && metric.is_some() {
-                report.baseline = Some(Point { run, metric });
+            if status == Status::Baseline && record.metric.is_some() {
+                report.baseline = Some(Point {
+                    run,
+                    metric: record.metric,
+                });
             }
-            scope.fold_owned(record.clone(), direction);
+            scope.fold_owned(record.clone(), self.direction);
             if new {
-                existing.insert(record.id.clone(), run);
+                self.existing.insert(record.id.clone(), run);
                 if let Some((oid, _)) = commit {
                     pin(run, *oid);
                 }
                 report.added += 1;
-                records.push(record);
+                self.records.push(record);
             } else {
                 report.skipped_existing += 1;
             }
@@ -205,9 +207,50 @@ pub(super) fn plan(
             run: b.run,
             metric: b.metric,
         });
-        reports.push(report);
+        Ok(report)
     }
-    Ok((records, reports))
+
+    /// The record of one row, judged against the file's history so far (`scope`).
+    fn record_of(
+        &self,
+        row: &Row,
+        commit: &Option<(git2::Oid, Option<String>)>,
+        scope: &Scope,
+        run: u64,
+        id: String,
+        status: Status,
+    ) -> Record {
+        let metric = status::measured(status, row.metric);
+        let (timestamp, imported) = provenance(self.src, row, commit.is_some());
+        Record {
+            run,
+            id,
+            timestamp,
+            status,
+            metric,
+            metrics: row.metrics.clone(),
+            samples: if metric.is_some() {
+                row.samples.clone()
+            } else {
+                Vec::new()
+            },
+            delta: metric.zip(scope.best_metric()).map(|(m, b)| m - b),
+            summary: ledger::clean_summary(&row.summary).0,
+            commit: commit.as_ref().map(|(oid, _)| oid.to_string()),
+            parent: commit.as_ref().and_then(|(_, p)| p.clone()),
+            branch: Some(self.branch.to_string()),
+            duration_s: row.duration_s,
+            exit_code: row.exit_code,
+            reason: row.reason.clone(),
+            flags: flags_for(scope, status, metric, self.direction),
+            source: format!("import:{}", self.src.format.as_str()),
+            code: None,
+            setup: None,
+            hardware: None,
+            retracts: None,
+            imported: Some(imported),
+        }
+    }
 }
 
 /// Where a row came from (its file, line, format, status as written, and every column the
