@@ -1,7 +1,7 @@
 //! Following a file that grows by appends (the ledger, a run's log) by polling its metadata:
-//! each poll costs one `stat` when nothing changed, and reads only the bytes appended since the
-//! last complete line. Polling rather than file notification, so it works on the network file
-//! systems clusters keep their repositories on.
+//! each poll costs an `open` and an `fstat` when nothing changed (the open makes NFS look again),
+//! and reads only the bytes appended since the last complete line. Polling rather than file
+//! notification, so it works on the network file systems clusters keep their repositories on.
 //!
 //! A file that shrank, was replaced (another inode) or rewritten in place (the bytes just before
 //! the read position changed) is reported as [`Polled::Replaced`]; the caller starts over.
@@ -120,8 +120,12 @@ impl Follow {
     /// Look at the file; when it grew, call `line` with each new complete line (without its
     /// `\n`) in order.
     pub fn poll(&mut self, mut line: impl FnMut(&[u8])) -> io::Result<Polled> {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(m) => m,
+        // Open, then ask the open file: on NFS an open revalidates the attributes the client
+        // cached (close-to-open), so what another host appended shows at the next look; and
+        // the bytes read are those of the file stat'ed, even if the path is replaced meanwhile.
+        let opened = File::open(&self.path).and_then(|f| f.metadata().map(|m| (f, m)));
+        let (mut file, meta) = match opened {
+            Ok(fm) => fm,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Ok(if self.id.is_some() {
                     self.restart();
@@ -142,7 +146,6 @@ impl Follow {
         if self.id.is_some() && self.stamp == stamp {
             return Ok(Polled::Unchanged);
         }
-        let mut file = File::open(&self.path)?;
         if !self.witness_holds(&mut file)? {
             self.restart();
             return Ok(Polled::Replaced);
