@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use super::{Read, Row, Want, bad_line, metric_mismatch, status, text_of};
 use crate::error::Result;
-use crate::ledger::Status;
 
 /// Keys with a place of their own in the record.
 const MAPPED: &[&str] = &[
@@ -84,16 +83,11 @@ fn record(
             ));
         }
     };
-    let failed = matches!(mapped, Some(Status::Crash | Status::Timeout));
     let mut row = Row {
-        line: no,
-        status_text,
-        status: mapped,
-        metric,
-        starts,
         fields: header.into_iter().collect(),
-        ..Row::default()
+        ..Row::at(no, status_text, mapped, metric, starts)
     };
+    let failed = row.failed();
     if let Some(Value::Object(m)) = obj.get("metrics") {
         for (k, v) in m {
             match v.as_f64().filter(|v| v.is_finite()) {

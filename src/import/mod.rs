@@ -76,6 +76,32 @@ pub struct Row {
     pub reason: Option<String>,
 }
 
+impl Row {
+    /// A row as the table readers start it: its line, status (as written and mapped), metric,
+    /// and whether it starts a file or segment.
+    pub fn at(
+        line: u64,
+        status_text: String,
+        status: Option<Status>,
+        metric: Option<f64>,
+        starts: bool,
+    ) -> Row {
+        Row {
+            line,
+            status_text,
+            status,
+            metric,
+            starts,
+            ..Row::default()
+        }
+    }
+
+    /// A crash or a timeout: its numbers are placeholders, not measurements.
+    pub fn failed(&self) -> bool {
+        matches!(self.status, Some(Status::Crash | Status::Timeout))
+    }
+}
+
 /// What a reader returns: the rows, and the metric names and directions the file declares.
 #[derive(Debug, Default)]
 pub struct Read {

@@ -5,7 +5,6 @@
 
 use super::{Read, Row, Want, bad_line, import_error, status};
 use crate::error::Result;
-use crate::ledger::Status;
 
 const COMMIT: &[&str] = &["commit", "hash"];
 const SUMMARY: &[&str] = &["description", "summary", "message"];
@@ -157,15 +156,8 @@ fn row(
             ),
         )
     })?;
-    let failed = matches!(mapped, Some(Status::Crash | Status::Timeout));
-    let mut row = Row {
-        line: no,
-        status_text,
-        status: mapped,
-        metric,
-        starts: first,
-        ..Row::default()
-    };
+    let mut row = Row::at(no, status_text, mapped, metric, first);
+    let failed = row.failed();
     for (c, cell) in cells.iter().enumerate() {
         let cell = cell.trim();
         if c == cols.metric || c == cols.status {
@@ -190,6 +182,7 @@ fn row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::Status;
 
     fn want() -> Want<'static> {
         Want {

@@ -74,9 +74,14 @@ impl Git {
             )
         })?;
         if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-            stdin
-                .write_all(bytes)
-                .map_err(|e| AppError::io(format!("writing to {what}"), &e))?;
+            // A git that stopped before reading (a bad directory) closes the pipe: its own
+            // exit status and message, below, say why better than the broken pipe would.
+            match stdin.write_all(bytes) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(AppError::io(format!("writing to {what}"), &e));
+                }
+                _ => {}
+            }
         }
         let out = child
             .wait_with_output()
