@@ -453,12 +453,15 @@ fn ctrl_c_at_a_terminal_restores_the_screen_and_the_cursor() {
     let mut child = std::process::Command::new("script")
         .args([
             "-qfec",
-            &format!("stty cols 100 rows 30; {BIN} watch -i 200ms"),
+            // `exec`: the watch is the only process in the terminal's foreground group, so
+            // the Ctrl-C reaches it alone and not also a shell waiting for it (dash dies of it).
+            &format!("stty cols 100 rows 30; exec {BIN} watch -i 200ms"),
         ])
         .arg(&log)
         .current_dir(&sb.root)
         .env("HOME", sb.path("../home"))
         .env("TERM", "xterm")
+        .env("SHELL", "/bin/sh")
         .env_remove("NO_COLOR")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
