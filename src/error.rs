@@ -107,6 +107,7 @@ codes! {
     LoopRunning = "loop_running", Retry, "another `autoresearch run` holds the loop lock of this branch or of this work tree";
     LockTimeout = "lock_timeout", Retry, "the ledger lock was held for more than 30 s";
     Interrupted = "interrupted", Retry, "the command was interrupted by a signal";
+    SyncRejected = "sync_rejected", Retry, "`sync`: the remote refused this worker's ledger chain (another clone publishes under the same worker id, or this clone's chain was reset); nothing changed on the remote";
     GitError = "git_error", Retry, "a git operation failed";
     IoError = "io_error", Retry, "reading or writing a file failed";
     EvalFailed = "eval_failed", Retry, "the eval command failed under `doctor`";

@@ -69,7 +69,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Summaries are capped (docs/RELIABILITY.md 14).
 pub const MAX_SUMMARY: usize = 4 * 1024;
 /// Bumped whenever `summary.json`'s meaning changes: an older cache is then folded again.
-const CACHE_FORMAT: u32 = 4;
+const CACHE_FORMAT: u32 = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,6 +181,20 @@ pub struct Record {
     /// Written only when set, so a project without one keeps its lines' shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<String>,
+    /// The worker that wrote the record (`sync`, docs/CONTRACT.md §5): set on this clone's
+    /// records once it has synced, and on every record `sync` brought from another worker.
+    /// Written only then, so a clone that never syncs keeps its lines' shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// On a record `sync` brought from another worker: its run number there (`run` is this
+    /// ledger's own numbering). Its presence is what marks a record as another worker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_run: Option<u64>,
+    /// The logical (Lamport) clock of the record: above every clock its writer had seen, so
+    /// ordering by it never puts a record before one it could have depended on, whatever the
+    /// machines' wall clocks say. Written once the clone has synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<u64>,
     /// For a `retraction`: the run it takes back. Written only then, so every other line keeps
     /// the shape the fast reader knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,6 +247,9 @@ impl Record {
             code: None,
             setup: None,
             hardware: None,
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: None,
             imported: None,
         }
@@ -586,7 +603,7 @@ pub fn parse_line(raw: &[u8], first: bool) -> Line {
 }
 
 /// A line without the BOM (first line only) and a CRLF's `\r`.
-fn trim_line(raw: &[u8], first: bool) -> &[u8] {
+pub fn trim_line(raw: &[u8], first: bool) -> &[u8] {
     let mut bytes = raw;
     if first && bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes = &bytes[3..];

@@ -27,6 +27,7 @@ pub mod retract;
 pub mod review;
 pub mod run;
 pub mod status;
+pub mod sync;
 pub mod watch;
 
 #[cfg(test)]
@@ -116,6 +117,8 @@ pub enum Command {
     Log(log::LogArgs),
     /// Where the project stands: config, branch, counts, baseline, best, the loop, ledger health.
     Status(status::StatusArgs),
+    /// One ledger across machines: fetch every worker's records, publish this one's (git).
+    Sync(sync::SyncArgs),
     /// The loop, live: a dashboard at a terminal, JSON Lines events into a pipe, hooks on events.
     Watch(watch::WatchArgs),
     /// The best experiment against the baseline, with the code change between them.
@@ -156,6 +159,7 @@ impl Command {
             Command::MergeBest(_) => "merge-best",
             Command::Log(_) => "log",
             Command::Status(_) => "status",
+            Command::Sync(_) => "sync",
             Command::Watch(_) => "watch",
             Command::Best(_) => "best",
             Command::Review(_) => "review",
@@ -186,6 +190,7 @@ pub fn dispatch(ctx: &Ctx, cmd: &Command) -> ExitCode {
         Command::MergeBest(a) => finish(ctx, name, merge_best::run(ctx, a)),
         Command::Log(a) => finish(ctx, name, log::run(ctx, a)),
         Command::Status(a) => finish(ctx, name, status::run(ctx, a)),
+        Command::Sync(a) => finish(ctx, name, sync::run(ctx, a)),
         Command::Watch(a) => finish(ctx, name, watch::run(ctx, a)),
         Command::Best(a) => finish(ctx, name, best::run(ctx, a)),
         Command::Review(a) => finish(ctx, name, review::run(ctx, a)),

@@ -102,6 +102,18 @@ fn retract(loaded: &Loaded, target: u64, why: String) -> Result<RetractOutput> {
             "See the keeps with `autoresearch log --status kept`.",
         ));
     };
+    if let (Some(their_run), worker) = (rec.worker_run, &rec.worker) {
+        let worker = worker.as_deref().unwrap_or("another worker");
+        return Err(AppError::new(
+            Code::NotRetractable,
+            format!(
+                "Run #{target} is run #{their_run} of worker `{worker}`, brought here by `sync`: only the worker that wrote a record can retract it."
+            ),
+            format!(
+                "Retract it on `{worker}` with `autoresearch retract {their_run} --why ...`; its retraction arrives here with the next `autoresearch sync`."
+            ),
+        ));
+    }
     let branch = rec
         .branch
         .clone()
@@ -141,6 +153,9 @@ fn retract(loaded: &Loaded, target: u64, why: String) -> Result<RetractOutput> {
             code: rec.code.clone(),
             setup: rec.setup.clone(),
             hardware: rec.hardware.clone(),
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: Some(target),
             imported: None,
         })

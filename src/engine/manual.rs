@@ -141,6 +141,9 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             code: None,
             setup: None,
             hardware: loaded.config.hardware.clone(),
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: None,
             imported: None,
         })

@@ -89,6 +89,9 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 code: Some(d.code.to_string()),
                 setup: Some(d.setup.to_string()),
                 hardware: loaded.config.hardware.clone(),
+                worker: None,
+                worker_run: None,
+                clock: None,
                 retracts: None,
                 imported: None,
             })

@@ -209,6 +209,9 @@ fn record(
             code: None,
             setup: None,
             hardware: loaded.config.hardware.clone(),
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: None,
             imported: None,
         })

@@ -249,6 +249,9 @@ fn recheck_record(loaded: &Loaded, c: &Contender, m: &Measured, run: u64) -> Res
         code: Some(code),
         setup: Some(setup),
         hardware: cfg.hardware.clone(),
+        worker: None,
+        worker_run: None,
+        clock: None,
         retracts: None,
         imported: None,
     })
@@ -606,6 +609,9 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
             code: winner_code(loaded, to).ok(),
             setup: w.setup.clone(),
             hardware: w.hardware.clone(),
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: None,
             imported: None,
         })

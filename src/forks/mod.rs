@@ -708,6 +708,9 @@ fn start_record(start: &Start, branch: &str, run: u64) -> Record {
         code: Some(start.code.clone()),
         setup: Some(start.setup.clone()),
         hardware: start.hardware.clone(),
+        worker: None,
+        worker_run: None,
+        clock: None,
         retracts: None,
         imported: None,
     }

@@ -247,6 +247,9 @@ impl FileFold<'_> {
             code: None,
             setup: None,
             hardware: None,
+            worker: None,
+            worker_run: None,
+            clock: None,
             retracts: None,
             imported: Some(imported),
         }

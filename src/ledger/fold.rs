@@ -627,6 +627,10 @@ pub struct Summary {
     pub max_run: Option<u64>,
     /// Records whose run number is not above every earlier one (duplicates or hand edits).
     pub out_of_order: u64,
+    /// The highest logical clock of any record (`Record::clock`; 0 before any): a new record
+    /// of a syncing clone gets the next one.
+    #[serde(default)]
+    pub clock: u64,
     pub all: Scope,
     pub branches: BTreeMap<String, Scope>,
     /// Set by the reader, not cached: a torn last line is present.
@@ -650,6 +654,7 @@ impl Summary {
             bad_lines: Vec::new(),
             max_run: None,
             out_of_order: 0,
+            clock: 0,
             all: Scope::default(),
             branches: BTreeMap::new(),
             torn_tail: None,
@@ -660,6 +665,7 @@ impl Summary {
     /// fold is tested against, and how `watch` follows a ledger as it grows.
     pub fn fold(&mut self, rec: Record) {
         self.valid += 1;
+        self.clock = self.clock.max(rec.clock.unwrap_or(0));
         match self.max_run {
             Some(m) if rec.run <= m => self.out_of_order += 1,
             _ => self.max_run = Some(rec.run),
@@ -703,6 +709,7 @@ impl Summary {
             retracts: h.retracts,
         };
         self.fold_fields(&facts, branch, &mut full);
+        self.clock = self.clock.max(h.clock.unwrap_or(0));
         let first = no == 1;
         last.set(raw.clone(), first);
         lasts.all.set(raw, first);

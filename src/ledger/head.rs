@@ -152,6 +152,8 @@ pub struct Head<'a> {
     pub simplified: bool,
     /// For a `retraction`: the run it takes back (only the serde road reads these lines).
     pub retracts: Option<u64>,
+    /// The record's logical clock (`Record::clock`).
+    pub clock: Option<u64>,
 }
 
 /// Mirrors `Record` field for field; what `Head` needs is kept, the rest only checked.
@@ -196,6 +198,12 @@ struct SerdeHead<'a> {
     setup: Option<Str<'a>>,
     #[serde(default, borrow)]
     hardware: Option<Str<'a>>,
+    #[serde(default, borrow)]
+    worker: Option<Str<'a>>,
+    #[serde(default)]
+    worker_run: Option<u64>,
+    #[serde(default)]
+    clock: Option<u64>,
     #[serde(default)]
     retracts: Option<u64>,
     /// Checked with `Record`'s own type: only imported lines have it, so the allocation is rare.
@@ -227,6 +235,7 @@ pub fn parse_head(raw: &[u8], first: bool) -> HeadLine<'_> {
             setup: f.setup.map(Cow::Borrowed),
             simplified: f.simplified,
             retracts: None,
+            clock: f.clock,
         };
         return HeadLine::Head(head, bytes);
     }
@@ -257,6 +266,7 @@ fn serde_head(bytes: &[u8]) -> HeadLine<'_> {
                 setup: h.setup.map(|s| s.0),
                 simplified: h.flags.simplified,
                 retracts: h.retracts,
+                clock: h.clock,
             },
             bytes,
         ),
@@ -608,6 +618,18 @@ mod tests {
             (r#""cd34"}"#, r#""cd34","hardware":5}"#),
             (r#""cd34"}"#, r#""cd34","hardware":"a","x":1}"#),
             (r#""cd34"}"#, r#""cd34","hardware":"a","hardware":"b"}"#),
+            (r#""cd34"}"#, r#""cd34","worker":"gpu-03-ab12","clock":7}"#),
+            (
+                r#""cd34"}"#,
+                r#""cd34","hardware":"a","worker":"w","worker_run":17,"clock":9}"#,
+            ),
+            (r#""cd34"}"#, r#""cd34","clock":7,"worker":"w"}"#),
+            (r#""cd34"}"#, r#""cd34","worker_run":-1}"#),
+            (r#""cd34"}"#, r#""cd34","clock":1.5}"#),
+            (r#""cd34"}"#, r#""cd34","clock":18446744073709551616}"#),
+            (r#""cd34"}"#, r#""cd34","worker":null,"clock":2}"#),
+            (r#""cd34"}"#, r#""cd34","worker":"w","worker":"v"}"#),
+            (r#""cd34"}"#, r#""cd34","clock":3,"retracts":2}"#),
             (r#""cd34"}"#, r#""cd34"}  "#),
             (r#""cd34"}"#, r#""cd34"},"#),
             (r#""cd34"}"#, r#""cd34""#),
@@ -638,6 +660,13 @@ mod tests {
         // A hardware class keeps a line on the fast road.
         let with = NEW_TEMPLATE.replacen(r#""cd34"}"#, r#""cd34","hardware":"a100-80g"}"#, 1);
         assert!(scan(with.as_bytes()).is_some());
+        // So do a synced record's writer, its run there and its clock, which the fold reads.
+        let synced = NEW_TEMPLATE.replacen(
+            r#""cd34"}"#,
+            r#""cd34","worker":"gpu-03-ab12","worker_run":17,"clock":42}"#,
+            1,
+        );
+        assert_eq!(scan(synced.as_bytes()).map(|f| f.clock), Some(Some(42)));
     }
 
     /// Invalid UTF-8 inside a string: serde refuses it, so the scanner must not vouch for it.

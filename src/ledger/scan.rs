@@ -34,6 +34,8 @@ pub struct Fast<'a> {
     pub setup: Option<&'a str>,
     /// `flags` holds `simplification`.
     pub simplified: bool,
+    /// The record's logical clock (`Record::clock`).
+    pub clock: Option<u64>,
 }
 
 /// Scan one line (already trimmed of BOM and `\r`, at most `MAX_LINE` long). `Some` only when
@@ -92,10 +94,26 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
         (None, None)
     };
     // Written only when a hardware class is set; the fold does not need its value.
-    if c.peek()? == b',' {
+    if c.peek_key(b"hardware") {
         c.lit(b",\"hardware\":")?;
         c.string()?;
     }
+    // Written once the clone syncs: the writer, its run number there on another worker's
+    // record, and the logical clock, which the fold keeps the highest of.
+    if c.peek_key(b"worker") {
+        c.lit(b",\"worker\":")?;
+        c.string()?;
+    }
+    if c.peek_key(b"worker_run") {
+        c.lit(b",\"worker_run\":")?;
+        c.run()?;
+    }
+    let clock = if c.peek_key(b"clock") {
+        c.lit(b",\"clock\":")?;
+        Some(c.run()?)
+    } else {
+        None
+    };
     c.lit(b"}")?;
     (c.i == line.len()).then_some(Fast {
         run,
@@ -108,6 +126,7 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
         code,
         setup,
         simplified,
+        clock,
     })
 }
 
@@ -189,6 +208,14 @@ impl<'a> Cursor<'a> {
 
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
+    }
+
+    /// The next text is `,"<name>":` (an optional field's start).
+    fn peek_key(&self, name: &[u8]) -> bool {
+        let rest = self.b.get(self.i..).unwrap_or_default();
+        rest.starts_with(b",\"")
+            && rest[2..].starts_with(name)
+            && rest[2 + name.len()..].starts_with(b"\":")
     }
 
     /// A fixed piece of text. Compared as an array, which compiles to a few word compares.
@@ -488,6 +515,7 @@ mod tests {
                 code: None,
                 setup: None,
                 simplified: false,
+                clock: None,
             }
         );
         let line = new_line().replacen(r#"["x"]"#, r#"["x","simplification"]"#, 1);

@@ -243,7 +243,8 @@ impl Ledger {
             last = Some(run);
             Ok(run)
         };
-        let records = build(&mut next, &summary)?;
+        let mut records = build(&mut next, &summary)?;
+        self.stamp_synced(&mut records, &summary)?;
         let (bytes, ends) = encode(&records)?;
         if records.is_empty() {
             return Ok(AppendedMany {
@@ -292,6 +293,26 @@ impl Ledger {
             before: summary,
             warnings,
         })
+    }
+
+    /// Once the clone syncs, this worker's new records carry its id and the next logical
+    /// clocks: above every clock in the ledger, the other workers' records included, so a
+    /// record always sorts after everything its writer could have seen (docs/ARCHITECTURE.md).
+    /// Records `sync` brings (with `worker_run`) keep their own.
+    fn stamp_synced(&self, records: &mut [Record], summary: &Summary) -> Result<()> {
+        let Some(dir) = self.path.parent() else {
+            return Ok(());
+        };
+        let Some(me) = crate::sync::worker::synced_id(dir)? else {
+            return Ok(());
+        };
+        let mut clock = summary.clock;
+        for r in records.iter_mut().filter(|r| r.worker_run.is_none()) {
+            clock += 1;
+            r.worker = Some(me.clone());
+            r.clock = Some(clock);
+        }
+        Ok(())
     }
 
     /// The run number the next record gets: the last valid record's + 1 (docs/CONTRACT.md §5),

@@ -11,6 +11,9 @@ use crate::error::{AppError, Code, Result};
 pub const LEDGER_REFS: &str = "refs/autoresearch/ledger";
 /// Where the chains fetched from a remote are kept: `<FETCHED>/<remote>/<worker>`.
 pub const FETCHED: &str = "refs/autoresearch/fetched";
+/// Where the commit a record evaluated is kept, by the record's id: `<COMMITS>/<id>`. Ids never
+/// collide across machines, so neither do these refs, and they never move.
+pub const COMMITS: &str = "refs/autoresearch/commits";
 /// The file a shard's commit holds.
 pub const SHARD_FILE: &str = "ledger.jsonl";
 
@@ -98,6 +101,11 @@ impl Git {
             .to_string())
     }
 
+    /// Is `name` one of the repository's configured remotes?
+    pub fn has_remote(&self, name: &str) -> Result<bool> {
+        Ok(self.text(&["remote"])?.lines().any(|l| l == name))
+    }
+
     /// The commit a ref points at, if it exists.
     pub fn resolve(&self, refname: &str) -> Result<Option<String>> {
         let out = self
@@ -164,7 +172,12 @@ impl Git {
     pub fn fetch(&self, remote: &str) -> Result<Vec<(String, String)>> {
         let space = format!("{FETCHED}/{}", remote_key(remote));
         let spec = format!("+{LEDGER_REFS}/*:{space}/*");
-        self.run(&["fetch", "--no-tags", "--quiet", remote, &spec], None)?;
+        // The experiments' commits come too (never forced: such a ref never moves).
+        let commits = format!("{COMMITS}/*:{COMMITS}/*");
+        self.run(
+            &["fetch", "--no-tags", "--quiet", remote, &spec, &commits],
+            None,
+        )?;
         let listed = self.text(&[
             "for-each-ref",
             "--format=%(refname) %(objectname)",
@@ -180,18 +193,72 @@ impl Git {
             .collect())
     }
 
-    /// Push `worker`'s chain to `remote`, never forcing: a remote whose chain under that name
-    /// is not an ancestor of ours refuses, and keeps what it has.
+    /// Keep each `(id, commit)` at `refs/autoresearch/commits/<id>`, for the commits this
+    /// repository has and that are not kept yet; returns how many refs it made.
+    pub fn pin_commits(&self, pins: &[(String, String)]) -> Result<usize> {
+        let kept = self.text(&[
+            "for-each-ref",
+            "--format=%(refname)",
+            &format!("{COMMITS}/"),
+        ])?;
+        let kept: std::collections::HashSet<&str> = kept.lines().collect();
+        let wanted: Vec<&(String, String)> = pins
+            .iter()
+            .filter(|(id, c)| {
+                crate::sync::worker::valid(id)
+                    && c.len() >= 40
+                    && c.bytes().all(|b| b.is_ascii_hexdigit())
+                    && !kept.contains(format!("{COMMITS}/{id}").as_str())
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let query: String = wanted.iter().map(|(_, c)| format!("{c}\n")).collect();
+        let answer = self.run(
+            &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+            Some(query.as_bytes()),
+        )?;
+        let answer = String::from_utf8_lossy(&answer);
+        let mut script = String::new();
+        let mut made = 0;
+        for ((id, commit), line) in wanted.iter().zip(answer.lines()) {
+            if line.ends_with(" commit") {
+                script.push_str(&format!("create {COMMITS}/{id} {commit}\n"));
+                made += 1;
+            }
+        }
+        if made > 0 {
+            self.run(&["update-ref", "--stdin"], Some(script.as_bytes()))?;
+        }
+        Ok(made)
+    }
+
+    /// Push `worker`'s chain and the kept commits to `remote`, never forcing and all or
+    /// nothing (`--atomic`): a remote whose chain under that name is not an ancestor of ours
+    /// refuses, and keeps what it has.
     pub fn push(&self, remote: &str, worker: &str) -> Result<Pushed> {
         let refname = format!("{LEDGER_REFS}/{worker}");
         let spec = format!("{refname}:{refname}");
+        let commits = format!("{COMMITS}/*:{COMMITS}/*");
         let out = self
-            .cmd(&["push", "--porcelain", "--quiet", remote, &spec])
+            .cmd(&[
+                "push",
+                "--porcelain",
+                "--quiet",
+                "--atomic",
+                remote,
+                &spec,
+                &commits,
+            ])
             .output()
             .map_err(|e| AppError::io("running `git push`", &e))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         // Porcelain: one line per ref, `<flag>\t<from>:<to>\t<summary>`; `!` is rejected.
-        if let Some(line) = stdout.lines().find(|l| l.starts_with('!')) {
+        // With `--atomic`, every ref fails with the one that was refused: name that one.
+        let refused = stdout.lines().filter(|l| l.starts_with('!'));
+        let ours = refused.clone().find(|l| l.contains(&refname));
+        if let Some(line) = ours.or(refused.clone().next()) {
             let why = line.rsplit('\t').next().unwrap_or(line).to_string();
             return Ok(Pushed::Rejected(why));
         }

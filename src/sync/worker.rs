@@ -79,6 +79,34 @@ pub fn id(state_dir: &Path) -> Result<String> {
     }
 }
 
+/// The id this clone stamps its records with once it syncs: `None` until the first `sync`
+/// wrote the file (a clone that never syncs writes its lines as before).
+pub fn synced_id(state_dir: &Path) -> Result<Option<String>> {
+    if !state_dir.join(FILE).exists() {
+        return Ok(None);
+    }
+    id(state_dir).map(Some)
+}
+
+/// This clone's id if it has one yet (the variable, else the file); nothing is written.
+pub fn current(state_dir: &Path) -> Result<Option<String>> {
+    if std::env::var_os(VAR).is_some() || state_dir.join(FILE).exists() {
+        return id(state_dir).map(Some);
+    }
+    Ok(None)
+}
+
+/// This clone's id, with the file written (from the variable when it is set): from now on the
+/// clone's records carry it and a logical clock ([`synced_id`]).
+pub fn adopt(state_dir: &Path) -> Result<String> {
+    let id = id(state_dir)?;
+    let path = state_dir.join(FILE);
+    if !path.exists() {
+        crate::fsutil::write_atomic(&path, format!("{id}\n").as_bytes())?;
+    }
+    Ok(id)
+}
+
 fn check(id: &str, from: &str) -> Result<String> {
     if valid(id) {
         return Ok(id.to_string());
