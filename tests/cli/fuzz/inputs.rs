@@ -357,6 +357,9 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         code: None,
         setup: None,
         hardware: rng.random_ratio(1, 4).then(|| "a100-80g".into()),
+        worker: None,
+        worker_run: None,
+        clock: None,
         retracts: None,
         imported: None,
     };
