@@ -36,6 +36,7 @@ mod scan;
 mod store;
 mod stream;
 mod tail;
+pub mod worker;
 
 pub use fold::{Counts, Evidence, SIMPLIFICATION, Scope, Summary, evidence_key};
 pub use store::{Appended, AppendedMany, TornTails};
@@ -452,6 +453,21 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "the class of machine the run was measured on (`hardware`, `AUTORESEARCH_HARDWARE`); part of `setup`",
     ),
     (
+        "worker",
+        "string, only once the clone syncs",
+        "the worker that wrote the record (`sync`): this clone's id on its records after its first sync, the writer's on records `sync` brought",
+    ),
+    (
+        "worker_run",
+        "int, only on another worker's record",
+        "its run number on the worker that wrote it (`run` is this ledger's own); marks a record `sync` brought",
+    ),
+    (
+        "clock",
+        "int, only once the clone syncs",
+        "a logical (Lamport) clock above every clock its writer had seen: the causal order, whatever the wall clocks say",
+    ),
+    (
         "retracts",
         "int, only on a retraction",
         "the run a retraction takes back; absent from every other record",
@@ -676,6 +692,9 @@ mod tests {
         // The optional fields set, so that every field is written.
         let full = Record {
             hardware: Some("a100".into()),
+            worker: Some("gpu-03".into()),
+            worker_run: Some(17),
+            clock: Some(4),
             retracts: Some(1),
             imported: Some(Imported::default()),
             ..Record::blank(0, Status::Kept, None)

@@ -76,6 +76,22 @@ pub const FILES: &[(&str, &str)] = &[
         "git ref keeping each evaluated commit reachable",
     ),
     (
+        ".autoresearch/worker",
+        "this clone's worker id for `sync`, made by its first sync",
+    ),
+    (
+        "refs/autoresearch/ledger/<worker>",
+        "a worker's own records, published by `sync` as a fast-forward chain of commits",
+    ),
+    (
+        "refs/autoresearch/fetched/<remote>/<worker>",
+        "each worker's chain as `sync` last fetched it from a remote",
+    ),
+    (
+        "refs/autoresearch/commits/<id>",
+        "the commit each synced record evaluated, by the record's id",
+    ),
+    (
         ".autoresearch/installed.json",
         "what `install --project` wrote: paths, hashes, versions",
     ),

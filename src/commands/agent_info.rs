@@ -240,6 +240,7 @@ pub fn environment() -> Vec<(&'static str, &'static str)> {
         skills::ENVIRONMENT,
         engine::ENVIRONMENT,
         config::ENVIRONMENT,
+        autoresearch::sync::worker::ENVIRONMENT,
         super::report::ENVIRONMENT,
     ]
     .concat()

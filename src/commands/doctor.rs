@@ -1034,13 +1034,23 @@ fn state_fs_check(r: &mut Report, project: &Project, configured: &str) {
             format!("`.autoresearch/` is on {fs}; only this host (`{me}`) has run loops in it"),
         );
     }
+    // A clone that syncs publishes one shard: several hosts in it write as one worker.
+    let shard = autoresearch::sync::worker::synced_id(&project.state_dir())
+        .ok()
+        .flatten()
+        .map(|w| {
+            format!(
+                " They all write the shard of worker `{w}`, which `sync` publishes as one chain."
+            )
+        })
+        .unwrap_or_default();
     r.warn(
         "state_fs",
         format!(
-            "`.autoresearch/` is on {fs} and other hosts ran loops in it too ({}). The ledger's lock and the loop locks are `flock` locks, which {fs} may not share between hosts: two hosts could append to the ledger at the same moment, or run one branch twice.",
+            "`.autoresearch/` is on {fs} and other hosts ran loops in it too ({}). The ledger's lock and the loop locks are `flock` locks, which {fs} may not share between hosts: two hosts could append to the ledger at the same moment, or run one branch twice.{shard}",
             crate::output::shorten(&others.join(", "), 200)
         ),
-        "Give each host a clone of its own, with its own `.autoresearch/` (on a local disk if it can be), rather than one shared checkout.",
+        "Give each host a clone of its own, with its own `.autoresearch/` (on a local disk if it can be), rather than one shared checkout; to share results, make a bare repository on the shared disk (`git init --bare /shared/project.git`) and run `autoresearch sync` with it in each clone.",
     );
 }
 

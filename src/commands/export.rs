@@ -92,6 +92,9 @@ const COLUMNS: &[&str] = &[
     "code",
     "setup",
     "hardware",
+    "worker",
+    "worker_run",
+    "clock",
     "retracts",
     "imported",
 ];
@@ -128,6 +131,9 @@ fn row(r: &Record, metric_names: &[String]) -> Vec<String> {
         r.code.clone().unwrap_or_default(),
         r.setup.clone().unwrap_or_default(),
         r.hardware.clone().unwrap_or_default(),
+        r.worker.clone().unwrap_or_default(),
+        r.worker_run.map(|n| n.to_string()).unwrap_or_default(),
+        r.clock.map(|n| n.to_string()).unwrap_or_default(),
         r.retracts.map(|n| n.to_string()).unwrap_or_default(),
         // Where an imported record came from, as the compact JSON of the ledger's field.
         r.imported

@@ -303,7 +303,7 @@ impl Ledger {
         let Some(dir) = self.path.parent() else {
             return Ok(());
         };
-        let Some(me) = crate::sync::worker::synced_id(dir)? else {
+        let Some(me) = super::worker::synced_id(dir)? else {
             return Ok(());
         };
         let mut clock = summary.clock;

@@ -1,31 +1,18 @@
 //! This clone's worker id: `AUTORESEARCH_WORKER`, else the one kept in `.autoresearch/worker`,
 //! made on first use from the host name and a random suffix — per clone, so two clones on one
-//! machine are two workers. It names a ref, so it is a short `[a-z0-9._-]` word.
+//! machine are two workers. It names a ref, so it is a short `[a-z0-9._-]` word. Reading it and
+//! its rule are the ledger's (`ledger::worker`, which the writer needs); making it is here.
 
 use std::path::Path;
 
-use crate::error::{AppError, Code, Result};
+use crate::error::{AppError, Result};
+pub use crate::ledger::worker::{FILE, MAX, VAR, synced_id, valid};
 
-/// The file that keeps the id, in the state directory.
-pub const FILE: &str = "worker";
-/// The variable that sets the id for this process.
-pub const VAR: &str = "AUTORESEARCH_WORKER";
-/// Longest id.
-const MAX: usize = 64;
-
-/// Is `id` a worker id: 1 to 64 of `a-z`, `0-9`, `.`, `_`, `-`, not starting with `.` or `-`,
-/// without `..`, not ending in `.lock` (the rules of a git ref's last part, narrowed)?
-pub fn valid(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX
-        && id.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
-        && !id.starts_with(['.', '-'])
-        && !id.contains("..")
-        && !id.ends_with(".lock")
-        && !id.ends_with('.')
-}
+/// What this module reads from the environment, for `agent-info`.
+pub const ENVIRONMENT: &[(&str, &str)] = &[(
+    VAR,
+    "this clone's worker id for `sync`, instead of `.autoresearch/worker`: 1 to 64 of a-z, 0-9, `.`, `_`, `-` (an invalid value is `config_invalid`)",
+)];
 
 /// `gpu-03.cluster.example` → `gpu-03`: the host's first label, lowercased, other bytes as `-`.
 fn host_slug(host: &str) -> String {
@@ -50,15 +37,10 @@ fn host_slug(host: &str) -> String {
 /// This clone's worker id: the variable, else the file in `state_dir`, else a new one written
 /// there (atomically; a concurrent first use keeps whichever was written first).
 pub fn id(state_dir: &Path) -> Result<String> {
-    if let Ok(v) = std::env::var(VAR) {
-        return check(&v, &format!("`{VAR}`"));
+    if let Some(known) = current(state_dir)? {
+        return Ok(known);
     }
     let path = state_dir.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => return check(text.trim(), &format!("`{}`", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(AppError::io(format!("reading `{}`", path.display()), &e)),
-    }
     let new = format!(
         "{}-{:04x}",
         host_slug(&crate::loopfile::hostname()),
@@ -79,21 +61,9 @@ pub fn id(state_dir: &Path) -> Result<String> {
     }
 }
 
-/// The id this clone stamps its records with once it syncs: `None` until the first `sync`
-/// wrote the file (a clone that never syncs writes its lines as before).
-pub fn synced_id(state_dir: &Path) -> Result<Option<String>> {
-    if !state_dir.join(FILE).exists() {
-        return Ok(None);
-    }
-    id(state_dir).map(Some)
-}
-
 /// This clone's id if it has one yet (the variable, else the file); nothing is written.
 pub fn current(state_dir: &Path) -> Result<Option<String>> {
-    if std::env::var_os(VAR).is_some() || state_dir.join(FILE).exists() {
-        return id(state_dir).map(Some);
-    }
-    Ok(None)
+    crate::ledger::worker::known(state_dir)
 }
 
 /// This clone's id, with the file written (from the variable when it is set): from now on the
@@ -107,23 +77,10 @@ pub fn adopt(state_dir: &Path) -> Result<String> {
     Ok(id)
 }
 
-fn check(id: &str, from: &str) -> Result<String> {
-    if valid(id) {
-        return Ok(id.to_string());
-    }
-    Err(AppError::new(
-        Code::ConfigInvalid,
-        format!(
-            "The worker id `{}` from {from} is not a valid id.",
-            id.escape_debug()
-        ),
-        "Use 1 to 64 characters of a-z, 0-9, `.`, `_` and `-`, starting with a letter or digit (e.g. `gpu-03`).",
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Code;
 
     #[test]
     fn ids_are_ref_safe_words() {

@@ -617,4 +617,17 @@ fn a_state_directory_on_a_network_file_system_shared_with_other_hosts_is_a_warni
             .contains("clone of its own"),
         "{shared}"
     );
+    assert!(!message.contains("shard"), "not syncing: no shard to name");
+    // A clone that syncs: the hosts all write one worker's shard.
+    sb.write(".autoresearch/worker", "lab-1\n");
+    let synced = check(&sb, Some("nfs"));
+    let message = synced["message"].as_str().unwrap();
+    assert!(message.contains("shard of worker `lab-1`"), "{message}");
+    assert!(
+        synced["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("autoresearch sync"),
+        "{synced}"
+    );
 }

@@ -40,7 +40,7 @@ fn csv_has_every_field_in_order_with_full_precision() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[0],
-        "run,id,timestamp,status,metric,delta,summary,commit,parent,branch,duration_s,exit_code,reason,flags,samples,source,code,setup,hardware,retracts,imported,metrics.mem"
+        "run,id,timestamp,status,metric,delta,summary,commit,parent,branch,duration_s,exit_code,reason,flags,samples,source,code,setup,hardware,worker,worker_run,clock,retracts,imported,metrics.mem"
     );
     assert!(
         lines[1].contains("\"a, \"\"quoted\"\" one\""),

@@ -41,5 +41,6 @@ mod review;
 mod run;
 mod snapshots;
 mod status;
+mod sync;
 mod targets;
 mod watch;
