@@ -66,7 +66,8 @@ impl Local {
         local
     }
 
-    fn add(&mut self, r: &Record) {
+    /// Note one record the ledger holds.
+    pub fn add(&mut self, r: &Record) {
         if let (Some(w), Some(their)) = (&r.worker, r.worker_run) {
             self.runs.insert((w.clone(), their), r.run);
         }

@@ -75,7 +75,7 @@ pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Ve
         pushed: false,
     };
     if dry_run {
-        let local = Local::of(records(loaded)?);
+        let local = local_of(loaded)?;
         let plan = merge::plan(&local, &me, &shards);
         outcome.added = plan.incoming.len() as u64;
         outcome.workers = plan.shards;
@@ -91,7 +91,7 @@ pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Ve
         || loops.reserved(),
         |next, _| {
             // Under the lock: what the ledger holds cannot change meanwhile.
-            let mut local = Local::of(records(loaded)?);
+            let mut local = local_of(loaded)?;
             let plan = merge::plan(&local, &me, &shards);
             outcome.workers = plan.shards.clone();
             let (records, w) =
@@ -148,13 +148,14 @@ fn read_ledger(loaded: &Loaded) -> Result<Vec<u8>> {
     }
 }
 
-fn records(loaded: &Loaded) -> Result<Vec<Record>> {
-    let mut all = Vec::new();
+/// What the ledger holds, read in one pass without keeping the records.
+fn local_of(loaded: &Loaded) -> Result<Local> {
+    let mut local = Local::default();
     loaded.ledger.for_each(|_, r| {
-        all.push(r);
+        local.add(&r);
         true
     })?;
-    Ok(all)
+    Ok(local)
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
