@@ -45,6 +45,7 @@ pub fn fmt_delta(v: f64) -> String {
 
 /// At most `max` terminal columns (a CJK character takes two), with an ellipsis when cut.
 pub fn shorten(s: &str, max: usize) -> String {
+    let s = &*plain(s);
     if s.width() <= max {
         return s.to_string();
     }
@@ -79,7 +80,17 @@ pub fn age(timestamp: &str) -> String {
 
 /// `#3 0.9979  halve the warmup`: a run as one line of a summary view.
 pub fn run_line(run: u64, metric: Option<f64>, summary: &str) -> String {
-    format!("#{run} {}  {summary}", metric_or_dash(metric))
+    format!("#{run} {}  {}", metric_or_dash(metric), plain(summary))
+}
+
+/// Ledger text as it may be printed: without control characters or escape sequences (a hand
+/// edit or another machine's record must not drive the terminal). Borrowed when already plain.
+pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        autoresearch::text::shown_line(s, usize::MAX).into()
+    } else {
+        s.into()
+    }
 }
 
 /// A diff stat like `git diff --stat`: a line per file, then the totals in words, with zero

@@ -17,11 +17,14 @@ pub struct Cell {
 }
 
 impl Cell {
+    /// A cell of `text`, without control characters or escape sequences: a ledger's text may
+    /// come from a hand edit or another machine (`sync`), and must not drive the terminal.
     pub fn new(text: impl Into<String>, style: Style) -> Cell {
-        Cell {
-            text: text.into(),
-            style,
+        let mut text = text.into();
+        if let std::borrow::Cow::Owned(clean) = super::fmt::plain(&text) {
+            text = clean;
         }
+        Cell { text, style }
     }
 }
 

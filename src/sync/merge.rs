@@ -175,6 +175,7 @@ pub fn materialize(
             },
             None => None,
         };
+        clean(&mut r);
         let branch = r
             .branch
             .take()
@@ -188,6 +189,48 @@ pub fn materialize(
         out.push(r);
     }
     Ok((out, warnings))
+}
+
+/// Another machine's text made as safe as this clone's writer makes its own: the summary
+/// cleaned and capped as `record` does, every other string without control characters or
+/// escape sequences (a remote must not drive the terminal of whoever reads the ledger).
+fn clean(r: &mut Record) {
+    fn line(s: &mut String) {
+        if s.chars().any(char::is_control) {
+            *s = crate::text::shown_line(s, 256);
+        }
+    }
+    fn pairs<V>(map: &mut std::collections::BTreeMap<String, V>, value: fn(&mut V)) {
+        *map = std::mem::take(map)
+            .into_iter()
+            .map(|(mut k, mut v)| {
+                line(&mut k);
+                value(&mut v);
+                (k, v)
+            })
+            .collect();
+    }
+    r.summary = crate::ledger::clean_summary(&r.summary).0;
+    for s in [&mut r.id, &mut r.timestamp, &mut r.source] {
+        line(s);
+    }
+    let optional = [
+        &mut r.commit,
+        &mut r.parent,
+        &mut r.branch,
+        &mut r.reason,
+        &mut r.code,
+        &mut r.setup,
+        &mut r.hardware,
+    ];
+    optional.into_iter().flatten().for_each(line);
+    r.flags.iter_mut().for_each(line);
+    pairs(&mut r.metrics, |_| {});
+    if let Some(i) = &mut r.imported {
+        line(&mut i.file);
+        line(&mut i.status);
+        pairs(&mut i.fields, line);
+    }
 }
 
 #[cfg(test)]
@@ -318,6 +361,35 @@ mod tests {
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("#99")));
         assert!(warnings.iter().any(|w| w.contains("could not be read")));
+    }
+
+    #[test]
+    fn another_machines_text_cannot_drive_the_terminal() {
+        let mut r = Record::blank(1, Status::Discarded, Some(1.0));
+        r.id = "e".into();
+        r.summary = "ok \u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}".into();
+        r.branch = Some("b\u{1b}[2J".into());
+        r.reason = Some("r\rmasked".into());
+        r.flags = vec!["f\u{7}".into()];
+        r.metrics.insert("m\u{1b}[1m".into(), 2.0);
+        let shard = serde_json::to_string(&r).unwrap() + "\n";
+        let mut local = Local::default();
+        let p = plan(&local, "me", &[("w".into(), shard.into_bytes())]);
+        let (records, _) = materialize(p, &mut local, "b", &mut numbered(1)).unwrap();
+        let text = serde_json::to_string(&records[0]).unwrap();
+        assert!(
+            !text.contains("\\u001b") && !text.contains("\\u0007"),
+            "{text}"
+        );
+        assert_eq!(records[0].branch.as_deref(), Some("b@w"));
+        assert_eq!(records[0].summary, "ok red");
+        assert_eq!(records[0].reason.as_deref(), Some("masked"));
+        assert_eq!(records[0].flags, ["f"]);
+        assert!(
+            records[0].metrics.contains_key("m"),
+            "{:?}",
+            records[0].metrics
+        );
     }
 
     #[test]

@@ -127,3 +127,35 @@ fn log_n_never_folds_the_ledger() {
     assert_eq!(d["total"], 4);
     assert_eq!(d["best_metric"], 0.000000123456789);
 }
+
+/// Ledger text is shown without its escape sequences and control characters: a hand edit, or
+/// a record another machine wrote, must not drive the terminal that reads it.
+#[test]
+fn ledger_text_cannot_drive_the_terminal() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.record("baseline", Some("2"), "baseline");
+    let mut line: serde_json::Value = sb.ledger_lines()[0].clone();
+    line["run"] = 1.into();
+    line["id"] = "evil".into();
+    line["summary"] = "evil \u{1b}[31mRED\u{1b}[0m \u{1b}]0;title\u{7}".into();
+    line["reason"] = "r\u{1b}[2J".into();
+    let path = sb.path(".autoresearch/experiments.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("{line}\n"));
+    std::fs::write(&path, text).unwrap();
+    for args in [
+        &["--human", "log"][..],
+        &["--human", "status"],
+        &["--human", "best"],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.contains("evil RED"), "{args:?}: {}", out.stdout);
+        assert!(
+            !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'),
+            "{args:?}: {:?}",
+            out.stdout
+        );
+    }
+}
