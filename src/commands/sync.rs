@@ -23,7 +23,8 @@ refs/autoresearch/ledger/<worker>, their commits at refs/autoresearch/commits/<i
 worker's records show as RUN@WORKER on a branch named BRANCH@WORKER; `--worker` filters the
 readers. A clone that never syncs is unchanged.")]
 pub struct SyncArgs {
-    /// A remote's name, a URL, or the path of a bare repository (default: `origin`).
+    /// A remote's name, a URL, or the path of a bare repository (default: `origin`, else the
+    /// repository's only remote).
     #[arg(value_name = "REMOTE")]
     pub remote: Option<String>,
     /// Fetch and say what would be added and published; change neither the ledger nor the
@@ -39,12 +40,14 @@ impl Output for SyncOutput {}
 
 impl Human for SyncOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
-        let me = self.worker.as_deref().unwrap_or("(not made yet)");
+        let me = match &self.worker {
+            Some(w) => format!("worker {}", p.paint.bold(w)),
+            None => "this clone (its worker id comes with its first sync)".to_string(),
+        };
         p.line(format!(
-            "{} with {}: this worker {} has {} record(s) in its shard.",
+            "{} with {}: {me} has {} record(s) of its own.",
             p.paint.bold("sync"),
             self.remote,
-            p.paint.bold(me),
             self.published
         ))?;
         for w in &self.workers {
@@ -60,10 +63,11 @@ impl Human for SyncOutput {
         ))?;
         if self.pushed {
             p.line(format!(
-                "Pushed this worker's chain{}.",
+                "{} has this worker's records{}.",
+                self.remote,
                 match self.commits {
                     0 => String::new(),
-                    n => format!(" and {n} new experiment commit(s)"),
+                    n => format!(" and {n} more experiment commit(s)"),
                 }
             ))?;
         }
@@ -73,8 +77,11 @@ impl Human for SyncOutput {
 
 pub fn run(ctx: &Ctx, args: &SyncArgs) -> Result<SyncOutput> {
     let loaded = ctx.load()?;
-    let remote = args.remote.as_deref().unwrap_or(sync::DEFAULT_REMOTE);
-    let (out, warnings) = sync::sync(&loaded, remote, args.dry_run)?;
+    let remote = match &args.remote {
+        Some(r) => r.clone(),
+        None => sync::default_remote(&loaded.project.main_root)?,
+    };
+    let (out, warnings) = sync::sync(&loaded, &remote, args.dry_run)?;
     ctx.warn_all(warnings);
     if out.dry_run {
         ctx.hint(format!(

@@ -24,7 +24,7 @@ use crate::project::Loaded;
 use merge::{Local, ShardCount};
 use refs::{Git, Pushed};
 
-/// The remote a `sync` without one uses.
+/// The remote a `sync` without one prefers.
 pub const DEFAULT_REMOTE: &str = "origin";
 
 /// What one `sync` did (or, with `dry_run`, would do).
@@ -52,7 +52,6 @@ pub struct Outcome {
 /// worker's shard and push it. Returns the outcome and warnings.
 pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Vec<String>)> {
     let git = Git::new(&loaded.project.main_root);
-    check_remote(&git, remote)?;
     let state = loaded.project.state_dir();
     let known = worker::current(&state)?;
     let fetched = git.fetch(remote)?;
@@ -114,13 +113,25 @@ pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Ve
     Ok((outcome, warnings))
 }
 
-/// The remote exists: a configured name, or a URL or path git can reach (git says if not).
-fn check_remote(git: &Git, remote: &str) -> Result<()> {
-    if remote != DEFAULT_REMOTE || git.has_remote(remote)? {
-        return Ok(());
+/// The remote a `sync` without one uses: `origin`, else the repository's only remote.
+pub fn default_remote(root: &std::path::Path) -> Result<String> {
+    let remotes = Git::new(root).remotes()?;
+    if remotes.iter().any(|r| r == DEFAULT_REMOTE) {
+        return Ok(DEFAULT_REMOTE.to_string());
     }
+    if let [only] = remotes.as_slice() {
+        return Ok(only.clone());
+    }
+    let known = if remotes.is_empty() {
+        "it has no remote".to_string()
+    } else {
+        format!(
+            "it has {}",
+            crate::text::code_list(remotes.iter().map(String::as_str))
+        )
+    };
     Err(AppError::usage(
-        format!("No remote was named and this repository has no `{DEFAULT_REMOTE}`."),
+        format!("No remote was named, and this repository has no `{DEFAULT_REMOTE}`: {known}."),
         "Name one: `autoresearch sync <remote>`, a remote's name, a URL or the path of a bare repository (`git init --bare /shared/project.git` makes one on a shared disk).",
     ))
 }

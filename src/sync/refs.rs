@@ -101,9 +101,13 @@ impl Git {
             .to_string())
     }
 
-    /// Is `name` one of the repository's configured remotes?
-    pub fn has_remote(&self, name: &str) -> Result<bool> {
-        Ok(self.text(&["remote"])?.lines().any(|l| l == name))
+    /// The repository's configured remotes, by name.
+    pub fn remotes(&self) -> Result<Vec<String>> {
+        Ok(self
+            .text(&["remote"])?
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 
     /// The commit a ref points at, if it exists.

@@ -429,3 +429,19 @@ fn a_missing_remote_is_a_clear_error() {
         "a failed sync makes no id"
     );
 }
+
+/// Without a remote named, `origin`, else the repository's only remote.
+#[test]
+fn the_only_remote_is_the_default() {
+    let team = Team::new();
+    git(&team.a.root, &["remote", "rename", "origin", "lab"]);
+    let d = team.a.run(&["--json", "sync"]).ok();
+    assert_eq!(d["remote"], "lab", "{d}");
+    git(
+        &team.a.root,
+        &["remote", "add", "other", team.remote.to_str().unwrap()],
+    );
+    let e = team.a.run(&["--json", "sync"]).err("usage", 2);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`lab`, `other`"), "{message}");
+}
