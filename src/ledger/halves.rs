@@ -197,6 +197,7 @@ fn halves(
 
 /// Fold the second half's entries, in order, after the first half.
 fn merge(file: &File, s: &mut Summary, mut at: Start, half: Half) -> End {
+    s.clock = s.clock.max(half.clock);
     let lines = half.entries.iter().zip(&half.hashes).zip(&half.lens);
     for (j, ((entry, &hash), &len)) in lines.enumerate() {
         let no = at.lines + 1;
@@ -304,6 +305,8 @@ struct Half {
     /// Something this reader does not handle: a record the fold may need did not parse in
     /// full (it always should), or a line of 4 GiB or more. The first thread does it all.
     unparsed: bool,
+    /// The highest logical clock of the half's records (`Summary::clock`).
+    clock: u64,
     end: End,
 }
 
@@ -332,6 +335,7 @@ fn read_half(
             branches: Vec::new(),
             last: Last::default(),
             unparsed: false,
+            clock: 0,
             end: stream::End {
                 offset: split,
                 lines: 0,
@@ -455,6 +459,7 @@ impl Visit for HalfReader<'_> {
                     ..blank
                 },
                 HeadLine::Head(h, bytes) => {
+                    self.half.clock = self.half.clock.max(h.clock.unwrap_or(0));
                     let name = h
                         .branch
                         .as_deref()
@@ -538,6 +543,8 @@ mod tests {
         let mut r = Record::blank(run, status, metric);
         r.branch = branch.map(str::to_string);
         r.summary = format!("run {run}");
+        // A synced record's logical clock, not in run order (other workers' records).
+        r.clock = (run % 3 != 0).then_some(run * 37 % 101);
         if status == Status::Retraction {
             // Take back an earlier run (a keep or not: the fold must cope either way).
             r.retracts = Some(run / 2);
