@@ -93,27 +93,7 @@ pub fn scan(line: &[u8]) -> Option<Fast<'_>> {
     } else {
         (None, None)
     };
-    // Written only when a hardware class is set; the fold does not need its value.
-    if c.peek_key(b"hardware") {
-        c.lit(b",\"hardware\":")?;
-        c.string()?;
-    }
-    // Written once the clone syncs: the writer, its run number there on another worker's
-    // record, and the logical clock, which the fold keeps the highest of.
-    if c.peek_key(b"worker") {
-        c.lit(b",\"worker\":")?;
-        c.string()?;
-    }
-    if c.peek_key(b"worker_run") {
-        c.lit(b",\"worker_run\":")?;
-        c.run()?;
-    }
-    let clock = if c.peek_key(b"clock") {
-        c.lit(b",\"clock\":")?;
-        Some(c.run()?)
-    } else {
-        None
-    };
+    let clock = c.optional_tail()?;
     c.lit(b"}")?;
     (c.i == line.len()).then_some(Fast {
         run,
@@ -208,6 +188,30 @@ impl<'a> Cursor<'a> {
 
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
+    }
+
+    /// The fields written only when they apply, in `Record`'s order; `Some(clock)` when the
+    /// ones present are well-formed. `hardware` when a class is set (the fold does not need
+    /// it); once the clone syncs, the writer, its run number there on another worker's record,
+    /// and the logical clock, which the fold keeps the highest of.
+    fn optional_tail(&mut self) -> Option<Option<u64>> {
+        if self.peek_key(b"hardware") {
+            self.lit(b",\"hardware\":")?;
+            self.string()?;
+        }
+        if self.peek_key(b"worker") {
+            self.lit(b",\"worker\":")?;
+            self.string()?;
+        }
+        if self.peek_key(b"worker_run") {
+            self.lit(b",\"worker_run\":")?;
+            self.run()?;
+        }
+        if !self.peek_key(b"clock") {
+            return Some(None);
+        }
+        self.lit(b",\"clock\":")?;
+        Some(Some(self.run()?))
     }
 
     /// The next text is `,"<name>":` (an optional field's start).
