@@ -544,7 +544,7 @@ mod tests {
         r.branch = branch.map(str::to_string);
         r.summary = format!("run {run}");
         // A synced record's logical clock, not in run order (other workers' records).
-        r.clock = (run % 3 != 0).then_some(run * 37 % 101);
+        r.clock = (!run.is_multiple_of(3)).then_some(run * 37 % 101);
         if status == Status::Retraction {
             // Take back an earlier run (a keep or not: the fold must cope either way).
             r.retracts = Some(run / 2);
