@@ -77,9 +77,10 @@ pub fn age(timestamp: &str) -> String {
     }
 }
 
-/// `#3 0.9979  halve the warmup`: a run as one line of a summary view.
-pub fn run_line(run: u64, metric: Option<f64>, summary: &str) -> String {
-    format!("#{run} {}  {summary}", metric_or_dash(metric))
+/// `#3 0.9979  halve the warmup`: a run as one line of a summary view, named by its label
+/// (`#3`, or `#3@gpu-03` for another worker's run).
+pub fn run_line(label: &str, metric: Option<f64>, summary: &str) -> String {
+    format!("{label} {}  {summary}", metric_or_dash(metric))
 }
 
 /// A diff stat like `git diff --stat`: a line per file, then the totals in words, with zero

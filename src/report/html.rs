@@ -224,7 +224,14 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| esc(&format!("#{} {} — {}", b.run, fmt_num(b.metric), b.summary)),
+            |b| {
+                esc(&format!(
+                    "{} {} — {}",
+                    b.label(),
+                    fmt_num(b.metric),
+                    b.summary
+                ))
+            },
         )
     };
     let rows = vec![
@@ -302,7 +309,7 @@ fn worked(s: &mut String, r: &Report) {
         &["run", "gain", "share", "metric", "summary"],
         r.worked.iter().map(|w| {
             vec![
-                (format!("#{}", w.run), true),
+                (esc(&w.label), true),
                 (fmt_signed(w.step_gain), true),
                 (
                     w.share_pct
@@ -355,7 +362,7 @@ fn did_not(s: &mut String, r: &Report) {
             &["run", "metric", "short by", "summary"],
             r.near_misses.iter().map(|m| {
                 vec![
-                    (format!("#{}", m.run), true),
+                    (esc(&m.label), true),
                     (fmt_num(Some(m.metric)), true),
                     (fmt_num(Some(m.short_by)), true),
                     (esc(&m.summary), false),
@@ -414,7 +421,7 @@ fn integrity(s: &mut String, r: &Report) {
             &["run", "status", "flags", "summary"],
             i.flagged.iter().rev().take(200).map(|f| {
                 vec![
-                    (format!("#{}", f.run), true),
+                    (esc(&f.label), true),
                     (f.status.as_str().to_string(), false),
                     (
                         format!("<span class=\"flag\">{}</span>", esc(&f.flags.join(", "))),
@@ -477,7 +484,7 @@ fn log(s: &mut String, r: &Report) {
         &["run", "branch", "status", "metric", "Δ", "flags", "summary"],
         rows.iter().map(|row| {
             vec![
-                (format!("#{}", row.run), true),
+                (esc(&row.label), true),
                 (esc(&row.branch), false),
                 (
                     format!("<span class=\"{0}\">{0}</span>", row.status.as_str()),

@@ -173,7 +173,14 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| format!("#{} {} — {}", b.run, fmt_num(b.metric), inline(&b.summary)),
+            |b| {
+                format!(
+                    "{} {} — {}",
+                    b.label(),
+                    fmt_num(b.metric),
+                    inline(&b.summary)
+                )
+            },
         )
     };
     row("baseline", brief(&n.baseline));
@@ -232,8 +239,8 @@ fn worked(s: &mut String, r: &Report) {
     for w in &r.worked {
         let _ = writeln!(
             s,
-            "| #{} | {} | {} | {} | {} |",
-            w.run,
+            "| {} | {} | {} | {} | {} |",
+            w.label,
             fmt_signed(w.step_gain),
             w.share_pct
                 .map_or_else(|| "—".into(), |p| format!("{p:.0} %")),
@@ -254,8 +261,8 @@ fn did_not(s: &mut String, r: &Report) {
         for m in &r.near_misses {
             let _ = writeln!(
                 s,
-                "| #{} | {} | {} | {} |",
-                m.run,
+                "| {} | {} | {} | {} |",
+                m.label,
                 fmt_num(Some(m.metric)),
                 fmt_num(Some(m.short_by)),
                 cell(&m.summary)
@@ -331,8 +338,8 @@ fn integrity(s: &mut String, r: &Report) {
         for f in i.flagged.iter().rev().take(50) {
             let _ = writeln!(
                 s,
-                "| #{} | {} | {} | {} |",
-                f.run,
+                "| {} | {} | {} | {} |",
+                f.label,
                 f.status.as_str(),
                 inline(&f.flags.join(", ")),
                 cell(&f.summary)
@@ -391,8 +398,8 @@ fn log(s: &mut String, r: &Report) {
     for row in rows {
         let _ = writeln!(
             s,
-            "| #{} | {} | {} | {} | {} | {} | {} |",
-            row.run,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
             inline(&row.branch),
             row.status.as_str(),
             fmt_num(row.metric),

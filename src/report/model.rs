@@ -43,6 +43,8 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct Worked {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub branch: String,
     pub metric: Option<f64>,
     /// Its gain over the running best before it (direction-aware, positive is better).
@@ -57,6 +59,8 @@ pub struct Worked {
 #[derive(Debug, Clone, Serialize)]
 pub struct NearMiss {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub metric: f64,
     /// How far it fell short of the best before it (metric units, ≥ 0).
     pub short_by: f64,
@@ -75,6 +79,8 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize)]
 pub struct Flagged {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub status: Status,
     pub flags: Vec<String>,
     pub summary: String,
@@ -145,6 +151,8 @@ pub struct HardwareRuns {
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub branch: String,
     pub status: Status,
     pub metric: Option<f64>,
@@ -252,6 +260,7 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             .iter()
             .map(|r| Row {
                 run: r.run,
+                label: r.label(),
                 branch: branch_of(r),
                 status: r.status,
                 metric: r.metric,
@@ -369,6 +378,7 @@ fn integrity(
             .filter(|r| !r.flags.is_empty())
             .map(|r| Flagged {
                 run: r.run,
+                label: r.label(),
                 status: r.status,
                 flags: r.flags.clone(),
                 summary: r.summary.clone(),
@@ -427,6 +437,7 @@ fn steps(
                 }
                 worked.push(Worked {
                     run: r.run,
+                    label: r.label(),
                     branch: b,
                     metric: Some(m),
                     step_gain: gain,
@@ -443,6 +454,7 @@ fn steps(
                 if short >= 0.0 && short <= n.sd {
                     near.push(NearMiss {
                         run: r.run,
+                        label: r.label(),
                         metric: m,
                         short_by: short,
                         summary: r.summary.clone(),

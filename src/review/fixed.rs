@@ -206,5 +206,5 @@ fn brief(r: Option<&Record>) -> String {
         .commit
         .as_deref()
         .map_or("none".to_string(), |c| format!("`{c}`"));
-    format!("#{}, metric {metric}, commit {commit}", r.run)
+    format!("{}, metric {metric}, commit {commit}", r.label())
 }

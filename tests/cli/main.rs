@@ -43,3 +43,4 @@ mod snapshots;
 mod status;
 mod targets;
 mod watch;
+mod workers;

@@ -359,7 +359,9 @@ fn written_record(rng: &mut TestRng) -> Vec<u8> {
         hardware: rng.random_ratio(1, 4).then(|| "a100-80g".into()),
         worker: rng.random_ratio(1, 4).then(|| "gpu-03-ab12".into()),
         worker_run: rng.random_ratio(1, 5).then(|| rng.random_range(0..1000)),
-        clock: rng.random_ratio(1, 3).then(|| rng.random_range(1..1_000_000)),
+        clock: rng
+            .random_ratio(1, 3)
+            .then(|| rng.random_range(1..1_000_000)),
         retracts: None,
         imported: None,
     };
