@@ -188,6 +188,18 @@ fn runs_are_named_as_run_at_worker() {
         .err("run_not_found", 2);
     sb.run(&["--json", "run", "--recheck", "9@gpu-03", "-m", "x"])
         .err("run_not_found", 2);
+
+    let out = sb.run(&["watch", "--since", "0@gpu-03", "--once", "--all-branches"]);
+    let replayed: Vec<u64> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["type"] == "record")
+        .map(|l| l["record"]["run"].as_u64().unwrap())
+        .collect();
+    assert_eq!(replayed, [3, 4], "{}", out.stderr);
+    sb.run(&["--json", "watch", "--since", "9@gpu-03"])
+        .err("run_not_found", 2);
 }
 
 #[test]
