@@ -231,3 +231,29 @@ fn all_branches_lists_other_workers_copies_after_the_local_ones_and_merge_best_d
     let d = sb.run(&["--json", "merge-best"]).ok();
     assert!(!d.to_string().contains("@gpu-03"), "{d}");
 }
+
+#[test]
+fn a_fork_starts_from_another_workers_run() {
+    let sb = synced();
+    let head = sb.head();
+    let path = sb.path(".autoresearch/experiments.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        r#"{{"run":5,"id":"gpu-03-2","timestamp":"2026-01-06T00:00:00Z","status":"kept","metric":1.2,"summary":"theirs","commit":"{head}","branch":"autoresearch@gpu-03","source":"run","worker":"gpu-03","worker_run":2}}"#
+    ));
+    text.push('\n');
+    std::fs::write(&path, text).unwrap();
+    let d = sb.run(&["--json", "fork", "x", "--from", "2@gpu-03"]).ok();
+    assert_eq!(d["start"]["run"], 5);
+    assert_eq!(d["start"]["branch"], "autoresearch@gpu-03");
+    assert_eq!(sb.tip("autoresearch-fork-x"), head);
+    let out = sb.run(&["--human", "fork", "z", "--from", "2@gpu-03", "--dry-run"]);
+    assert!(
+        out.stdout
+            .contains("from run #2@gpu-03 on autoresearch@gpu-03"),
+        "{}",
+        out.stdout
+    );
+    sb.run(&["--json", "fork", "y", "--from", "9@gpu-03"])
+        .err("run_not_found", 2);
+}
