@@ -133,7 +133,14 @@ pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
             ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
         }
     } else if !args.patch {
-        ctx.hint("See the winning change with `autoresearch best --patch`.");
+        let worker = args
+            .worker
+            .worker
+            .as_deref()
+            .map_or_else(String::new, |w| format!(" --worker {w}"));
+        ctx.hint(format!(
+            "See the winning change with `autoresearch best --patch{worker}`."
+        ));
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use autoresearch::config::{self, Config};
 use autoresearch::error::Result;
-use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary};
+use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary, Writer};
 use autoresearch::loopfile::{LoopState, Loops};
 use autoresearch::project::Project;
 use autoresearch::skills::{self, InstalledSkill};
@@ -185,7 +185,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
             Ok(_) => {}
         }
     }
-    next_step_hints(ctx, &out);
+    match &writer {
+        // Another worker's numbers: nothing to run on them here, so no next step for them.
+        Some(Writer::Other(w)) => ctx.hint(format!(
+            "These are worker `{w}`'s runs on `{scope}`, brought by `sync`: read-only here. `autoresearch diff best <RUN>@{w}` compares one of them with your best."
+        )),
+        _ => next_step_hints(ctx, &out),
+    }
     skill_hints(ctx, &out.skills);
     Ok(out)
 }

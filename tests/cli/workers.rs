@@ -115,6 +115,13 @@ fn status_and_best_report_on_the_workers_copy_of_the_branch() {
     assert_eq!(d["scope_branch"], "autoresearch");
     assert_eq!(d["best"]["run"], 1);
     assert!(d["best"].get("worker").is_none(), "{}", d["best"]);
+    let v = sb.run(&["--json", "status", "--worker", "gpu-03"]).json();
+    let hints = v["hints"].to_string();
+    assert!(hints.contains("worker `gpu-03`'s runs"), "{hints}");
+    assert!(
+        !hints.contains("edit only"),
+        "no next step on their runs: {hints}"
+    );
     let d = sb.run(&["--json", "status", "--worker", "gpu-03"]).ok();
     assert_eq!(d["scope_branch"], "autoresearch@gpu-03");
     assert_eq!(d["best"]["run"], 3);
