@@ -233,3 +233,39 @@ pub fn report_branch(
         .max_by_key(|(_, s)| s.last.as_ref().map(|r| r.run))
         .map_or(theirs, |(b, _)| b.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workers_copy_of_a_branch_is_named_once() {
+        assert_eq!(
+            worker_scope("autoresearch", "gpu-03"),
+            "autoresearch@gpu-03"
+        );
+        assert_eq!(
+            worker_scope("autoresearch@gpu-03", "gpu-03"),
+            "autoresearch@gpu-03"
+        );
+        assert_eq!(
+            worker_scope("autoresearch-gpu-03", "gpu-03"),
+            "autoresearch-gpu-03@gpu-03"
+        );
+    }
+
+    #[test]
+    fn run_arguments_are_numbers_or_runs_of_valid_workers() {
+        assert_eq!(parse_run("#4"), Ok(RunRef::Local(4)));
+        assert_eq!(
+            parse_run("4@gpu-03"),
+            Ok(RunRef::Worker {
+                run: 4,
+                worker: "gpu-03".into()
+            })
+        );
+        for bad in ["4@GPU", "4@-x", "four", "4@a.lock"] {
+            assert!(parse_run(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -194,23 +194,14 @@ pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
 pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<LogOutput> {
     let loaded_columns = loaded.config.metrics.clone();
     let statuses = parse_statuses(&args.status)?;
-    let writer = match &args.worker.worker {
-        Some(_) => args.worker.writer(&loaded, &ctx.summary(&loaded.ledger)?)?,
-        None => None,
-    };
-    // Another worker's records sit on its copies of the branches: `--branch X` is `X@W`.
-    let branch = match (&writer, &args.branch) {
-        (Some(Writer::Other(w)), Some(b)) => Some(super::args::worker_scope(b, w)),
-        _ => args.branch.clone(),
-    };
+    if args.worker.worker.is_some() {
+        return by_writer(ctx, loaded, args, statuses);
+    }
     let filter = Filter {
         statuses,
-        branch,
-        writer,
+        branch: args.branch.clone(),
+        writer: None,
     };
-    if filter.writer.is_some() {
-        return by_writer(ctx, loaded, args, filter);
-    }
     if args.all {
         let summary = ctx.summary(&loaded.ledger)?;
         let total = matching(&summary, &filter);
@@ -270,8 +261,24 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
 
 /// The log of one worker's records (`--worker`): the fold has no count per worker, so the
 /// records are read (all of them for `--all`, else the last `--limit`) and counted here.
-fn by_writer(ctx: &Ctx, loaded: Loaded, args: &LogArgs, filter: Filter) -> Result<LogOutput> {
+fn by_writer(
+    ctx: &Ctx,
+    loaded: Loaded,
+    args: &LogArgs,
+    statuses: Vec<Status>,
+) -> Result<LogOutput> {
     let summary = ctx.summary(&loaded.ledger)?;
+    let writer = args.worker.writer(&loaded, &summary)?;
+    // Another worker's records sit on its copies of the branches: `--branch X` is `X@W`.
+    let branch = match (&writer, &args.branch) {
+        (Some(Writer::Other(w)), Some(b)) => Some(super::args::worker_scope(b, w)),
+        _ => args.branch.clone(),
+    };
+    let filter = Filter {
+        statuses,
+        branch,
+        writer,
+    };
     let limit = if args.all { usize::MAX } else { args.limit };
     let mut records = loaded.ledger.tail(limit, &filter)?;
     let total = (records.len() < limit).then_some(records.len() as u64);
