@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::words::{Vocab, each_word};
-use super::{Pattern, PatternKind, View, cap_runs, quote, run_list};
+use super::{Pattern, PatternKind, View, cap_runs, quote};
 use crate::ledger::Status;
 
 /// At most this many families are returned, the most tried first.
@@ -189,13 +189,13 @@ pub(super) fn families(
     });
     for (f, all) in &list {
         if f.tries >= DEAD_FAMILY_TRIES && f.kept == 0 {
-            out.push(dead(f, all.clone()));
+            out.push(dead(view, f, all.clone()));
         }
     }
     list.into_iter().map(|(f, _)| f).collect()
 }
 
-fn dead(f: &Family, runs: Vec<u64>) -> Pattern {
+fn dead(view: &View, f: &Family, runs: Vec<u64>) -> Pattern {
     let failed = if f.failed > 0 {
         format!(", {} crashed or timed out", f.failed)
     } else {
@@ -207,7 +207,7 @@ fn dead(f: &Family, runs: Vec<u64>) -> Pattern {
             "\"{}\": {} tries, none kept ({})",
             f.name,
             f.tries,
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!(
             "Experiments whose summary is about {}: {} discarded{failed}.",

@@ -216,10 +216,9 @@ fn kept_style(kept: usize) -> Style {
 fn runs(p: &Pattern) -> String {
     const SHOWN: usize = 8;
     let mut s = p
-        .runs
-        .iter()
+        .run_names()
+        .into_iter()
         .take(SHOWN)
-        .map(|r| format!("#{r}"))
         .collect::<Vec<_>>()
         .join(", ");
     if p.count > SHOWN.min(p.runs.len()) && !p.runs.is_empty() {

@@ -329,7 +329,7 @@ fn pattern_list(s: &mut String, patterns: &[&Pattern]) {
     }
     let _ = writeln!(s, "<ul>");
     for p in patterns {
-        let runs: Vec<String> = p.runs.iter().map(|r| format!("#{r}")).collect();
+        let runs = p.run_names();
         let more = if p.count > p.runs.len() {
             format!(" … ({} in all)", p.count)
         } else {

@@ -70,8 +70,13 @@ pub fn inline(text: &str) -> String {
     out
 }
 
-fn runs(runs: &[u64], count: usize) -> String {
-    let mut s: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+/// `#3`, `#5`: the runs of a crash group (a pattern has `Pattern::run_names`).
+fn hashed(runs: &[u64]) -> Vec<String> {
+    runs.iter().map(|r| format!("#{r}")).collect()
+}
+
+fn runs(runs: &[String], count: usize) -> String {
+    let mut s: Vec<String> = runs.to_vec();
     if count > runs.len() {
         s.push(format!("… ({count} in all)"));
     }
@@ -281,7 +286,7 @@ fn did_not(s: &mut String, r: &Report) {
                 "| {} | {} | {} |",
                 inline(&f.reason),
                 f.count,
-                runs(&f.runs, f.count)
+                runs(&hashed(&f.runs), f.count)
             );
         }
         let _ = writeln!(s);
@@ -317,7 +322,7 @@ fn pattern(s: &mut String, p: &Pattern) {
     let on = if p.runs.is_empty() {
         String::new()
     } else {
-        format!(" ({})", runs(&p.runs, p.count))
+        format!(" ({})", runs(&p.run_names(), p.count))
     };
     let _ = writeln!(s, "- **{}** {}{on}", inline(&p.title), inline(&p.detail));
 }
