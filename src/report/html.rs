@@ -376,7 +376,7 @@ fn did_not(s: &mut String, r: &Report) {
             s,
             &["reason", "count", "runs"],
             r.failures.iter().map(|f| {
-                let runs: Vec<String> = f.runs.iter().map(|r| format!("#{r}")).collect();
+                let runs: Vec<String> = f.runs.iter().map(|n| r.run_label(*n)).collect();
                 vec![
                     (esc(&f.reason), false),
                     (f.count.to_string(), true),
@@ -436,7 +436,12 @@ fn integrity(s: &mut String, r: &Report) {
     if !i.retracted.is_empty() {
         let _ = writeln!(s, "<ul>");
         for (run, why) in &i.retracted {
-            let _ = writeln!(s, "<li>Run #{run} was retracted: {}</li>", esc(why));
+            let _ = writeln!(
+                s,
+                "<li>Run {} was retracted: {}</li>",
+                esc(&r.run_label(*run)),
+                esc(why)
+            );
         }
         let _ = writeln!(s, "</ul>");
     }

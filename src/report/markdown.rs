@@ -70,11 +70,6 @@ pub fn inline(text: &str) -> String {
     out
 }
 
-/// `#3`, `#5`: the runs of a crash group (a pattern has `Pattern::run_names`).
-fn hashed(runs: &[u64]) -> Vec<String> {
-    runs.iter().map(|r| format!("#{r}")).collect()
-}
-
 fn runs(runs: &[String], count: usize) -> String {
     let mut s: Vec<String> = runs.to_vec();
     if count > runs.len() {
@@ -286,7 +281,10 @@ fn did_not(s: &mut String, r: &Report) {
                 "| {} | {} | {} |",
                 inline(&f.reason),
                 f.count,
-                runs(&hashed(&f.runs), f.count)
+                runs(
+                    &f.runs.iter().map(|n| r.run_label(*n)).collect::<Vec<_>>(),
+                    f.count
+                )
             );
         }
         let _ = writeln!(s);
@@ -363,7 +361,12 @@ fn integrity(s: &mut String, r: &Report) {
         pattern(s, p);
     }
     for (run, why) in &i.retracted {
-        let _ = writeln!(s, "- Run #{run} was retracted: {}", inline(why));
+        let _ = writeln!(
+            s,
+            "- Run {} was retracted: {}",
+            r.run_label(*run),
+            inline(why)
+        );
     }
     let _ = writeln!(s);
 }

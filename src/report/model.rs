@@ -190,6 +190,10 @@ pub struct Report {
     /// The chart, as an SVG document.
     #[serde(skip)]
     pub svg: String,
+    /// The labels of another worker's runs (`#17@gpu-03`), by run number here: for the lists
+    /// that hold bare numbers (crash groups, retractions).
+    #[serde(skip)]
+    pub labels: BTreeMap<u64, String>,
 }
 
 /// Build the report for `opts` from the project, its ledger's fold and its records.
@@ -272,6 +276,11 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             .collect(),
         full: opts.full,
         svg: String::new(),
+        labels: records
+            .iter()
+            .filter(|r| r.worker_run.is_some())
+            .map(|r| (r.run, r.label()))
+            .collect(),
         analysis,
         worked,
     };
@@ -711,6 +720,14 @@ pub fn min_improvement_text(m: crate::config::MinImprovement) -> String {
 }
 
 impl Report {
+    /// `#3`, or `#17@gpu-03` for another worker's run.
+    pub fn run_label(&self, run: u64) -> String {
+        self.labels
+            .get(&run)
+            .cloned()
+            .unwrap_or_else(|| format!("#{run}"))
+    }
+
     /// The patterns about the truth of results (listed under "Integrity"), and the others
     /// (under "What did not work").
     pub fn patterns_split(&self) -> (Vec<&Pattern>, Vec<&Pattern>) {

@@ -161,10 +161,24 @@ fn a_worker_without_a_copy_of_the_branch_is_read_on_its_latest_one() {
 #[test]
 fn report_and_review_take_a_worker() {
     let sb = synced();
+    let path = sb.path(".autoresearch/experiments.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (run, theirs) in [(5, 2), (6, 3)] {
+        text.push_str(&format!(
+            r#"{{"run":{run},"id":"gpu-03-{theirs}","timestamp":"2026-01-07T00:00:00Z","status":"crash","metric":null,"summary":"oom","reason":"out of memory","branch":"autoresearch@gpu-03","source":"run","worker":"gpu-03","worker_run":{theirs}}}"#
+        ));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
     let out = sb.run(&["--human", "report", "--format", "md", "--worker", "gpu-03"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("#1@gpu-03"), "{}", out.stdout);
     assert!(out.stdout.contains("| #0@gpu-03 |"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("#2@gpu-03, #3@gpu-03"),
+        "{}",
+        out.stdout
+    );
     let d = sb.run(&["--json", "review", "--worker", "gpu-03"]).ok();
     assert_eq!(d["branch"], "autoresearch@gpu-03");
     assert!(d["prompt"].as_str().unwrap().contains("#1@gpu-03"));
