@@ -101,6 +101,21 @@ pub struct Family {
     pub runs: Vec<u64>,
     pub first_run: u64,
     pub last_run: u64,
+    /// `runs` as the human views name them, when one of them is another worker's (as
+    /// `Pattern::labels`); omitted otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+impl Family {
+    /// `runs` as the human views name them: `#3`, or `#17@gpu-03` for another worker's.
+    pub fn run_names(&self) -> Vec<String> {
+        if self.labels.is_empty() {
+            self.runs.iter().map(|r| format!("#{r}")).collect()
+        } else {
+            self.labels.clone()
+        }
+    }
 }
 
 /// A phrase of one or two word ids.
@@ -177,6 +192,7 @@ pub(super) fn families(
                 keep_rate: kept as f64 / tries.max(1) as f64,
                 first_run: runs.first().copied().unwrap_or(0),
                 last_run: runs.last().copied().unwrap_or(0),
+                labels: view.labels_of(&runs),
                 runs,
             };
             (family, all)

@@ -306,6 +306,16 @@ impl<'a> View<'a> {
             .unwrap_or_else(|| format!("#{run}"))
     }
 
+    /// `runs` by their labels when one of them is another worker's, else nothing (the
+    /// `labels` of a pattern or a family).
+    fn labels_of(&self, runs: &[u64]) -> Vec<String> {
+        if runs.iter().any(|r| self.labels.contains_key(r)) {
+            runs.iter().map(|r| self.run(*r)).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// `#3, #7, #12` for at most `SHOWN` runs, then `and 4 more`.
     fn run_list(&self, runs: &[u64]) -> String {
         const SHOWN: usize = 5;
@@ -383,9 +393,7 @@ pub fn analyze(input: &Input) -> Analysis {
     }
     let (mut patterns, omitted) = finish(patterns);
     for p in patterns.iter_mut() {
-        if p.runs.iter().any(|r| view.labels.contains_key(r)) {
-            p.labels = p.runs.iter().map(|r| view.run(*r)).collect();
-        }
+        p.labels = view.labels_of(&p.runs);
     }
     let families_total = families.len();
     Analysis {

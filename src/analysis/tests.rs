@@ -157,6 +157,13 @@ fn another_workers_runs_are_named_by_their_labels() {
     );
     assert!(p[0].detail.contains("since #10@gpu-03"), "{}", p[0].detail);
     assert_eq!(p[0].run_names()[0], "#11@gpu-03");
+    assert!(!a.families.is_empty());
+    for f in &a.families {
+        assert!(
+            f.run_names().iter().all(|n| n.ends_with("@gpu-03")),
+            "{f:?}"
+        );
+    }
     let own = lower(&l.records[..1]);
     assert!(own.patterns.iter().all(|p| p.labels.is_empty()));
 }

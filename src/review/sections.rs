@@ -188,7 +188,7 @@ fn patterns_text(a: &Analysis, branches: bool) -> String {
             f.tries,
             f.kept,
             f.failed,
-            runs(&hashed(&f.runs), f.tries)
+            runs(&f.run_names(), f.tries)
         ));
     }
     s
@@ -205,11 +205,6 @@ fn priority(kind: PatternKind) -> u8 {
         | DeadFamily => 1,
         Simplification | UntriedIdea => 2,
     }
-}
-
-/// `#3`, `#5`: a family's runs (a pattern has `Pattern::run_names`).
-fn hashed(runs: &[u64]) -> Vec<String> {
-    runs.iter().map(|r| format!("#{r}")).collect()
 }
 
 /// `#3, #5, #8`, at most `RUNS_SHOWN`, then `and 12 more`; `-` for none.
