@@ -37,10 +37,12 @@ mod store;
 mod stream;
 mod tail;
 pub mod worker;
+mod writer;
 
 pub use fold::{Counts, Evidence, SIMPLIFICATION, Scope, Summary, evidence_key};
 pub use store::{Appended, AppendedMany, TornTails};
 pub use tail::Tail;
+pub use writer::{RunRef, Writer};
 
 /// The `reason` of a run stopped by Ctrl-C or SIGTERM: not a failed idea, so it does not
 /// lengthen a no-keep streak.
@@ -254,6 +256,14 @@ impl Record {
             retracts: None,
             imported: None,
         }
+    }
+}
+
+impl Record {
+    /// How a human view names the run: `#17`, or `#17@gpu-03` for run 17 of worker `gpu-03`
+    /// brought by `sync` (its number here, `run`, is this ledger's alone).
+    pub fn label(&self) -> String {
+        writer::label(self.run, self.worker.as_deref(), self.worker_run)
     }
 }
 
@@ -573,10 +583,18 @@ pub struct Brief {
     pub commit: Option<String>,
     pub summary: String,
     pub timestamp: String,
+    /// The worker that wrote it, on a record `sync` brought from another worker (omitted
+    /// otherwise), as on the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Its run number on that worker (omitted on this clone's own records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_run: Option<u64>,
 }
 
 impl From<&Record> for Brief {
     fn from(r: &Record) -> Brief {
+        let foreign = r.worker_run.is_some();
         Brief {
             run: r.run,
             status: r.status,
@@ -584,7 +602,16 @@ impl From<&Record> for Brief {
             commit: r.commit.clone(),
             summary: r.summary.clone(),
             timestamp: r.timestamp.clone(),
+            worker: r.worker.clone().filter(|_| foreign),
+            worker_run: r.worker_run,
         }
+    }
+}
+
+impl Brief {
+    /// `#17`, or `#17@gpu-03`, as [`Record::label`].
+    pub fn label(&self) -> String {
+        writer::label(self.run, self.worker.as_deref(), self.worker_run)
     }
 }
 
@@ -645,6 +672,8 @@ pub struct Ledger {
 pub struct Filter {
     pub statuses: Vec<Status>,
     pub branch: Option<String>,
+    /// Only this worker's records (`--worker`).
+    pub writer: Option<Writer>,
 }
 
 impl Filter {
@@ -655,6 +684,7 @@ impl Filter {
                 .branch
                 .as_deref()
                 .is_none_or(|b| r.branch.as_deref().unwrap_or(default_branch) == b)
+            && self.writer.as_ref().is_none_or(|w| w.wrote(r))
     }
 }
 

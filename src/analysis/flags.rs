@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::words::normalize_reason;
-use super::{Pattern, PatternKind, View, by_run, quote, run_list};
+use super::{Pattern, PatternKind, View, by_run, quote};
 use crate::ledger::{INTERRUPTED, Status};
 
 /// The integrity flags, their pattern and what each says (docs/CONTRACT.md §7, flags).
@@ -75,7 +75,7 @@ pub(super) fn flags(view: &View, out: &mut Vec<Pattern>) {
             format!(
                 "`{name}` on {} ({})",
                 crate::text::count(runs.len(), "run", "runs"),
-                run_list(&runs)
+                view.run_list(&runs)
             ),
             format!("`{name}`: {meaning}."),
             runs,
@@ -105,7 +105,12 @@ pub(super) fn retracted(view: &View, out: &mut Vec<Pattern>) {
                 .get(t)
                 .map(|i| format!(" ({})", quote(&view.records[*i].summary, 40)))
                 .unwrap_or_default();
-            format!("#{t}{what} by #{by}: {}", quote(s, 60))
+            format!(
+                "{}{what} by {}: {}",
+                view.run(*t),
+                view.run(*by),
+                quote(s, 60)
+            )
         })
         .collect::<Vec<_>>()
         .join("; ");
@@ -117,7 +122,7 @@ pub(super) fn retracted(view: &View, out: &mut Vec<Pattern>) {
         format!(
             "{} retracted ({})",
             crate::text::count(runs.len(), "keep", "keeps"),
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!("{why}."),
         runs,
@@ -165,13 +170,14 @@ pub(super) fn crashes(view: &View, out: &mut Vec<Pattern>) {
         let runs: Vec<u64> = recs.iter().map(|r| r.run).collect();
         let detail = if recs.iter().all(|r| r.reason == latest.reason) {
             format!(
-                "Every one gave this reason, from #{} to #{}.",
-                recs[0].run, latest.run
+                "Every one gave this reason, from {} to {}.",
+                view.run(recs[0].run),
+                view.run(latest.run)
             )
         } else {
             format!(
-                "Their reasons differ only in numbers, paths or hashes; the first (#{}): {}.",
-                recs[0].run,
+                "Their reasons differ only in numbers, paths or hashes; the first ({}): {}.",
+                view.run(recs[0].run),
                 quote(first, 100)
             )
         };
@@ -180,7 +186,7 @@ pub(super) fn crashes(view: &View, out: &mut Vec<Pattern>) {
             format!(
                 "{what} with the reason {} ({})",
                 quote(reason, 80),
-                run_list(&runs)
+                view.run_list(&runs)
             ),
             detail,
             runs,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::words::{Vocab, each_word};
-use super::{Pattern, PatternKind, View, cap_runs, quote, run_list};
+use super::{Pattern, PatternKind, View, cap_runs, quote};
 use crate::ledger::Status;
 
 /// At most this many families are returned, the most tried first.
@@ -101,6 +101,21 @@ pub struct Family {
     pub runs: Vec<u64>,
     pub first_run: u64,
     pub last_run: u64,
+    /// `runs` as the human views name them, when one of them is another worker's (as
+    /// `Pattern::labels`); omitted otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+impl Family {
+    /// `runs` as the human views name them: `#3`, or `#17@gpu-03` for another worker's.
+    pub fn run_names(&self) -> Vec<String> {
+        if self.labels.is_empty() {
+            self.runs.iter().map(|r| format!("#{r}")).collect()
+        } else {
+            self.labels.clone()
+        }
+    }
 }
 
 /// A phrase of one or two word ids.
@@ -177,6 +192,7 @@ pub(super) fn families(
                 keep_rate: kept as f64 / tries.max(1) as f64,
                 first_run: runs.first().copied().unwrap_or(0),
                 last_run: runs.last().copied().unwrap_or(0),
+                labels: view.labels_of(&runs),
                 runs,
             };
             (family, all)
@@ -189,13 +205,13 @@ pub(super) fn families(
     });
     for (f, all) in &list {
         if f.tries >= DEAD_FAMILY_TRIES && f.kept == 0 {
-            out.push(dead(f, all.clone()));
+            out.push(dead(view, f, all.clone()));
         }
     }
     list.into_iter().map(|(f, _)| f).collect()
 }
 
-fn dead(f: &Family, runs: Vec<u64>) -> Pattern {
+fn dead(view: &View, f: &Family, runs: Vec<u64>) -> Pattern {
     let failed = if f.failed > 0 {
         format!(", {} crashed or timed out", f.failed)
     } else {
@@ -207,7 +223,7 @@ fn dead(f: &Family, runs: Vec<u64>) -> Pattern {
             "\"{}\": {} tries, none kept ({})",
             f.name,
             f.tries,
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!(
             "Experiments whose summary is about {}: {} discarded{failed}.",

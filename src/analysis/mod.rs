@@ -189,6 +189,10 @@ pub struct Pattern {
     /// a keep within the noise, a return to an earlier state); null for patterns over all the
     /// records given, and for records with no branch when no default was given.
     pub branch: Option<String>,
+    /// `runs` as the human views name them, when one of them is another worker's
+    /// (`#17@gpu-03`, docs/CONTRACT.md §5); omitted otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Pattern {
@@ -201,6 +205,16 @@ impl Pattern {
             runs,
             count,
             branch: None,
+            labels: Vec::new(),
+        }
+    }
+
+    /// `runs` as the human views name them: `#3`, or `#17@gpu-03` for another worker's.
+    pub fn run_names(&self) -> Vec<String> {
+        if self.labels.is_empty() {
+            self.runs.iter().map(|r| format!("#{r}")).collect()
+        } else {
+            self.labels.clone()
         }
     }
 
@@ -248,6 +262,9 @@ struct View<'a> {
     lanes: Vec<(Option<&'a str>, Vec<usize>)>,
     /// Indices of the experiments, in ledger order.
     experiments: Vec<usize>,
+    /// How the patterns name another worker's runs (`#17@gpu-03`, `Record::label`), by run
+    /// number here; this clone's runs are `#<run>`.
+    labels: HashMap<u64, String>,
 }
 
 impl<'a> View<'a> {
@@ -266,12 +283,60 @@ impl<'a> View<'a> {
         let experiments = (0..records.len())
             .filter(|i| is_experiment(&records[*i]))
             .collect();
+        let labels = records
+            .iter()
+            .filter(|r| r.worker_run.is_some())
+            .map(|r| (r.run, r.label()))
+            .collect();
         View {
             input,
             records,
             retracted,
             lanes: lanes.into_iter().collect(),
             experiments,
+            labels,
+        }
+    }
+
+    /// `#3`, or `#17@gpu-03` for another worker's run.
+    fn run(&self, run: u64) -> String {
+        self.labels
+            .get(&run)
+            .cloned()
+            .unwrap_or_else(|| format!("#{run}"))
+    }
+
+    /// `runs` by their labels when one of them is another worker's, else nothing (the
+    /// `labels` of a pattern or a family).
+    fn labels_of(&self, runs: &[u64]) -> Vec<String> {
+        if runs.iter().any(|r| self.labels.contains_key(r)) {
+            runs.iter().map(|r| self.run(*r)).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `#3, #7, #12` for at most `SHOWN` runs, then `and 4 more`.
+    fn run_list(&self, runs: &[u64]) -> String {
+        const SHOWN: usize = 5;
+        let mut s = runs
+            .iter()
+            .take(SHOWN)
+            .map(|r| self.run(*r))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if runs.len() > SHOWN {
+            s.push_str(&format!(" and {} more", runs.len() - SHOWN));
+        }
+        s
+    }
+
+    /// `#40–#51`, or `#40` for one run.
+    fn span(&self, first: u64, last: u64) -> String {
+        if first == last {
+            self.run(first)
+        } else {
+            format!("{}–{}", self.run(first), self.run(last))
         }
     }
 
@@ -326,7 +391,10 @@ pub fn analyze(input: &Input) -> Analysis {
     if let Some(program) = input.program {
         ideas::untried(program, &vocab, &summaries, &mut patterns);
     }
-    let (patterns, omitted) = finish(patterns);
+    let (mut patterns, omitted) = finish(patterns);
+    for p in patterns.iter_mut() {
+        p.labels = view.labels_of(&p.runs);
+    }
     let families_total = families.len();
     Analysis {
         records: view.records.len(),
@@ -410,30 +478,6 @@ fn cap_runs(mut runs: Vec<u64>) -> (Vec<u64>, usize) {
         runs.drain(half..count - half);
     }
     (runs, count)
-}
-
-/// `#3, #7, #12` for at most `SHOWN` runs, then `and 4 more`.
-fn run_list(runs: &[u64]) -> String {
-    const SHOWN: usize = 5;
-    let mut s = runs
-        .iter()
-        .take(SHOWN)
-        .map(|r| format!("#{r}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if runs.len() > SHOWN {
-        s.push_str(&format!(" and {} more", runs.len() - SHOWN));
-    }
-    s
-}
-
-/// `#40–#51`, or `#40` for one run.
-fn span(first: u64, last: u64) -> String {
-    if first == last {
-        format!("#{first}")
-    } else {
-        format!("#{first}–#{last}")
-    }
 }
 
 /// A summary in a title: quoted, on one line, at most `max` characters.

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::{Pattern, PatternKind, View, has_flag, is_experiment, num, replays, run_list, span};
+use super::{Pattern, PatternKind, View, has_flag, is_experiment, num, replays};
 use crate::ledger::{Record, SIMPLIFICATION, Status};
 
 /// A streak is a pattern from this many experiments without a keep.
@@ -125,7 +125,9 @@ pub(super) fn lane(
             && state < w.state_runs.len()
         {
             reversals.insert(i);
-            found.push(reversal(r, w.state_runs[state - 1], &w.state_runs[state..]).on(branch));
+            found.push(
+                reversal(view, r, w.state_runs[state - 1], &w.state_runs[state..]).on(branch),
+            );
         }
         if view.is_keep(r) {
             w.end_streak(r);
@@ -141,10 +143,10 @@ pub(super) fn lane(
             w.set_state(r);
         }
     }
-    streaks(&w, out, branch);
-    plateaus(&w, out, branch, dir, sd);
+    streaks(view, &w, out, branch);
+    plateaus(view, &w, out, branch, dir, sd);
     if let (Some(sd), false) = (sd, w.within.is_empty()) {
-        out.push(within(&w.within, sd).on(branch));
+        out.push(within(view, &w.within, sd).on(branch));
     }
     out.extend(found);
 }
@@ -177,20 +179,23 @@ fn keep(w: &mut Walk, r: &Record, m: f64, dir: crate::config::Direction, sd: Opt
     }
 }
 
-fn streaks(w: &Walk, out: &mut Vec<Pattern>, branch: Option<&str>) {
+fn streaks(view: &View, w: &Walk, out: &mut Vec<Pattern>, branch: Option<&str>) {
     let current = &w.current;
     let longest = &w.longest;
     if longest.runs.len() >= STUCK_MIN && longest.runs.len() > current.runs.len() {
         let ended = match longest.ended_by {
-            Some((run, Status::Baseline)) => format!("the baseline #{run} ended it"),
-            Some((run, _)) => format!("the keep #{run} ended it"),
+            Some((run, Status::Baseline)) => format!("the baseline {} ended it", view.run(run)),
+            Some((run, _)) => format!("the keep {} ended it", view.run(run)),
             None => String::new(),
         };
         let since = match longest.after {
-            Some(run) => format!("The longest such streak: it followed #{run}, and {ended}."),
+            Some(run) => format!(
+                "The longest such streak: it followed {}, and {ended}.",
+                view.run(run)
+            ),
             None => format!("The longest such streak: it started the branch, and {ended}."),
         };
-        out.push(streak(&longest.runs, since).on(branch));
+        out.push(streak(view, &longest.runs, since).on(branch));
     }
     if current.runs.len() >= STUCK_MIN {
         let longest_too = if current.runs.len() >= longest.runs.len() {
@@ -199,21 +204,24 @@ fn streaks(w: &Walk, out: &mut Vec<Pattern>, branch: Option<&str>) {
             ""
         };
         let since = match current.after {
-            Some(run) => format!("The current streak{longest_too}: nothing kept since #{run}."),
+            Some(run) => format!(
+                "The current streak{longest_too}: nothing kept since {}.",
+                view.run(run)
+            ),
             None => format!("The current streak{longest_too}: nothing kept on this branch yet."),
         };
-        out.push(streak(&current.runs, since).on(branch));
+        out.push(streak(view, &current.runs, since).on(branch));
     }
 }
 
-fn streak(runs: &[u64], detail: String) -> Pattern {
+fn streak(view: &View, runs: &[u64], detail: String) -> Pattern {
     let (first, last) = (runs[0], runs[runs.len() - 1]);
     Pattern::new(
         PatternKind::StuckStreak,
         format!(
             "{} experiments in a row without a keep ({})",
             runs.len(),
-            span(first, last)
+            view.span(first, last)
         ),
         detail,
         runs.to_vec(),
@@ -221,6 +229,7 @@ fn streak(runs: &[u64], detail: String) -> Pattern {
 }
 
 fn plateaus(
+    view: &View,
     w: &Walk,
     out: &mut Vec<Pattern>,
     branch: Option<&str>,
@@ -239,16 +248,17 @@ fn plateaus(
             Pattern::new(
                 PatternKind::Plateau,
                 format!(
-                    "The best (#{best_run}, {}) has not improved over the last {} experiments ({})",
+                    "The best ({}, {}) has not improved over the last {} experiments ({})",
+                    view.run(best_run),
                     num(best),
                     runs.len(),
-                    span(runs[0], runs[runs.len() - 1])
+                    view.span(runs[0], runs[runs.len() - 1])
                 ),
                 format!(
                     "{} of them {} kept ({}) with a metric no better than {}.",
                     kept.len(),
                     if kept.len() == 1 { "was" } else { "were" },
-                    run_list(kept),
+                    view.run_list(kept),
                     num(best)
                 ),
                 all,
@@ -276,12 +286,14 @@ fn plateaus(
                     keeps.len(),
                     num(gain),
                     num(sd),
-                    run_list(&keeps)
+                    view.run_list(&keeps)
                 ),
                 format!(
-                    "The best went from {} (#{from_run}) to {} (#{now_run}).",
+                    "The best went from {} ({}) to {} ({}).",
                     num(from),
-                    num(now)
+                    view.run(from_run),
+                    num(now),
+                    view.run(now_run)
                 ),
                 keeps,
             )
@@ -290,14 +302,14 @@ fn plateaus(
     }
 }
 
-fn within(list: &[(u64, f64)], sd: f64) -> Pattern {
+fn within(view: &View, list: &[(u64, f64)], sd: f64) -> Pattern {
     const SHOWN: usize = 5;
     let mut gains = list
         .iter()
         .take(SHOWN)
         .map(|(run, g)| {
             let sign = if *g >= 0.0 { "+" } else { "" };
-            format!("#{run} {sign}{}", num(*g))
+            format!("{} {sign}{}", view.run(*run), num(*g))
         })
         .collect::<Vec<_>>()
         .join(", ");
@@ -311,7 +323,7 @@ fn within(list: &[(u64, f64)], sd: f64) -> Pattern {
             "{} gained less than the noise sd {} ({})",
             crate::text::count(list.len(), "keep", "keeps"),
             num(sd),
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!("Gain over the best before each, by recorded metric: {gains}."),
         runs,
@@ -319,24 +331,26 @@ fn within(list: &[(u64, f64)], sd: f64) -> Pattern {
 }
 
 /// `r` evaluated the code of the state `state_run` made; `undone` were kept after it.
-fn reversal(r: &Record, state_run: u64, undone: &[u64]) -> Pattern {
+fn reversal(view: &View, r: &Record, state_run: u64, undone: &[u64]) -> Pattern {
     let mut runs = vec![state_run, r.run];
     runs.extend(undone);
     let title = format!(
-        "#{} went back to the target of #{state_run}, undoing {} ({})",
-        r.run,
+        "{} went back to the target of {}, undoing {} ({})",
+        view.run(r.run),
+        view.run(state_run),
         crate::text::count(undone.len(), "keep", "keeps"),
-        run_list(undone)
+        view.run_list(undone)
     );
     let detail = format!(
-        "#{} ({}) evaluated the same target content (code {}) as #{state_run}, the state before {} kept.",
-        r.run,
+        "{} ({}) evaluated the same target content (code {}) as {}, the state before {} kept.",
+        view.run(r.run),
         r.status.as_str(),
         r.code.as_deref().unwrap_or(""),
+        view.run(state_run),
         if undone.len() == 1 {
-            format!("#{} was", undone[0])
+            format!("{} was", view.run(undone[0]))
         } else {
-            format!("{} were", run_list(undone))
+            format!("{} were", view.run_list(undone))
         }
     );
     Pattern::new(PatternKind::Reversal, title, detail, runs)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::diff::Change;
 use super::words::jaccard_at_least;
-use super::{Pattern, PatternKind, View, is_experiment, quote, replays, run_list};
+use super::{Pattern, PatternKind, View, is_experiment, quote, replays};
 use crate::ledger::{INTERRUPTED, Status};
 
 /// Similar summaries are looked for among the latest this many experiments.
@@ -63,7 +63,7 @@ pub(super) fn exact(view: &View, reversals: &HashSet<usize>, out: &mut Vec<Patte
         let title = format!(
             "The same target content evaluated {} times ({})",
             runs.len(),
-            run_list(&runs)
+            view.run_list(&runs)
         );
         let what = if f.summary.trim().is_empty() {
             String::new()
@@ -71,11 +71,11 @@ pub(super) fn exact(view: &View, reversals: &HashSet<usize>, out: &mut Vec<Patte
             format!(", {}", quote(&f.summary, 60))
         };
         let detail = format!(
-            "Code {}: first as #{} ({}{what}), again as {}; {} of them kept.",
+            "Code {}: first as {} ({}{what}), again as {}; {} of them kept.",
             f.code.as_deref().unwrap_or(""),
-            f.run,
+            view.run(f.run),
             f.status.as_str(),
-            run_list(&again),
+            view.run_list(&again),
             kept
         );
         out.push(Pattern::new(PatternKind::ExactRepeat, title, detail, runs));
@@ -224,7 +224,7 @@ fn near_pattern(view: &View, list: &[usize], by_words: bool, by_diffs: bool) -> 
             "{} similar experiments: {} ({})",
             runs.len(),
             quote(&recs[0].summary, 60),
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!("{how}; {kept} of them kept."),
         runs,
@@ -294,10 +294,15 @@ pub(super) fn undone(
         {
             out.push(Pattern::new(
                 PatternKind::Reversal,
-                format!("#{}'s change undoes #{earlier}'s", r.run),
                 format!(
-                    "#{} (kept) removes the lines #{earlier} (kept) added and adds back the ones it removed.",
-                    r.run
+                    "{}'s change undoes {}'s",
+                    view.run(r.run),
+                    view.run(earlier)
+                ),
+                format!(
+                    "{} (kept) removes the lines {} (kept) added and adds back the ones it removed.",
+                    view.run(r.run),
+                    view.run(earlier)
                 ),
                 vec![earlier, r.run],
             ));
@@ -330,10 +335,11 @@ pub(super) fn seed_only(view: &View, diffs: &BTreeMap<usize, Change>, out: &mut 
         format!(
             "{} changed only lines that set a random seed ({})",
             crate::text::count(runs.len(), "keep", "keeps"),
-            run_list(&runs)
+            view.run_list(&runs)
         ),
         format!(
-            "Every line their diffs add or remove mentions a seed or a random generator; #{first}: `{example}`."
+            "Every line their diffs add or remove mentions a seed or a random generator; {}: `{example}`.",
+            view.run(*first)
         ),
         runs,
     ));

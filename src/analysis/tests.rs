@@ -137,6 +137,38 @@ fn stuck_streak_current() {
 }
 
 #[test]
+fn another_workers_runs_are_named_by_their_labels() {
+    let mut l = Ledger::default();
+    l.baseline(1.0);
+    for idea in &IDEAS[..5] {
+        l.discarded(1.1, idea);
+    }
+    for r in &mut l.records {
+        r.worker = Some("gpu-03".into());
+        r.worker_run = Some(r.run + 10);
+        r.branch = Some("autoresearch@gpu-03".into());
+    }
+    let a = lower(&l.records);
+    let p = of(&a, PatternKind::StuckStreak);
+    assert_eq!(p[0].runs, [1, 2, 3, 4, 5], "the numbers stay this ledger's");
+    assert_eq!(
+        p[0].title,
+        "5 experiments in a row without a keep (#11@gpu-03–#15@gpu-03)"
+    );
+    assert!(p[0].detail.contains("since #10@gpu-03"), "{}", p[0].detail);
+    assert_eq!(p[0].run_names()[0], "#11@gpu-03");
+    assert!(!a.families.is_empty());
+    for f in &a.families {
+        assert!(
+            f.run_names().iter().all(|n| n.ends_with("@gpu-03")),
+            "{f:?}"
+        );
+    }
+    let own = lower(&l.records[..1]);
+    assert!(own.patterns.iter().all(|p| p.labels.is_empty()));
+}
+
+#[test]
 fn stuck_streak_longest_and_current() {
     let mut l = Ledger::default();
     l.baseline(1.0);

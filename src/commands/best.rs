@@ -10,7 +10,7 @@ use autoresearch::git::{self, CodeDiff};
 use autoresearch::ledger::{self, Brief, Record, Scope, Summary};
 use autoresearch::project::Loaded;
 
-use super::args::DEFAULT_PATCH_BYTES;
+use super::args::{DEFAULT_PATCH_BYTES, WorkerArgs};
 use super::noise::NoiseView;
 use super::status::noise_line;
 use crate::ctx::Ctx;
@@ -20,7 +20,8 @@ use crate::output::{Human, Output, Printer, fmt_delta, metric_or_dash, run_line}
 #[command(after_long_help = "Examples:
   autoresearch best                 best vs baseline, with a diff stat
   autoresearch best --patch         ...and the full patch
-  autoresearch best --branch autoresearch-fork-wide")]
+  autoresearch best --branch autoresearch-fork-wide
+  autoresearch best --worker gpu-03    worker gpu-03's best, brought by `sync`")]
 pub struct BestArgs {
     /// Include the unified patch from the baseline to the best.
     #[arg(long)]
@@ -34,6 +35,8 @@ pub struct BestArgs {
     /// Cut the patch after this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_PATCH_BYTES)]
     pub max_patch_bytes: usize,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
 }
 
 /// The improvement since the first baseline of the current comparison, when a later baseline
@@ -74,7 +77,10 @@ impl SinceFirst {
             .improvement_pct
             .map(|v| format!(" ({v:.3}%)"))
             .unwrap_or_default();
-        format!("{imp}{pct} since the first baseline #{}", self.baseline.run)
+        format!(
+            "{imp}{pct} since the first baseline {}",
+            self.baseline.label()
+        )
     }
 }
 
@@ -127,7 +133,14 @@ pub fn run(ctx: &Ctx, args: &BestArgs) -> Result<BestOutput> {
             ctx.hint("The baseline is still the best: try a different kind of change; see `autoresearch guide strategy`.");
         }
     } else if !args.patch {
-        ctx.hint("See the winning change with `autoresearch best --patch`.");
+        let worker = args
+            .worker
+            .worker
+            .as_deref()
+            .map_or_else(String::new, |w| format!(" --worker {w}"));
+        ctx.hint(format!(
+            "See the winning change with `autoresearch best --patch{worker}`."
+        ));
     }
     Ok(out)
 }
@@ -139,7 +152,9 @@ pub fn best(
     summary: &Summary,
     args: &BestArgs,
 ) -> Result<(BestOutput, Vec<String>)> {
-    let branch = super::args::report_branch(loaded, summary, args.branch.as_deref());
+    let writer = args.worker.writer(loaded, summary)?;
+    let branch =
+        super::args::report_branch(loaded, summary, args.branch.as_deref(), writer.as_ref());
     let scope = summary.scope(Some(&branch));
     let Some(best) = scope.best.clone() else {
         let msg = if scope.total == 0 {
@@ -199,7 +214,7 @@ pub fn best(
 impl Human for BestOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         const W: usize = 12;
-        let line = |r: &Record| run_line(r.run, r.metric, &r.summary);
+        let line = |r: &Record| run_line(&r.label(), r.metric, &r.summary);
         let best = p.paint.bold(&line(&self.best));
         p.kv("best", W, best)?;
         p.kv(

@@ -1,6 +1,6 @@
 //! `--all-branches` of `status`, `log` and `best`: one row per branch (the experiment branch and
-//! each fork), from each branch's own records, in `merge-best`'s terms; and the table both
-//! draw.
+//! each fork, then other workers' copies of them brought by `sync`), from each branch's own
+//! records, in `merge-best`'s terms; and the table both draw.
 
 use serde::Serialize;
 
@@ -29,6 +29,22 @@ impl BranchesView {
         let r = rank::rank(loaded, summary, &base, &all);
         let mut branches = vec![r.base];
         branches.extend(r.groups.into_iter().flat_map(|g| g.forks));
+        // Other workers' copies last, ranked among themselves against the same base: they are
+        // read-only here, so `merge-best` (whose `select` keeps to local branches) never
+        // applies one.
+        let theirs: Vec<String> = summary
+            .branches
+            .keys()
+            .filter(|b| {
+                !loaded.config.is_experiment_branch(b)
+                    && rank::is_experiment_scope(&loaded.config, b)
+            })
+            .cloned()
+            .collect();
+        if !theirs.is_empty() {
+            let r = rank::rank(loaded, summary, &base, &theirs);
+            branches.extend(r.groups.into_iter().flat_map(|g| g.forks));
+        }
         BranchesView {
             base,
             noise: r.noise,
@@ -41,10 +57,18 @@ impl BranchesView {
             .branches
             .split_first()
             .map_or((None, &[][..]), |(b, f)| (Some(b), f));
+        let workers = forks.iter().filter(|c| c.branch.contains('@')).count();
+        let theirs = match workers {
+            0 => String::new(),
+            n => format!(
+                ", {} of other workers",
+                autoresearch::text::count(n, "branch", "branches")
+            ),
+        };
         p.line(p.paint.bold(&format!(
-            "{} and {}",
+            "{} and {}{theirs}",
             self.base,
-            autoresearch::text::count(forks.len(), "fork", "forks")
+            autoresearch::text::count(forks.len() - workers, "fork", "forks")
         )))?;
         p.table(&table(None, forks, base))
     }
@@ -68,7 +92,7 @@ pub fn table(
     let best = |c: &rank::Contender| {
         c.best.as_ref().map_or_else(
             || "-".to_string(),
-            |b| format!("#{} {}", b.run, fmt_level(c.level)),
+            |b| format!("{} {}", b.label(), fmt_level(c.level)),
         )
     };
     for (i, c) in forks.iter().enumerate() {

@@ -272,6 +272,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         branch: None,
         all_branches: false,
         max_patch_bytes: 8 * 1024,
+        worker: Default::default(),
     };
     let (best, warnings) = super::best::best(&loaded, &summary, &best_args)?;
     ctx.warn_all(warnings);
@@ -283,6 +284,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<DemoOutput> {
         branch: None,
         all_branches: false,
         reverse: false,
+        worker: Default::default(),
     };
     // Read now, not streamed: the project may be gone by the time the envelope is written.
     let log = super::log::list(ctx, loaded, &log_args, false)?;

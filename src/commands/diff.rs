@@ -16,13 +16,16 @@ use crate::output::{
 };
 
 #[derive(Debug, Args)]
-#[command(after_long_help = "Runs are numbers, or `best`, `baseline`, `last`.
+#[command(
+    after_long_help = "Runs are numbers, another worker's run as `17@gpu-03`, or `best`, `baseline`, `last`.
 Examples:
   autoresearch diff 3 7
   autoresearch diff baseline best --stat
-  autoresearch diff 12 last --max-patch-bytes 1000000")]
+  autoresearch diff 12 last --max-patch-bytes 1000000
+  autoresearch diff best 17@gpu-03        against run 17 of worker gpu-03 (after `sync`)"
+)]
 pub struct DiffArgs {
-    /// The first run (number, `best`, `baseline` or `last`).
+    /// The first run (number, `RUN@WORKER`, `best`, `baseline` or `last`).
     pub a: String,
     /// The second run.
     pub b: String,
@@ -74,13 +77,13 @@ fn resolve(ledger: &Ledger, summary: &Summary, scope_branch: &str, which: &str) 
             )
         });
     }
-    let run: u64 = which.trim_start_matches('#').parse().map_err(|_| {
+    let run = super::args::parse_run(which).map_err(|_| {
         AppError::usage(
             format!("`{which}` is not a run number."),
-            "Pass run numbers (see `autoresearch log --all`), or `best`, `baseline`, `last`.",
+            "Pass run numbers (see `autoresearch log --all`), another worker's run as `17@gpu-03`, or `best`, `baseline`, `last`.",
         )
     })?;
-    ledger.find(run)?.ok_or_else(|| {
+    super::args::find_run(ledger, &run, |run| {
         AppError::new(
             Code::RunNotFound,
             format!("No experiment has run number {run}."),
@@ -92,7 +95,7 @@ fn resolve(ledger: &Ledger, summary: &Summary, scope_branch: &str, which: &str) 
 pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<DiffOutput> {
     let loaded = ctx.load()?;
     let summary = ctx.summary(&loaded.ledger)?;
-    let scope_branch = super::args::report_branch(&loaded, &summary, None);
+    let scope_branch = super::args::report_branch(&loaded, &summary, None, None);
     let a = resolve(&loaded.ledger, &summary, &scope_branch, &args.a)?;
     let b = resolve(&loaded.ledger, &summary, &scope_branch, &args.b)?;
     let direction = loaded.config.metric_direction;
@@ -168,7 +171,7 @@ pub fn run(ctx: &Ctx, args: &DiffArgs) -> Result<DiffOutput> {
 impl Human for DiffOutput {
     fn human(&self, p: &mut Printer) -> std::io::Result<()> {
         let (a, b) = (&self.a, &self.b);
-        let mut t = Table::new(&["", &format!("#{}", a.run), &format!("#{}", b.run), "Δ"]);
+        let mut t = Table::new(&["", &a.label(), &b.label(), "Δ"]);
         let status = |r: &Record| Cell::new(r.status.as_str(), Style::of_status(r.status));
         t.row(vec!["status".into(), status(a), status(b)]);
         let delta_style = match self.b_better {

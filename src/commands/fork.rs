@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use autoresearch::error::{AppError, Result};
+use autoresearch::error::{AppError, Code, Result};
 use autoresearch::forks::{self, Created, From, Plan, Request, Start, Worktrees};
+use autoresearch::ledger::RunRef;
 use autoresearch::text::shell_word;
 
 use crate::ctx::Ctx;
@@ -25,9 +26,9 @@ pub struct ForkArgs {
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
     /// Where the forks start: best (default), baseline, tip (the branch as it is) or a run
-    /// number (any recorded run, discarded ones too).
+    /// number (any recorded run, discarded ones too; `RUN@WORKER` for another worker's).
     #[arg(long, value_name = "FROM", default_value = "best", value_parser = parse_from)]
-    pub from: From,
+    pub from: FromArg,
     /// Add a linked worktree per fork: `DIR/<name>`, or `../<repo>-<name>` without DIR.
     #[arg(long, value_name = "DIR")]
     #[allow(clippy::option_option)]
@@ -40,8 +41,40 @@ pub struct ForkArgs {
     pub dry_run: bool,
 }
 
-fn parse_from(s: &str) -> std::result::Result<From, String> {
-    From::parse(s)
+/// `--from`: a start point, or another worker's run, which only the ledger can number.
+#[derive(Debug, Clone)]
+pub enum FromArg {
+    Start(From),
+    Worker(RunRef),
+}
+
+fn parse_from(s: &str) -> std::result::Result<FromArg, String> {
+    if s.contains('@') {
+        return super::args::parse_run(s).map(FromArg::Worker);
+    }
+    From::parse(s).map(FromArg::Start)
+}
+
+impl FromArg {
+    /// The start point, another worker's run as this ledger numbers it.
+    fn resolve(&self, loaded: &autoresearch::project::Loaded) -> Result<From> {
+        match self {
+            FromArg::Start(from) => Ok(*from),
+            FromArg::Worker(r) => {
+                // Only a worker's run gets here: `missing` is for a local number.
+                let missing = |run| {
+                    AppError::new(
+                        Code::RunNotFound,
+                        format!("No run #{run} in the ledger. Nothing was created."),
+                        "See the runs with `autoresearch log`.",
+                    )
+                };
+                Ok(From::Run(
+                    super::args::find_run(&loaded.ledger, r, missing)?.run,
+                ))
+            }
+        }
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String)> {
@@ -84,14 +117,20 @@ impl Human for ForkOutput {
         };
         let n = self.forks.len();
         let s = &self.start;
-        let at = match s.run {
-            Some(r) => format!("run #{r}"),
-            None => format!("commit {}", &s.commit[..s.commit.len().min(10)]),
+        let at = match (s.run_label(), s.run) {
+            (Some(label), _) => format!("run {label}"),
+            (None, Some(r)) => format!("run #{r}"),
+            (None, None) => format!("commit {}", &s.commit[..s.commit.len().min(10)]),
+        };
+        // `from best run #7`, but `from run #7` (not `from 7 run #7`) when a run was named.
+        let from = if s.run.is_some_and(|r| s.from == r.to_string()) {
+            String::new()
+        } else {
+            format!("{} ", s.from)
         };
         p.line(format!(
-            "{verb} {} from {} {at} on {}",
+            "{verb} {} from {from}{at} on {}",
             autoresearch::text::count(n, "fork", "forks"),
-            s.from,
             s.branch
         ))?;
         let start = match s.level {
@@ -149,7 +188,7 @@ pub fn run(ctx: &Ctx, args: &ForkArgs) -> Result<ForkOutput> {
     };
     let req = Request {
         names: args.names.clone(),
-        from: args.from,
+        from: args.from.resolve(&loaded)?,
         worktree,
         env: args
             .env

@@ -11,11 +11,11 @@ use clap::Args;
 use serde::{Serialize, Serializer};
 
 use autoresearch::error::{AppError, Code, Result};
-use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary};
+use autoresearch::ledger::{Filter, Ledger, Record, Status, Summary, Writer};
 use autoresearch::noise;
 use autoresearch::project::Loaded;
 
-use super::args::report_branch;
+use super::args::{WorkerArgs, report_branch};
 use super::best::SinceFirst;
 use super::noise::NoiseView;
 use crate::ctx::Ctx;
@@ -29,7 +29,8 @@ use crate::output::{
   autoresearch log                       the last 20 experiments
   autoresearch log -n 5 --status kept    the last 5 keeps
   autoresearch log --all --reverse       everything, newest first
-  autoresearch log --status crash,timeout --branch autoresearch-fork-wide")]
+  autoresearch log --status crash,timeout --branch autoresearch-fork-wide
+  autoresearch log --worker gpu-03       the runs `sync` brought from worker gpu-03")]
 pub struct LogArgs {
     /// How many experiments to show (the most recent ones).
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
@@ -50,6 +51,8 @@ pub struct LogArgs {
     /// Newest first.
     #[arg(long)]
     pub reverse: bool,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,14 +194,18 @@ pub fn run(ctx: &Ctx, args: &LogArgs) -> Result<LogOutput> {
 pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<LogOutput> {
     let loaded_columns = loaded.config.metrics.clone();
     let statuses = parse_statuses(&args.status)?;
+    if args.worker.worker.is_some() {
+        return by_writer(ctx, loaded, args, statuses);
+    }
     let filter = Filter {
         statuses,
         branch: args.branch.clone(),
+        writer: None,
     };
     if args.all {
         let summary = ctx.summary(&loaded.ledger)?;
         let total = matching(&summary, &filter);
-        let branch = branch_view(&loaded, &summary, args.branch.as_deref());
+        let branch = branch_view(&loaded, &summary, args.branch.as_deref(), None);
         let records = if stream && !args.reverse {
             Records::Streamed {
                 ledger: loaded.ledger,
@@ -237,7 +244,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         None => None,
     };
     let branch = summary.as_ref().map_or_else(BranchView::default, |s| {
-        branch_view(&loaded, s, args.branch.as_deref())
+        branch_view(&loaded, s, args.branch.as_deref(), None)
     });
     if args.reverse {
         records.reverse();
@@ -249,6 +256,48 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         branches: None,
         records: Records::Read(records),
         columns: loaded_columns,
+    })
+}
+
+/// The log of one worker's records (`--worker`): the fold has no count per worker, so the
+/// records are read (all of them for `--all`, else the last `--limit`) and counted here.
+fn by_writer(
+    ctx: &Ctx,
+    loaded: Loaded,
+    args: &LogArgs,
+    statuses: Vec<Status>,
+) -> Result<LogOutput> {
+    let summary = ctx.summary(&loaded.ledger)?;
+    let writer = args.worker.writer(&loaded, &summary)?;
+    // Another worker's records sit on its copies of the branches: `--branch X` is `X@W`.
+    let branch = match (&writer, &args.branch) {
+        (Some(Writer::Other(w)), Some(b)) => Some(super::args::worker_scope(b, w)),
+        _ => args.branch.clone(),
+    };
+    let filter = Filter {
+        statuses,
+        branch,
+        writer,
+    };
+    let limit = if args.all { usize::MAX } else { args.limit };
+    let mut records = loaded.ledger.tail(limit, &filter)?;
+    let total = (records.len() < limit).then_some(records.len() as u64);
+    let branch = branch_view(
+        &loaded,
+        &summary,
+        args.branch.as_deref(),
+        filter.writer.as_ref(),
+    );
+    if args.reverse {
+        records.reverse();
+    }
+    Ok(LogOutput {
+        total,
+        shown: records.len() as u64,
+        branch,
+        branches: None,
+        records: Records::Read(records),
+        columns: loaded.config.metrics.clone(),
     })
 }
 
@@ -264,8 +313,13 @@ fn matching(summary: &Summary, filter: &Filter) -> u64 {
 
 /// The best metric, the noise, the improvement since the first baseline and the retracted
 /// keeps of the branch asked for, else of the branch `status` would report on.
-fn branch_view(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> BranchView {
-    let scope = summary.scope(Some(&report_branch(loaded, summary, branch)));
+fn branch_view(
+    loaded: &Loaded,
+    summary: &Summary,
+    branch: Option<&str>,
+    writer: Option<&Writer>,
+) -> BranchView {
+    let scope = summary.scope(Some(&report_branch(loaded, summary, branch, writer)));
     BranchView {
         best_metric: scope.best_metric(),
         noise: scope.best.is_some().then(|| NoiseView::of(&scope)),
@@ -275,7 +329,7 @@ fn branch_view(loaded: &Loaded, summary: &Summary, branch: Option<&str>) -> Bran
 }
 
 fn hints(ctx: &Ctx, args: &LogArgs, out: &LogOutput) {
-    let filtered = !args.status.is_empty() || args.branch.is_some();
+    let filtered = !args.status.is_empty() || args.branch.is_some() || args.worker.worker.is_some();
     if out.shown == 0 {
         ctx.hint(if filtered {
             "Nothing matches these filters; run `autoresearch log --all` to see every experiment."
@@ -375,7 +429,7 @@ fn row(
         },
     );
     let mut cells: Vec<Cell> = vec![
-        format!("#{}", r.run).into(),
+        r.label().into(),
         if retracted {
             Cell::new("kept, retracted", Style::Dim)
         } else {

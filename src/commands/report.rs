@@ -27,7 +27,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[(
   autoresearch report                         # .autoresearch/report/report.{md,html,svg,json}
   autoresearch report -o out                  # into ./out
   autoresearch report --format md > PR.md     # the markdown itself, on stdout
-  autoresearch report --all-branches --x time # every fork's running best, against hours")]
+  autoresearch report --all-branches --x time # every fork's running best, against hours
+  autoresearch report --worker gpu-03         # worker gpu-03's branch, brought by `sync`")]
 pub struct ReportArgs {
     /// The directory to write into (default: .autoresearch/report/); created if needed.
     #[arg(short = 'o', long, value_name = "DIR")]
@@ -39,7 +40,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "all_branches")]
     pub branch: Option<String>,
     /// Every branch: one running-best line per fork on the chart.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "worker")]
     pub all_branches: bool,
     /// The chart's x axis: the run number, or hours since the first record.
     #[arg(long, value_enum, default_value_t = XAxis::Run)]
@@ -53,6 +54,8 @@ pub struct ReportArgs {
     /// The report's title.
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
+    #[command(flatten)]
+    pub worker: super::args::WorkerArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -128,10 +131,12 @@ pub fn run(ctx: &Ctx, args: &ReportArgs) -> Result<ReportOutput> {
     let branches = if args.all_branches {
         Branches::All
     } else {
+        let writer = args.worker.writer(&loaded, &summary)?;
         Branches::One(super::args::report_branch(
             &loaded,
             &summary,
             args.branch.as_deref(),
+            writer.as_ref(),
         ))
     };
     let opts = Options {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use autoresearch::error::{AppError, Code, Result};
 use autoresearch::git;
-use autoresearch::ledger::{self, Brief, Record, Status};
+use autoresearch::ledger::{self, Brief, Record, RunRef, Status};
 use autoresearch::project::Loaded;
 
 use super::args::SummaryArgs;
@@ -20,9 +20,10 @@ use crate::output::{Human, Output, Printer, metric_or_dash};
   autoresearch retract 12 -m \"cached the eval inputs: not a real gain\"
   autoresearch retract 7 --summary-file why.txt")]
 pub struct RetractArgs {
-    /// The kept run to take back.
-    #[arg(value_name = "RUN")]
-    pub run: u64,
+    /// The kept run to take back (`RUN@WORKER` names another worker's run, which only that
+    /// worker can retract).
+    #[arg(value_name = "RUN", value_parser = super::args::parse_run)]
+    pub run: RunRef,
     #[command(flatten)]
     pub summary: SummaryArgs,
 }
@@ -83,7 +84,7 @@ pub fn run(ctx: &Ctx, args: &RetractArgs) -> Result<RetractOutput> {
             ),
         ));
     }
-    let out = retract(&loaded, args.run, why)?;
+    let out = retract(&loaded, &args.run, why)?;
     if let Some(u) = &out.undo {
         ctx.hint(format!(
             "Run #{}'s change is still in the code: take it out with `{u}`, then let the next `autoresearch run` evaluate the result.",
@@ -94,14 +95,15 @@ pub fn run(ctx: &Ctx, args: &RetractArgs) -> Result<RetractOutput> {
 }
 
 /// Append the retraction of `target`, after checking it is a keep not yet retracted.
-fn retract(loaded: &Loaded, target: u64, why: String) -> Result<RetractOutput> {
-    let Some(rec) = loaded.ledger.find(target)? else {
-        return Err(AppError::new(
+fn retract(loaded: &Loaded, target: &RunRef, why: String) -> Result<RetractOutput> {
+    let rec = super::args::find_run(&loaded.ledger, target, |target| {
+        AppError::new(
             Code::RunNotFound,
             format!("No run #{target} in the ledger: nothing to retract."),
             "See the keeps with `autoresearch log --status kept`.",
-        ));
-    };
+        )
+    })?;
+    let target = rec.run;
     if let (Some(their_run), worker) = (rec.worker_run, &rec.worker) {
         let worker = worker.as_deref().unwrap_or("another worker");
         return Err(AppError::new(

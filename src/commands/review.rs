@@ -21,7 +21,8 @@ use crate::output::{Cell, Human, Mode, Output, Printer, Style, Table};
                                             ...without the patterns, so the reviewer is not led
   autoresearch review --json --max-bytes 16000
                                             the envelope, with the prompt cut to 16000 bytes
-  autoresearch review --all-branches        the experiment branch and every fork")]
+  autoresearch review --all-branches        the experiment branch and every fork
+  autoresearch review --worker gpu-03       worker gpu-03's branch, brought by `sync`")]
 pub struct ReviewArgs {
     /// Print only the prompt, nothing else, in any mode: `autoresearch review --raw | <agent CLI>`.
     #[arg(long)]
@@ -40,8 +41,10 @@ pub struct ReviewArgs {
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
     /// Review every branch: the experiment branch and each fork.
-    #[arg(long, conflicts_with = "branch")]
+    #[arg(long, conflicts_with_all = ["branch", "worker"])]
     pub all_branches: bool,
+    #[command(flatten)]
+    pub worker: super::args::WorkerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,7 +79,9 @@ impl Output for ReviewOutput {
 pub fn run(ctx: &Ctx, args: &ReviewArgs) -> Result<ReviewOutput> {
     let loaded = ctx.load()?;
     let summary = ctx.summary(&loaded.ledger)?;
-    let scope_branch = super::args::report_branch(&loaded, &summary, args.branch.as_deref());
+    let writer = args.worker.writer(&loaded, &summary)?;
+    let scope_branch =
+        super::args::report_branch(&loaded, &summary, args.branch.as_deref(), writer.as_ref());
     let which = if args.all_branches {
         Branches::All
     } else {
@@ -211,10 +216,9 @@ fn kept_style(kept: usize) -> Style {
 fn runs(p: &Pattern) -> String {
     const SHOWN: usize = 8;
     let mut s = p
-        .runs
-        .iter()
+        .run_names()
+        .into_iter()
         .take(SHOWN)
-        .map(|r| format!("#{r}"))
         .collect::<Vec<_>>()
         .join(", ");
     if p.count > SHOWN.min(p.runs.len()) && !p.runs.is_empty() {

@@ -14,7 +14,7 @@ use clap::Args;
 use autoresearch::config::Repeats;
 use autoresearch::engine::{self, Decision, Event, Recheck, RunOutput, StepOptions};
 use autoresearch::error::{AppError, Code, Result};
-use autoresearch::ledger::Status;
+use autoresearch::ledger::{RunRef, Status};
 
 use super::args::SummaryArgs;
 use crate::coach;
@@ -57,10 +57,11 @@ pub struct RunArgs {
     /// Evaluate HEAD even though the target has no changes (recorded as a re-check).
     #[arg(long)]
     pub allow_empty: bool,
-    /// Re-evaluate HEAD's code (that RUN measured, when given): recorded as `recheck`, never
-    /// kept; its samples join the evidence for that code.
-    #[arg(long, value_name = "RUN", num_args = 0..=1, conflicts_with_all = ["baseline", "simplify"])]
-    pub recheck: Option<Option<u64>>,
+    /// Re-evaluate HEAD's code (that RUN measured, when given; `RUN@WORKER` for another
+    /// worker's run): recorded as `recheck`, never kept; its samples join the evidence for that
+    /// code.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, value_parser = super::args::parse_run, conflicts_with_all = ["baseline", "simplify"])]
+    pub recheck: Option<Option<RunRef>>,
     /// Keep the change on a tie with the best within the noise, when it removes more lines
     /// than it adds (flag `simplification`).
     #[arg(long)]
@@ -115,6 +116,30 @@ fn recheck_line(r: &Recheck) -> String {
     }
 }
 
+/// `--recheck RUN@WORKER` as this ledger's run number (the engine checks the code): a plain
+/// number goes through as it is, so a missing one gets the engine's own error.
+fn recheck_of(
+    loaded: &autoresearch::project::Loaded,
+    which: Option<&Option<RunRef>>,
+) -> Result<Option<Option<u64>>> {
+    Ok(match which {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(RunRef::Local(run))) => Some(Some(*run)),
+        Some(Some(r)) => {
+            // Only a worker's run gets here: `missing` is for a local number.
+            let missing = |run| {
+                AppError::new(
+                    Code::RunNotFound,
+                    format!("No run #{run} in the ledger: nothing to re-check."),
+                    "See the runs with `autoresearch log`.",
+                )
+            };
+            Some(Some(super::args::find_run(&loaded.ledger, r, missing)?.run))
+        }
+    })
+}
+
 fn parse_repeat(s: &str) -> std::result::Result<Repeats, String> {
     Repeats::parse(s).ok_or_else(|| format!("`{s}` is not a whole number from 1 to 1000 or `auto`"))
 }
@@ -152,7 +177,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<RunOutput> {
         summary,
         repeats: args.repeat,
         allow_empty: args.allow_empty,
-        recheck: args.recheck,
+        recheck: recheck_of(&loaded, args.recheck.as_ref())?,
         simplify: args.simplify,
         no_revert: args.no_revert,
         baseline: args.baseline,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use autoresearch::config::{self, Config};
 use autoresearch::error::Result;
-use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary};
+use autoresearch::ledger::{self, Brief, Counts, Ledger, Summary, Writer};
 use autoresearch::loopfile::{LoopState, Loops};
 use autoresearch::project::Project;
 use autoresearch::skills::{self, InstalledSkill};
@@ -21,7 +21,8 @@ use crate::output::{Human, Output, Printer, age, metric_or_dash, run_line};
 #[command(after_long_help = "Examples:
   autoresearch status
   autoresearch status --branch autoresearch-fork-wide
-  autoresearch status --all-branches        one line per branch: the experiment branch and its forks")]
+  autoresearch status --all-branches        one line per branch: the experiment branch and its forks
+  autoresearch status --worker gpu-03       worker gpu-03's branch, brought by `sync`")]
 pub struct StatusArgs {
     /// The branch the numbers are for (default: the current experiment branch).
     #[arg(long, value_name = "NAME")]
@@ -29,6 +30,8 @@ pub struct StatusArgs {
     /// Also one line per branch: the experiment branch and each fork, against its best.
     #[arg(long, conflicts_with = "branch")]
     pub all_branches: bool,
+    #[command(flatten)]
+    pub worker: super::args::WorkerArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,11 +166,14 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
         config: cfg,
         ledger,
     };
+    let writer = args.worker.writer(&loaded, &summary)?;
+    let scope =
+        super::args::report_branch(&loaded, &summary, args.branch.as_deref(), writer.as_ref());
     let mut out = status_for(
         &loaded.project,
         loaded.config.clone(),
         &summary,
-        args.branch.as_deref(),
+        Some(&scope),
     );
     if args.all_branches {
         out.branches = Some(super::branches::BranchesView::of(&loaded, &summary));
@@ -179,7 +185,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusOutput> {
             Ok(_) => {}
         }
     }
-    next_step_hints(ctx, &out);
+    match &writer {
+        // Another worker's numbers: nothing to run on them here, so no next step for them.
+        Some(Writer::Other(w)) => ctx.hint(format!(
+            "These are worker `{w}`'s runs on `{scope}`, brought by `sync`: read-only here. `autoresearch diff best <RUN>@{w}` compares one of them with your best."
+        )),
+        _ => next_step_hints(ctx, &out),
+    }
     skill_hints(ctx, &out.skills);
     Ok(out)
 }
@@ -536,7 +548,7 @@ impl StatusOutput {
         let brief = |b: &Option<Brief>| {
             b.as_ref().map_or_else(
                 || metric_or_dash(None),
-                |b| run_line(b.run, b.metric, &b.summary),
+                |b| run_line(&b.label(), b.metric, &b.summary),
             )
         };
         p.kv("baseline", W, brief(&self.baseline))?;
@@ -554,8 +566,8 @@ impl StatusOutput {
                 "last run",
                 W,
                 format!(
-                    "#{} {status} {}  {}",
-                    last.run,
+                    "{} {status} {}  {}",
+                    last.label(),
                     metric_or_dash(last.metric),
                     age(&last.timestamp)
                 ),

@@ -126,6 +126,13 @@ pub struct Start {
     record: Option<Record>,
 }
 
+impl Start {
+    /// `#17`, or `#17@gpu-03` when the start is another worker's run (`Record::label`).
+    pub fn run_label(&self) -> Option<String> {
+        self.record.as_ref().map(Record::label)
+    }
+}
+
 /// One fork to create.
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
@@ -673,9 +680,11 @@ fn write_starts(loaded: &Loaded, plan: &Plan) -> Result<Vec<Option<u64>>> {
 }
 
 fn start_record(start: &Start, branch: &str, run: u64) -> Record {
-    let at = match start.run {
-        Some(r) => format!("run #{r}"),
-        None => format!("commit {}", &start.commit[..start.commit.len().min(12)]),
+    // Another worker's run by its label (`run #17@gpu-03`): its number here means nothing there.
+    let at = match (&start.record, start.run) {
+        (Some(r), _) => format!("run {}", r.label()),
+        (None, Some(r)) => format!("run #{r}"),
+        (None, None) => format!("commit {}", &start.commit[..start.commit.len().min(12)]),
     };
     let what = start
         .record

@@ -171,6 +171,17 @@ pub fn select(
     }
 }
 
+/// Is `scope` a branch scope of the experiment: an experiment branch, or another worker's copy
+/// of one (`<branch>@<worker>`, as `sync` files it)? `--all-branches` lists these; `select`,
+/// and so `merge-best`, keeps to the experiment branches, the ones this clone can run on and
+/// apply to ([`Config::is_experiment_branch`], which also gates `run`).
+pub fn is_experiment_scope(cfg: &Config, scope: &str) -> bool {
+    cfg.is_experiment_branch(scope)
+        || scope.rsplit_once('@').is_some_and(|(branch, worker)| {
+            crate::sync::worker::valid(worker) && cfg.is_experiment_branch(branch)
+        })
+}
+
 /// `wide` for `autoresearch-fork-wide`.
 pub fn fork_name<'a>(cfg: &Config, branch: &'a str) -> &'a str {
     branch
@@ -410,4 +421,36 @@ fn judge(r: &mut Ranking, cfg: &Config) {
     };
     r.over_base = Some(over_base);
     r.over_runner_up = over_runner_up;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_workers_copies_of_experiment_branches_are_scopes_not_branches() {
+        let (cfg, _) = Config::parse(
+            "autoresearch.toml",
+            "target_file = \"t.py\"\neval_command = \"sh e.sh\"\nmetric_name = \"m\"\nmetric_direction = \"lower\"\n",
+        )
+        .expect("valid");
+        for yes in [
+            "autoresearch",
+            "autoresearch-fork-wide",
+            "autoresearch@gpu-03",
+            "autoresearch-fork-wide@vm-1",
+        ] {
+            assert!(is_experiment_scope(&cfg, yes), "{yes}");
+        }
+        for no in [
+            "main",
+            "main@gpu-03",
+            "autoresearch@",
+            "autoresearch@GPU",
+            "autoresearch@a@b",
+        ] {
+            assert!(!is_experiment_scope(&cfg, no), "{no}");
+        }
+        assert!(!cfg.is_experiment_branch("autoresearch@gpu-03"));
+    }
 }

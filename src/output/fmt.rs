@@ -78,9 +78,10 @@ pub fn age(timestamp: &str) -> String {
     }
 }
 
-/// `#3 0.9979  halve the warmup`: a run as one line of a summary view.
-pub fn run_line(run: u64, metric: Option<f64>, summary: &str) -> String {
-    format!("#{run} {}  {}", metric_or_dash(metric), plain(summary))
+/// `#3 0.9979  halve the warmup`: a run as one line of a summary view, named by its label
+/// (`#3`, or `#3@gpu-03` for another worker's run).
+pub fn run_line(label: &str, metric: Option<f64>, summary: &str) -> String {
+    format!("{label} {}  {}", metric_or_dash(metric), plain(summary))
 }
 
 /// Ledger text as it may be printed: without control characters or escape sequences (a hand

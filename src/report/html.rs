@@ -224,7 +224,14 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| esc(&format!("#{} {} — {}", b.run, fmt_num(b.metric), b.summary)),
+            |b| {
+                esc(&format!(
+                    "{} {} — {}",
+                    b.label(),
+                    fmt_num(b.metric),
+                    b.summary
+                ))
+            },
         )
     };
     let rows = vec![
@@ -302,7 +309,7 @@ fn worked(s: &mut String, r: &Report) {
         &["run", "gain", "share", "metric", "summary"],
         r.worked.iter().map(|w| {
             vec![
-                (format!("#{}", w.run), true),
+                (esc(&w.label), true),
                 (fmt_signed(w.step_gain), true),
                 (
                     w.share_pct
@@ -322,7 +329,7 @@ fn pattern_list(s: &mut String, patterns: &[&Pattern]) {
     }
     let _ = writeln!(s, "<ul>");
     for p in patterns {
-        let runs: Vec<String> = p.runs.iter().map(|r| format!("#{r}")).collect();
+        let runs = p.run_names();
         let more = if p.count > p.runs.len() {
             format!(" … ({} in all)", p.count)
         } else {
@@ -355,7 +362,7 @@ fn did_not(s: &mut String, r: &Report) {
             &["run", "metric", "short by", "summary"],
             r.near_misses.iter().map(|m| {
                 vec![
-                    (format!("#{}", m.run), true),
+                    (esc(&m.label), true),
                     (fmt_num(Some(m.metric)), true),
                     (fmt_num(Some(m.short_by)), true),
                     (esc(&m.summary), false),
@@ -369,7 +376,7 @@ fn did_not(s: &mut String, r: &Report) {
             s,
             &["reason", "count", "runs"],
             r.failures.iter().map(|f| {
-                let runs: Vec<String> = f.runs.iter().map(|r| format!("#{r}")).collect();
+                let runs: Vec<String> = f.runs.iter().map(|n| r.run_label(*n)).collect();
                 vec![
                     (esc(&f.reason), false),
                     (f.count.to_string(), true),
@@ -414,7 +421,7 @@ fn integrity(s: &mut String, r: &Report) {
             &["run", "status", "flags", "summary"],
             i.flagged.iter().rev().take(200).map(|f| {
                 vec![
-                    (format!("#{}", f.run), true),
+                    (esc(&f.label), true),
                     (f.status.as_str().to_string(), false),
                     (
                         format!("<span class=\"flag\">{}</span>", esc(&f.flags.join(", "))),
@@ -429,7 +436,12 @@ fn integrity(s: &mut String, r: &Report) {
     if !i.retracted.is_empty() {
         let _ = writeln!(s, "<ul>");
         for (run, why) in &i.retracted {
-            let _ = writeln!(s, "<li>Run #{run} was retracted: {}</li>", esc(why));
+            let _ = writeln!(
+                s,
+                "<li>Run {} was retracted: {}</li>",
+                esc(&r.run_label(*run)),
+                esc(why)
+            );
         }
         let _ = writeln!(s, "</ul>");
     }
@@ -477,7 +489,7 @@ fn log(s: &mut String, r: &Report) {
         &["run", "branch", "status", "metric", "Δ", "flags", "summary"],
         rows.iter().map(|row| {
             vec![
-                (format!("#{}", row.run), true),
+                (esc(&row.label), true),
                 (esc(&row.branch), false),
                 (
                     format!("<span class=\"{0}\">{0}</span>", row.status.as_str()),

@@ -70,8 +70,8 @@ pub fn inline(text: &str) -> String {
     out
 }
 
-fn runs(runs: &[u64], count: usize) -> String {
-    let mut s: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+fn runs(runs: &[String], count: usize) -> String {
+    let mut s: Vec<String> = runs.to_vec();
     if count > runs.len() {
         s.push(format!("… ({count} in all)"));
     }
@@ -173,7 +173,14 @@ fn numbers(s: &mut String, r: &Report) {
     let brief = |b: &Option<crate::ledger::Brief>| {
         b.as_ref().map_or_else(
             || "—".to_string(),
-            |b| format!("#{} {} — {}", b.run, fmt_num(b.metric), inline(&b.summary)),
+            |b| {
+                format!(
+                    "{} {} — {}",
+                    b.label(),
+                    fmt_num(b.metric),
+                    inline(&b.summary)
+                )
+            },
         )
     };
     row("baseline", brief(&n.baseline));
@@ -232,8 +239,8 @@ fn worked(s: &mut String, r: &Report) {
     for w in &r.worked {
         let _ = writeln!(
             s,
-            "| #{} | {} | {} | {} | {} |",
-            w.run,
+            "| {} | {} | {} | {} | {} |",
+            w.label,
             fmt_signed(w.step_gain),
             w.share_pct
                 .map_or_else(|| "—".into(), |p| format!("{p:.0} %")),
@@ -254,8 +261,8 @@ fn did_not(s: &mut String, r: &Report) {
         for m in &r.near_misses {
             let _ = writeln!(
                 s,
-                "| #{} | {} | {} | {} |",
-                m.run,
+                "| {} | {} | {} | {} |",
+                m.label,
                 fmt_num(Some(m.metric)),
                 fmt_num(Some(m.short_by)),
                 cell(&m.summary)
@@ -274,7 +281,10 @@ fn did_not(s: &mut String, r: &Report) {
                 "| {} | {} | {} |",
                 inline(&f.reason),
                 f.count,
-                runs(&f.runs, f.count)
+                runs(
+                    &f.runs.iter().map(|n| r.run_label(*n)).collect::<Vec<_>>(),
+                    f.count
+                )
             );
         }
         let _ = writeln!(s);
@@ -310,7 +320,7 @@ fn pattern(s: &mut String, p: &Pattern) {
     let on = if p.runs.is_empty() {
         String::new()
     } else {
-        format!(" ({})", runs(&p.runs, p.count))
+        format!(" ({})", runs(&p.run_names(), p.count))
     };
     let _ = writeln!(s, "- **{}** {}{on}", inline(&p.title), inline(&p.detail));
 }
@@ -331,8 +341,8 @@ fn integrity(s: &mut String, r: &Report) {
         for f in i.flagged.iter().rev().take(50) {
             let _ = writeln!(
                 s,
-                "| #{} | {} | {} | {} |",
-                f.run,
+                "| {} | {} | {} | {} |",
+                f.label,
                 f.status.as_str(),
                 inline(&f.flags.join(", ")),
                 cell(&f.summary)
@@ -351,7 +361,12 @@ fn integrity(s: &mut String, r: &Report) {
         pattern(s, p);
     }
     for (run, why) in &i.retracted {
-        let _ = writeln!(s, "- Run #{run} was retracted: {}", inline(why));
+        let _ = writeln!(
+            s,
+            "- Run {} was retracted: {}",
+            r.run_label(*run),
+            inline(why)
+        );
     }
     let _ = writeln!(s);
 }
@@ -391,8 +406,8 @@ fn log(s: &mut String, r: &Report) {
     for row in rows {
         let _ = writeln!(
             s,
-            "| #{} | {} | {} | {} | {} | {} | {} |",
-            row.run,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.label,
             inline(&row.branch),
             row.status.as_str(),
             fmt_num(row.metric),

@@ -43,6 +43,8 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct Worked {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub branch: String,
     pub metric: Option<f64>,
     /// Its gain over the running best before it (direction-aware, positive is better).
@@ -57,6 +59,8 @@ pub struct Worked {
 #[derive(Debug, Clone, Serialize)]
 pub struct NearMiss {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub metric: f64,
     /// How far it fell short of the best before it (metric units, ≥ 0).
     pub short_by: f64,
@@ -75,6 +79,8 @@ pub struct Failure {
 #[derive(Debug, Clone, Serialize)]
 pub struct Flagged {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub status: Status,
     pub flags: Vec<String>,
     pub summary: String,
@@ -145,6 +151,8 @@ pub struct HardwareRuns {
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub run: u64,
+    /// `#17`, or `#17@gpu-03` for another worker's run (`sync`).
+    pub label: String,
     pub branch: String,
     pub status: Status,
     pub metric: Option<f64>,
@@ -182,6 +190,10 @@ pub struct Report {
     /// The chart, as an SVG document.
     #[serde(skip)]
     pub svg: String,
+    /// The labels of another worker's runs (`#17@gpu-03`), by run number here: for the lists
+    /// that hold bare numbers (crash groups, retractions).
+    #[serde(skip)]
+    pub labels: BTreeMap<u64, String>,
 }
 
 /// Build the report for `opts` from the project, its ledger's fold and its records.
@@ -252,6 +264,7 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             .iter()
             .map(|r| Row {
                 run: r.run,
+                label: r.label(),
                 branch: branch_of(r),
                 status: r.status,
                 metric: r.metric,
@@ -263,6 +276,11 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
             .collect(),
         full: opts.full,
         svg: String::new(),
+        labels: records
+            .iter()
+            .filter(|r| r.worker_run.is_some())
+            .map(|r| (r.run, r.label()))
+            .collect(),
         analysis,
         worked,
     };
@@ -369,6 +387,7 @@ fn integrity(
             .filter(|r| !r.flags.is_empty())
             .map(|r| Flagged {
                 run: r.run,
+                label: r.label(),
                 status: r.status,
                 flags: r.flags.clone(),
                 summary: r.summary.clone(),
@@ -427,6 +446,7 @@ fn steps(
                 }
                 worked.push(Worked {
                     run: r.run,
+                    label: r.label(),
                     branch: b,
                     metric: Some(m),
                     step_gain: gain,
@@ -443,6 +463,7 @@ fn steps(
                 if short >= 0.0 && short <= n.sd {
                     near.push(NearMiss {
                         run: r.run,
+                        label: r.label(),
                         metric: m,
                         short_by: short,
                         summary: r.summary.clone(),
@@ -699,6 +720,14 @@ pub fn min_improvement_text(m: crate::config::MinImprovement) -> String {
 }
 
 impl Report {
+    /// `#3`, or `#17@gpu-03` for another worker's run.
+    pub fn run_label(&self, run: u64) -> String {
+        self.labels
+            .get(&run)
+            .cloned()
+            .unwrap_or_else(|| format!("#{run}"))
+    }
+
     /// The patterns about the truth of results (listed under "Integrity"), and the others
     /// (under "What did not work").
     pub fn patterns_split(&self) -> (Vec<&Pattern>, Vec<&Pattern>) {

@@ -143,19 +143,14 @@ pub fn checklist(m: &Material) -> String {
 fn flagged(records: &[Record]) -> String {
     let mut parts = Vec::new();
     for flag in INTEGRITY_FLAGS {
-        let runs: Vec<u64> = records
+        let runs: Vec<&Record> = records
             .iter()
             .filter(|r| r.flags.iter().any(|f| f == flag))
-            .map(|r| r.run)
             .collect();
         if runs.is_empty() {
             continue;
         }
-        let mut list: Vec<String> = runs
-            .iter()
-            .take(FLAG_RUNS)
-            .map(|r| format!("#{r}"))
-            .collect();
+        let mut list: Vec<String> = runs.iter().take(FLAG_RUNS).map(|r| r.label()).collect();
         if runs.len() > FLAG_RUNS {
             list.push(format!("and {} more", runs.len() - FLAG_RUNS));
         }
@@ -206,5 +201,5 @@ fn brief(r: Option<&Record>) -> String {
         .commit
         .as_deref()
         .map_or("none".to_string(), |c| format!("`{c}`"));
-    format!("#{}, metric {metric}, commit {commit}", r.run)
+    format!("{}, metric {metric}, commit {commit}", r.label())
 }

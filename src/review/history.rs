@@ -182,8 +182,8 @@ impl<'a> History<'a> {
         };
         let summary = one_line(&r.summary, SUMMARY_CHARS);
         format!(
-            "#{}{branch} | {status} | {metric} | {delta} | {flags} | {summary}",
-            r.run
+            "{}{branch} | {status} | {metric} | {delta} | {flags} | {summary}",
+            r.label()
         )
     }
 

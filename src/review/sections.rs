@@ -164,7 +164,7 @@ fn patterns_text(a: &Analysis, branches: bool) -> String {
             p.kind.as_str(),
             p.title,
             p.detail,
-            runs(&p.runs, p.count)
+            runs(&p.run_names(), p.count)
         ));
     }
     for o in &a.omitted {
@@ -188,7 +188,7 @@ fn patterns_text(a: &Analysis, branches: bool) -> String {
             f.tries,
             f.kept,
             f.failed,
-            runs(&f.runs, f.tries)
+            runs(&f.run_names(), f.tries)
         ));
     }
     s
@@ -208,14 +208,14 @@ fn priority(kind: PatternKind) -> u8 {
 }
 
 /// `#3, #5, #8`, at most `RUNS_SHOWN`, then `and 12 more`; `-` for none.
-fn runs(runs: &[u64], count: usize) -> String {
+fn runs(runs: &[String], count: usize) -> String {
     if runs.is_empty() {
         return "-".to_string();
     }
     let mut s = runs
         .iter()
         .take(RUNS_SHOWN)
-        .map(|r| format!("#{r}"))
+        .cloned()
         .collect::<Vec<_>>()
         .join(", ");
     let shown = runs.len().min(RUNS_SHOWN);

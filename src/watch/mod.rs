@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Direction};
 use crate::error::{AppError, Code, Result};
-use crate::ledger::{self, Brief, Filter, Ledger, Line, Record, Status, Summary};
+use crate::ledger::{self, Brief, Filter, Ledger, Line, Record, RunRef, Status, Summary};
 use crate::loopfile::{LoopState, Loops};
 use crate::project::Project;
 
@@ -48,21 +48,22 @@ impl Which {
     }
 }
 
-/// Where the events start: after the record with this id or run number, or now.
+/// Where the events start: after the record with this id or run number (another worker's as
+/// `17@gpu-03`), or now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Since {
     Now,
-    Run(u64),
+    Run(RunRef),
     Id(String),
 }
 
 impl Since {
-    /// `now`, a run number, or a record id.
+    /// `now`, a run number (or `RUN@WORKER`), or a record id: ids never hold an `@`.
     pub fn parse(text: &str) -> Since {
         let t = text.trim();
         if t.eq_ignore_ascii_case("now") {
             Since::Now
-        } else if let Ok(run) = t.trim_start_matches('#').parse::<u64>() {
+        } else if let Some(run) = RunRef::parse(t) {
             Since::Run(run)
         } else {
             Since::Id(t.to_string())
@@ -72,7 +73,7 @@ impl Since {
     fn is(&self, rec: &Record) -> bool {
         match self {
             Since::Now => false,
-            Since::Run(r) => rec.run == *r,
+            Since::Run(r) => r.names(rec),
             Since::Id(id) => rec.id == *id,
         }
     }
@@ -703,7 +704,7 @@ fn not_found(since: &Since) -> AppError {
     match since {
         Since::Run(r) => AppError::new(
             Code::RunNotFound,
-            format!("`--since {r}`: the ledger has no run #{r}."),
+            format!("`--since {r}`: the ledger has no run {}.", r.label()),
             "Pass a run number or record id from `autoresearch log`, or `--since now`.",
         ),
         Since::Id(id) => AppError::new(

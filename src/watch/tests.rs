@@ -194,16 +194,26 @@ fn since_replays_what_follows_a_record_and_refuses_an_unknown_one() {
     let which = || Which::Branch("autoresearch".into());
     let (_, replay) = f.open(which(), Since::Id(id)).unwrap();
     assert_eq!(records(&replay), vec![(2, false), (3, true)]);
-    let (mut w, replay) = f.open(which(), Since::Run(3)).unwrap();
+    let (mut w, replay) = f.open(which(), Since::Run(RunRef::Local(3))).unwrap();
     assert!(replay.is_empty());
     f.add("autoresearch", Status::Discarded, Some(0.9), "e");
     assert_eq!(records(&w.tick().unwrap()), vec![(4, false)]);
-    let err = f.open(which(), Since::Run(99)).err().unwrap();
+    let err = f
+        .open(which(), Since::Run(RunRef::Local(99)))
+        .err()
+        .unwrap();
     assert_eq!(err.code, Code::RunNotFound);
     let err = f.open(which(), Since::Id("nope".into())).err().unwrap();
     assert_eq!(err.code, Code::RunNotFound);
     assert_eq!(Since::parse("now"), Since::Now);
-    assert_eq!(Since::parse("#12"), Since::Run(12));
+    assert_eq!(Since::parse("#12"), Since::Run(RunRef::Local(12)));
+    assert_eq!(
+        Since::parse("12@gpu-03"),
+        Since::Run(RunRef::Worker {
+            run: 12,
+            worker: "gpu-03".into()
+        })
+    );
     assert_eq!(Since::parse("r-1"), Since::Id("r-1".into()));
 }
 

@@ -298,6 +298,7 @@ fn check_ledger(dir: &Path, bytes: &[u8], direction: Direction) -> TestCaseResul
     let kept = Filter {
         statuses: vec![Status::Kept],
         branch: Some("autoresearch".into()),
+        ..Filter::default()
     };
     let filtered = ledger.tail(usize::MAX, &kept).map_err(fail)?;
     let expected: Vec<&Record> = records

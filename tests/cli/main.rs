@@ -44,3 +44,4 @@ mod status;
 mod sync;
 mod targets;
 mod watch;
+mod workers;

@@ -284,7 +284,7 @@ fn summary(v: &View) -> Vec<Line> {
         );
         return out;
     };
-    let run = |r: &Record| format!("#{} {}  {}", r.run, fmt_level(r.metric), r.summary);
+    let run = |r: &Record| format!("{} {}  {}", r.label(), fmt_level(r.metric), r.summary);
     out.push(
         Line::new()
             .key("baseline")
@@ -293,7 +293,7 @@ fn summary(v: &View) -> Vec<Line> {
     let mut best = Line::new().key("best");
     if let Some(b) = &s.best {
         let level = s.best_level().or(b.metric);
-        best = best.plain(format!("#{} {}", b.run, fmt_level(level)));
+        best = best.plain(format!("{} {}", b.label(), fmt_level(level)));
         let base = s
             .baseline
             .as_ref()
@@ -456,7 +456,7 @@ fn recent_line(r: &Record, branch: Option<String>) -> Line {
         .filter(|f| ledger::is_integrity_flag(f))
         .collect();
     let mut l = Line::new()
-        .plain(format!("  #{:<5} ", r.run))
+        .plain(format!("  {:<6} ", r.label()))
         .with(Style::of_status(r.status), format!("{status:<10}"))
         .plain(format!("{:>10} {:>9}  ", fmt_level(r.metric), delta));
     if let Some(b) = branch {
@@ -702,6 +702,30 @@ mod tests {
         assert!(
             !text.contains("epoch 3 10%"),
             "a carriage return draws over"
+        );
+    }
+
+    #[test]
+    fn another_workers_runs_are_labelled_run_at_worker() {
+        let mut p = parts();
+        let mut theirs = record(40, "kept", 0.5, "from the cluster");
+        theirs.worker = Some("gpu-03".into());
+        theirs.worker_run = Some(17);
+        theirs.branch = Some("autoresearch@gpu-03".into());
+        p.scope.fold_owned(theirs.clone(), Direction::Lower);
+        p.records.push(theirs);
+        let text = render(&view(&p, None), 200, 60, &Paint { on: false }).join("\n");
+        assert!(
+            text.contains("#17@gpu-03 0.5"),
+            "the best names it:\n{text}"
+        );
+        assert!(
+            text.contains("  #17@gpu-03 kept"),
+            "so does its row:\n{text}"
+        );
+        assert!(
+            text.contains("  #39    "),
+            "own rows keep their number:\n{text}"
         );
     }
 

@@ -54,7 +54,8 @@ pub struct WatchArgs {
     /// Look once: one frame (JSON: `hello`, then `end`), then exit.
     #[arg(long)]
     pub once: bool,
-    /// Start after this record: its id or run number (its later records are replayed first), or `now`.
+    /// Start after this record: its id or run number (`RUN@WORKER` for another worker's), its
+    /// later records replayed first; or `now`.
     #[arg(long, value_name = "ID|RUN|now")]
     pub since: Option<String>,
     /// Exit 0 at the first record, the first new best, or once no step is in progress.
