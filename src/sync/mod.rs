@@ -197,7 +197,7 @@ fn pin_runs(loaded: &Loaded, records: &[Record], warnings: &mut Vec<String>) {
             continue;
         }
         if let Err(e) = crate::git::set_run_ref(repo, r.run, oid) {
-            warnings.push(format!("Run #{} is brought in, but {}", r.run, e.message));
+            warnings.push(format!("Run {} is brought in, but {}", r.label(), e.message));
         }
     }
 }
