@@ -236,7 +236,7 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
         Some(s) => s.health_warnings("`experiments.jsonl`"),
         None => tail.health_warnings("`experiments.jsonl`"),
     });
-    let mut records = tail.records;
+    let records = tail.records;
     let total = match &summary {
         Some(s) => Some(matching(s, &filter)),
         // Fewer than asked for: the tail reader reached the start of the ledger.
@@ -246,17 +246,28 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
     let branch = summary.as_ref().map_or_else(BranchView::default, |s| {
         branch_view(&loaded, s, args.branch.as_deref(), None)
     });
-    if args.reverse {
+    Ok(read_output(records, total, branch, args.reverse, loaded_columns))
+}
+
+/// The output of records read from the ledger (not streamed), oldest first unless `reverse`.
+fn read_output(
+    mut records: Vec<Record>,
+    total: Option<u64>,
+    branch: BranchView,
+    reverse: bool,
+    columns: Vec<String>,
+) -> LogOutput {
+    if reverse {
         records.reverse();
     }
-    Ok(LogOutput {
+    LogOutput {
         total,
         shown: records.len() as u64,
         branch,
         branches: None,
         records: Records::Read(records),
-        columns: loaded_columns,
-    })
+        columns,
+    }
 }
 
 /// The log of one worker's records (`--worker`): the fold has no count per worker, so the
@@ -280,7 +291,7 @@ fn by_writer(
         writer,
     };
     let limit = if args.all { usize::MAX } else { args.limit };
-    let mut records = loaded.ledger.tail(limit, &filter)?;
+    let records = loaded.ledger.tail(limit, &filter)?;
     let total = (records.len() < limit).then_some(records.len() as u64);
     let branch = branch_view(
         &loaded,
@@ -288,17 +299,8 @@ fn by_writer(
         args.branch.as_deref(),
         filter.writer.as_ref(),
     );
-    if args.reverse {
-        records.reverse();
-    }
-    Ok(LogOutput {
-        total,
-        shown: records.len() as u64,
-        branch,
-        branches: None,
-        records: Records::Read(records),
-        columns: loaded.config.metrics.clone(),
-    })
+    let columns = loaded.config.metrics.clone();
+    Ok(read_output(records, total, branch, args.reverse, columns))
 }
 
 /// How many records in the ledger pass `filter`.
