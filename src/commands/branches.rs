@@ -29,22 +29,7 @@ impl BranchesView {
         let r = rank::rank(loaded, summary, &base, &all);
         let mut branches = vec![r.base];
         branches.extend(r.groups.into_iter().flat_map(|g| g.forks));
-        // Other workers' copies last, ranked among themselves against the same base: they are
-        // read-only here, so `merge-best` (whose `select` keeps to local branches) never
-        // applies one.
-        let theirs: Vec<String> = summary
-            .branches
-            .keys()
-            .filter(|b| {
-                !loaded.config.is_experiment_branch(b)
-                    && rank::is_experiment_scope(&loaded.config, b)
-            })
-            .cloned()
-            .collect();
-        if !theirs.is_empty() {
-            let r = rank::rank(loaded, summary, &base, &theirs);
-            branches.extend(r.groups.into_iter().flat_map(|g| g.forks));
-        }
+        branches.extend(other_workers(loaded, summary, &base));
         BranchesView {
             base,
             noise: r.noise,
@@ -72,6 +57,25 @@ impl BranchesView {
         )))?;
         p.table(&table(None, forks, base))
     }
+}
+
+/// Other workers' copies of the experiment branches (`<branch>@<worker>`, brought by `sync`),
+/// ranked among themselves against `base`'s best: read-only here, so `merge-best` (whose
+/// `select` keeps to local branches) shows them and never applies one.
+pub fn other_workers(loaded: &Loaded, summary: &Summary, base: &str) -> Vec<rank::Contender> {
+    let theirs: Vec<String> = summary
+        .branches
+        .keys()
+        .filter(|b| {
+            !loaded.config.is_experiment_branch(b) && rank::is_experiment_scope(&loaded.config, b)
+        })
+        .cloned()
+        .collect();
+    if theirs.is_empty() {
+        return Vec::new();
+    }
+    let r = rank::rank(loaded, summary, base, &theirs);
+    r.groups.into_iter().flat_map(|g| g.forks).collect()
 }
 
 /// The table of `forks` (ranked when `ranked` says from which rank they start), with the

@@ -246,7 +246,13 @@ pub fn list(ctx: &Ctx, loaded: Loaded, args: &LogArgs, stream: bool) -> Result<L
     let branch = summary.as_ref().map_or_else(BranchView::default, |s| {
         branch_view(&loaded, s, args.branch.as_deref(), None)
     });
-    Ok(read_output(records, total, branch, args.reverse, loaded_columns))
+    Ok(read_output(
+        records,
+        total,
+        branch,
+        args.reverse,
+        loaded_columns,
+    ))
 }
 
 /// The output of records read from the ledger (not streamed), oldest first unless `reverse`.

@@ -78,6 +78,9 @@ pub struct MergeBestOutput {
     pub applied: Option<Applied>,
     /// Commands that remove the forks once they are no longer needed (never run for you).
     pub cleanup: Vec<String>,
+    /// Other workers' copies of the experiment branches (`sync`), ranked against the same
+    /// base: shown, never the winner (measured on other machines; see `bring_in`).
+    pub other_workers: Vec<rank::Contender>,
 }
 
 impl Output for MergeBestOutput {}
@@ -134,6 +137,8 @@ pub fn run(ctx: &Ctx, args: &MergeBestArgs) -> Result<MergeBestOutput> {
         }
     }
     notes(ctx, &ranking);
+    let other_workers = super::branches::other_workers(&loaded, &summary, &into);
+    bring_in(ctx, &ranking, &other_workers);
     let mut out = MergeBestOutput {
         into,
         ranking,
@@ -142,6 +147,7 @@ pub fn run(ctx: &Ctx, args: &MergeBestArgs) -> Result<MergeBestOutput> {
         plan: None,
         applied: None,
         cleanup: Vec::new(),
+        other_workers,
     };
     if args.apply {
         apply(ctx, &loaded, args, &mut out)?;
@@ -223,6 +229,40 @@ fn cleanup(loaded: &autoresearch::project::Loaded, r: &Ranking) -> Vec<String> {
     out
 }
 
+/// How to bring in another worker's best that beats the base's: its number was made on another
+/// machine, so it is measured here first, on a fork started from it.
+fn bring_in(ctx: &Ctx, r: &Ranking, theirs: &[rank::Contender]) {
+    let Some(c) = theirs.iter().find(|c| c.gain.is_some_and(|g| g > 0.0)) else {
+        return;
+    };
+    let Some(best) = &c.best else { return };
+    let (Some(run), Some(worker)) = (best.worker_run, best.worker.as_deref()) else {
+        return;
+    };
+    // Already brought in: a fork holds that code.
+    let ours = r.groups.iter().flat_map(|g| &g.forks);
+    if ours
+        .filter_map(|f| f.best.as_ref())
+        .any(|b| b.commit.is_some() && b.commit == best.commit)
+    {
+        return;
+    }
+    let name: String = worker
+        .chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect();
+    let name = if autoresearch::names::valid_name(&name).is_ok() {
+        name
+    } else {
+        "<name>".to_string()
+    };
+    ctx.hint(format!(
+        "Worker `{worker}`'s best ({}) beats `{}`'s, measured on its machine: measure it here before bringing it back, on a fork that starts from it: `autoresearch fork {name} --from {run}@{worker}`, then `autoresearch run --recheck -m \"recheck {run}@{worker}\"` there.",
+        best.label(),
+        r.base.branch
+    ));
+}
+
 /// Warnings about forks that cannot be compared with the base.
 fn notes(ctx: &Ctx, r: &Ranking) {
     for g in r
@@ -287,6 +327,15 @@ impl Human for MergeBestOutput {
                 super::branches::table(None, &g.forks, None)
             };
             p.table(&t)?;
+        }
+        if !self.other_workers.is_empty() {
+            p.line("")?;
+            p.line(
+                p.paint.dim(
+                    "other workers (sync): measured on their machines, shown and never merged",
+                ),
+            )?;
+            p.table(&super::branches::table(None, &self.other_workers, None))?;
         }
         p.line("")?;
         p.kv("verdict", 8, verdict_line(r))?;

@@ -197,7 +197,11 @@ fn pin_runs(loaded: &Loaded, records: &[Record], warnings: &mut Vec<String>) {
             continue;
         }
         if let Err(e) = crate::git::set_run_ref(repo, r.run, oid) {
-            warnings.push(format!("Run {} is brought in, but {}", r.label(), e.message));
+            warnings.push(format!(
+                "Run {} is brought in, but {}",
+                r.label(),
+                e.message
+            ));
         }
     }
 }

@@ -445,3 +445,36 @@ fn the_only_remote_is_the_default() {
     let message = e["error"]["message"].as_str().unwrap();
     assert!(message.contains("`lab`, `other`"), "{message}");
 }
+
+/// `merge-best` shows another worker's branches, never as the winner, and says how to bring
+/// one in: a fork started from its best, measured here.
+#[test]
+fn merge_best_shows_other_workers_and_never_merges_them() {
+    let team = Team::new();
+    experiment(&team.b, "0.25");
+    let theirs = team.b.ledger_lines().last().unwrap()["run"]
+        .as_u64()
+        .unwrap();
+    team.sync(&team.b).ok();
+    team.sync(&team.a).ok();
+    let out = team.a.run(&["--json", "merge-best"]);
+    let v = out.json();
+    let d = &v["data"];
+    assert_eq!(d["winner"], Value::Null, "{d}");
+    let others = d["other_workers"].as_array().unwrap();
+    assert_eq!(others.len(), 1, "{d}");
+    assert_eq!(others[0]["branch"], "autoresearch@wb");
+    assert!(others[0]["gain"].as_f64().unwrap() > 0.0, "{d}");
+    let from = format!("{theirs}@wb");
+    let hints = v["hints"].to_string();
+    assert!(hints.contains(&format!("--from {from}")), "{hints}");
+    // Brought in as a fork and measured here, it ranks like any fork.
+    team.a.run(&["--json", "fork", "wb", "--from", &from]).ok();
+    team.a.switch("autoresearch-fork-wb");
+    let r = run(&team.a, &["--recheck", "-m", "recheck"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    team.a.switch("autoresearch");
+    let v = team.a.run(&["--json", "merge-best"]).json();
+    assert_eq!(v["data"]["winner"], "wb", "{v}");
+    assert!(!v["hints"].to_string().contains("--from"), "{v}");
+}

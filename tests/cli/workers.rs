@@ -249,8 +249,17 @@ fn all_branches_lists_other_workers_copies_after_the_local_ones_and_merge_best_d
         out.stdout
     );
     assert!(out.stdout.contains("#1@gpu-03 1.5"), "{}", out.stdout);
+    // `merge-best` ranks them apart, in `other_workers`, never among the forks.
     let d = sb.run(&["--json", "merge-best"]).ok();
-    assert!(!d.to_string().contains("@gpu-03"), "{d}");
+    assert!(!d["groups"].to_string().contains("@gpu-03"), "{d}");
+    assert_ne!(d["winner"], "autoresearch@gpu-03");
+    let others: Vec<&str> = d["other_workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["branch"].as_str().unwrap())
+        .collect();
+    assert!(others.contains(&"autoresearch@gpu-03"), "{d}");
 }
 
 #[test]
