@@ -216,9 +216,17 @@ pub fn render(v: &View, width: usize, height: usize, paint: &Paint) -> Vec<Strin
     if recent_n > 0 {
         lines.push(Line::new());
         lines.push(Line::new().with(Style::Bold, "recent"));
-        for r in v.recent.iter().rev().take(recent_n - 2) {
+        let shown: Vec<&Record> = v.recent.iter().rev().take(recent_n - 2).copied().collect();
+        // `#17` or `#17@gpu-03`: one column as wide as the widest shown.
+        let width = shown
+            .iter()
+            .map(|r| r.label().len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        for r in shown {
             let label = v.all_branches.then(|| short_branch(r, v.cfg));
-            lines.push(recent_line(r, label));
+            lines.push(recent_line(r, label, width));
         }
     }
     if !others.is_empty() {
@@ -446,7 +454,7 @@ fn short_branch(r: &Record, cfg: &Config) -> String {
         .to_string()
 }
 
-fn recent_line(r: &Record, branch: Option<String>) -> Line {
+fn recent_line(r: &Record, branch: Option<String>, width: usize) -> Line {
     let status = r.status.as_str();
     let delta = r.delta.map(fmt_delta).unwrap_or_default();
     let flags: Vec<&str> = r
@@ -456,7 +464,7 @@ fn recent_line(r: &Record, branch: Option<String>) -> Line {
         .filter(|f| ledger::is_integrity_flag(f))
         .collect();
     let mut l = Line::new()
-        .plain(format!("  {:<6} ", r.label()))
+        .plain(format!("  {:<width$} ", r.label()))
         .with(Style::of_status(r.status), format!("{status:<10}"))
         .plain(format!("{:>10} {:>9}  ", fmt_level(r.metric), delta));
     if let Some(b) = branch {
@@ -723,10 +731,15 @@ mod tests {
             text.contains("  #17@gpu-03 kept"),
             "so does its row:\n{text}"
         );
-        assert!(
-            text.contains("  #39    "),
-            "own rows keep their number:\n{text}"
-        );
+        // One column: every row's status starts where the widest label's does.
+        let at = |label: &str| {
+            let row = text
+                .lines()
+                .find(|l| l.starts_with(&format!("  {label} ")))
+                .unwrap_or_else(|| panic!("no row {label}:\n{text}"));
+            row.len() - row[2 + label.len()..].trim_start().len()
+        };
+        assert_eq!(at("#39"), at("#17@gpu-03"), "own rows align:\n{text}");
     }
 
     #[test]
