@@ -7,7 +7,10 @@
 #   publish       `sync` in `b`: its N records published and pushed;
 #   bring         `sync` in `a`: N records fetched, appended and its own pushed;
 #   idle          `sync` in `a` again: nothing new;
-#   status        `status` in `a` afterwards (the union's fold, from the cache).
+#   status        `status` in `a` afterwards (the union's fold, from the cache);
+#   one more      `sync` in `b` after one more record, and what it added to `b`'s objects and
+#                 to the bare repository (a publication writes the changed file of the shard,
+#                 not the whole shard again).
 #
 # Each line gives the wall time and the peak resident memory (GNU time).
 #
@@ -70,3 +73,8 @@ measure publish "$work/b" sync lab
 measure bring "$work/a" sync lab
 measure idle "$work/a" sync lab
 measure status "$work/a" status
+objects() { du -sk "$1" | cut -f1; }
+before_b=$(objects "$work/b/.git/objects") before_lab=$(objects "$work/lab.git/objects")
+(cd "$work/b" && "$bin" --json record --status discarded --metric 2.5 -m "one more" >/dev/null)
+measure "one more" "$work/b" sync lab
+echo "one more: +$(( $(objects "$work/b/.git/objects") - before_b )) KB in b, +$(( $(objects "$work/lab.git/objects") - before_lab )) KB in the bare repository"

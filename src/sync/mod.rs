@@ -3,7 +3,7 @@
 //! no network transports).
 //!
 //! Each clone is a worker with a stable id ([`worker`]). It publishes its shard — the ledger
-//! lines it wrote — as the file `ledger.jsonl` in a chain of commits at
+//! lines it wrote — in files of 1,000 lines (`00000000.jsonl`, ...) in a chain of commits at
 //! `refs/autoresearch/ledger/<worker>`: each publication is a child of the previous one, so a
 //! push is always a fast-forward and never needs force; a remote that holds something else
 //! under our name rejects it, and nothing changes there ([`refs`]). The commits its records

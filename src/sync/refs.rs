@@ -14,8 +14,27 @@ pub const FETCHED: &str = "refs/autoresearch/fetched";
 /// Where the commit a record evaluated is kept, by the record's id: `<COMMITS>/<id>`. Ids never
 /// collide across machines, so neither do these refs, and they never move.
 pub const COMMITS: &str = "refs/autoresearch/commits";
-/// The file a shard's commit holds.
-pub const SHARD_FILE: &str = "ledger.jsonl";
+/// Lines per file of a published shard.
+pub const CHUNK_LINES: usize = 1000;
+
+/// `shard` in pieces of [`CHUNK_LINES`] lines (the last may be shorter, or unterminated).
+fn chunks(shard: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = shard;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(CHUNK_LINES - 1)
+            .map_or(rest.len(), |(i, _)| i + 1);
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// The `git` of one repository, with prompts off (a sync must never wait on a terminal).
 pub struct Git {
@@ -125,34 +144,63 @@ impl Git {
         Ok((out.status.success() && !id.is_empty()).then_some(id))
     }
 
-    /// Make `shard` the tip of `worker`'s chain: a commit holding it as `ledger.jsonl`, child
-    /// of the current tip, set by compare-and-swap (a concurrent publication fails, it is not
-    /// overwritten).
+    /// The repository, for what is written and read locally (objects, trees): in process,
+    /// without a `git` per chunk.
+    fn repo(&self) -> Result<git2::Repository> {
+        git2::Repository::open(&self.root).map_err(|e| {
+            AppError::git(
+                format!("opening the repository at `{}`", self.root.display()),
+                &e,
+            )
+        })
+    }
+
+    /// Make `shard` the tip of `worker`'s chain: a commit holding it in files of
+    /// [`CHUNK_LINES`] lines, child of the current tip, set by compare-and-swap (a concurrent
+    /// publication fails, it is not overwritten). The shard only grows, so a publication
+    /// writes only its last file or two: what a sync stores and sends grows with the new
+    /// records, not with the shard.
     pub fn publish(&self, worker: &str, shard: &[u8]) -> Result<Published> {
         let refname = format!("{LEDGER_REFS}/{worker}");
         let old = self.resolve(&refname)?;
-        let blob =
-            String::from_utf8_lossy(&self.run(&["hash-object", "-w", "--stdin"], Some(shard))?)
-                .trim()
-                .to_string();
-        let listing = format!("100644 blob {blob}\t{SHARD_FILE}\n");
-        let tree = String::from_utf8_lossy(&self.run(&["mktree"], Some(listing.as_bytes()))?)
-            .trim()
-            .to_string();
-        if let Some(old) = &old
-            && self.text(&["rev-parse", &format!("{old}^{{tree}}")])? == tree
+        let repo = self.repo()?;
+        let git = |what: &str| {
+            let what = what.to_string();
+            move |e: git2::Error| AppError::git(format!("{what} for worker `{worker}`"), &e)
+        };
+        let mut tree = repo.treebuilder(None).map_err(git("building the shard"))?;
+        for (i, chunk) in chunks(shard).enumerate() {
+            let blob = repo.blob(chunk).map_err(git("writing the shard"))?;
+            tree.insert(format!("{i:08}.jsonl"), blob, 0o100_644)
+                .map_err(git("building the shard"))?;
+        }
+        let tree = tree.write().map_err(git("writing the shard's tree"))?;
+        let parent = match &old {
+            Some(old) => {
+                let oid = git2::Oid::from_str(old).map_err(git("reading the chain"))?;
+                Some(repo.find_commit(oid).map_err(git("reading the chain"))?)
+            }
+            None => None,
+        };
+        if let Some(p) = &parent
+            && p.tree_id() == tree
         {
             return Ok(Published {
-                commit: old.clone(),
+                commit: p.id().to_string(),
                 changed: false,
             });
         }
+        let tree = repo
+            .find_tree(tree)
+            .map_err(git("reading the shard's tree"))?;
+        let sig = git2::Signature::now("autoresearch", "autoresearch@localhost")
+            .map_err(git("signing the shard"))?;
         let message = format!("autoresearch ledger of {worker}");
-        let mut args = vec!["commit-tree", tree.as_str(), "-m", message.as_str()];
-        if let Some(old) = &old {
-            args.extend(["-p", old.as_str()]);
-        }
-        let commit = self.text(&args)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let commit = repo
+            .commit(None, &sig, &sig, &message, &tree, &parents)
+            .map_err(git("committing the shard"))?
+            .to_string();
         let zero = "0".repeat(40);
         let expected = old.as_deref().unwrap_or(&zero);
         self.run(&["update-ref", &refname, &commit, expected], None)?;
@@ -162,12 +210,21 @@ impl Git {
         })
     }
 
-    /// The shard a chain's commit holds.
+    /// The shard a chain's commit holds: its files, in name order, one after the other.
     pub fn read_shard(&self, commit: &str) -> Result<Vec<u8>> {
-        self.run(
-            &["cat-file", "blob", &format!("{commit}:{SHARD_FILE}")],
-            None,
-        )
+        let repo = self.repo()?;
+        let what = format!("reading the shard of commit {commit}");
+        let err = |e: git2::Error| AppError::git(&what, &e);
+        let oid = git2::Oid::from_str(commit).map_err(err)?;
+        let tree = repo.find_commit(oid).and_then(|c| c.tree()).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in tree.iter() {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                let blob = repo.find_blob(entry.id()).map_err(err)?;
+                out.extend_from_slice(blob.content());
+            }
+        }
+        Ok(out)
     }
 
     /// Fetch every worker's chain from `remote` into `refs/autoresearch/fetched/<remote>/`;
@@ -374,6 +431,30 @@ mod tests {
                 .unwrap(),
             first.commit
         );
+    }
+
+    /// A shard that grew keeps its full files: a publication adds the changed file only.
+    #[test]
+    fn a_publication_rewrites_only_the_files_that_changed() {
+        let (_dir, _bare, a, _b) = three();
+        let ga = Git::new(&a);
+        let line = |i: usize| format!("{{\"run\":{i}}}\n");
+        let mut shard: String = (0..CHUNK_LINES * 2 + 5).map(line).collect();
+        let first = ga.publish("w", shard.as_bytes()).unwrap();
+        shard.push_str(&line(9999));
+        let second = ga.publish("w", shard.as_bytes()).unwrap();
+        assert_eq!(ga.read_shard(&second.commit).unwrap(), shard.as_bytes());
+        let files = |c: &str| ga.text(&["ls-tree", c]).unwrap();
+        let (before, after) = (files(&first.commit), files(&second.commit));
+        let (b, a): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+        assert_eq!(a.len(), 3, "{after}");
+        assert_eq!(a[..2], b[..2], "the full files are the same blobs");
+        assert_ne!(a[2], b[2]);
+        // Exactly a multiple of the size, and empty.
+        let exact: String = (0..CHUNK_LINES).map(line).collect();
+        assert_eq!(chunks(exact.as_bytes()).count(), 1);
+        assert_eq!(chunks(b"").count(), 0);
+        assert_eq!(chunks(b"{\"torn").collect::<Vec<_>>(), [&b"{\"torn"[..]]);
     }
 
     #[test]
