@@ -80,6 +80,10 @@ pub const FILES: &[(&str, &str)] = &[
         "this clone's worker id for `sync`, made by its first sync",
     ),
     (
+        ".autoresearch/sync.lock",
+        "`sync`'s flock: one sync of a clone at a time, a second waits",
+    ),
+    (
         "refs/autoresearch/ledger/<worker>",
         "a worker's own records, published by `sync` as a fast-forward chain of commits",
     ),
@@ -88,7 +92,7 @@ pub const FILES: &[(&str, &str)] = &[
         "each worker's chain as `sync` last fetched it from a remote",
     ),
     (
-        "refs/autoresearch/commits/<id>",
+        "refs/autoresearch/commits/<worker>/<id>",
         "the commit each synced record evaluated, by the record's id",
     ),
     (

@@ -19,7 +19,7 @@ use crate::output::{Human, Output, Printer};
   autoresearch sync --dry-run
 
 Each clone is a worker (`.autoresearch/worker`, or AUTORESEARCH_WORKER). Its records travel at
-refs/autoresearch/ledger/<worker>, their commits at refs/autoresearch/commits/<id>. Another
+refs/autoresearch/ledger/<worker>, their commits at refs/autoresearch/commits/<worker>/<id>. Another
 worker's records show as RUN@WORKER on a branch named BRANCH@WORKER; `--worker` filters the
 readers. A clone that never syncs is unchanged.")]
 pub struct SyncArgs {

@@ -7,7 +7,7 @@
 //! `refs/autoresearch/ledger/<worker>`: each publication is a child of the previous one, so a
 //! push is always a fast-forward and never needs force; a remote that holds something else
 //! under our name rejects it, and nothing changes there ([`refs`]). The commits its records
-//! evaluated travel at `refs/autoresearch/commits/<id>`. Other workers' shards are fetched
+//! evaluated travel at `refs/autoresearch/commits/<worker>/<id>`. Other workers' shards are fetched
 //! under `refs/autoresearch/fetched/<remote>/<worker>` and their new records appended to the
 //! local ledger in causal order ([`merge`]). Nothing here touches the user's branches, index
 //! or work tree.
@@ -42,7 +42,7 @@ pub struct Outcome {
     pub workers: Vec<ShardCount>,
     /// Records appended to this ledger (would be, in a dry run).
     pub added: u64,
-    /// Experiment commits newly kept at `refs/autoresearch/commits/<id>` for the push.
+    /// Experiment commits newly kept at `refs/autoresearch/commits/<worker>/<id>` for the push.
     pub commits: usize,
     /// The remote has this worker's chain and commits (false in a dry run).
     pub pushed: bool,
@@ -82,6 +82,7 @@ pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Ve
         return Ok((outcome, plan.warnings));
     }
     loaded.project.ensure_state_dir()?;
+    let _one_at_a_time = lock(&state)?;
     let me = worker::adopt(&state)?;
     outcome.worker = Some(me.clone());
     let mut warnings = Vec::new();
@@ -105,12 +106,28 @@ pub fn sync(loaded: &Loaded, remote: &str, dry_run: bool) -> Result<(Outcome, Ve
     let own = merge::own_lines(&read_ledger(loaded)?);
     outcome.published = count_lines(&own);
     outcome.chain = Some(git.publish(&me, &own)?.commit);
-    outcome.commits = git.pin_commits(&own_commits(&own))?;
+    outcome.commits = git.pin_commits(&me, &own_commits(&own))?;
     match git.push(remote, &me)? {
         Pushed::Done => outcome.pushed = true,
         Pushed::Rejected(why) => return Err(rejected(remote, &me, &why, outcome.added)),
     }
     Ok((outcome, warnings))
+}
+
+/// One sync of a clone at a time (`flock` on `.autoresearch/sync.lock`, released when the
+/// holder ends, however it ends): two at once could push an older tip of this worker's chain
+/// after a newer one, which the remote would rightly refuse as a rewind. A second sync waits.
+fn lock(state: &std::path::Path) -> Result<std::fs::File> {
+    let path = state.join("sync.lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| AppError::io(format!("opening `{}`", path.display()), &e))?;
+    file.lock()
+        .map_err(|e| AppError::io(format!("locking `{}`", path.display()), &e))?;
+    Ok(file)
 }
 
 /// The remote a `sync` without one uses: `origin`, else the repository's only remote.

@@ -11,7 +11,8 @@ use crate::error::{AppError, Code, Result};
 pub const LEDGER_REFS: &str = "refs/autoresearch/ledger";
 /// Where the chains fetched from a remote are kept: `<FETCHED>/<remote>/<worker>`.
 pub const FETCHED: &str = "refs/autoresearch/fetched";
-/// Where the commit a record evaluated is kept, by the record's id: `<COMMITS>/<id>`. Ids never
+/// Where the commit a record evaluated is kept, by its writer and the record's id:
+/// `<COMMITS>/<worker>/<id>`. Each worker pushes only its own, and ids never
 /// collide across machines, so neither do these refs, and they never move.
 pub const COMMITS: &str = "refs/autoresearch/commits";
 /// Lines per file of a published shard.
@@ -254,14 +255,12 @@ impl Git {
             .collect())
     }
 
-    /// Keep each `(id, commit)` at `refs/autoresearch/commits/<id>`, for the commits this
-    /// repository has and that are not kept yet; returns how many refs it made.
-    pub fn pin_commits(&self, pins: &[(String, String)]) -> Result<usize> {
-        let kept = self.text(&[
-            "for-each-ref",
-            "--format=%(refname)",
-            &format!("{COMMITS}/"),
-        ])?;
+    /// Keep each `(id, commit)` of `worker`'s records at `refs/autoresearch/commits/<worker>/<id>`,
+    /// for the commits this repository has and that are not kept yet; returns how many refs it
+    /// made.
+    pub fn pin_commits(&self, worker: &str, pins: &[(String, String)]) -> Result<usize> {
+        let space = format!("{COMMITS}/{worker}");
+        let kept = self.text(&["for-each-ref", "--format=%(refname)", &format!("{space}/")])?;
         let kept: std::collections::HashSet<&str> = kept.lines().collect();
         let wanted: Vec<&(String, String)> = pins
             .iter()
@@ -269,7 +268,7 @@ impl Git {
                 crate::sync::worker::valid(id)
                     && c.len() >= 40
                     && c.bytes().all(|b| b.is_ascii_hexdigit())
-                    && !kept.contains(format!("{COMMITS}/{id}").as_str())
+                    && !kept.contains(format!("{space}/{id}").as_str())
             })
             .collect();
         if wanted.is_empty() {
@@ -285,7 +284,7 @@ impl Git {
         let mut made = 0;
         for ((id, commit), line) in wanted.iter().zip(answer.lines()) {
             if line.ends_with(" commit") {
-                script.push_str(&format!("create {COMMITS}/{id} {commit}\n"));
+                script.push_str(&format!("create {space}/{id} {commit}\n"));
                 made += 1;
             }
         }
@@ -295,13 +294,15 @@ impl Git {
         Ok(made)
     }
 
-    /// Push `worker`'s chain and the kept commits to `remote`, never forcing and all or
+    /// Push `worker`'s chain and its kept commits to `remote`, never forcing and all or
     /// nothing (`--atomic`): a remote whose chain under that name is not an ancestor of ours
     /// refuses, and keeps what it has.
     pub fn push(&self, remote: &str, worker: &str) -> Result<Pushed> {
         let refname = format!("{LEDGER_REFS}/{worker}");
         let spec = format!("{refname}:{refname}");
-        let commits = format!("{COMMITS}/*:{COMMITS}/*");
+        // Only this worker's commits: another's are its to push (two pushing one new ref at
+        // once would make one of the pushes fail).
+        let commits = format!("{COMMITS}/{worker}/*:{COMMITS}/{worker}/*");
         let out = self
             .cmd(&[
                 "push",

@@ -478,3 +478,40 @@ fn merge_best_shows_other_workers_and_never_merges_them() {
     assert_eq!(v["data"]["winner"], "wb", "{v}");
     assert!(!v["hints"].to_string().contains("--from"), "{v}");
 }
+
+/// Syncs of one clone at once wait for each other: every one succeeds, nothing is added twice,
+/// and the remote ends with this worker's latest chain (none pushed an older tip after it).
+#[test]
+fn concurrent_syncs_of_one_clone_wait_their_turn() {
+    let team = Team::new();
+    experiment(&team.b, "0.5");
+    team.sync(&team.b).ok();
+    experiment(&team.a, "0.6");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = team.a.cmd(&["--json", "sync"]);
+            c.env("AUTORESEARCH_WORKER", "wa")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let lines = team.a.ledger_lines();
+    let unique: BTreeSet<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), lines.len(), "nothing twice");
+    assert_eq!(unique.len(), 4, "two baselines and an experiment on each");
+    let chain = "refs/autoresearch/ledger/wa";
+    assert_eq!(
+        git(&team.remote, &["rev-parse", chain]),
+        git(&team.a.root, &["rev-parse", chain])
+    );
+}
