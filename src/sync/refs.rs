@@ -353,11 +353,13 @@ fn git_failed(what: &str, stderr: &[u8]) -> AppError {
         .find(|l| !l.trim().is_empty())
         .map(|l| crate::text::shown_line(l, 300))
         .unwrap_or_else(|| "no message".to_string());
-    AppError::new(
-        Code::GitError,
-        format!("{what} failed: {last}"),
-        "Check the remote and your access to it with `git fetch <remote>`, then try again.",
-    )
+    // A fetch or a push talks to the remote; anything else is this repository's own git.
+    let suggestion = if what.starts_with("`git fetch") || what.starts_with("`git push") {
+        "Check the remote and your access to it with `git fetch <remote>`, then run `autoresearch sync` again."
+    } else {
+        "Check this repository with `git status` and `git fsck`, fix what they report, then run `autoresearch sync` again (nothing is pushed until it succeeds)."
+    };
+    AppError::new(Code::GitError, format!("{what} failed: {last}"), suggestion)
 }
 
 #[cfg(test)]
