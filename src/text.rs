@@ -176,6 +176,17 @@ impl Words {
     }
 }
 
+/// Text from the ledger as it may be printed: without control characters or escape sequences
+/// (a hand edit or another machine's record must not drive the terminal), as
+/// [`shown_line`] makes it. Borrowed when already plain, which is nearly always.
+pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        shown_line(s, usize::MAX).into()
+    } else {
+        s.into()
+    }
+}
+
 /// One line of output someone else wrote (an eval's log, a hook's stderr), made safe to show
 /// in a terminal: what a carriage return drew over is dropped (a progress bar shows its last
 /// state), escape sequences and other control characters are removed (an eval must not move

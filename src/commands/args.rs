@@ -156,11 +156,7 @@ fn unknown_worker(w: &str, own: Option<&str>, known: &[String]) -> AppError {
 /// A run argument: `17` (this ledger's number), or `17@gpu-03` (run 17 of worker `gpu-03`, as
 /// the human views label another worker's runs); a clap value parser.
 pub fn parse_run(text: &str) -> std::result::Result<RunRef, String> {
-    let valid = |r: &RunRef| match r {
-        RunRef::Local(_) => true,
-        RunRef::Worker { worker, .. } => autoresearch::sync::worker::valid(worker),
-    };
-    RunRef::parse(text).filter(valid).ok_or_else(|| {
+    RunRef::parse(text).ok_or_else(|| {
         format!(
             "`{text}` is not a run: pass a run number (`17`) or another worker's run (`17@gpu-03`)"
         )

@@ -26,19 +26,16 @@ pub enum RunRef {
 }
 
 impl RunRef {
-    /// `None` when `text` is neither a number nor `NUMBER@WORKER`. The worker is only checked
-    /// to be one word: whether it is a valid id is `sync::worker::valid`'s to say, and `sync`
-    /// sits above the ledger, so the caller asks it.
+    /// `None` when `text` is neither a number nor `NUMBER@WORKER` with a valid worker id
+    /// ([`super::worker::valid`]).
     pub fn parse(text: &str) -> Option<RunRef> {
         let text = text.trim().trim_start_matches('#');
         match text.split_once('@') {
             None => text.parse().ok().map(RunRef::Local),
-            Some((run, worker)) if !worker.is_empty() && !worker.contains(['@', ' ']) => {
-                Some(RunRef::Worker {
-                    run: run.parse().ok()?,
-                    worker: worker.to_string(),
-                })
-            }
+            Some((run, worker)) if super::worker::valid(worker) => Some(RunRef::Worker {
+                run: run.parse().ok()?,
+                worker: worker.to_string(),
+            }),
             Some(_) => None,
         }
     }
@@ -47,7 +44,7 @@ impl RunRef {
     pub fn label(&self) -> String {
         match self {
             RunRef::Local(run) => label(*run, None, None),
-            RunRef::Worker { run, worker } => format!("#{run}@{worker}"),
+            RunRef::Worker { run, worker } => label(0, Some(worker), Some(*run)),
         }
     }
 

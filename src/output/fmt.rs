@@ -84,15 +84,7 @@ pub fn run_line(label: &str, metric: Option<f64>, summary: &str) -> String {
     format!("{label} {}  {}", metric_or_dash(metric), plain(summary))
 }
 
-/// Ledger text as it may be printed: without control characters or escape sequences (a hand
-/// edit or another machine's record must not drive the terminal). Borrowed when already plain.
-pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(char::is_control) {
-        autoresearch::text::shown_line(s, usize::MAX).into()
-    } else {
-        s.into()
-    }
-}
+pub use autoresearch::text::plain;
 
 /// A diff stat like `git diff --stat`: a line per file, then the totals in words, with zero
 /// parts left out as git does (`1 file changed, 2 insertions(+)`).

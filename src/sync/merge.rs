@@ -58,6 +58,7 @@ pub struct Local {
 }
 
 impl Local {
+    #[cfg(test)]
     pub fn of(records: impl IntoIterator<Item = Record>) -> Local {
         let mut local = Local::default();
         for r in records {
@@ -196,8 +197,8 @@ pub fn materialize(
 /// escape sequences (a remote must not drive the terminal of whoever reads the ledger).
 fn clean(r: &mut Record) {
     fn line(s: &mut String) {
-        if s.chars().any(char::is_control) {
-            *s = crate::text::shown_line(s, 256);
+        if let std::borrow::Cow::Owned(clean) = crate::text::plain(s) {
+            *s = clean;
         }
     }
     fn pairs<V>(map: &mut std::collections::BTreeMap<String, V>, value: fn(&mut V)) {

@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use crate::error::{AppError, Result};
+/// This clone's id if it has one yet (the variable, else the file); nothing is written.
+pub use crate::ledger::worker::known as current;
 pub use crate::ledger::worker::{FILE, MAX, VAR, synced_id, valid};
 
 /// What this module reads from the environment, for `agent-info`.
@@ -59,11 +61,6 @@ pub fn id(state_dir: &Path) -> Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id(state_dir),
         Err(e) => Err(AppError::io(format!("writing `{}`", path.display()), &e)),
     }
-}
-
-/// This clone's id if it has one yet (the variable, else the file); nothing is written.
-pub fn current(state_dir: &Path) -> Result<Option<String>> {
-    crate::ledger::worker::known(state_dir)
 }
 
 /// This clone's id, with the file written (from the variable when it is set): from now on the
