@@ -90,6 +90,19 @@ impl Team {
     }
 }
 
+impl Team {
+    /// An experiment on `b`, then `b` and `a` sync: `a` holds it. Its run number on `b`.
+    fn shared_experiment(&self, x: &str) -> u64 {
+        experiment(&self.b, x);
+        let run = self.b.ledger_lines().last().unwrap()["run"]
+            .as_u64()
+            .unwrap();
+        self.sync(&self.b).ok();
+        self.sync(&self.a).ok();
+        run
+    }
+}
+
 /// One experiment: `x` becomes `x`, evaluated by `run` (kept or discarded by its own rules).
 fn experiment(sb: &Sandbox, x: &str) {
     set_x(sb, x);
@@ -194,9 +207,7 @@ fn two_clones_converge_in_any_order_and_syncing_again_changes_nothing() {
 #[test]
 fn another_workers_branch_folds_as_it_did_where_it_was_written() {
     let team = Team::new();
-    experiment(&team.b, "0.5");
-    team.sync(&team.b).ok();
-    team.sync(&team.a).ok();
+    team.shared_experiment("0.5");
     let theirs = team.b.run(&["--json", "status"]).ok();
     let mirrored = team
         .a
@@ -355,12 +366,7 @@ fn a_second_clone_under_the_same_worker_id_is_refused_and_the_remote_is_unchange
 #[test]
 fn a_retraction_reaches_the_other_clone_and_only_the_writer_retracts() {
     let team = Team::new();
-    experiment(&team.b, "0.5");
-    let kept = team.b.ledger_lines().last().unwrap()["run"]
-        .as_u64()
-        .unwrap();
-    team.sync(&team.b).ok();
-    team.sync(&team.a).ok();
+    let kept = team.shared_experiment("0.5");
     let here = team
         .a
         .ledger_lines()
@@ -451,12 +457,7 @@ fn the_only_remote_is_the_default() {
 #[test]
 fn merge_best_shows_other_workers_and_never_merges_them() {
     let team = Team::new();
-    experiment(&team.b, "0.25");
-    let theirs = team.b.ledger_lines().last().unwrap()["run"]
-        .as_u64()
-        .unwrap();
-    team.sync(&team.b).ok();
-    team.sync(&team.a).ok();
+    let theirs = team.shared_experiment("0.25");
     let out = team.a.run(&["--json", "merge-best"]);
     let v = out.json();
     let d = &v["data"];
