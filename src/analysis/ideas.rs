@@ -136,40 +136,7 @@ pub(super) fn families(
         .map(|words| known_family(words, &known).map(|k| KNOWN[k].0.to_string()))
         .collect();
 
-    // The rest: by their most frequent word or pair among themselves.
-    let mut df: HashMap<Phrase, u32> = HashMap::new();
-    let mut terms = Vec::new();
-    for (words, name) in summaries.iter().zip(&names) {
-        if name.is_none() {
-            terms_of(words, &mut terms);
-            for t in &terms {
-                *df.entry(*t).or_default() += 1;
-            }
-        }
-    }
-    for (words, name) in summaries.iter().zip(names.iter_mut()) {
-        if name.is_some() || words.is_empty() {
-            continue;
-        }
-        terms_of(words, &mut terms);
-        let first = (words[0].0, None);
-        let best = terms
-            .iter()
-            .map(|t| (df.get(t).copied().unwrap_or(0), *t))
-            .filter(|(n, _)| *n >= 2)
-            // Most frequent; a pair before a word; then the earliest (`terms` is in order).
-            .fold(None::<(u32, Phrase)>, |acc, (n, t)| match acc {
-                Some((bn, bt)) if bn > n || (bn == n && (bt.1.is_some() || t.1.is_none())) => {
-                    Some((bn, bt))
-                }
-                _ => Some((n, t)),
-            })
-            .map_or(first, |(_, t)| t);
-        *name = Some(match best {
-            (a, Some(b)) => format!("{} {}", vocab.word(a), vocab.word(b)),
-            (a, None) => vocab.word(a).to_string(),
-        });
-    }
+    name_the_rest(vocab, summaries, &mut names);
 
     let mut acc: BTreeMap<String, (usize, usize, Vec<u64>)> = BTreeMap::new();
     for (pos, name) in names.into_iter().enumerate() {
@@ -209,6 +176,44 @@ pub(super) fn families(
         }
     }
     list.into_iter().map(|(f, _)| f).collect()
+}
+
+/// Name each summary no known family took: by its most frequent word or pair among the other
+/// unnamed ones (a pair before a word, then the earliest), else its first word.
+fn name_the_rest(vocab: &Vocab, summaries: &[Vec<(u32, u32)>], names: &mut [Option<String>]) {
+    let mut df: HashMap<Phrase, u32> = HashMap::new();
+    let mut terms = Vec::new();
+    for (words, name) in summaries.iter().zip(names.iter()) {
+        if name.is_none() {
+            terms_of(words, &mut terms);
+            for t in &terms {
+                *df.entry(*t).or_default() += 1;
+            }
+        }
+    }
+    for (words, name) in summaries.iter().zip(names.iter_mut()) {
+        if name.is_some() || words.is_empty() {
+            continue;
+        }
+        terms_of(words, &mut terms);
+        let first = (words[0].0, None);
+        let best = terms
+            .iter()
+            .map(|t| (df.get(t).copied().unwrap_or(0), *t))
+            .filter(|(n, _)| *n >= 2)
+            // Most frequent; a pair before a word; then the earliest (`terms` is in order).
+            .fold(None::<(u32, Phrase)>, |acc, (n, t)| match acc {
+                Some((bn, bt)) if bn > n || (bn == n && (bt.1.is_some() || t.1.is_none())) => {
+                    Some((bn, bt))
+                }
+                _ => Some((n, t)),
+            })
+            .map_or(first, |(_, t)| t);
+        *name = Some(match best {
+            (a, Some(b)) => format!("{} {}", vocab.word(a), vocab.word(b)),
+            (a, None) => vocab.word(a).to_string(),
+        });
+    }
 }
 
 fn dead(view: &View, f: &Family, runs: Vec<u64>) -> Pattern {

@@ -328,15 +328,7 @@ impl Human for MergeBestOutput {
             };
             p.table(&t)?;
         }
-        if !self.other_workers.is_empty() {
-            p.line("")?;
-            p.line(
-                p.paint.dim(
-                    "other workers (sync): measured on their machines, shown and never merged",
-                ),
-            )?;
-            p.table(&super::branches::table(None, &self.other_workers, None))?;
-        }
+        other_workers(p, &self.other_workers)?;
         p.line("")?;
         p.kv("verdict", 8, verdict_line(r))?;
         if let Some(c) = &self.confirmed {
@@ -382,6 +374,19 @@ impl Human for MergeBestOutput {
         }
         Ok(())
     }
+}
+
+/// Other workers' branches, in a table of their own (nothing before any sync).
+fn other_workers(p: &mut Printer, theirs: &[rank::Contender]) -> std::io::Result<()> {
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    p.line("")?;
+    p.line(
+        p.paint
+            .dim("other workers (sync): measured on their machines, shown and never merged"),
+    )?;
+    p.table(&super::branches::table(None, theirs, None))
 }
 
 /// ` on hardware a100` (`lead` first), or nothing without a class.

@@ -135,10 +135,8 @@ fn retract(loaded: &Loaded, target: &RunRef, why: String) -> Result<RetractOutpu
     }
     let appended = loaded.ledger.append_with_warnings(|run, _| {
         Ok(Record {
-            run,
             id: ledger::new_id(),
             timestamp: ledger::now_timestamp(),
-            status: Status::Retraction,
             metric: None,
             metrics: Default::default(),
             samples: Vec::new(),
@@ -155,11 +153,8 @@ fn retract(loaded: &Loaded, target: &RunRef, why: String) -> Result<RetractOutpu
             code: rec.code.clone(),
             setup: rec.setup.clone(),
             hardware: rec.hardware.clone(),
-            worker: None,
-            worker_run: None,
-            clock: None,
             retracts: Some(target),
-            imported: None,
+            ..Record::new(run, Status::Retraction)
         })
     })?;
     let mut after = appended.before.scope(Some(&branch));

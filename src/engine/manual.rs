@@ -119,10 +119,8 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             flags.push("kept_not_better".to_string());
         }
         Ok(Record {
-            run,
             id: ledger::new_id(),
             timestamp: ledger::now_timestamp(),
-            status,
             metric,
             metrics,
             samples: Vec::new(),
@@ -141,11 +139,7 @@ pub fn record(loaded: &Loaded, report: Report) -> Result<Recorded> {
             code: None,
             setup: None,
             hardware: loaded.config.hardware.clone(),
-            worker: None,
-            worker_run: None,
-            clock: None,
-            retracts: None,
-            imported: None,
+            ..Record::new(run, status)
         })
     })?;
     warnings.extend(before.health_warnings("`experiments.jsonl`"));

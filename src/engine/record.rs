@@ -65,10 +65,8 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
             pin_failed = git::set_run_ref(&loaded.project.repo, run, d.commit).err();
             let best = best_on_this_class(sb, branch, &loaded.config.hardware);
             Ok(Record {
-                run,
                 id: d.id.clone(),
                 timestamp: ledger::now_timestamp(),
-                status: d.verdict.status,
                 metric: d.verdict.metric,
                 metrics: d.measured.metrics.clone(),
                 samples: if d.measured.samples.len() > 1 {
@@ -89,11 +87,7 @@ pub(super) fn write(loaded: &Loaded, d: &Draft, on: &mut dyn FnMut(Event)) -> Re
                 code: Some(d.code.to_string()),
                 setup: Some(d.setup.to_string()),
                 hardware: loaded.config.hardware.clone(),
-                worker: None,
-                worker_run: None,
-                clock: None,
-                retracts: None,
-                imported: None,
+                ..Record::new(run, d.verdict.status)
             })
         })
         .map_err(|mut e| {

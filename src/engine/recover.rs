@@ -188,11 +188,9 @@ fn record(
     let appended = loaded.ledger.append_around(others, |run, _| {
         pin_failed = git::set_run_ref(repo, run, commit).err();
         Ok(Record {
-            run,
             // The id the dead step's eval was given (`AUTORESEARCH_ID`), when it got that far.
             id: dead.owns.step.clone().unwrap_or_else(ledger::new_id),
             timestamp: ledger::now_timestamp(),
-            status: Status::Crash,
             metric: None,
             metrics: Default::default(),
             samples: Vec::new(),
@@ -209,11 +207,7 @@ fn record(
             code: None,
             setup: None,
             hardware: loaded.config.hardware.clone(),
-            worker: None,
-            worker_run: None,
-            clock: None,
-            retracts: None,
-            imported: None,
+            ..Record::new(run, Status::Crash)
         })
     })?;
     for w in appended.warnings {

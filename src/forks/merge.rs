@@ -226,10 +226,8 @@ fn recheck_record(loaded: &Loaded, c: &Contender, m: &Measured, run: u64) -> Res
         .as_ref()
         .map_or(String::new(), |b| format!(" (run #{})", b.run));
     Ok(Record {
-        run,
         id: m.id.clone(),
         timestamp: ledger::now_timestamp(),
-        status: Status::Recheck,
         metric: (!samples.is_empty()).then(|| crate::noise::median(samples)),
         metrics: Default::default(),
         samples: samples.to_vec(),
@@ -249,11 +247,7 @@ fn recheck_record(loaded: &Loaded, c: &Contender, m: &Measured, run: u64) -> Res
         code: Some(code),
         setup: Some(setup),
         hardware: cfg.hardware.clone(),
-        worker: None,
-        worker_run: None,
-        clock: None,
-        retracts: None,
-        imported: None,
+        ..Record::new(run, Status::Recheck)
     })
 }
 
@@ -583,10 +577,8 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
     }
     let written = loaded.ledger.append_with_warnings(|run, _| {
         Ok(Record {
-            run,
             id: ledger::new_id(),
             timestamp: ledger::now_timestamp(),
-            status: Status::Kept,
             metric: w.level,
             metrics: Default::default(),
             samples: w.evidence.clone(),
@@ -609,11 +601,7 @@ fn fast_forward(loaded: &Loaded, r: &Ranking, plan: &ApplyPlan) -> Result<Applie
             code: winner_code(loaded, to).ok(),
             setup: w.setup.clone(),
             hardware: w.hardware.clone(),
-            worker: None,
-            worker_run: None,
-            clock: None,
-            retracts: None,
-            imported: None,
+            ..Record::new(run, Status::Kept)
         })
     })?;
     Ok(Applied {

@@ -693,10 +693,8 @@ fn start_record(start: &Start, branch: &str, run: u64) -> Record {
         .unwrap_or_default();
     let (summary, _) = ledger::clean_summary(&format!("fork of {} from {at}{what}", start.branch));
     Record {
-        run,
         id: ledger::new_id(),
         timestamp: ledger::now_timestamp(),
-        status: Status::Baseline,
         metric: start.level,
         metrics: start
             .record
@@ -717,11 +715,7 @@ fn start_record(start: &Start, branch: &str, run: u64) -> Record {
         code: Some(start.code.clone()),
         setup: Some(start.setup.clone()),
         hardware: start.hardware.clone(),
-        worker: None,
-        worker_run: None,
-        clock: None,
-        retracts: None,
-        imported: None,
+        ..Record::new(run, Status::Baseline)
     }
 }
 

@@ -223,10 +223,8 @@ impl FileFold<'_> {
         let metric = status::measured(status, row.metric);
         let (timestamp, imported) = provenance(self.src, row, commit.is_some());
         Record {
-            run,
             id,
             timestamp,
-            status,
             metric,
             metrics: row.metrics.clone(),
             samples: if metric.is_some() {
@@ -246,12 +244,8 @@ impl FileFold<'_> {
             source: format!("import:{}", self.src.format.as_str()),
             code: None,
             setup: None,
-            hardware: None,
-            worker: None,
-            worker_run: None,
-            clock: None,
-            retracts: None,
             imported: Some(imported),
+            ..Record::new(run, status)
         }
     }
 }

@@ -260,20 +260,7 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
         numbers,
         near_misses,
         change,
-        log: records
-            .iter()
-            .map(|r| Row {
-                run: r.run,
-                label: r.label(),
-                branch: branch_of(r),
-                status: r.status,
-                metric: r.metric,
-                delta: r.delta,
-                flags: r.flags.clone(),
-                summary: r.summary.clone(),
-                timestamp: r.timestamp.clone(),
-            })
-            .collect(),
+        log: records.iter().map(|r| Row::of(r, branch_of(r))).collect(),
         full: opts.full,
         svg: String::new(),
         labels: records
@@ -286,6 +273,23 @@ pub fn build(loaded: &Loaded, summary: &Summary, opts: &Options) -> Result<(Repo
     };
     report.svg = render_chart(cfg, &records, &report, opts, &branches, &branch_of);
     Ok((report, warnings))
+}
+
+impl Row {
+    /// The log's row of `r`, on `branch` (its branch, or the configured one).
+    fn of(r: &Record, branch: String) -> Row {
+        Row {
+            run: r.run,
+            label: r.label(),
+            branch,
+            status: r.status,
+            metric: r.metric,
+            delta: r.delta,
+            flags: r.flags.clone(),
+            summary: r.summary.clone(),
+            timestamp: r.timestamp.clone(),
+        }
+    }
 }
 
 /// The hardware classes of `records`, in order of first appearance, with their counts; and the

@@ -216,18 +216,7 @@ pub fn render(v: &View, width: usize, height: usize, paint: &Paint) -> Vec<Strin
     if recent_n > 0 {
         lines.push(Line::new());
         lines.push(Line::new().with(Style::Bold, "recent"));
-        let shown: Vec<&Record> = v.recent.iter().rev().take(recent_n - 2).copied().collect();
-        // `#17` or `#17@gpu-03`: one column as wide as the widest shown.
-        let width = shown
-            .iter()
-            .map(|r| r.label().len())
-            .max()
-            .unwrap_or(0)
-            .max(6);
-        for r in shown {
-            let label = v.all_branches.then(|| short_branch(r, v.cfg));
-            lines.push(recent_line(r, label, width));
-        }
+        lines.extend(recent(v, recent_n - 2));
     }
     if !others.is_empty() {
         lines.push(Line::new());
@@ -441,6 +430,22 @@ fn other_loops(v: &View) -> Vec<Line> {
                 .plain(format!("  {:<28} ", l.branch))
                 .with(style, what)
         })
+        .collect()
+}
+
+/// The `n` most recent runs, newest first, their labels (`#17`, `#17@gpu-03`) in one column as
+/// wide as the widest shown.
+fn recent(v: &View, n: usize) -> Vec<Line> {
+    let shown: Vec<&Record> = v.recent.iter().rev().take(n).copied().collect();
+    let width = shown
+        .iter()
+        .map(|r| r.label().len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    shown
+        .into_iter()
+        .map(|r| recent_line(r, v.all_branches.then(|| short_branch(r, v.cfg)), width))
         .collect()
 }
 
