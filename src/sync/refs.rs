@@ -163,12 +163,12 @@ impl Git {
     /// records, not with the shard.
     pub fn publish(&self, worker: &str, shard: &[u8]) -> Result<Published> {
         let refname = format!("{LEDGER_REFS}/{worker}");
-        let old = self.resolve(&refname)?;
         let repo = self.repo()?;
         let git = |what: &str| {
             let what = what.to_string();
             move |e: git2::Error| AppError::git(format!("{what} for worker `{worker}`"), &e)
         };
+        let old = repo.refname_to_id(&refname).ok().map(|id| id.to_string());
         let mut tree = repo.treebuilder(None).map_err(git("building the shard"))?;
         for (i, chunk) in chunks(shard).enumerate() {
             let blob = repo.blob(chunk).map_err(git("writing the shard"))?;
